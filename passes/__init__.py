@@ -1,0 +1,21 @@
+"""Builtin passes, listed lazily: name -> "module:Class".
+
+The pass manager imports a module only when its pass is used, so listing passes
+(`infercc passes`) and starting the CLI stay fast. Plugins add passes through the
+``infercc.passes`` entry-point group instead of this table.
+"""
+
+BUILTIN_PASSES: dict[str, str] = {
+    "fold-constants": "passes.cleanup.fold_constants:FoldConstants",
+    "dce": "passes.cleanup.dce:DeadCodeElimination",
+    "cse": "passes.cleanup.cse:CommonSubexpressionElimination",
+    "fuse-batchnorm": "passes.cleanup.fuse_batchnorm:FuseBatchNorm",
+    "fuse-activation": "passes.cleanup.fuse_activation:FuseActivation",
+    "remove-identity": "passes.cleanup.remove_identity:RemoveIdentity",
+    "cancel-transposes": "passes.cleanup.cancel_transposes:CancelTransposes",
+}
+
+# What `infercc opt` runs when no -p is given.
+DEFAULT_PIPELINE = (
+    "remove-identity,fold-constants,fuse-batchnorm,cancel-transposes,cse,fuse-activation,dce"
+)

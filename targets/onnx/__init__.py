@@ -1,0 +1,1 @@
+"""ONNX target: IR -> .onnx that onnxruntime runs."""
