@@ -8,9 +8,6 @@ Independent references: OpenCV's Caffe importer (its own compiled caffe.proto) r
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np

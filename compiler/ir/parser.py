@@ -235,7 +235,8 @@ class _Parser:
         if self.tok.kind == "hashbrace":
             annotations = self.parse_attr_dict("#{")
         source: tuple[str, ...] = ()
-        if self.tok.kind == "comment" and self._same_line(op_tok, self.tok):
+        # the source comment follows the node's last token (a subgraph attribute spans lines)
+        if self.tok.kind == "comment" and self._same_line(self.toks[self.i - 1], self.tok):
             source = _parse_source(self.next().text[2:].strip())
         names = []
         for vt, _ in out_names:
