@@ -35,6 +35,14 @@ def fmt_name(name: str) -> str:
     return name if _PLAIN_NAME.match(name) else json.dumps(name)
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+def fmt_key(key: str) -> str:
+    """A resource key: bare when the parser reads it as one identifier, else quoted."""
+    return key if _PLAIN_KEY.match(key) else json.dumps(key)
+
+
 def fmt_value(v: Value | None) -> str:
     return "_" if v is None else "%" + fmt_name(v.name)
 
@@ -81,7 +89,7 @@ class _Printer:
         if is_sparse(value):
             key = self.resource_key(key_hint)
             self.resources[key] = value
-            return f"sparse_resource<{key}>"
+            return f"sparse_resource<{fmt_key(key)}>"
         if isinstance(value, np.ndarray):
             t = TensorType.of(value)
             if value.size <= INLINE_LIMIT:
@@ -89,7 +97,7 @@ class _Printer:
                 return f"dense<{t} [{flat}]>"
             key = self.resource_key(key_hint)
             self.resources[key] = value
-            return f"dense_resource<{key}>"
+            return f"dense_resource<{fmt_key(key)}>"
         if isinstance(value, (list, tuple)):
             return "[" + ", ".join(self.fmt_attr(x, key_hint, indent) for x in value) + "]"
         return fmt_scalar(value)
@@ -130,7 +138,7 @@ class _Printer:
             return
         self.lines.append("resources {")
         for key, arr in self.resources.items():
-            self.lines.append(f"  {fmt_name(key)}: {encode_resource(arr)}")
+            self.lines.append(f"  {fmt_key(key)}: {encode_resource(arr)}")
         self.lines.append("}")
 
 
