@@ -1,0 +1,233 @@
+"""fuse-batchnorm: fold inference-mode batch_norm into the preceding linear op.
+
+Math. ``batch_norm`` (ONNX BatchNormalization, inference mode) computes, per channel c
+(axis 1 of its input)::
+
+    y = gamma[c] * (x - mean[c]) / sqrt(var[c] + eps) + beta[c]
+      = s[c] * x + (beta[c] - s[c] * mean[c]),    s = gamma / sqrt(var + eps)
+
+When ``x = W * a + b`` is linear in a with output channel c scaled by row c of W, then::
+
+    W' = W * s          (per output channel)
+    b' = (b - mean) * s + beta
+
+and ``y = W' * a + b'`` exactly (up to rounding; the new parameters are computed in float64
+and stored in W's dtype). Output channels are: dim 0 of a ``conv`` weight [M, C/g, k...];
+for ``conv_transpose`` (weight [C, M/g, k...]) channel ``g*(M/g) + m`` is column m of group g;
+for ``gemm`` (output [M, N]) column n of ``op(B)``, i.e. row n of B when ``transB=1``, column n
+otherwise, and its bias ``beta_g * C`` becomes ``beta_g * s * C + (beta - s * mean)`` stored
+with ``beta=1``; for ``matmul`` with a constant 2-D right operand (output [M, N]) column n of
+B, and the bias goes into a new ``add``.
+
+Requires: a verified graph.
+
+Guarantees:
+
+* A ``batch_norm`` is folded only when: training_mode is 0 and its extra outputs (running
+  statistics) are unused; gamma, beta, mean and var are constants of one element per
+  channel; its input is the single-use output (not a graph output) of a conv /
+  conv_transpose / gemm / matmul whose weight (and bias, if any) are dense float constants
+  and which has no fused ``activation``.
+* The producer keeps its node and gets the new weight/bias constants (a constant read only
+  there is updated in place and keeps its name); its source becomes the union of its and
+  the batch norm's sources, as do the sources of the rewritten constants.
+* The batch norm's output value is forwarded; a graph output keeps its name.
+* With ``standalone=true`` a remaining batch_norm with constant parameters and known input
+  rank becomes ``mul(x, s) -> add(., beta - s*mean)`` (s shaped [C,1,...]).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from compiler.ir.graph import Graph, Node, Value
+from compiler.ir.types import TensorType
+from compiler.pass_manager.base import Pass, PassContext, PassResult
+
+from ._rewrite import (
+    bypass_node,
+    const_array,
+    erase_if_dead,
+    merge_sources,
+    single_use,
+    walk_graphs,
+)
+
+log = logging.getLogger(__name__)
+
+PRODUCERS = ("conv", "conv_transpose", "gemm", "matmul")
+
+
+@dataclass
+class FuseBatchNorm(Pass):
+    name: ClassVar[str] = "fuse-batchnorm"
+    summary: ClassVar[str] = "Fold inference batch_norm into the preceding conv/conv_transpose/gemm/matmul"
+
+    standalone: bool = False
+
+    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        stats = {"fused": 0, "standalone": 0}
+        for g in list(walk_graphs(graph)):
+            for bn in list(g.nodes):
+                if bn.graph is not g or bn.op != "batch_norm":
+                    continue
+                params = _bn_params(bn)
+                if params is None:
+                    continue
+                if _fuse(g, bn, *params):
+                    stats["fused"] += 1
+                elif self.standalone and _to_mul_add(g, bn, *params):
+                    stats["standalone"] += 1
+        return PassResult(modified=bool(stats["fused"] or stats["standalone"]), stats=stats)
+
+
+def _bn_params(bn: Node) -> tuple[np.ndarray, np.ndarray] | None:
+    """(s, shift) with y = s*x + shift per channel, in float64; None when not foldable."""
+    if int(bn.attrs.get("training_mode", 0)):
+        return None
+    if any(v.has_uses for v in bn.outputs[1:]):
+        return None
+    arrays = [const_array(bn.input(i)) for i in range(1, 5)]
+    if any(a is None for a in arrays):
+        return None
+    gamma, beta, mean, var = (a.astype(np.float64).ravel() for a in arrays)
+    if not (gamma.size == beta.size == mean.size == var.size):
+        return None
+    eps = float(bn.attrs.get("epsilon", 1e-5))
+    s = gamma / np.sqrt(var + eps)
+    return s, beta - s * mean
+
+
+def _float_const(v: Value | None) -> np.ndarray | None:
+    a = const_array(v)
+    if a is None or not np.issubdtype(a.dtype, np.floating):
+        return None
+    return a
+
+
+def _fuse(g: Graph, bn: Node, s: np.ndarray, shift: np.ndarray) -> bool:
+    x = bn.input(0)
+    prod = x.producer if x is not None else None
+    if prod is None or prod.op not in PRODUCERS or len(prod.outputs) != 1:
+        return False
+    if single_use(x) is not bn or prod.attrs.get("activation", ""):
+        return False
+    C = s.size
+    w = _float_const(prod.input(1))
+    if w is None:
+        return False
+    bias_in = 2
+    if prod.op == "conv":
+        if w.ndim < 2 or w.shape[0] != C:
+            return False
+        w_new = w * s.reshape((C,) + (1,) * (w.ndim - 1))
+    elif prod.op == "conv_transpose":
+        group = int(prod.attrs.get("group", 1))
+        if w.ndim < 2 or w.shape[0] % group or group * w.shape[1] != C:
+            return False
+        per = w.shape[1]
+        ws = w.reshape((group, w.shape[0] // group, per) + w.shape[2:])
+        w_new = (ws * s.reshape((group, 1, per) + (1,) * (w.ndim - 2))).reshape(w.shape)
+    elif prod.op == "gemm":
+        if w.ndim != 2 or x.type.rank != 2:
+            return False
+        trans_b = int(prod.attrs.get("transB", 0))
+        if (w.shape[0] if trans_b else w.shape[1]) != C:
+            return False
+        w_new = w * (s[:, None] if trans_b else s[None, :])
+    else:  # matmul [M, K] @ [K, N]
+        if w.ndim != 2 or x.type.rank != 2 or w.shape[1] != C:
+            return False
+        w_new = w * s[None, :]
+        bias_in = None
+
+    b_val = prod.input(bias_in) if bias_in is not None else None
+    if b_val is not None:
+        b = _float_const(b_val)
+        if b is None:
+            return False
+    else:
+        b = None
+
+    src = merge_sources(prod.source, bn.source)
+    w_dtype = w.dtype
+    if prod.op == "gemm":
+        beta_g = float(prod.attrs.get("beta", 1.0))
+        bias = shift if b is None else beta_g * b.astype(np.float64) * s + shift
+        if bias.ndim > 2:
+            return False
+    elif b is None:
+        bias = shift
+    else:
+        if b.size != C:
+            return False
+        bias = b.astype(np.float64).ravel() * s + shift
+
+    _set_const_input(g, prod, 1, w_new.astype(w_dtype), bn.source)
+    if prod.op == "matmul":
+        bias_v = g.add_const(bias.astype(w_dtype), x.name + "_bias", source=src, before=bn)
+        add = g.add_node(
+            "add", [x, bias_v], {}, out_types=[bn.outputs[0].type], names=[x.name + "_add"],
+            source=src, after=bn,
+        )
+        prod.source = src
+        return _finish(g, bn, add.output)
+    if prod.op == "gemm":
+        prod.attrs = {**prod.attrs, "beta": 1.0}
+    inputs = list(prod.inputs) + [None] * (3 - len(prod.inputs))
+    prod.inputs = inputs
+    _set_const_input(g, prod, 2, bias.astype(w_dtype), bn.source, hint=x.name + "_bias")
+    prod.source = src
+    return _finish(g, bn, x)
+
+
+def _finish(g: Graph, bn: Node, replacement: Value) -> bool:
+    y = bn.outputs[0]
+    params = [v.producer for v in bn.inputs[1:] if v is not None]
+    if not bypass_node(g, bn, y, replacement):  # pragma: no cover - replacement is a node output
+        raise AssertionError("fuse-batchnorm: could not forward the batch_norm output")
+    for p in params:  # gamma/beta/mean/var constants read by nothing else
+        erase_if_dead(g, p)
+    return True
+
+
+def _set_const_input(g: Graph, node: Node, i: int, array: np.ndarray, extra_source, hint: str | None = None) -> None:
+    """Give ``node`` input ``i`` = ``array``: updates a const read only here, else adds one."""
+    old = node.input(i)
+    if old is not None and old.is_const and len(old.uses()) == 1 and not old.is_graph_output:
+        c = old.producer
+        c.attrs = {**c.attrs, "value": array}
+        old.type = TensorType(TensorType.of(array).dtype, TensorType.of(array).shape, old.type.quant)
+        c.source = merge_sources(c.source, extra_source)
+        return
+    src = merge_sources(old.producer.source if old is not None else node.source, extra_source)
+    name = old.name + "_fused" if old is not None else (hint or "bias")  # add_const uniquifies
+    v = g.add_const(array, name, source=src, before=node)
+    node.set_input(i, v)
+    erase_if_dead(g, old.producer if old is not None else None)
+
+
+def _to_mul_add(g: Graph, bn: Node, s: np.ndarray, shift: np.ndarray) -> bool:
+    x = bn.input(0)
+    y = bn.outputs[0]
+    rank = x.type.rank
+    if rank is None or rank < 2 or not x.type.dtype.is_float:
+        return False
+    if isinstance(x.type.shape[1], int) and x.type.shape[1] != s.size and s.size != 1:
+        return False
+    dt = x.type.dtype.numpy
+    shape = (s.size,) + (1,) * (rank - 2)
+    src = bn.source
+    scale_v = g.add_const(s.reshape(shape).astype(dt), y.name + "_scale", source=src, before=bn)
+    shift_v = g.add_const(shift.reshape(shape).astype(dt), y.name + "_shift", source=src, before=bn)
+    t = TensorType(y.type.dtype, y.type.shape)
+    mul = g.add_node("mul", [x, scale_v], {}, out_types=[t], names=[y.name + "_mul"], source=src, before=bn)
+    add = g.add_node("add", [mul.output, shift_v], {}, out_types=[t], names=[y.name + "_add"], source=src, before=bn)
+    return _finish(g, bn, add.output)
+
+
+__all__ = ["FuseBatchNorm"]
