@@ -5,7 +5,11 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import sys
+import types
 from pathlib import Path
+
+import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -14,9 +18,17 @@ def blocks(path: Path) -> list[tuple[str, str]]:
     return re.findall(r"```(\w*)\n(.*?)```", path.read_text(), flags=re.S)
 
 
-def test_writing_a_pass_example_runs_and_prints_what_the_page_says():
+@pytest.fixture
+def ns():
+    """A real module to exec doc code in (dataclasses look their module up in sys.modules)."""
+    mod = types.ModuleType("infercc_docs_example")
+    sys.modules[mod.__name__] = mod
+    yield mod.__dict__
+    del sys.modules[mod.__name__]
+
+
+def test_writing_a_pass_example_runs_and_prints_what_the_page_says(ns):
     found = blocks(DOCS / "writing-a-pass.md")
-    ns: dict = {"__name__": "docs_example"}
     printed = ""
     expected_after_run = None
     for i, (lang, code) in enumerate(found):
@@ -32,11 +44,10 @@ def test_writing_a_pass_example_runs_and_prints_what_the_page_says():
     assert expected_after_run is not None, "the page's example output block was not checked"
 
 
-def test_writing_a_pass_entry_point_matches_class_name():
+def test_writing_a_pass_entry_point_matches_class_name(ns):
     text = (DOCS / "writing-a-pass.md").read_text()
     m = re.search(r'^(\S+) = "my_infercc_passes:(\w+)"', text, flags=re.M)
     assert m is not None
-    ns: dict = {}
     code = next(c for lang, c in blocks(DOCS / "writing-a-pass.md") if lang == "python")
     exec(code, ns)
     assert ns[m.group(2)].name == m.group(1)
