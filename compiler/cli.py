@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "an earlier run there are replaced)")
     p.add_argument("--dump-data", action="store_true",
                    help="include tensor data in --dump-dir files (makes them loadable)")
+    p.add_argument("--show-ir", action="store_true",
+                   help="print the optimized IR to stdout (also when -o writes a file)")
     p.add_argument("--timing", action="store_true",
                    help="print a per-pass table of time, node counts and pass statistics")
     p.add_argument("--no-verify", action="store_true",
@@ -347,19 +349,25 @@ def cmd_opt(args: argparse.Namespace) -> int:
     )
 
     graph = load_model(args.model, parse_input_shapes(args.input_shape), check=not args.no_verify)
+    nodes_before = len(graph.nodes)
     pm = PassManager(pipeline, instruments, verify=not args.no_verify, reproducer=reproducer)
     report = pm.run(graph, PassContext())
     log.info("ran %d pass(es) in %.1f ms", len(report.records), report.time_ms)
 
-    if args.output is None:
+    if args.output is None or args.show_ir:
         sys.stdout.write(print_graph(graph))
-    elif args.output.lower().endswith(".onnx"):
+    if args.output is None:
+        return EXIT_OK
+    if args.output.lower().endswith(".onnx"):
         _write_onnx(graph, args.output)
     else:
         from .pass_manager import atomic_write
 
         atomic_write(args.output, print_graph(graph, with_data=True))
-        log.info("wrote %s", args.output)
+    print(
+        f"infercc: wrote {args.output} ({nodes_before} -> {len(graph.nodes)} nodes after "
+        f"{len(report.records)} passes, {report.time_ms:.0f} ms)"
+    )
     return EXIT_OK
 
 
@@ -375,15 +383,9 @@ def _reproducer_pipeline(path: str, reader) -> str | None:
 
 
 def _write_onnx(graph, path: str) -> None:
-    from .pass_manager import atomic_write
+    from targets.onnx.exporter import export_onnx
 
-    try:
-        from targets.onnx.exporter import export_onnx
-    except ImportError as e:
-        raise InferccError(f"-o {path}: the ONNX exporter is not available ({e})") from None
-    model = export_onnx(graph)
-    atomic_write(path, model.SerializeToString())
-    log.info("wrote %s", path)
+    export_onnx(graph, path)  # checks the model, then writes atomically
 
 
 # -- passes --------------------------------------------------------------------------------
