@@ -23,17 +23,14 @@ kernel for the node.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import helper, numpy_helper
+from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
 from compiler.ir import Graph, TensorType
-from compiler.ir.types import DType
 from compiler.ops import infer_types, run_kernel
 from compiler.ops.onnx_names import ir_name
 from compiler.ops.registry import SchemaError
@@ -260,7 +257,7 @@ def _resize_cases() -> list[Case]:
     sizes = np.array([1, 2, 9, 5], np.int64)
     for mode in ("nearest", "linear", "cubic"):
         for ctm in ("half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel", "half_pixel_symmetric"):
-            for tag, sc, sz in (("up", scales_up, None), ("down", scales_down, None), ("sizes", None, sz_ := sizes)):
+            for tag, sc, sz in (("up", scales_up, None), ("down", scales_down, None), ("sizes", None, sizes)):
                 if ctm == "align_corners" and mode == "nearest" and tag == "down":
                     continue
                 inputs = [x, None, sc] if sz is None else [x, None, None, sz]

@@ -633,7 +633,7 @@ def batch_norm(inputs, attrs):
     return [_restore(y, x.dtype), mean, var]
 
 
-def _stash(attrs: dict[str, Any], x: np.ndarray) -> np.dtype:
+def _stash(x: np.ndarray) -> np.dtype:
     return np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
 
 
@@ -666,7 +666,7 @@ def layer_norm(inputs, attrs):
     x, scale = inputs[0], inputs[1]
     b = inputs[2] if len(inputs) > 2 else None
     ax = normalize_axis(int(attrs["axis"]), x.ndim, "layer_norm")
-    st = _stash(attrs, x) if int(attrs["stash_type"]) == 1 else np.result_type(x.dtype, np.float32)
+    st = _stash(x) if int(attrs["stash_type"]) == 1 else np.result_type(x.dtype, np.float32)
     xs = x.astype(st)
     axes = tuple(range(ax, x.ndim))
     mean = xs.mean(axis=axes, keepdims=True)
@@ -776,7 +776,7 @@ def rms_norm(inputs, attrs):
     """x / sqrt(mean(x^2 over [axis, rank)) + epsilon) * scale (opset 23)."""
     x, scale = inputs[:2]
     ax = normalize_axis(int(attrs["axis"]), x.ndim, "rms_norm")
-    st = _stash(attrs, x)
+    st = _stash(x)
     xs = x.astype(st)
     ms = (xs * xs).mean(axis=tuple(range(ax, x.ndim)), keepdims=True)
     y = xs / np.sqrt(ms + attrs["epsilon"]) * scale.astype(st)
