@@ -358,10 +358,11 @@ def cmd_opt(args: argparse.Namespace) -> int:
         sys.stdout.write(print_graph(graph))
     if args.output is None:
         return EXIT_OK
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     if args.output.lower().endswith(".onnx"):
         _write_onnx(graph, args.output)
     else:
-        from .pass_manager import atomic_write
+        from .fileio import atomic_write
 
         atomic_write(args.output, print_graph(graph, with_data=True))
     print(

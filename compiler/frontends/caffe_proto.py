@@ -33,7 +33,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -1121,21 +1120,9 @@ def read_caffemodel(path: str | os.PathLike[str]) -> Any:
 
 def write_caffemodel(net: Any, path: str | os.PathLike[str]) -> None:
     """Serialize ``net`` to ``path`` atomically: readers see the old file or the new one."""
-    p = Path(path)
-    data = net.SerializeToString()
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from ..fileio import atomic_write
+
+    atomic_write(path, net.SerializeToString())
 
 
 def is_v1(net: Any) -> bool:

@@ -1,7 +1,7 @@
 """Pass infrastructure: the Pass base, registry, pipeline strings, instruments, manager."""
 
 from .base import Pass, PassContext, PassResult
-from .instruments import DumpIR, PassInstrument, PassRecord, PrintIR, Timing, atomic_write
+from .instruments import DumpIR, PassInstrument, PassRecord, PrintIR, Timing
 from .manager import (
     InvalidGraphError,
     PassManager,
@@ -28,7 +28,6 @@ __all__ = [
     "PipelineReport",
     "PrintIR",
     "Timing",
-    "atomic_write",
     "default_registry",
     "describe_options",
     "format_pass",

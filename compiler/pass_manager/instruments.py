@@ -20,12 +20,12 @@ import logging
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..fileio import atomic_write
 from ..ir.graph import Graph
 from ..ir.printer import print_graph
 from .base import Pass, PassContext
@@ -101,28 +101,6 @@ def fingerprint(graph: Graph) -> str:
                 elif hasattr(v, "shape") or hasattr(v, "nnz"):
                     h.update(f"{k}:{id(v)};".encode())
     return h.hexdigest()
-
-
-def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``.
-
-    A reader never sees a half-written file, and a failure leaves any old file intact.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _emit(text: str, stream: TextIO | None, logger: logging.Logger | None) -> None:
@@ -282,7 +260,6 @@ __all__ = [
     "PassRecord",
     "PrintIR",
     "Timing",
-    "atomic_write",
     "count_nodes",
     "fingerprint",
     "timing_table",

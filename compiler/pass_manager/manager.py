@@ -31,7 +31,8 @@ from ..ir.graph import Graph
 from ..ir.printer import print_graph
 from ..ir.verifier import VerificationError, verify
 from .base import Pass, PassContext, PassResult
-from .instruments import PassInstrument, PassRecord, atomic_write, count_nodes, timing_table
+from ..fileio import atomic_write
+from .instruments import PassInstrument, PassRecord, count_nodes, timing_table
 from .pipeline import Pipeline, format_pass, parse_pipeline
 from .registry import PassRegistry
 
@@ -182,6 +183,7 @@ class PassManager:
 def write_reproducer(path: str | os.PathLike, graph: Graph, pipeline: str) -> None:
     """Write ``graph`` with its data and a header line naming the ``pipeline`` to replay."""
     text = print_graph(graph, with_data=True, header=f"{REPRODUCER_TAG} pipeline={pipeline}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, text)
 
 

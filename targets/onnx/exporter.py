@@ -50,7 +50,7 @@ from compiler.ir.graph import CONST, Graph, Node, Value
 from compiler.ir.types import DType
 
 from . import tensors
-from .atomic import temp_beside, write_atomic
+from compiler.fileio import atomic_write, temp_beside
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def export_onnx(
     _check(model, graph.name)
     if path is not None:
         with _write_errors(path):
-            write_atomic(path, model.SerializeToString())
+            atomic_write(path, model.SerializeToString())
         log.info("wrote %s (opset %d, %d nodes)", path, target, len(model.graph.node))
     return model
 

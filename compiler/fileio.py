@@ -1,6 +1,6 @@
-"""Atomic file writes: a reader never sees a half-written model.
+"""Atomic file writes: a reader never sees a half-written model, IR dump or reproducer.
 
-Contract of :func:`write_atomic`: the bytes go to a temporary file in the target's own
+Contract of :func:`atomic_write`: the bytes go to a temporary file in the target's own
 directory (so the final rename never crosses file systems), are flushed to disk, and the
 temporary file is renamed over the target with ``os.replace``. On any error the temporary
 file is removed, the target is left as it was, and the error propagates.
@@ -28,9 +28,14 @@ def temp_beside(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | Callable[[Path], None]) -> None:
-    """Write ``data`` (bytes, or a function that writes a given path) to ``path`` atomically."""
+def atomic_write(path: str | os.PathLike, data: str | bytes | Callable[[Path], None]) -> None:
+    """Write ``data`` (text, bytes, or a function that writes a given path) to ``path``.
+
+    The parent directory must exist (callers that own an output folder create it).
+    """
     target = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
     with temp_beside(target) as tmp:
         if callable(data):
             data(tmp)
