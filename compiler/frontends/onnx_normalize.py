@@ -403,3 +403,28 @@ def _close_over(g: Graph, n_formal: int, own: list[Value], union: list[Value]) -
             g.inputs.remove(inner)
         caps.append(inner)
     g.inputs = formal + caps
+
+
+# -- 4-bit integers ----------------------------------------------------------------------------
+# i4/u4 tensors are stored unpacked in int8/uint8 arrays, so a kernel cannot see that its
+# target is 4 bits wide from the arrays alone: name the type in an attribute.
+
+_FOUR_BIT_CODES = {DType.I4: 22, DType.U4: 21}
+
+
+@rule("QuantizeLinear")
+def _quantize_4bit(v: NodeView):
+    zp = v.input(2)
+    if zp is not None and zp.type.dtype in _FOUR_BIT_CODES and not v.attrs.get("output_dtype"):
+        v.attrs["output_dtype"] = _FOUR_BIT_CODES[zp.type.dtype]
+
+
+@rule("CastLike")
+def _castlike_4bit(v: NodeView):
+    target = v.input(1)
+    if target is None or target.type.dtype not in _FOUR_BIT_CODES:
+        return None
+    attrs = {"to": _FOUR_BIT_CODES[target.type.dtype]}
+    if "saturate" in v.attrs:
+        attrs["saturate"] = v.attrs["saturate"]
+    return v.emit("cast", [v.input(0)], attrs, names=v.outputs).outputs
