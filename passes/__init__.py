@@ -13,6 +13,7 @@ BUILTIN_PASSES: dict[str, str] = {
     "fuse-activation": "passes.cleanup.fuse_activation:FuseActivation",
     "remove-identity": "passes.cleanup.remove_identity:RemoveIdentity",
     "cancel-transposes": "passes.cleanup.cancel_transposes:CancelTransposes",
+    "sink-transposes": "passes.layout.sink_transposes:SinkTransposes",
 }
 
 # What `infercc opt` runs when no -p is given.
