@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=textwrap.fill(_flops_note(), 88),
     )
-    p.add_argument("model", help="model file (.onnx or .ir)")
+    p.add_argument("model", help="model: .onnx, .tflite, .prototxt, .keras/.h5/.pb, SavedModel directory, .pt2 or .ir")
     _add_input_shape(p)
     p.add_argument("--show-ir", action="store_true",
                    help="print the IR text (large tensors shown by name) instead of a summary")
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(run `infercc passes` for the passes and their options)\n"
         "default pipeline: " + _default_pipeline(),
     )
-    p.add_argument("model", help="model file (.onnx or .ir; a reproducer .ir replays its crash)")
+    p.add_argument("model", help="model: .onnx, .tflite, .prototxt, .keras/.h5/.pb, SavedModel directory, .pt2 or .ir (a reproducer .ir replays its crash)")
     p.add_argument("-p", "--pipeline", metavar="PIPELINE",
                    help="passes to run, e.g. 'fold-constants,dce' (default: see below)")
     p.add_argument("-o", "--output", metavar="OUT",
@@ -151,6 +151,8 @@ def _add_input_shape(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", metavar="NAME:DIMS", action="append", default=[],
                    help="fix an input's shape, e.g. input:1x3x224x224 (dims may be symbols "
                    "like N or ?); repeatable")
+    p.add_argument("--weights", metavar="FILE",
+                   help="Caffe weights (.caffemodel) for a .prototxt; default: the one beside it")
 
 
 def _default_pipeline() -> str:
@@ -194,7 +196,7 @@ def parse_input_shapes(specs: Sequence[str]) -> dict[str, list[Any]]:
 
 
 def load_model(path: str, input_shapes: dict[str, list[Any]] | None = None, *,
-               check: bool = True):
+               check: bool = True, weights: str | None = None):
     """Load a model file into a graph, turning IR-level errors into :class:`ModelLoadError`.
 
     With ``check`` the graph is verified, so an unknown op or a wrong type in an ``.ir``
@@ -204,15 +206,18 @@ def load_model(path: str, input_shapes: dict[str, list[Any]] | None = None, *,
     from .ir import IRError, IRParseError, VerificationError, verify
     from .ops.registry import SchemaError
 
-    p = Path(path)
-    if p.is_dir():
-        raise ModelLoadError(f"{path}: is a directory, not a model file")
-    is_onnx = p.suffix.lower() == ".onnx"
+    # .ir text and torch .pt2 programs carry their shapes; the others take them at import
+    frontend_shapes = Path(path).suffix.lower() not in (".ir", ".pt2")
+    options: dict[str, Any] = {}
+    if input_shapes and frontend_shapes:
+        options["input_shapes"] = input_shapes
+    if weights:
+        options["weights"] = weights
     try:
-        graph = load(p, input_shapes=input_shapes or None) if is_onnx else load(p)
+        graph = load(path, **options)
     except (IRParseError, IRError, SchemaError) as e:
         raise ModelLoadError(f"{path}: {e}") from None
-    if input_shapes and not is_onnx:
+    if input_shapes and not frontend_shapes:
         _override_input_shapes(graph, input_shapes, path)
     if check:
         try:
@@ -259,7 +264,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from .ir import print_graph
     from .stats import FLOPS_NOTE, human, model_stats
 
-    graph = load_model(args.model, parse_input_shapes(args.input_shape))
+    graph = load_model(args.model, parse_input_shapes(args.input_shape), weights=args.weights)
     if args.show_ir:
         sys.stdout.write(print_graph(graph))
         return EXIT_OK
@@ -348,7 +353,8 @@ def cmd_opt(args: argparse.Namespace) -> int:
         tempfile.gettempdir(), f"infercc-reproducer-{Path(args.model).stem}-{os.getpid()}.ir"
     )
 
-    graph = load_model(args.model, parse_input_shapes(args.input_shape), check=not args.no_verify)
+    graph = load_model(args.model, parse_input_shapes(args.input_shape), check=not args.no_verify,
+                       weights=args.weights)
     nodes_before = len(graph.nodes)
     pm = PassManager(pipeline, instruments, verify=not args.no_verify, reproducer=reproducer)
     report = pm.run(graph, PassContext())

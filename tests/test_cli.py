@@ -325,9 +325,9 @@ def test_user_errors_exit_2(capsys, tmp_path, tiny, case):
     elif case == "unknown_input_shape":
         args, expect = ["inspect", tiny, "--input-shape", "y:2x3"], ["tiny.ir", "inputs are x"]
     else:
-        p = tmp_path / "model.pb"
+        p = tmp_path / "model.xyz"
         p.write_bytes(b"")
-        args, expect = ["inspect", p], ["model.pb", "unrecognised model format"]
+        args, expect = ["inspect", p], ["model.xyz", "unrecognised model format"]
     code, out, err = run(capsys, *args)
     assert code == 2, (out, err)
     assert err.startswith("infercc: error: ")

@@ -1,0 +1,346 @@
+"""TensorFlow / Keras frontend: Keras models, .keras/.h5 files, SavedModels and frozen .pb.
+
+Contract of :func:`load_tensorflow`:
+
+* ``source`` is a Keras model object, a ``.keras``/``.h5``/``.hdf5`` file, a SavedModel
+  directory (the ``signature``, default ``serving_default``; TF1-style SavedModels that
+  ``tf.saved_model.load`` rejects are read with ``tf.compat.v1.saved_model.loader.load``)
+  or a frozen ``GraphDef`` ``.pb`` file.
+* The model is traced to a concrete function and frozen (variables become constants);
+  function calls left in the graph are inlined by TF's own function optimizer. Then
+  :mod:`compiler.frontends.tf_graph` lowers the ops the outputs need.
+* Graph inputs are named after the Keras inputs / signature keys / placeholders; unknown
+  dims come from ``input_shapes`` (name -> shape), else the batch dim becomes 1 and any
+  other unknown dim is an error (the lowering folds shape arithmetic statically).
+* Graph outputs are named after the Keras output layers / signature keys.
+* Layout guarantee (after the ``sink-transposes`` pass, which this function runs):
+
+  - ``layout="NCHW"`` (default): every 4-D graph input is declared NCHW
+    (``[N, C, H, W]``). For CNNs built from conv/pool/batch-norm/activations/elementwise
+    ops/concat/pad/reductions (all Keras applications tested: MobileNetV2, ResNet50,
+    EfficientNetB0, DenseNet121, mini-Xception) the graph holds **no transpose except one
+    before each 4-D graph output** (4-D outputs keep TF's NHWC layout); classifiers with a
+    2-D output hold none at all.
+  - ``layout="NHWC"``: inputs keep TF's layout; the same CNNs hold exactly one transpose
+    after each 4-D input (NHWC->NCHW) and one before each 4-D output.
+  - Models whose data path goes through layout-sensitive reshapes may keep transposes
+    inside; results are exact either way.
+* ``node.source`` is the Keras layer name (see :func:`tf_graph.layer_name`).
+* Unsupported ops: all of them, with their layers, in one
+  :class:`~compiler.errors.UnsupportedOpsError`. Missing or unreadable files:
+  :class:`~compiler.errors.ModelLoadError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelLoadError
+from ..ir.graph import Graph, Value, sanitize_name
+from ..ir.types import UNKNOWN_DIM, TensorType
+from .tf_graph import SUPPORTED_OPS, TFImportError, lower_graph_def
+
+log = logging.getLogger(__name__)
+
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def _tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    return tf
+
+
+class _Frozen:
+    """A frozen GraphDef plus the names/specs of its inputs and outputs."""
+
+    def __init__(self, gd, inputs, outputs, label, known_layers=()):
+        self.gd = gd
+        self.inputs = inputs  # list of (ir name, placeholder node name, dtype enum, shape list)
+        self.outputs = outputs  # list of (ir name, "node:k")
+        self.label = label
+        self.known = set(known_layers)
+
+
+def load_tensorflow(
+    source: Any,
+    *,
+    signature: str | None = None,
+    input_shapes: Mapping[str, Sequence[Any]] | None = None,
+    layout: str = "NCHW",
+) -> Graph:
+    """Lower a Keras model / .keras / .h5 / SavedModel dir / frozen .pb into an IR graph."""
+    if layout not in ("NCHW", "NHWC"):
+        raise ModelLoadError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    frozen = _freeze(source, signature, dict(input_shapes or {}))
+    return _build(frozen, dict(input_shapes or {}), layout)
+
+
+# -- freezing --------------------------------------------------------------------------------
+
+
+def _freeze(source: Any, signature: str | None, shapes: dict) -> _Frozen:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        label = str(path)
+        if not path.exists():
+            raise ModelLoadError(f"{label}: no such file or directory; check the model path")
+        if path.is_dir():
+            if not (path / "saved_model.pb").exists() and not (path / "saved_model.pbtxt").exists():
+                raise ModelLoadError(f"{label}: directory holds no saved_model.pb; pass a SavedModel directory")
+            return _freeze_saved_model(path, signature or "serving_default", shapes)
+        suffix = path.suffix.lower()
+        if suffix in KERAS_SUFFIXES:
+            _tf()
+            import keras
+
+            try:
+                model = keras.models.load_model(str(path), compile=False)
+            except Exception as e:  # noqa: BLE001 - framework errors become ModelLoadError
+                raise ModelLoadError(
+                    f"{label}: Keras cannot load this file ({type(e).__name__}: {str(e)[:300]}); "
+                    "re-save it with model.save(...)"
+                ) from None
+            return _freeze_keras(model, label, shapes)
+        if suffix in (".pb", ".pbtxt"):
+            return _freeze_pb(path, shapes)
+        raise ModelLoadError(
+            f"{label}: not a TensorFlow model (expected .keras/.h5/.hdf5, .pb or a SavedModel directory)"
+        )
+    if hasattr(source, "layers") and hasattr(source, "inputs"):
+        return _freeze_keras(source, f"<keras model {getattr(source, 'name', '')}>", shapes)
+    raise ModelLoadError(f"cannot load a TensorFlow model from a {type(source).__name__}")
+
+
+def _resolve_shape(name: str, shape: Sequence[Any] | None, shapes: dict, label: str) -> list[int]:
+    if name in shapes:
+        shape = shapes[name]
+    if shape is None:
+        raise ModelLoadError(f"{label}: input '{name}' has unknown rank; pass input_shapes={{'{name}': [...]}}")
+    out = []
+    for i, d in enumerate(shape):
+        if d is None or (isinstance(d, int) and d < 0) or d == UNKNOWN_DIM:
+            if i == 0:
+                d = 1
+            else:
+                raise ModelLoadError(
+                    f"{label}: input '{name}' dim {i} is unknown (shape {list(shape)}); "
+                    f"pass input_shapes={{'{name}': [...]}} with static dims"
+                )
+        out.append(int(d))
+    return out
+
+
+def _keras_layer_names(model: Any) -> set[str]:
+    names = set()
+    stack = [model]
+    while stack:
+        m = stack.pop()
+        for layer in getattr(m, "layers", []) or []:
+            names.add(layer.name)
+            if hasattr(layer, "layers"):
+                stack.append(layer)
+    return names
+
+
+def _freeze_keras(model: Any, label: str, shapes: dict) -> _Frozen:
+    tf = _tf()
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    k_inputs = list(model.inputs)
+    names = [sanitize_name(getattr(t, "name", f"input_{i}").split(":")[0]) for i, t in enumerate(k_inputs)]
+    specs = []
+    for nm, t in zip(names, k_inputs):
+        shp = _resolve_shape(nm, list(t.shape), shapes, label)
+        specs.append(tf.TensorSpec(shp, tf.as_dtype(getattr(t, "dtype", "float32")), name=nm))
+    unknown = set(shapes) - set(names)
+    if unknown:
+        raise ModelLoadError(f"{label}: input_shapes names {sorted(unknown)}, but the inputs are {names}")
+    if len(specs) == 1:
+        fn = tf.function(lambda x: model(x, training=False))
+    else:
+        fn = tf.function(lambda *xs: model(list(xs), training=False))
+    try:
+        cf = fn.get_concrete_function(*specs)
+        frozen = convert_variables_to_constants_v2(cf)
+    except Exception as e:  # noqa: BLE001 - framework errors become ModelLoadError
+        raise ModelLoadError(f"{label}: TensorFlow cannot trace the model ({type(e).__name__}: {str(e)[:300]})") from None
+    gd = frozen.graph.as_graph_def()
+    out_names = [sanitize_name(n) for n in (getattr(model, "output_names", None) or [])]
+    return _from_concrete(frozen, gd, names, out_names, label, _keras_layer_names(model))
+
+
+def _from_concrete(frozen: Any, gd: Any, in_names: list[str], out_names: list[str], label: str,
+                   known: set[str]) -> _Frozen:
+    inputs = []
+    for nm, t in zip(in_names, frozen.inputs):
+        inputs.append((nm, t.name.split(":")[0], t.dtype.as_datatype_enum, t.shape.as_list()))
+    outputs = []
+    for i, t in enumerate(frozen.outputs):
+        nm = out_names[i] if i < len(out_names) else f"output_{i}"
+        outputs.append((nm, t.name))
+    if any(n.op in ("PartitionedCall", "StatefulPartitionedCall") for n in gd.node):
+        gd = _inline_functions(gd, [t for _, t in outputs])
+    return _Frozen(gd, inputs, outputs, label, known)
+
+
+def _inline_functions(gd: Any, fetches: list[str]) -> Any:
+    """Inline function calls with TF's grappler function optimizer (nothing else runs)."""
+    tf = _tf()
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.grappler import tf_optimizer
+
+    with tf.Graph().as_default() as g:
+        tf.import_graph_def(gd, name="")
+        meta = tf.compat.v1.train.export_meta_graph(graph_def=g.as_graph_def(add_shapes=True), graph=g)
+        fl = meta.collection_def["train_op"].node_list.value
+        for f in fetches:
+            fl.append(f)
+        cfg = config_pb2.ConfigProto()
+        rw = cfg.graph_options.rewrite_options
+        rw.optimizers[:] = ["function"]
+        rw.min_graph_nodes = -1
+        return tf_optimizer.OptimizeGraph(cfg, meta)
+
+
+def _freeze_saved_model(path: Path, signature: str, shapes: dict) -> _Frozen:
+    tf = _tf()
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    label = str(path)
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as e:  # TF1-style SavedModel (e.g. Keras 2 optimizer slots)  # noqa: BLE001 - framework errors become ModelLoadError
+        log.debug("tf.saved_model.load failed on %s (%s); trying the TF1 loader", label, e)
+        return _freeze_saved_model_v1(path, signature, shapes)
+    sigs = getattr(loaded, "signatures", {})
+    if signature not in sigs:
+        raise ModelLoadError(f"{label}: no signature '{signature}' (signatures: {sorted(sigs)})")
+    cf = sigs[signature]
+    in_spec = cf.structured_input_signature[1]
+    keys = sorted(in_spec)
+    for k in keys:
+        shp = in_spec[k].shape.as_list() if in_spec[k].shape.rank is not None else None
+        if k in shapes or (shp and any(d is None for d in shp)):
+            _resolve_shape(k, shp, shapes, label)  # validate early
+    frozen = convert_variables_to_constants_v2(cf)
+    gd = frozen.graph.as_graph_def()
+    out_keys = sorted(cf.structured_outputs) if isinstance(cf.structured_outputs, dict) else []
+    # frozen.inputs follow the flattened (sorted-key) input signature
+    return _from_concrete(frozen, gd, [sanitize_name(k) for k in keys], [sanitize_name(k) for k in out_keys],
+                          label, set())
+
+
+def _freeze_saved_model_v1(path: Path, signature: str, shapes: dict) -> _Frozen:
+    tf = _tf()
+    from tensorflow.python.framework import convert_to_constants as c2c
+
+    label = str(path)
+    with tf.Graph().as_default() as g, tf.compat.v1.Session(graph=g) as sess:
+        try:
+            meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], str(path))
+        except Exception as e:  # noqa: BLE001 - framework errors become ModelLoadError
+            raise ModelLoadError(f"{label}: not a loadable SavedModel ({type(e).__name__}: {str(e)[:300]})") from None
+        if signature not in meta.signature_def:
+            raise ModelLoadError(f"{label}: no signature '{signature}' (signatures: {sorted(meta.signature_def)})")
+        sd = meta.signature_def[signature]
+        outs = [(sanitize_name(k), sd.outputs[k].name) for k in sorted(sd.outputs)]
+        gd = c2c.convert_variables_to_constants_from_session_graph(
+            sess, g.as_graph_def(), sorted({t.split(":")[0] for _, t in outs}))
+    inputs = []
+    for k in sorted(sd.inputs):
+        ti = sd.inputs[k]
+        shp = None if ti.tensor_shape.unknown_rank else [int(d.size) for d in ti.tensor_shape.dim]
+        inputs.append((sanitize_name(k), ti.name.split(":")[0], ti.dtype, shp))
+    gd = _inline_functions(gd, [t for _, t in outs])
+    return _Frozen(gd, inputs, outs, label)
+
+
+def _freeze_pb(path: Path, shapes: dict) -> _Frozen:
+    tf = _tf()
+    label = str(path)
+    gd = tf.compat.v1.GraphDef()
+    try:
+        data = path.read_bytes()
+        if path.suffix.lower() == ".pbtxt":
+            from google.protobuf import text_format
+
+            text_format.Parse(data.decode(), gd)
+        else:
+            gd.ParseFromString(data)
+    except Exception as e:  # noqa: BLE001 - framework errors become ModelLoadError
+        raise ModelLoadError(f"{label}: not a frozen GraphDef ({type(e).__name__}: {str(e)[:200]})") from None
+    if not gd.node:
+        raise ModelLoadError(f"{label}: the GraphDef holds no nodes")
+    if any(n.op in ("VariableV2", "VarHandleOp") for n in gd.node):
+        raise ModelLoadError(f"{label}: the graph still holds variables; freeze it first")
+    used = {i.split(":")[0].lstrip("^") for n in gd.node for i in n.input}
+    inputs = []
+    for n in gd.node:
+        if n.op == "Placeholder":
+            shp = None
+            if "shape" in n.attr and not n.attr["shape"].shape.unknown_rank:
+                shp = [int(d.size) for d in n.attr["shape"].shape.dim]
+            inputs.append((sanitize_name(n.name), n.name, n.attr["dtype"].type, shp))
+    skip = {"NoOp", "Const", "Placeholder", "Assert"}
+    outputs = [(sanitize_name(n.name), f"{n.name}:0") for n in gd.node if n.name not in used and n.op not in skip]
+    if any(n.op in ("PartitionedCall", "StatefulPartitionedCall") for n in gd.node):
+        gd = _inline_functions(gd, [t for _, t in outputs])
+    return _Frozen(gd, inputs, outputs, label)
+
+
+# -- building ------------------------------------------------------------------------------------
+
+
+def _build(fz: _Frozen, shapes: dict, layout: str) -> Graph:
+    from passes.cleanup.dce import DeadCodeElimination
+    from passes.layout.sink_transposes import SinkTransposes
+
+    from ..pass_manager.base import PassContext
+
+    name = sanitize_name(Path(fz.label).stem if not fz.label.startswith("<") else fz.label.strip("<>").split()[-1])
+    graph = Graph(name or "main")
+    placeholder_vals: dict[str, Value] = {}
+    from .tf_graph import tf_dtype
+
+    for ir_name, ph, dtype_enum, shp in fz.inputs:
+        static = _resolve_shape(ir_name, shp, shapes, fz.label)
+        dt = tf_dtype(dtype_enum)
+        if layout == "NCHW" and len(static) == 4:
+            n_, h, w, c = static
+            v = graph.add_input(ir_name, TensorType(dt, (n_, c, h, w)))
+            t = graph.add_node("transpose", [v], {"perm": [0, 2, 3, 1]}, names=[graph.unique_name(ir_name + "_nhwc")],
+                               source=(ir_name,))
+            placeholder_vals[ph] = t.output
+        else:
+            placeholder_vals[ph] = graph.add_input(ir_name, TensorType(dt, tuple(static)))
+    outs = lower_graph_def(fz.gd, graph, placeholder_vals, [t for _, t in fz.outputs],
+                           label=fz.label, known_layers=fz.known)
+    final = []
+    for (nm, _), v in zip(fz.outputs, outs):
+        if v.producer is None or v.is_const or v.is_graph_output or v in final:
+            v = graph.add_node("identity", [v], names=[graph.unique_name(nm)]).output
+        elif v.name != nm and nm not in graph._names:
+            graph._names.discard(v.name)
+            v.name = nm
+            graph._names.add(nm)
+        final.append(v)
+    graph.outputs = final
+    ctx = PassContext()
+    SinkTransposes().run(graph, ctx)
+    DeadCodeElimination().run(graph, ctx)
+    graph.metadata["source_format"] = "tensorflow"
+    graph.metadata["layout"] = layout
+    return graph
+
+
+__all__ = ["SUPPORTED_OPS", "TFImportError", "load_tensorflow"]

@@ -1,0 +1,1 @@
+"""Layout passes: rewrites that move or remove data-layout changes (transposes)."""
