@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from google.protobuf import text_format
 
 from compiler.errors import ModelLoadError
 from compiler.frontends import caffe_proto as cp
+from tests.caffe_nets import v1_lenet
 from tests.conftest import model_path
 
 BVLC = [
@@ -421,35 +421,12 @@ def test_v1_lenet_in_opencv(tmp_path):
     ``input``/``input_dim``, legacy 4-D num/channels/height/width blobs) gives OpenCV the
     same result as the current format: checks those field numbers against OpenCV's."""
     proto = model_path("caffe/bvlc/mnist_lenet.prototxt")
-    deploy = cp.read_prototxt(proto)
     w = seeded_caffemodel(proto, tmp_path / "v2.caffemodel", seed=3)
     x = np.random.default_rng(5).random((1, 1, 28, 28), dtype=np.float32)
-    v1_types = {v: k for k, v in cp.V1_TYPE_NAMES.items()}
-    text_net, bin_net = cp.NetParameter(name="LeNet"), cp.NetParameter(name="LeNet")
-    text_net.input.append("data")
-    text_net.input_dim.extend(x.shape)
-    for layer in deploy.layer:
-        if layer.type == "Input":
-            continue
-        kind = cp.V1LayerParameter.LayerType.Value(v1_types[layer.type])
-        v1 = text_net.layers.add(name=layer.name, type=kind)
-        v1.bottom.extend(layer.bottom)
-        v1.top.extend(layer.top)
-        for fd, value in layer.ListFields():
-            if fd.name.endswith("_param"):
-                getattr(v1, fd.name).CopyFrom(value)
-        if layer.name in w:
-            b1 = bin_net.layers.add(name=layer.name, type=kind)
-            for a in w[layer.name]:
-                dims = (1,) * (4 - a.ndim) + a.shape
-                blob = b1.blobs.add(num=dims[0], channels=dims[1], height=dims[2], width=dims[3])
-                blob.data.extend(a.ravel().tolist())
-    v1_proto = tmp_path / "v1.prototxt"
-    v1_proto.write_text(text_format.MessageToString(text_net))
+    v1_proto, v1_model = v1_lenet(tmp_path, w, batch=1)
     assert cp.is_v1(cp.read_prototxt(v1_proto))
-    cp.write_caffemodel(bin_net, tmp_path / "v1.caffemodel")
-    assert cp.is_v1(cp.read_caffemodel(tmp_path / "v1.caffemodel"))
-    (v1_out,) = run_opencv(v1_proto, tmp_path / "v1.caffemodel", x, ["ip2"])
+    assert cp.is_v1(cp.read_caffemodel(v1_model))
+    (v1_out,) = run_opencv(v1_proto, v1_model, x, ["ip2"])
     (v2_out,) = run_opencv(proto, tmp_path / "v2.caffemodel", x, ["ip2"])
     ref_logits, _ = numpy_lenet(x, w)
     np.testing.assert_array_equal(v1_out, v2_out)  # same weights, same kernels

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from google.protobuf import text_format
 
 from compiler.errors import ModelLoadError, UnsupportedOpsError
 from compiler.frontends import caffe_proto as cp
 from compiler.frontends.caffe import SUPPORTED_OPS, load_caffe
 from compiler.interpreter import Interpreter
 from compiler.ir.verifier import verify
+from tests.caffe_nets import v1_lenet
 from tests.conftest import model_path
 from tests.test_caffe_proto import seeded_caffemodel
 
@@ -360,35 +360,6 @@ def test_layers_where_opencv_departs_from_caffe(tmp_path):
 
 # ---------------------------------------------------------------------------------------
 # Old format, errors.
-
-
-def v1_lenet(tmp_path: Path, w: dict[str, list[np.ndarray]], batch: int) -> tuple[Path, Path]:
-    """LeNet in the V1 format (``layers``, enum types, input/input_dim, 4-D legacy blobs)."""
-    deploy = cp.read_prototxt(model_path("caffe/bvlc/mnist_lenet.prototxt"))
-    v1_types = {v: k for k, v in cp.V1_TYPE_NAMES.items()}
-    text_net, bin_net = cp.NetParameter(name="LeNet"), cp.NetParameter(name="LeNet")
-    text_net.input.append("data")
-    text_net.input_dim.extend([batch, 1, 28, 28])
-    for l in deploy.layer:
-        if l.type == "Input":
-            continue
-        kind = cp.V1LayerParameter.LayerType.Value(v1_types[l.type])
-        v1 = text_net.layers.add(name=l.name, type=kind)
-        v1.bottom.extend(l.bottom)
-        v1.top.extend(l.top)
-        for fd, value in l.ListFields():
-            if fd.name.endswith("_param"):
-                getattr(v1, fd.name).CopyFrom(value)
-        if l.name in w:
-            b1 = bin_net.layers.add(name=l.name, type=kind)
-            for a in w[l.name]:
-                dims = (1,) * (4 - a.ndim) + a.shape
-                blob = b1.blobs.add(num=dims[0], channels=dims[1], height=dims[2], width=dims[3])
-                blob.data.extend(a.ravel().tolist())
-    proto, model = tmp_path / "v1.prototxt", tmp_path / "v1.caffemodel"
-    proto.write_text(text_format.MessageToString(text_net))
-    cp.write_caffemodel(bin_net, model)
-    return proto, model
 
 
 def test_v1_format(tmp_path):
