@@ -472,6 +472,9 @@ def cmd_ops(args: argparse.Namespace) -> int:
 # -- main --------------------------------------------------------------------------------------
 
 
+_FRAMEWORK_LOGGERS = {"tensorflow", "absl", "keras", "tf_keras", "torch", "h5py", "onnx"}
+
+
 def _setup_logging(verbose: int, quiet: bool):
     """Log to stderr at the level -v/-q ask for; returns a function that undoes it."""
     level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(
@@ -479,6 +482,9 @@ def _setup_logging(verbose: int, quiet: bool):
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("infercc: %(levelname)s: %(message)s"))
+    if verbose < 2:
+        # frameworks (TensorFlow's deprecation notices, torch.export) speak only at -vv
+        handler.addFilter(lambda r: r.name.split(".")[0] not in _FRAMEWORK_LOGGERS)
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
