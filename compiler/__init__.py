@@ -11,6 +11,11 @@ __version__ = "0.1.0"
 from .errors import InferccError  # noqa: E402
 from .ir import Graph, TensorType, parse_graph, print_graph, verify  # noqa: E402
 
+# compiler.compile is bound here rather than in __getattr__: importing the submodule
+# compiler/compile.py (as the CLI and tests do) would set the package attribute `compile` to
+# the module and shadow a lazy attribute. The module imports only the standard library.
+from .compile import CompileResult, compile  # noqa: E402,A004
+
 
 def __getattr__(name: str):
     # Lazily expose the heavier entry points.
@@ -18,6 +23,10 @@ def __getattr__(name: str):
         from .frontends import load
 
         return load
+    if name == "compile":  # normally bound above; kept for a reloaded package
+        from .compile import compile
+
+        return compile
     if name == "Interpreter":
         from .interpreter import Interpreter
 
@@ -29,4 +38,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'compiler' has no attribute {name!r}")
 
 
-__all__ = ["Graph", "InferccError", "TensorType", "parse_graph", "print_graph", "verify", "load"]
+__all__ = ["CompileResult", "Graph", "InferccError", "TensorType", "parse_graph", "print_graph", "verify", "load", "compile"]

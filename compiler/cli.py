@@ -2,6 +2,7 @@
 
     infercc inspect MODEL [--input-shape x:1x3x224x224] [--show-ir]
     infercc opt MODEL [-p PIPELINE] [-o OUT.ir|OUT.onnx] [--timing] [--dump-dir DIR] ...
+    infercc compile MODEL --target tflite|onnx -o OUT [--float16] [-p PIPELINE] [--timing]
     infercc passes [NAME ...]
     infercc ops [NAME ...]
 
@@ -121,6 +122,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write a crash reproducer if a pass fails (default: a file "
                    "in the temp directory)")
     p.set_defaults(func=cmd_opt)
+
+    # compile -------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "compile",
+        parents=[common],
+        help="optimise a model and emit it for a target (TFLite or ONNX)",
+        description=textwrap.fill(
+            "Load a model, run a pass pipeline over it (default: the default pipeline) and "
+            "write it for a target. A .tflite result is then run once in the LiteRT "
+            "interpreter on seeded random inputs, and a short report is printed: path, size, "
+            "TFLite ops, latency and output shapes. Nothing is written when the target cannot "
+            "express the model; the error lists the nodes at fault.", 88),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="default pipeline: " + _default_pipeline(),
+    )
+    p.add_argument("model", help="model: .onnx, .tflite, .prototxt, .keras/.h5/.pb, SavedModel directory, .pt2 or .ir")
+    p.add_argument("-t", "--target", choices=("tflite", "onnx"), default="tflite",
+                   help="what to emit (default: tflite)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True,
+                   help="the file to write (written atomically)")
+    p.add_argument("-p", "--pipeline", metavar="PIPELINE",
+                   help="passes to run before emitting (default: see below)")
+    p.add_argument("--float16", action="store_true",
+                   help="TFLite only: store weights as float16 (dequantized at load)")
+    _add_input_shape(p)
+    p.add_argument("--timing", action="store_true",
+                   help="print per-pass and per-phase (load, optimize, emit) times on stderr")
+    p.add_argument("--no-run", action="store_true",
+                   help="do not run the written .tflite in the LiteRT interpreter")
+    p.set_defaults(func=cmd_compile)
 
     # passes ----------------------------------------------------------------------------------
     p = sub.add_parser(
@@ -393,6 +424,78 @@ def _write_onnx(graph, path: str) -> None:
     from targets.onnx.exporter import export_onnx
 
     export_onnx(graph, path)  # checks the model, then writes atomically
+
+
+# -- compile -------------------------------------------------------------------------------
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from .compile import compile as compile_model
+    from .pass_manager import parse_pipeline
+
+    if args.float16 and args.target != "tflite":
+        raise UsageError("--float16 applies to --target tflite only")
+    if args.pipeline is not None:
+        parse_pipeline(args.pipeline)  # a typo should not cost a model load
+    options: dict[str, Any] = {}
+    if args.weights:
+        options["weights"] = args.weights
+    shapes = parse_input_shapes(args.input_shape) or None
+    result = compile_model(args.model, args.target, pipeline=args.pipeline,
+                           float16=args.float16, output=args.output, input_shapes=shapes,
+                           **options)
+    if args.timing:
+        t = result.timings
+        sys.stderr.write(result.report.table() + "\n")
+        sys.stderr.write(f"phases: load {t['load'] * 1e3:.1f} ms, optimize "
+                         f"{t['optimize'] * 1e3:.1f} ms, emit {t['emit'] * 1e3:.1f} ms\n")
+    out = [f"infercc: wrote {args.output} ({result.size:,} bytes, target {result.target}, "
+           f"{len(result.records)} passes)"]
+    if args.target == "tflite" and not args.no_run:
+        out += _tflite_run_report(args.output)
+    sys.stdout.write("\n".join(out) + "\n")
+    return EXIT_OK
+
+
+def _tflite_run_report(path: str, seed: int = 0) -> list[str]:
+    """Run ``path`` once in LiteRT on seeded random inputs; report ops, latency, outputs."""
+    import time
+    from collections import Counter
+
+    import numpy as np
+
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        return ["  (not run: ai_edge_litert is not installed)"]
+    try:
+        interp = Interpreter(model_path=str(path), num_threads=1)
+        # count before allocate_tensors: afterwards the delegate adds DELEGATE nodes
+        ops = Counter(o["op_name"] for o in interp._get_ops_details())
+        interp.allocate_tensors()
+    except (RuntimeError, ValueError) as e:
+        # the emitter wrote a file LiteRT refuses: that is an infercc bug, not a user error
+        raise RuntimeError(f"LiteRT cannot load the written model {path}: {e}") from e
+    rng = np.random.default_rng(seed)
+    for d in interp.get_input_details():
+        shape, dtype = tuple(int(x) for x in d["shape"]), np.dtype(d["dtype"])
+        if dtype.kind == "f":
+            x = rng.standard_normal(shape).astype(dtype)
+        elif dtype.kind == "b":
+            x = rng.random(shape) < 0.5
+        else:
+            x = rng.integers(0, 10, size=shape).astype(dtype)
+        interp.set_tensor(d["index"], x)
+    t0 = time.perf_counter()
+    interp.invoke()
+    ms = (time.perf_counter() - t0) * 1e3
+    lines = [f"  ops ({sum(ops.values())}): "
+             + ", ".join(f"{k} {v}" for k, v in sorted(ops.items(), key=lambda kv: (-kv[1], kv[0])))]
+    lines.append(f"  LiteRT run (1 thread, seeded random inputs): {ms:.2f} ms")
+    for d in interp.get_output_details():
+        y = interp.get_tensor(d["index"])
+        lines.append(f"  output {d['name']}: {list(y.shape)} {y.dtype}")
+    return lines
 
 
 # -- passes --------------------------------------------------------------------------------
