@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from compiler.interpreter import Interpreter
-from compiler.ir import Graph, TensorType, verify
+from compiler.ir import Graph, TensorType, parse_graph, verify
 from compiler.pass_manager.base import PassContext
 from passes.cleanup.fuse_batchnorm import FuseBatchNorm
 from tests.test_cleanup_passes import apply, assert_ir, assert_same_numerics
@@ -49,7 +49,7 @@ graph @g(%x: f32[1,1,2,2]) -> (f32[1,2,2,2]) {
 def test_fuse_conv_bn_ir_and_numerics():
     before, after, res = apply(FuseBatchNorm(), BN_IN)
     assert_ir(after, BN_OUT)
-    assert res.stats == {"fused": 1, "standalone": 0}
+    assert res.stats == {"fused": 1, "fused_mul_add": 0, "standalone": 0}
     # float32 rounding differs between (x*w+b-mean)/2*g+beta and x*w'+b': measured max abs
     # diff 6e-8 (outputs ~5); tolerance 1e-6
     assert_same_numerics(before, after, rtol=1e-6, atol=1e-6)
@@ -159,7 +159,7 @@ graph @g(%x: f32[1,2,3,3], %m: f32[2]) -> (f32[1,2,3,3], f32[1,2,3,3]) {
     assert not res.modified
     before, after, res = apply(FuseBatchNorm(standalone=True), text)
     assert_ir(after, expected)
-    assert res.stats == {"fused": 0, "standalone": 1}
+    assert res.stats == {"fused": 0, "fused_mul_add": 0, "standalone": 1}
     # measured max abs diff 0 (s and shift are exact in f32 here); tolerance 1e-6
     assert_same_numerics(before, after, rtol=1e-6, atol=1e-6)
 
@@ -320,3 +320,47 @@ graph @g(%x: f32[4,3], %w: f32[3,2]) -> (f32[4,2]) {
     _, after, res = apply(FuseBatchNorm(), text)
     assert not res.modified
     assert_ir(after, text)
+
+
+# -- batch norm already decomposed into per-channel mul / add ---------------------------------
+
+AFFINE_IR = """graph @g(%x: f32[1,2,4,4]) -> (f32[1,3,4,4]) {
+  %w: f32[3,2,1,1] = const() {value=dense<f32[3,2,1,1] [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]>}  // conv.weight
+  %c: f32[1,3,4,4] = conv(%x, %w)  // conv
+  %s: f32[1,3,1,1] = const() {value=dense<f32[1,3,1,1] [0.5, -2.0, 4.0]>}  // bn.scale
+  %m: f32[1,3,4,4] = mul(%c, %s)  // bn/mul
+  %t: f32[3,1,1] = const() {value=dense<f32[3,1,1] [1.0, 2.0, 3.0]>}  // bn.shift
+  %y: f32[1,3,4,4] = add(%m, %t)  // bn/add
+  return %y
+}"""
+
+
+def test_per_channel_mul_add_fold_into_conv():
+    g = parse_graph(AFFINE_IR)
+    x = np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float32)
+    before = Interpreter(g).run({"x": x})["y"]
+    # independent reference: the same arithmetic in numpy (1x1 conv = channel matmul)
+    w = np.arange(1, 7, dtype=np.float64).reshape(3, 2)
+    ref = np.einsum("oc,nchw->nohw", w, x) * np.array([0.5, -2.0, 4.0])[None, :, None, None]
+    ref += np.array([1.0, 2.0, 3.0])[None, :, None, None]
+    np.testing.assert_allclose(before, ref, rtol=1e-6, atol=1e-6)
+    res = FuseBatchNorm().run(g, PassContext())
+    verify(g)
+    assert res.stats["fused_mul_add"] == 2
+    assert [n.op for n in g.nodes if n.op != "const"] == ["conv"]
+    conv = g.find("conv")[0]
+    assert conv.source == ("conv", "bn/mul", "bn/add")
+    assert conv.output.name == "y"
+    np.testing.assert_allclose(Interpreter(g).run({"x": x})["y"], ref, rtol=1e-6, atol=1e-5)
+
+
+def test_mul_varying_along_space_is_not_folded():
+    text = AFFINE_IR.replace(
+        "%s: f32[1,3,1,1] = const() {value=dense<f32[1,3,1,1] [0.5, -2.0, 4.0]>}",
+        "%s: f32[1,1,4,1] = const() {value=dense<f32[1,1,4,1] [0.5, -2.0, 4.0, 1.0]>}",
+    )
+    g = parse_graph(text)
+    res = FuseBatchNorm().run(g, PassContext())
+    # the mul is not per-channel, and the add then reads the mul rather than the conv
+    assert res.stats["fused_mul_add"] == 0 and not res.modified
+    assert [n.op for n in g.nodes if n.op != "const"] == ["conv", "mul", "add"]

@@ -183,9 +183,9 @@ def test_extra_ops_graph():
     ops = op_names(unpack(data))
     assert {"PRELU", "LEAKY_RELU", "HARD_SWISH", "RELU_0_TO_1", "MAXIMUM", "MINIMUM",
             "LOGISTIC", "FULLY_CONNECTED"} <= set(ops)
-    # one at the NCHW input, the IR transpose (composed with the layout permutations), and
-    # one back to IR order before the reshape (its input has C != 1 and H, W != 1)
-    assert ops.count("TRANSPOSE") == 3
+    # only the one at the NCHW input: the IR transpose to NHWC makes the stored NHWC tensor
+    # the logical order again, so neither it nor the reshape after it needs a TRANSPOSE
+    assert ops.count("TRANSPOSE") == 1
 
 
 def test_torch_cnn_against_torch():
@@ -305,10 +305,10 @@ def bad_graph() -> Graph:
     x = g.add_input("x", TensorType("f32", (1, 4, 8, 8)))
     w = g.add_const(randn(r, 4, 2, 3, 3), "w")
     c = g.add_node("conv", [x, w], {"group": 2, "pads": [1, 1, 1, 1]}, source=["grouped"]).output
-    e = g.add_node("exp", [c], source=["expo"]).output
+    e = g.add_node("erf", [c], source=["erfo"]).output
     m = g.add_node("max_pool", [e], {"kernel_shape": [2, 2], "pads": [1, 1, 1, 1]},
                    source=["odd_pool"]).output
-    s = g.add_node("softmax", [m], {"axis": 3}, source=["sm_w"]).output
+    s = g.add_node("lrn", [m], {"size": 3}, source=["lrn"]).output
     g.outputs = [s]
     return g
 
@@ -318,7 +318,7 @@ def test_preflight_lists_every_problem_and_writes_nothing(tmp_path):
     with pytest.raises(TfliteEmitError) as ei:
         emit_tflite(bad_graph(), out)
     layers = [layer for _, layer, _ in ei.value.problems]
-    assert layers == ["grouped", "expo", "odd_pool", "sm_w"]
+    assert layers == ["grouped", "erfo", "odd_pool", "lrn"]
     msg = str(ei.value)
     assert "4 problem(s)" in msg and "group=2" in msg and "no TFLite lowering" in msg
     assert isinstance(ei.value, compiler.InferccError)
@@ -340,3 +340,92 @@ def test_atomic_write(tmp_path):
     if os.name == "posix":
         with pytest.raises(TfliteWriteError):
             emit_tflite(mixed_graph(), tmp_path)  # a directory
+
+
+# -- layout folding ----------------------------------------------------------------------------
+
+
+def test_keras_mobilenet_v2_nhwc_without_transposes():
+    """An NHWC Keras model (IR: input NHWC, transpose to NCHW, ...) emits with no TRANSPOSE:
+    the IR transposes only change each value's physical order."""
+    pytest.importorskip("tensorflow")
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3),
+                                            classifier_activation=None)  # logits
+    g = compiler.load(model, layout="NHWC")
+    PassManager(passes.DEFAULT_PIPELINE).run(g)
+    data = emit_tflite(g)
+    ops = op_names(unpack(data))
+    assert ops.count("TRANSPOSE") == 0
+    it = LiteInterpreter(model_content=data)
+    inp = it.get_input_details()[0]
+    assert list(inp["shape"]) == [1, 96, 96, 3]  # NHWC interface, as TF's converter gives
+    x = rng(9).uniform(-1, 1, (1, 96, 96, 3)).astype(np.float32)
+    got = next(iter(run_tflite(data, {inp["name"]: x}).values()))
+    want = np.asarray(model(x, training=False))
+    assert got.shape == want.shape == (1, 1000)
+    # the seeded, untrained net gives tiny logits (max |want| 8.6e-12), so the bound is
+    # relative to their scale: measured max |diff| / max |want| = 1.7e-6
+    assert np.abs(want).max() > 0
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
+def more_ops_graph() -> Graph:
+    """The second op set: pad (non-zero value), resize (linear half_pixel, nearest
+    asymmetric), conv_transpose (stride 2, pads -> SAME), reduce_mean/max, slice, gather,
+    unfused batch_norm, concat on H, split, batch matmul, layer_norm, hard_sigmoid,
+    exp/log/sqrt, all on values whose physical order differs from the logical one."""
+    r = rng(10)
+    g = Graph("more")
+    x = g.add_input("x", TensorType("f32", (1, 4, 6, 6)))
+    i64 = lambda a, n: g.add_const(np.array(a, np.int64), n)  # noqa: E731
+    c = g.add_node("conv", [x, g.add_const(randn(r, 4, 4, 1, 1, scale=0.3), "w")]).output
+    p = g.add_node("pad", [c, i64([0, 0, 1, 0, 0, 0, 1, 2], "pads"),
+                           g.add_const(np.float32(0.5), "pv")]).output  # (1,4,7,8)
+    rl = g.add_node("resize", [p, None, g.add_const(np.array([1, 1, 2, 2], np.float32), "sc")],
+                    {"mode": "linear"}).output  # (1,4,14,16)
+    rn = g.add_node("resize", [c, None, g.add_const(np.array([1, 1, 2, 2], np.float32), "sc2")],
+                    {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                     "nearest_mode": "floor"}).output  # (1,4,12,12)
+    ct = g.add_node("conv_transpose", [c, g.add_const(randn(r, 4, 3, 3, 3, scale=0.3), "wt"),
+                                       g.add_const(randn(r, 3, scale=0.1), "bt")],
+                    {"strides": [2, 2], "pads": [0, 0, 1, 1]}).output
+    bn = g.add_node("batch_norm", [ct] + [g.add_const(a, n) for a, n in (
+        (np.abs(randn(r, 3)) + 0.5, "s"), (randn(r, 3), "b"), (randn(r, 3), "m"),
+        (np.abs(randn(r, 3)) + 0.5, "v"))]).output  # (1,3,12,12)
+    sl = g.add_node("slice", [rn, i64([0, 1], "st"), i64([12, 4], "en"), i64([2, 1], "ax"),
+                              i64([1, 1], "sp")]).output  # (1,3,12,12)
+    hs = g.add_node("hard_sigmoid", [bn]).output
+    cat = g.add_node("concat", [hs, sl], {"axis": 2}).output  # (1,3,24,12)
+    s1, s2 = g.add_node("split", [cat, i64([10, 14], "spl")], {"axis": 2}, num_outputs=2).outputs
+    rm = g.add_node("reduce_mean", [s1, i64([2, 3], "rax")], {"keepdims": 0}).output  # (1,3)
+    mx = g.add_node("reduce_max", [s2, i64([3], "rax2")]).output  # (1,3,14,1)
+    ga = g.add_node("gather", [rl, i64([3, 0, 5], "gi")], {"axis": 2}).output  # (1,4,3,16)
+    t = g.add_node("transpose", [ga], {"perm": [0, 2, 1, 3]}).output  # (1,3,4,16)
+    mm = g.add_node("matmul", [t, g.add_node("transpose", [t], {"perm": [0, 1, 3, 2]}).output]
+                    ).output  # (1,3,4,4)
+    ln = g.add_node("layer_norm", [mm, g.add_const(randn(r, 4), "lg"),
+                                   g.add_const(randn(r, 4), "lb")], {"axis": -1}).output
+    e = g.add_node("exp", [g.add_node("mul", [ln, g.add_const(np.float32(0.1), "k")]).output]
+                   ).output
+    lg = g.add_node("log", [g.add_node("sqrt", [e]).output], names=["out_ln"]).output
+    g.outputs = [lg, rm, mx]
+    return g
+
+
+def test_more_ops_graph():
+    g = more_ops_graph()
+    compiler.verify(g)
+    data = emit_tflite(g)
+    x = randn(rng(11), 1, 4, 6, 6)
+    got = run_tflite(data, {"x": x})
+    want = run_ref(g, {"x": x})
+    for k in want:
+        # measured max |diff|: out_ln 1.8e-7, reduce_mean 6.0e-8, reduce_max 6.0e-8
+        np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=0, err_msg=k)
+    ops = set(op_names(unpack(data)))
+    assert {"PADV2", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "TRANSPOSE_CONV",
+            "STRIDED_SLICE", "GATHER", "SPLIT_V", "MEAN", "REDUCE_MAX", "BATCH_MATMUL",
+            "RSQRT", "EXP", "LOG", "SQRT", "RELU_0_TO_1"} <= ops

@@ -32,6 +32,11 @@ Guarantees:
   there is updated in place and keeps its name); its source becomes the union of its and
   the batch norm's sources, as do the sources of the rewritten constants.
 * The batch norm's output value is forwarded; a graph output keeps its name.
+* The same folding applies to a batch norm already decomposed into ``mul`` / ``add`` by a
+  per-channel constant (as frontends lower TensorFlow's FusedBatchNorm or Caffe's Scale):
+  ``mul(x, s)`` is ``s * x + 0`` and ``add(x, t)`` is ``1 * x + t``, folded under the same
+  conditions when x is the mul/add's first input, the constant varies along the channel
+  axis only (axis 1) and the op has no fused activation.
 * With ``standalone=true`` a remaining batch_norm with constant parameters and known input
   rank becomes ``mul(x, s) -> add(., beta - s*mean)`` (s shaped [C,1,...]).
 """
@@ -70,10 +75,17 @@ class FuseBatchNorm(Pass):
     standalone: bool = False
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        stats = {"fused": 0, "standalone": 0}
+        stats = {"fused": 0, "fused_mul_add": 0, "standalone": 0}
         for g in list(walk_graphs(graph)):
             for bn in list(g.nodes):
-                if bn.graph is not g or bn.op != "batch_norm":
+                if bn.graph is not g:
+                    continue
+                if bn.op in ("mul", "add"):
+                    params = _affine_params(bn)
+                    if params is not None and _fuse(g, bn, *params):
+                        stats["fused_mul_add"] += 1
+                    continue
+                if bn.op != "batch_norm":
                     continue
                 params = _bn_params(bn)
                 if params is None:
@@ -82,7 +94,7 @@ class FuseBatchNorm(Pass):
                     stats["fused"] += 1
                 elif self.standalone and _to_mul_add(g, bn, *params):
                     stats["standalone"] += 1
-        return PassResult(modified=bool(stats["fused"] or stats["standalone"]), stats=stats)
+        return PassResult(modified=any(stats.values()), stats=stats)
 
 
 def _bn_params(bn: Node) -> tuple[np.ndarray, np.ndarray] | None:
@@ -100,6 +112,29 @@ def _bn_params(bn: Node) -> tuple[np.ndarray, np.ndarray] | None:
     eps = float(bn.attrs.get("epsilon", 1e-5))
     s = gamma / np.sqrt(var + eps)
     return s, beta - s * mean
+
+
+def _affine_params(node: Node) -> tuple[np.ndarray, np.ndarray] | None:
+    """(s, shift) for ``mul(x, c)`` / ``add(x, c)`` with c constant per channel of a conv,
+    conv_transpose, gemm or matmul output x; None when the node is not of that form."""
+    if node.attrs.get("activation", ""):
+        return None
+    x, c = node.input(0), node.input(1)
+    if x is None or x.producer is None or x.producer.op not in PRODUCERS:
+        return None
+    a = _float_const(c)
+    rank, shape = x.type.rank, x.type.shape
+    if a is None or rank is None or rank < 2 or a.ndim > rank or not isinstance(shape[1], int):
+        return None
+    if node.outputs[0].type.shape != shape or node.outputs[0].type.dtype != x.type.dtype:
+        return None  # the constant broadcasts x itself: not a per-channel affine map
+    padded = (1,) * (rank - a.ndim) + a.shape
+    if any(d != 1 for i, d in enumerate(padded) if i != 1) or a.size not in (1, shape[1]):
+        return None
+    vals = np.broadcast_to(a.astype(np.float64).ravel(), (shape[1],))
+    if node.op == "mul":
+        return vals.copy(), np.zeros(shape[1])
+    return np.ones(shape[1]), vals.copy()
 
 
 def _float_const(v: Value | None) -> np.ndarray | None:

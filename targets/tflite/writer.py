@@ -59,17 +59,23 @@ def builtin_code(name: str) -> int:
     return int(getattr(_schema().BuiltinOperator, name))
 
 
-def op_version(name: str, *, input_dtype: np.dtype | None = None, dilated: bool = False) -> int:
+def op_version(name: str, *, input_dtype: np.dtype | None = None, dilated: bool = False,
+               with_bias: bool = False, half_pixel: bool = False) -> int:
     """The operator version the builtin float kernels need for the features used.
 
     Rule (from TFLite's ``op_version.cc``; everything else infercc emits is version 1):
     ``DEQUANTIZE`` of a float16 input is version 3; ``DEPTHWISE_CONV_2D`` with a dilation
-    factor other than 1 is version 2.
+    factor other than 1 is version 2; ``TRANSPOSE_CONV`` with a bias input is version 3;
+    ``RESIZE_BILINEAR`` / ``RESIZE_NEAREST_NEIGHBOR`` with half_pixel_centers are version 3.
     """
     if name == "DEQUANTIZE" and input_dtype is not None and np.dtype(input_dtype) == np.float16:
         return 3
     if name == "DEPTHWISE_CONV_2D" and dilated:
         return 2
+    if name == "TRANSPOSE_CONV" and with_bias:
+        return 3
+    if name in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR") and half_pixel:
+        return 3
     return 1
 
 
