@@ -1,0 +1,380 @@
+"""Calibration: run a float graph on sample data and record per-tensor statistics.
+
+Contract of :func:`calibrate`:
+
+* Every tracked tensor (default: each float graph input and each float output of a non-const
+  node) gets a :class:`TensorStats`: exact running min/max over all samples, the number of
+  elements seen, the number of exact zeros, and a histogram of ``bins`` bins over the
+  symmetric range ``[-amax_range, amax_range]``.
+* The histogram's range starts at the first nonzero batch's max |x| and, when a later batch
+  exceeds it, is doubled (as often as needed). Doubling re-bins *exactly*: the old bins pair
+  up into the middle half of the new histogram (``bins`` is a multiple of 4), so no counts
+  move between real-valued intervals and the total count is preserved. The cost is at most a
+  factor 2 of resolution; the range is always within ``[max|x|, 2 max|x|)``. (onnxruntime's
+  HistogramCalibrater and TensorRT instead add bins of the old width; infercc keeps the bin
+  count fixed so the artifact's size does not depend on the data.)
+* Because the range is symmetric with a bin edge at 0, the |x| histogram (what symmetric
+  scale selection uses) is the signed one folded at the middle, also exactly.
+* Non-finite values (NaN, +-inf) are left out of every statistic and counted in
+  ``nonfinite``; a warning names the tensor.
+* The model runs through :class:`compiler.interpreter.Interpreter` with its observer hook, so
+  each activation is folded into the statistics as it is produced and then released.
+
+:meth:`CalibrationStats.save` writes a portable ``.npz`` (no pickles) from which every scale
+selection method of :mod:`passes.quantization.scales` can be recomputed without the model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compiler.errors import InferccError
+from compiler.fileio import atomic_write
+from compiler.ir.graph import Graph, Node, Value
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+
+class CalibrationError(InferccError):
+    """Calibration data or a calibration artifact is unusable; the message says why."""
+
+
+@dataclass
+class TensorStats:
+    """Statistics of one tensor over all calibration samples.
+
+    ``hist[j]`` counts finite values in ``[edges[j], edges[j+1])`` (the last bin is closed),
+    with ``edges = linspace(-amax_range, amax_range, bins + 1)``. ``amax_range`` is 0 while
+    only zeros were seen (all counts are then in bin ``bins // 2``, the one starting at 0).
+    """
+
+    name: str
+    bins: int
+    min: float = np.inf
+    max: float = -np.inf
+    hist: np.ndarray = field(default=None)  # type: ignore[assignment]
+    amax_range: float = 0.0
+    count: int = 0
+    zeros: int = 0
+    nonfinite: int = 0
+
+    def __post_init__(self) -> None:
+        if self.hist is None:
+            self.hist = np.zeros(self.bins, dtype=np.int64)
+
+    @property
+    def edges(self) -> np.ndarray:
+        return np.linspace(-self.amax_range, self.amax_range, self.bins + 1)
+
+    @property
+    def seen(self) -> bool:
+        return self.count > 0
+
+    def abs_hist(self) -> tuple[np.ndarray, np.ndarray]:
+        """The |x| histogram (``bins // 2`` bins over ``[0, amax_range]``) and its edges."""
+        half = self.bins // 2
+        folded = self.hist[half:] + self.hist[:half][::-1]
+        return folded, np.linspace(0.0, self.amax_range, half + 1)
+
+    # -- accumulation ----------------------------------------------------------------------
+    def update(self, array: np.ndarray) -> None:
+        """Fold one array into the statistics (vectorized; no Python loop over elements)."""
+        x = np.asarray(array)
+        if x.dtype.kind != "f":
+            x = x.astype(np.float32)
+        elif x.dtype.itemsize < 4:
+            x = x.astype(np.float32)
+        x = x.ravel()
+        if x.size == 0:
+            return
+        lo, hi = x.min(), x.max()
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            finite = np.isfinite(x)
+            bad = int(x.size - np.count_nonzero(finite))
+            if bad:
+                if not self.nonfinite:
+                    log.warning("calibration: tensor %%%s holds NaN/inf values; they are left "
+                                "out of its statistics", self.name)
+                self.nonfinite += bad
+                x = x[finite]
+                if x.size == 0:
+                    return
+                lo, hi = x.min(), x.max()
+        lo, hi = float(lo), float(hi)
+        self.min = min(self.min, lo)
+        self.max = max(self.max, hi)
+        self.count += int(x.size)
+        self.zeros += int(x.size - np.count_nonzero(x))
+        amax = max(-lo, hi)
+        if amax > self.amax_range:
+            self._grow(amax)
+        if self.amax_range == 0.0:  # only zeros so far
+            self.hist[self.bins // 2] += x.size
+            return
+        h, _ = np.histogram(x, bins=self.bins, range=(-self.amax_range, self.amax_range))
+        self.hist += h
+
+    def _grow(self, amax: float) -> None:
+        if self.amax_range == 0.0:
+            # every count so far is a zero, which stays in bin bins//2 for any range
+            self.amax_range = amax
+            return
+        q = self.bins // 4
+        r = self.amax_range
+        while r < amax:
+            merged = self.hist.reshape(-1, 2).sum(axis=1)
+            self.hist = np.zeros(self.bins, dtype=np.int64)
+            self.hist[q:q + merged.size] = merged
+            r *= 2.0
+        self.amax_range = r
+
+
+@dataclass
+class CalibrationStats:
+    """Per-tensor statistics of one calibration run, plus where they came from."""
+
+    graph_name: str
+    num_samples: int
+    bins: int
+    tensors: dict[str, TensorStats]
+    version: str = ""
+
+    def __getitem__(self, name: str) -> TensorStats:
+        try:
+            return self.tensors[name]
+        except KeyError:
+            raise KeyError(f"no calibration statistics for tensor %{name}; recorded: "
+                           f"{', '.join(sorted(self.tensors)[:10])}...") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.tensors
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tensors)
+
+    # -- portable artifact -----------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write an ``.npz`` (readable with plain numpy, ``allow_pickle=False``), atomically.
+
+        Layout: ``names`` (str array), ``min``, ``max``, ``amax_range`` (f64 per tensor),
+        ``count``, ``zeros``, ``nonfinite`` (i64 per tensor), ``hist`` (i64 [tensors, bins]),
+        ``edges`` (f64 [tensors, bins + 1]) and ``metadata`` (a JSON string: format,
+        graph_name, num_samples, bins, infercc_version).
+        """
+        names = list(self.tensors)
+        ts = [self.tensors[n] for n in names]
+        arrays = {
+            "names": np.array(names, dtype=np.str_),
+            "min": np.array([t.min for t in ts], dtype=np.float64),
+            "max": np.array([t.max for t in ts], dtype=np.float64),
+            "amax_range": np.array([t.amax_range for t in ts], dtype=np.float64),
+            "count": np.array([t.count for t in ts], dtype=np.int64),
+            "zeros": np.array([t.zeros for t in ts], dtype=np.int64),
+            "nonfinite": np.array([t.nonfinite for t in ts], dtype=np.int64),
+            "hist": np.stack([t.hist for t in ts]) if ts else np.zeros((0, self.bins), np.int64),
+            "edges": (np.stack([t.edges for t in ts]) if ts
+                      else np.zeros((0, self.bins + 1), np.float64)),
+            "metadata": np.array(json.dumps({
+                "format": "infercc-calibration",
+                "format_version": FORMAT_VERSION,
+                "graph_name": self.graph_name,
+                "num_samples": self.num_samples,
+                "bins": self.bins,
+                "infercc_version": self.version,
+            })),
+        }
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+
+        atomic_write(path, write)
+        log.info("wrote calibration statistics of %d tensors to %s", len(names), path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "CalibrationStats":
+        """Read what :meth:`save` wrote."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["metadata"]))
+                if meta.get("format") != "infercc-calibration":
+                    raise CalibrationError(f"{path}: not an infercc calibration file")
+                if meta.get("format_version", 0) > FORMAT_VERSION:
+                    raise CalibrationError(
+                        f"{path}: calibration format {meta['format_version']} is newer than this "
+                        f"infercc reads ({FORMAT_VERSION}); upgrade infercc")
+                bins = int(meta["bins"])
+                tensors = {}
+                for k, name in enumerate(z["names"].tolist()):
+                    tensors[name] = TensorStats(
+                        name=name, bins=bins, min=float(z["min"][k]), max=float(z["max"][k]),
+                        hist=z["hist"][k].astype(np.int64), amax_range=float(z["amax_range"][k]),
+                        count=int(z["count"][k]), zeros=int(z["zeros"][k]),
+                        nonfinite=int(z["nonfinite"][k]),
+                    )
+        except CalibrationError:
+            raise
+        except (OSError, KeyError, ValueError) as e:
+            raise CalibrationError(f"{path}: unreadable calibration file ({type(e).__name__}: "
+                                   f"{e}); recreate it with calibrate(...).save(path)") from e
+        return cls(meta["graph_name"], int(meta["num_samples"]), bins, tensors,
+                   meta.get("infercc_version", ""))
+
+
+# -- data ------------------------------------------------------------------------------------
+def _npz_feeds(path: str | os.PathLike, graph: Graph) -> Iterator[dict[str, np.ndarray]]:
+    """Samples of an ``.npz`` whose arrays are stacked along axis 0, keyed by input name.
+
+    An array one rank above its graph input holds one sample per index (``a[i]``); an array
+    of the input's own rank is a batch whose rows are fed one at a time (``a[i:i+1]``).
+    """
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise CalibrationError(f"calibration data {path}: unreadable .npz ({e})") from e
+    with z:
+        names = [v.name for v in graph.inputs]
+        missing = [n for n in names if n not in z.files]
+        if missing:
+            raise CalibrationError(
+                f"calibration data {path} lacks arrays for graph inputs {missing}; it holds "
+                f"{z.files}. Save one array per input, keyed by the input's name.")
+        arrays = {n: z[n] for n in names}
+    lengths = {n: a.shape[0] if a.ndim else 0 for n, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise CalibrationError(f"calibration data {path}: arrays have different sample counts "
+                               f"along axis 0: {lengths}")
+    n = next(iter(lengths.values()), 0)
+    rank = {v.name: v.type.rank for v in graph.inputs}
+    for i in range(n):
+        yield {k: (a[i:i + 1] if rank[k] == a.ndim else a[i]) for k, a in arrays.items()}
+
+
+def _as_feed(sample: Any, graph: Graph, index: int) -> dict[str, Any]:
+    if isinstance(sample, Mapping):
+        return dict(sample)
+    if len(graph.inputs) != 1:
+        raise CalibrationError(
+            f"calibration sample {index} is a bare array, but graph @{graph.name} has "
+            f"{len(graph.inputs)} inputs ({', '.join(v.name for v in graph.inputs)}); "
+            "give each sample as a dict keyed by input name")
+    return {graph.inputs[0].name: sample}
+
+
+def _samples(data: Any, graph: Graph) -> tuple[Iterable[Any], int | None]:
+    if isinstance(data, (str, os.PathLike)):
+        p = Path(data)
+        if not p.exists():
+            raise CalibrationError(f"calibration data {p} does not exist")
+        with np.load(p, allow_pickle=False) as z:
+            first = z[z.files[0]] if z.files else np.zeros((0,))
+            total = first.shape[0] if first.ndim else 0
+        return _npz_feeds(p, graph), total
+    if isinstance(data, np.ndarray):
+        raise CalibrationError("calibration data is one array; pass a list of samples (or an "
+                               ".npz path) so it is clear which axis enumerates samples")
+    try:
+        total = len(data)
+    except TypeError:
+        total = None
+    try:
+        return iter(data), total
+    except TypeError:
+        raise CalibrationError(f"calibration data of type {type(data).__name__} is not "
+                               "iterable; give a list of feed dicts or arrays, or an .npz path"
+                               ) from None
+
+
+# -- tensor selection ------------------------------------------------------------------------
+def default_tensors(graph: Graph) -> list[Value]:
+    """Float graph inputs and float outputs of non-const nodes, in graph order."""
+    out = [v for v in graph.inputs if v.type.dtype.is_float]
+    for node in graph.nodes:
+        if node.op == "const":
+            continue
+        out.extend(v for v in node.outputs if v.type.dtype.is_float)
+    return out
+
+
+def calibrate(
+    graph: Graph,
+    data: Any,
+    *,
+    tensors: Iterable[str] | None = None,
+    bins: int = 2048,
+    progress: bool = True,
+) -> CalibrationStats:
+    """Run ``graph`` on every sample of ``data`` and return per-tensor statistics.
+
+    ``data``: feed dicts (input name -> array), bare arrays (single-input graphs), an
+    ``.npz`` path (see :func:`_npz_feeds`), or any iterable yielding those. ``tensors``
+    restricts which values are recorded (names; default :func:`default_tensors`). ``bins``
+    must be a multiple of 4 and at least 256 (the entropy method needs 128 |x| bins).
+    ``progress`` shows a tqdm bar (samples/s) on stderr. Each feed counts as one sample.
+    """
+    if bins < 256 or bins % 4:
+        raise CalibrationError(f"calibrate: bins={bins}; use a multiple of 4 that is >= 256")
+    from compiler import __version__
+    from compiler.interpreter import Interpreter
+
+    if tensors is None:
+        chosen = default_tensors(graph)
+    else:
+        by_name = {v.name: v for v in graph.values()}
+        wanted = list(tensors)
+        unknown = [n for n in wanted if n not in by_name]
+        if unknown:
+            raise CalibrationError(f"calibrate: graph @{graph.name} has no values named "
+                                   f"{unknown}")
+        chosen = [by_name[n] for n in wanted]
+    stats = {v.name: TensorStats(v.name, bins) for v in chosen}
+    by_id = {id(v): stats[v.name] for v in chosen}
+    inputs = [(v.name, stats[v.name]) for v in graph.inputs if v.name in stats]
+
+    def observer(node: Node, outs: list[np.ndarray]) -> None:
+        for v, arr in zip(node.outputs, outs):
+            t = by_id.get(id(v))
+            if t is not None and isinstance(arr, np.ndarray):
+                t.update(arr)
+
+    interp = Interpreter(graph)
+    samples, total = _samples(data, graph)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="sample", desc=f"calibrating @{graph.name}", leave=False)
+    n = 0
+    try:
+        for sample in samples:
+            feed = _as_feed(sample, graph, n)
+            for name, t in inputs:
+                if name in feed:
+                    t.update(np.asarray(feed[name]))
+            interp.run(feed, observer=observer)
+            n += 1
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    if n == 0:
+        raise CalibrationError("calibration data yielded no samples")
+    unseen = [name for name, t in stats.items() if not t.seen]
+    if unseen:
+        log.warning("calibration: %d tensor(s) saw no finite values: %s", len(unseen),
+                    ", ".join(unseen[:8]))
+    log.info("calibrated %d tensors of @%s on %d samples", len(stats), graph.name, n)
+    return CalibrationStats(graph.name, n, bins, stats, __version__)
