@@ -151,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print per-pass and per-phase (load, optimize, emit) times on stderr")
     p.add_argument("--no-run", action="store_true",
                    help="do not run the written .tflite in the LiteRT interpreter")
+    p.add_argument("--show-ir", action="store_true",
+                   help="print the optimized IR (what the emitter received) to stdout")
     p.set_defaults(func=cmd_compile)
 
     # passes ----------------------------------------------------------------------------------
@@ -444,6 +446,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     result = compile_model(args.model, args.target, pipeline=args.pipeline,
                            float16=args.float16, output=args.output, input_shapes=shapes,
                            **options)
+    if args.show_ir:
+        from .ir import print_graph
+
+        sys.stdout.write(print_graph(result.graph))
     if args.timing:
         t = result.timings
         sys.stderr.write(result.report.table() + "\n")

@@ -59,3 +59,13 @@ def test_weights_flag_and_caffemodel_hint(tmp_path, capsys):
     assert main(["inspect", str(lonely)]) == 2
     assert "no .caffemodel beside" in capsys.readouterr().err
     assert main(["inspect", str(lonely), "--weights", str(weights)]) == 0
+
+
+def test_readme_main_job_compiles_prints_ir_and_runs(tmp_path, capsys):
+    out = tmp_path / "tiny.tflite"
+    code = main(["compile", "examples/models/tiny_cnn.onnx", "--show-ir", "-o", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0 and out.exists()
+    assert stdout.startswith("graph @tiny_cnn(")
+    assert "// features.0.conv, features.0.bn, features.0.relu" in stdout  # provenance kept
+    assert f"wrote {out}" in stdout and "output probs: [1, 10] float32" in stdout
