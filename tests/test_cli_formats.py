@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -63,7 +64,8 @@ def test_weights_flag_and_caffemodel_hint(tmp_path, capsys):
 
 def test_readme_main_job_compiles_prints_ir_and_runs(tmp_path, capsys):
     out = tmp_path / "tiny.tflite"
-    code = main(["compile", "examples/models/tiny_cnn.onnx", "--show-ir", "-o", str(out)])
+    model = Path(__file__).resolve().parent.parent / "examples" / "models" / "tiny_cnn.onnx"
+    code = main(["compile", str(model), "--show-ir", "-o", str(out)])
     stdout = capsys.readouterr().out
     assert code == 0 and out.exists()
     assert stdout.startswith("graph @tiny_cnn(")
