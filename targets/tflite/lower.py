@@ -18,13 +18,15 @@ Contract of :func:`emit_tflite`:
   ``VALID``, other (non-negative) pads -> a ``PAD`` op and ``VALID``; a missing bias is
   written as zeros. max_pool/avg_pool -> ``MAX_POOL_2D``/``AVERAGE_POOL_2D`` where the
   padding semantics match (TFLite SAME never counts padding: avg_pool with
-  ``count_include_pad=1`` and pads becomes ``PAD`` + ``VALID``; other pads are refused).
+  ``count_include_pad=1`` and pads becomes ``PAD`` + ``VALID``; max_pool with centred pads
+  of at most (k-1)//2 a side, or a ceil_mode output, becomes ``PADV2`` with the lowest
+  float32 + ``VALID``; other pads are refused).
   global_avg_pool/global_max_pool and reduce_mean/max/min/sum -> ``MEAN``/``REDUCE_MAX``/
   ``REDUCE_MIN``/``SUM``. gemm (constant B, alpha = beta = 1, no transA) and matmul with a
   constant 2-D B -> ``FULLY_CONNECTED``; matmul of two values -> ``BATCH_MATMUL``.
   add/sub/mul/div with broadcasting; relu, clip (``RELU``, ``RELU6``, ``RELU_N1_TO_1``,
   ``RELU_0_TO_1`` or ``MAXIMUM``/``MINIMUM``), sigmoid, tanh, leaky_relu, hard_swish,
-  hard_sigmoid (``MUL``, ``ADD``, ``RELU_0_TO_1``), prelu, exp, log, sqrt, neg, abs; softmax
+  hard_sigmoid (``MUL``, ``ADD``, ``RELU_0_TO_1``), prelu, gelu, exp, log, sqrt, neg, abs; softmax
   on the stored last axis; reshape/flatten/squeeze/unsqueeze; concat and split on any axis;
   pad (constant) -> ``PAD``/``PADV2``; slice -> ``STRIDED_SLICE``; gather with constant
   indices -> ``GATHER``; batch_norm -> ``MUL`` + ``ADD``; layer_norm -> ``MEAN``, ``SUB``,
@@ -32,6 +34,11 @@ Contract of :func:`emit_tflite`:
   align_corners/half_pixel_centers express) -> ``RESIZE_*``; conv_transpose (group 1, no
   dilation) -> ``TRANSPOSE_CONV`` (+ ``SLICE`` for crops TFLite's SAME cannot express);
   depth_to_space (DCR) -> ``DEPTH_TO_SPACE``.
+* Peepholes: add/sub of a constant 0 and mul/div by a constant 1 that do not broadcast
+  emit nothing; a zero ``pad`` whose readers are all convs (directly or through one
+  transpose) for which it equals TFLite SAME padding is folded into them; a reshape that only
+  moves size-1 axes into a rank-4 value a conv reads is written straight in NHWC; a reshape
+  whose inferred type kept unknown dims but whose shape input is a constant is resolved.
 * The IR ``activation`` attribute becomes ``fused_activation_function`` for relu, relu6 and
   relu_n1_to_1; tanh and sigmoid become separate ``TANH`` / ``LOGISTIC`` ops (the float
   kernels do not apply a fused TANH; see ``_FUSED``).
@@ -70,6 +77,8 @@ TO_NCHW = (0, 3, 1, 2)
 # prepare time. So tanh and sigmoid become separate TANH / LOGISTIC ops.
 _FUSED = {"": 0, "relu": 1, "relu_n1_to_1": 2, "relu6": 3}
 _SEPARATE_ACT = {"tanh": "TANH", "sigmoid": "LOGISTIC"}
+# ops that read their data input in NHWC order
+_NHWC_OPS = {"conv", "max_pool", "avg_pool", "conv_transpose", "resize", "depth_to_space"}
 _BINARY = {"add": ("ADD", "Add"), "sub": ("SUB", "Sub"), "mul": ("MUL", "Mul"),
            "div": ("DIV", "Div")}
 
@@ -188,6 +197,10 @@ class _Lowering:
         self.problems: list[tuple[str, str, str]] = []
         self._consts: dict[tuple[int, Any], int] = {}
         self._views: dict[tuple[int, tuple[int, ...]], int] = {}
+        # id(padded value) -> (unpadded value, its stored order in the padded value's axes
+        # or None when they share axes): zero PADs folded into the SAME padding of convs
+        # and its spatial sizes
+        self._padfold: dict[int, tuple[Value, tuple[int, ...] | None, list[int]]] = {}
 
     # -- driver ----------------------------------------------------------------------------
     def run(self) -> bytes:
@@ -451,7 +464,7 @@ class _Lowering:
                 raise _Unsupported(f"output size {list(want)} differs from what TFLite's "
                                    f"{mode} padding gives (ceil_mode?)")
 
-    def _pad(self, x: Value, begins, ends, name: str) -> int:
+    def _pad(self, x: Value, begins, ends, name: str, value: float = 0.0) -> int:
         src = self.nhwc(x)
         shape = list(x.type.shape)
         for i in range(2):
@@ -459,7 +472,11 @@ class _Lowering:
                 shape[2 + i] += begins[i] + ends[i]
         out = self._tmp(name + "_pad", _perm(shape, TO_NHWC))
         pads = [[0, 0], [begins[0], ends[0]], [begins[1], ends[1]], [0, 0]]
-        self.w.add_operator("PAD", [src, self._i32("paddings", pads)], [out])
+        if value == 0.0:
+            self.w.add_operator("PAD", [src, self._i32("paddings", pads)], [out])
+        else:
+            fill = self.w.add_const(name + "_pad_value", np.asarray([value], np.float32))
+            self.w.add_operator("PADV2", [src, self._i32("paddings", pads), fill], [out])
         return out
 
     def _op_conv(self, node: Node, attrs: dict) -> None:
@@ -483,7 +500,12 @@ class _Lowering:
             raise _Unsupported(f"grouped conv with group={group} (C_in={cin}) is neither plain "
                                "nor depthwise")
         bias = np.zeros(o, np.float32) if b is None else self.weight(b, "the conv bias")
-        src = self.nhwc(x)
+        if id(x) in self._padfold:  # checked by _fold_pad: the pad equals TFLite SAME
+            pre, order, sizes = self._padfold[id(x)]
+            src = self.nhwc(pre) if order is None else self.get(pre)
+            mode = "SAME"
+        else:
+            src = self.nhwc(x)
         if mode == "EXPLICIT":
             src = self._pad(x, begins, ends, node.outputs[0].name)
             sizes = [n + bb + e for n, bb, e in zip(sizes, begins, ends)]
@@ -523,6 +545,24 @@ class _Lowering:
             src = self._pad(x, begins, ends, node.outputs[0].name)
             sizes = [n + bb + e for n, bb, e in zip(sizes, begins, ends)]
             mode = "VALID"
+        elif opname == "MAX_POOL_2D" and all(
+                b <= (k - 1) // 2 and e <= (k - 1) // 2
+                for b, e, k in zip(begins, ends, kernel)) and (
+                mode == "EXPLICIT" or self._pool_size_differs(node, sizes, kernel, strides,
+                                                               mode)):
+            # padding with the lowest float never wins a max, so centred explicit pads (up
+            # to (k - 1) // 2 a side, as torch's padding=k//2 and Caffe give) and the extra
+            # end padding a ceil_mode window reaches into become PADV2 + VALID. Wider pads
+            # stay refused (windows could then be mostly padding; not needed so far).
+            outs = node.outputs[0].type.shape[2:]
+            if not all(isinstance(o, int) for o in outs):
+                raise _Unsupported("max_pool with explicit pads needs static output dims")
+            ends = [max(0, (o - 1) * s + k - n - b)
+                    for o, s, k, n, b in zip(outs, strides, kernel, sizes, begins)]
+            src = self._pad(x, begins, ends, node.outputs[0].name,
+                            value=float(np.finfo(np.float32).min))
+            sizes = [n + bb + e for n, bb, e in zip(sizes, begins, ends)]
+            mode = "VALID"
         elif mode == "EXPLICIT":
             raise _Unsupported(f"pads {begins + ends} are neither zero nor TFLite SAME, and "
                                "TFLite pooling cannot express other padding")
@@ -530,6 +570,13 @@ class _Lowering:
         opts = self.w.options("Pool2D", padding=0 if mode == "SAME" else 1, strideH=strides[0],
                               strideW=strides[1], filterHeight=kernel[0], filterWidth=kernel[1])
         self.w.add_operator(opname, [src], [self._out(node.outputs[0], TO_NHWC)], opts)
+
+    def _pool_size_differs(self, node: Node, sizes, kernel, strides, mode) -> bool:
+        try:
+            self._check_out_size(node, sizes, kernel, strides, [1, 1], mode)
+        except _Unsupported:
+            return True
+        return False
 
     def _op_max_pool(self, node: Node, attrs: dict) -> None:
         if len(node.outputs) > 1 and node.outputs[1].has_uses:
@@ -731,6 +778,10 @@ class _Lowering:
         r = out_v.type.rank
         if r is None or r > 6:
             raise _Unsupported(f"result rank {r}: only ranks up to 6 are supported")
+        same = self._identity_operand(node, attrs)
+        if same is not None:  # x + 0, x - 0, x * 1, x / 1 (e.g. Keras swish's beta = 1)
+            self._alias(out_v, self.get(same), self.perm_of(same))
+            return
         p = self._pick_perm(node.inputs[:2], r)
         a, b = (self.operand(v, p) for v in node.inputs[:2])
         fused, out, post = self._act(out_v, attrs.get("activation", ""), p)
@@ -739,6 +790,25 @@ class _Lowering:
         post()
 
     _op_add = _op_sub = _op_mul = _op_div = _binary
+
+    def _identity_operand(self, node: Node, attrs: dict) -> Value | None:
+        """The operand a binary node returns unchanged (the other is a constant 0 or 1 that
+        does not broadcast it to a larger shape), else None."""
+        if attrs.get("activation", ""):
+            return None
+        unit = 0.0 if node.op in ("add", "sub") else 1.0
+        sides = (1,) if node.op in ("sub", "div") else (1, 0)
+        out_v = node.outputs[0]
+        for c in sides:
+            x, k = node.inputs[1 - c], node.inputs[c]
+            if x.is_const or not k.is_const or x.type.shape != out_v.type.shape:
+                continue
+            a = self._const_array(k)
+            if a.dtype == np.float32 and a.size and np.all(a == unit):
+                if x in self.g.inputs and out_v.is_graph_output:
+                    return None
+                return x
+        return None
 
     def _unary(self, node: Node, opname: str, options: Any = None) -> None:
         x = node.inputs[0]
@@ -756,6 +826,12 @@ class _Lowering:
 
     def _op_hard_swish(self, node: Node, attrs: dict) -> None:
         self._unary(node, "HARD_SWISH")
+
+    def _op_gelu(self, node: Node, attrs: dict) -> None:
+        approx = attrs.get("approximate", "none")
+        if approx not in ("none", "tanh"):
+            raise _Unsupported(f"approximate={approx!r} has no TFLite form")
+        self._unary(node, "GELU", self.w.options("Gelu", approximate=approx == "tanh"))
 
     def _op_exp(self, node: Node, attrs: dict) -> None:
         self._unary(node, "EXP")
@@ -895,13 +971,40 @@ class _Lowering:
     # -- shape ops -------------------------------------------------------------------------
     def _reshape_to(self, node: Node) -> None:
         x, y = node.inputs[0], node.outputs[0]
-        shape = y.type.shape
+        shape = list(y.type.shape)
+        target = node.input(1)
+        if (node.op == "reshape" and not all(isinstance(d, int) for d in shape)
+                and target is not None and target.const_value is not None
+                and x.type.is_static):
+            # a shape computed into a constant after type inference ran: resolve it here
+            want = [int(d) for d in np.asarray(target.const_value).reshape(-1)]
+            if not int(node.attrs.get("allowzero", 0) or 0):
+                want = [x.type.shape[i] if d == 0 else d for i, d in enumerate(want)]
+            with contextlib.suppress(ValueError):
+                shape = list(np.empty(x.type.shape, np.uint8).reshape(want).shape)
         new = [d if isinstance(d, int) else -1 for d in shape]
         if new.count(-1) > 1:
             raise _Unsupported(f"result shape {list(shape)} has more than one unknown dim")
+        xs = list(x.type.shape)
+        big_x = [xs[a] for a in self.perm_of(x) if xs[a] != 1]
+        if (len(shape) == 4 and shape == list(y.type.shape) and y.type.is_static
+                and x.type.is_static and not y.is_graph_output
+                and [d for d in _perm(shape, TO_NHWC) if d != 1] == big_x
+                and any(u.op in _NHWC_OPS for u in y.users)):
+            # only size-1 axes move (e.g. the squeeze-excite [N,C] -> [N,C,1,1]) and a
+            # reader wants NHWC: one RESHAPE straight to the NHWC order
+            nhwc = _perm(shape, TO_NHWC)
+            self.w.add_operator("RESHAPE", [self.get(x), self._i32("shape", nhwc)],
+                                [self._out(y, TO_NHWC)],
+                                self.w.options("Reshape", newShape=nhwc))
+            return
         opts = self.w.options("Reshape", newShape=new)
-        self.w.add_operator("RESHAPE", [self.logical(x), self._i32("shape", new)],
-                            [self._out(y)], opts)
+        if shape != list(y.type.shape):
+            out = self._tmp(y.name, shape)
+            self._alias(y, out, _ident(len(shape)))
+        else:
+            out = self._out(y)
+        self.w.add_operator("RESHAPE", [self.logical(x), self._i32("shape", new)], [out], opts)
 
     _op_reshape = _op_flatten = _op_squeeze = _op_unsqueeze = \
         lambda self, node, attrs: self._reshape_to(node)
@@ -922,7 +1025,54 @@ class _Lowering:
         r = x.type.rank
         perm = [int(a) for a in (attrs.get("perm") or range(r - 1, -1, -1))]
         inv = [perm.index(a) for a in range(r)]
+        if id(x) in self._padfold:  # a folded PAD: the convs reading y read its input
+            src = self._padfold[id(x)][0]
+            self._padfold[id(y)] = (src, tuple(inv[a] for a in self.perm_of(src)),
+                                    [src.type.shape[perm[2]], src.type.shape[perm[3]]])
+            return
         self._alias(y, self.get(x), [inv[a] for a in self.perm_of(x)])
+
+    def _conv_takes_pad(self, conv: Node, y: Value, sizes, pads) -> bool:
+        """Whether ``conv`` reads ``y`` (the zero-padded input, ``pads`` per NCHW axis of the
+        conv input) as its data only and the padding equals TFLite's SAME for it."""
+        if conv.op != "conv" or conv.inputs[0] is not y or any(v is y for v in conv.inputs[1:]):
+            return False
+        w = conv.inputs[1]
+        if w is None or not w.is_const or w.type.rank != 4:
+            return False
+        a = conv.attrs
+        if (a.get("auto_pad", "NOTSET") or "NOTSET") not in ("NOTSET", "VALID") or \
+                any(int(q) for q in (a.get("pads") or [])) or pads[0] != [0, 0] or \
+                pads[1] != [0, 0]:
+            return False
+        kernel = list(w.type.shape[2:])
+        strides = [int(q) for q in (a.get("strides") or [1, 1])]
+        dils = [int(q) for q in (a.get("dilations") or [1, 1])]
+        sb, se = _same_pads(sizes, kernel, strides, dils)
+        return [pads[2][0], pads[3][0]] == sb and [pads[2][1], pads[3][1]] == se
+
+    def _fold_pad(self, node: Node, x: Value, full: list[list[int]]) -> bool:
+        """Defer a zero PAD that every reader (a conv, or a transpose feeding convs) can
+        take as TFLite SAME padding; the convs then read ``x`` directly."""
+        y = node.outputs[0]
+        if y.type.rank != 4 or not x.type.is_static or y.is_graph_output or not y.users:
+            return False
+        for u in y.users:
+            if u.op == "transpose":
+                t = u.outputs[0]
+                perm = [int(a) for a in (u.attrs.get("perm") or range(3, -1, -1))]
+                inv = [perm.index(a) for a in range(4)]
+                if (t.is_graph_output or not t.users
+                        or tuple(inv[a] for a in self.perm_of(x)) != TO_NHWC):
+                    return False
+                sizes = [x.type.shape[perm[2]], x.type.shape[perm[3]]]
+                tp = [full[a] for a in perm]
+                if not all(self._conv_takes_pad(c, t, sizes, tp) for c in t.users):
+                    return False
+            elif not self._conv_takes_pad(u, y, list(x.type.shape[2:]), full):
+                return False
+        self._padfold[id(y)] = (x, None, list(x.type.shape[2:]))
+        return True
 
     def _op_pad(self, node: Node, attrs: dict) -> None:
         x, y = node.inputs[0], node.outputs[0]
@@ -938,6 +1088,9 @@ class _Lowering:
             full[a] = [pads[i], pads[i + len(axes)]]
         if any(v < 0 for pr in full for v in pr):
             raise _Unsupported("negative pads (cropping) are not supported")
+        if mode == "constant" and not (_scalar(node.input(2)) or 0.0) and \
+                self._fold_pad(node, x, full):
+            return
         p = self.perm_of(x)
         stored = [full[a] for a in p]
         ins = [self.get(x), self._i32("paddings", stored)]
