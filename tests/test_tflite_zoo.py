@@ -108,7 +108,7 @@ NMP_GAP = ("shape (layer model_1/normalized_log_1/Shape;model_1/normalized_log_1
            "TFLite lowering for this op (and 24 more: dynamic-batch shape arithmetic in int32/"
            "int64, equal, where, cast)")
 
-# (id, path under /work/shared/models, load options, tol vs IR interpreter and vs
+# (id, path under ../shared/models, load options, tol vs IR interpreter and vs
 # onnxruntime). Measured max rel errors vs the IR interpreter / vs onnxruntime: fer 6.5e-7,
 # open_nsfw 5.1e-7, ppocr cls 1.1e-7 / 4.7e-7, PP-OCRv4 det 6e-9 / 1.0e-4. The det map is a
 # sigmoid that is ~1e-6 everywhere on this random input, so its errors are taken over a floor

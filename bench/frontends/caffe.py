@@ -2,7 +2,7 @@
 """Caffe import time: OpenCV's ``cv2.dnn.readNetFromCaffe`` vs infercc's ``load_caffe``.
 
 Models: the real open_nsfw ResNet-50-1by2 (prototxt + caffemodel from
-/work/shared/models/caffe) and BVLC GoogLeNet with seeded weights (written to a temporary
+../shared/models/caffe) and BVLC GoogLeNet with seeded weights (written to a temporary
 .caffemodel with the same seeding the tests use). Both importers parse the same two files;
 the timed span is the read plus the net set-up each does (for OpenCV: readNetFromCaffe;
 for infercc: load_caffe, which also runs shape inference on every node). The median of

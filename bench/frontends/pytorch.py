@@ -7,7 +7,7 @@ framework_s; the difference (``lowering_s``, also measured on its own as ``lower
 on an already exported program) is what infercc adds: walking the FX graph, lowering each
 ATen op with IR shape inference, and checking the types against torch's metadata.
 
-Models: EfficientNet-Lite0 with the pretrained weights from /work/shared/models/pytorch
+Models: EfficientNet-Lite0 with the pretrained weights from ../shared/models/pytorch
 (seeded random weights if the file is missing) at 1x3x224x224, and the ResNet-18-like
 model of tests/models_torch.py at 1x3x64x64 (seeded). The median of ``--runs`` runs,
 alternated between the two spans, is reported. The errors compare one forward pass on a

@@ -2,7 +2,7 @@
 """TFLite import time: LiteRT's ``Interpreter(model_path) + allocate_tensors()`` vs
 infercc's ``load_tflite``.
 
-Models: palm_detection_lite and face_detection_front from /work/shared/models/tflite (both
+Models: palm_detection_lite and face_detection_front from ../shared/models/tflite (both
 float16 weights behind DEQUANTIZE). The timed span for LiteRT is building the interpreter
 from the file and allocating its tensors (which prepares every kernel, XNNPACK delegate
 included); for infercc it is ``load_tflite`` (flatbuffer parse, lowering with shape
