@@ -23,10 +23,6 @@ def __getattr__(name: str):
         from .frontends import load
 
         return load
-    if name == "compile":  # normally bound above; kept for a reloaded package
-        from .compile import compile
-
-        return compile
     if name == "Interpreter":
         from .interpreter import Interpreter
 
