@@ -27,6 +27,8 @@ from .errors import InferccError, ModelLoadError, PipelineError
 
 log = logging.getLogger("infercc")
 
+MODEL_HELP = "model: .onnx, .tflite, .prototxt, .keras/.h5/.pb, SavedModel directory, .pt2 or .ir"
+
 class UsageError(InferccError):
     """A command-line argument is malformed (not a model or pipeline problem)."""
 
@@ -75,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=textwrap.fill(_flops_note(), 88),
     )
-    p.add_argument("model", help="model: .onnx, .tflite, .prototxt, .keras/.h5/.pb, SavedModel directory, .pt2 or .ir")
+    p.add_argument("model", help=MODEL_HELP)
     _add_input_shape(p)
     p.add_argument("--show-ir", action="store_true",
                    help="print the IR text (large tensors shown by name) instead of a summary")
@@ -95,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(run `infercc passes` for the passes and their options)\n"
         "default pipeline: " + _default_pipeline(),
     )
-    p.add_argument("model", help="model: .onnx, .tflite, .prototxt, .keras/.h5/.pb, SavedModel directory, .pt2 or .ir (a reproducer .ir replays its crash)")
+    p.add_argument("model", help=MODEL_HELP + " (a reproducer .ir replays its crash)")
     p.add_argument("-p", "--pipeline", metavar="PIPELINE",
                    help="passes to run, e.g. 'fold-constants,dce' (default: see below)")
     p.add_argument("-o", "--output", metavar="OUT",
@@ -137,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="default pipeline: " + _default_pipeline(),
     )
-    p.add_argument("model", help="model: .onnx, .tflite, .prototxt, .keras/.h5/.pb, SavedModel directory, .pt2 or .ir")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("-t", "--target", choices=("tflite", "onnx"), default="tflite",
                    help="what to emit (default: tflite)")
     p.add_argument("-o", "--output", metavar="OUT", required=True,
