@@ -299,34 +299,32 @@ def _bias(c, op, k):
     return c.get(b) if b >= 0 else None
 
 
-@lowers("CONV_2D", note="NCHW conv (weights OHWI -> OIHW, group = C_in / I)")
-def _conv(c, op):
+def _conv_attrs(c, op, group_of) -> tuple[Any, Any, dict]:
+    """(x, w, attrs) shared by CONV_2D and DEPTHWISE_CONV_2D: pads, strides, dilations,
+    kernel shape, fused activation, and ``group_of(c_in, weight_shape)``."""
     x, w = op.input(0), op.input(1)
     ws = c.shape(w)
-    cin = c.shape(x)[3]
     strides = (int(op.opt("strideH", 1)), int(op.opt("strideW", 1)))
     dil = (int(op.opt("dilationHFactor", 1)), int(op.opt("dilationWFactor", 1)))
     attrs = _spatial_attrs(c, x, ws[1:3], strides, dil, op.opt("padding", 0))
-    group = cin // ws[3] if ws[3] and cin % ws[3] == 0 else 1
-    attrs.update({"group": int(group), "kernel_shape": [ws[1], ws[2]]})
+    attrs.update({"group": int(group_of(c.shape(x)[3], ws)), "kernel_shape": [ws[1], ws[2]]})
     act = fused(c, op)
     if act:
         attrs["activation"] = act
+    return x, w, attrs
+
+
+@lowers("CONV_2D", note="NCHW conv (weights OHWI -> OIHW, group = C_in / I)")
+def _conv(c, op):
+    x, w, attrs = _conv_attrs(
+        c, op, lambda cin, ws: cin // ws[3] if ws[3] and cin % ws[3] == 0 else 1
+    )
     c.emit("conv", [c.get(x, NCHW), c.weight(w, TO_NCHW), _bias(c, op, 2)], attrs, out=_out(op), layout=NCHW)
 
 
 @lowers("DEPTHWISE_CONV_2D", note="NCHW grouped conv (weights 1HW(C*M) -> (C*M)1HW, group = C)")
 def _dwconv(c, op):
-    x, w = op.input(0), op.input(1)
-    ws = c.shape(w)
-    cin = c.shape(x)[3]
-    strides = (int(op.opt("strideH", 1)), int(op.opt("strideW", 1)))
-    dil = (int(op.opt("dilationHFactor", 1)), int(op.opt("dilationWFactor", 1)))
-    attrs = _spatial_attrs(c, x, ws[1:3], strides, dil, op.opt("padding", 0))
-    attrs.update({"group": int(cin), "kernel_shape": [ws[1], ws[2]]})
-    act = fused(c, op)
-    if act:
-        attrs["activation"] = act
+    x, w, attrs = _conv_attrs(c, op, lambda cin, ws: cin)
     c.emit("conv", [c.get(x, NCHW), c.weight(w, (3, 0, 1, 2)), _bias(c, op, 2)], attrs,
            out=_out(op), layout=NCHW)
 
