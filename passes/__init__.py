@@ -7,6 +7,7 @@ The pass manager imports a module only when its pass is used, so listing passes
 
 BUILTIN_PASSES: dict[str, str] = {
     "fold-constants": "passes.cleanup.fold_constants:FoldConstants",
+    "resolve-shapes": "passes.cleanup.resolve_shapes:ResolveShapes",
     "dce": "passes.cleanup.dce:DeadCodeElimination",
     "cse": "passes.cleanup.cse:CommonSubexpressionElimination",
     "fuse-batchnorm": "passes.cleanup.fuse_batchnorm:FuseBatchNorm",
@@ -18,5 +19,5 @@ BUILTIN_PASSES: dict[str, str] = {
 
 # What `infercc opt` runs when no -p is given.
 DEFAULT_PIPELINE = (
-    "remove-identity,fold-constants,fuse-batchnorm,cancel-transposes,cse,fuse-activation,dce"
+    "remove-identity,fold-constants,resolve-shapes,fuse-batchnorm,cancel-transposes,cse,fuse-activation,dce"
 )

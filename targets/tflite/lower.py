@@ -64,6 +64,8 @@ from compiler.errors import InferccError
 from compiler.ir.graph import CONST, Graph, Node, Value
 from compiler.ir.types import DType
 
+from .lower_int import NonFloatOps, np_dtype, transpose_version
+from .lower_seq import SequenceOps
 from .writer import TfliteWriter, op_version
 
 log = logging.getLogger(__name__)
@@ -187,7 +189,7 @@ def _const_ints(v: Value | None, what: str) -> list[int] | None:
     return [int(i) for i in np.asarray(c).reshape(-1)]
 
 
-class _Lowering:
+class _Lowering(NonFloatOps, SequenceOps):
     def __init__(self, graph: Graph, float16: bool):
         self.g = graph
         self.float16 = float16
@@ -218,15 +220,14 @@ class _Lowering:
             fn = getattr(self, "_op_" + node.op, None)
             try:
                 bad = [v.name for v in node.outputs if v.type.dtype != DType.F32]
+                if bad:  # integer / bool results: see lower_int.NonFloatOps
+                    fn = self._nonfloat_lowering(node, fn)
                 if fn is None:
                     raise _Unsupported("no TFLite lowering for this op")
                 unranked = [v.name for v in list(node.inputs) + node.outputs
                             if v is not None and v.type.shape is None]
                 if unranked:
                     raise _Unsupported(f"%{unranked[0]} has unknown rank; TFLite needs ranks")
-                if bad:
-                    raise _Unsupported(f"output(s) {', '.join('%' + b for b in bad)} are not "
-                                       "float32; only float32 graphs are supported")
                 schema = get_schema(node.op)
                 attrs = schema.resolve_attrs(node.attrs) if schema else dict(node.attrs)
                 fn(node, attrs)
@@ -244,9 +245,9 @@ class _Lowering:
 
     def _check_interface(self) -> None:
         for v in list(self.g.inputs) + list(self.g.outputs):
-            if v.type.dtype != DType.F32 or v.type.shape is None:
-                why = (f"graph input/output %{v.name} has type {v.type}; only float32 values "
-                       "of known rank are supported")
+            if not self._interface_dtype_ok(v) or v.type.shape is None:
+                why = (f"graph input/output %{v.name} has type {v.type}; only float32, int32, "
+                       "int64 and bool values of known rank are supported")
                 self.problems.append(("model", "-", why))
             elif v.is_const:
                 why = f"graph output %{v.name} is a constant; fold it into the caller instead"
@@ -264,7 +265,7 @@ class _Lowering:
         name = v.name
         if perm != _ident(r) and (v.is_graph_output or v in self.g.inputs):
             name = v.name + "_stored"  # the interface name belongs to the logical tensor
-        idx = self.w.add_tensor(name, np.float32, static, shape_signature=sig)
+        idx = self.w.add_tensor(name, np_dtype(v), static, shape_signature=sig)
         self.t[id(v)] = idx
         self.perm[id(v)] = perm
         return idx
@@ -314,7 +315,8 @@ class _Lowering:
             if key not in self._consts:
                 a = self._const_array(v)
                 if a.dtype != np.float32:
-                    raise _Unsupported(f"constant %{v.name} is {a.dtype}, not float32")
+                    self._consts[key] = self._nonfloat_const(v.name, a.transpose(want))
+                    return self._consts[key]
                 self._consts[key] = self._float_const(v.name, a.transpose(want))
             return self._consts[key]
         have = self.perm_of(v)
@@ -330,7 +332,7 @@ class _Lowering:
         new_shape = _perm(shape, want)
         name = v.name if want == _ident(len(want)) and v.is_graph_output \
             else v.name + "_" + "".join(map(str, want))
-        dst = self._tmp(name, new_shape)
+        dst = self._tmp(name, new_shape, np_dtype(v))
         static, sig = _dims(new_shape)
         if big_have == big_want and sig.count(-1) <= 1:  # same bytes: only size-1 axes move
             self.w.add_operator("RESHAPE", [src, self._i32("shape", sig)], [dst],
@@ -388,12 +390,13 @@ class _Lowering:
         return a
 
     def transpose(self, src: int, perm: Sequence[int], dst: int) -> None:
-        self.w.add_operator("TRANSPOSE", [src, self._i32("perm", list(perm))], [dst])
+        self.w.add_operator("TRANSPOSE", [src, self._i32("perm", list(perm))], [dst],
+                            version=transpose_version(self.w.tensor(src)))
 
     # -- interface -------------------------------------------------------------------------
     def _graph_input(self, v: Value) -> int:
         static, sig = _dims(v.type.shape)
-        idx = self.w.add_tensor(v.name, np.float32, static, shape_signature=sig)
+        idx = self.w.add_tensor(v.name, np_dtype(v), static, shape_signature=sig)
         self._alias(v, idx, _ident(len(static)))
         return idx
 
@@ -402,7 +405,7 @@ class _Lowering:
         taken = set(self.w.subgraph.inputs) | set(getattr(self, "_outs", []))
         if self.w.tensor(idx).name != v.name or idx in taken or v in self.g.inputs:
             # the logical tensor is shared or named otherwise: give the output its own
-            out = self._tmp(v.name, v.type.shape)
+            out = self._tmp(v.name, v.type.shape, np_dtype(v))
             self.w.add_operator("RESHAPE", [idx, self._i32("shape", _dims(v.type.shape)[1])],
                                 [out])
             idx = out
@@ -483,6 +486,8 @@ class _Lowering:
         x, wv = node.inputs[0], node.inputs[1]
         b = node.input(2)
         w = self.weight(wv, "the conv weight")
+        if w.ndim == 3 and x.type.rank == 3:
+            return self._conv1d(node, attrs, w)  # lower_seq
         if w.ndim != 4:
             raise _Unsupported(f"weight rank {w.ndim}: only 2-D convolutions are supported")
         kernel = list(w.shape[2:])
@@ -983,6 +988,9 @@ class _Lowering:
             with contextlib.suppress(ValueError):
                 shape = list(np.empty(x.type.shape, np.uint8).reshape(want).shape)
         new = [d if isinstance(d, int) else -1 for d in shape]
+        if new.count(-1) > 1 and node.op == "reshape" and target is not None \
+                and not target.is_const:
+            return self._reshape_dynamic(node)  # the target tensor itself (lower_int)
         if new.count(-1) > 1:
             raise _Unsupported(f"result shape {list(shape)} has more than one unknown dim")
         xs = list(x.type.shape)
@@ -1122,8 +1130,10 @@ class _Lowering:
                 continue
             s, e, st = sliced[a]
             dim = x.type.shape[a]
-            if not isinstance(dim, int):
-                raise _Unsupported(f"sliced axis {a} of %{x.name} must be static")
+            if not isinstance(dim, int):  # TFLite resolves negative / open ends at run time
+                begin[i], end[i], stride[i], to_end = self._slice_unknown_dim(s, e, st, a, x)
+                emask |= int(to_end) << i
+                continue
             s, e, st = slice(s, e, st).indices(dim)
             begin[i], end[i], stride[i] = s, e, st
             if e < 0:  # a negative step running to the front: TFLite would wrap -1
