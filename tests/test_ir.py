@@ -242,3 +242,17 @@ def test_import_compiler_is_light():
     code = "import sys, compiler; bad=[m for m in ('torch','tensorflow','onnx','onnxruntime','scipy') if m in sys.modules]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_names_fresh_rename_and_repeated_hints():
+    g = Graph("g")
+    x = g.add_input("x", TensorType(DType.F32, (2,)))
+    assert g.fresh_name("x") != "x" and not g.has_name(g.fresh_name("y"))
+    # add_node dedupes repeated requested names one at a time
+    a, b = g.add_node("split", [x], {"num_outputs": 2}, names=["s", "s"], num_outputs=2).outputs
+    assert a.name == "s" and b.name not in ("s", "x")
+    g.rename(a, "first")
+    assert a.name == "first" and g.has_name("first") and not g.has_name("s")
+    with pytest.raises(IRError, match="taken"):
+        g.rename(b, "x")
+    g.add_node("relu", [b], names=["s"])  # the freed name can be used again

@@ -637,9 +637,7 @@ class _Converter:
 
 def add_fresh_input(graph: Graph, hint: str, type: TensorType) -> Value:
     """A new graph input named ``hint``, or ``hint_<k>`` when that name is taken."""
-    name = graph.unique_name(hint)
-    graph._names.discard(name)  # unique_name reserves it; add_input claims it again
-    return graph.add_input(name, type)
+    return graph.add_input(graph.fresh_name(hint), type)
 
 
 def _refine(inferred: TensorType, declared: TensorType | None) -> TensorType:

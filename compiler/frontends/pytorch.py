@@ -542,11 +542,9 @@ class _Lowering:
         types = infer_types(op, inputs, attrs, num_outputs=num_outputs)
         if name is None:
             base = _vname(self.node.name) if self.node is not None else op
-            names = [self.graph.unique_name(f"{base}_{op}") for _ in types]
+            names = [self.graph.fresh_name(f"{base}_{op}") for _ in types]
         else:
-            names = [self.graph.unique_name(_vname(name)) for _ in types]
-        for nm in names:  # add_node claims the names itself
-            self.graph._names.discard(nm)
+            names = [self.graph.fresh_name(_vname(name)) for _ in types]
         node = self.graph.add_node(op, inputs, attrs, out_types=types, names=names, source=self.source)
         return list(node.outputs) if num_outputs is not None else node.output
 
@@ -557,9 +555,7 @@ class _Lowering:
     def const(self, value: Any, dtype: DType | None = None, hint: str = "c") -> Value:
         arr = np.asarray(value, dtype=None if dtype is None else dtype.numpy)
         base = _vname(self.node.name) if self.node is not None else "const"
-        nm = self.graph.unique_name(f"{base}_{hint}")
-        self.graph._names.discard(nm)
-        return self.graph.add_const(arr, nm, source=self.source)
+        return self.graph.add_const(arr, self.graph.fresh_name(f"{base}_{hint}"), source=self.source)
 
     def ints(self, values: Sequence[int], hint: str = "shape") -> Value:
         return self.const(np.asarray([int(v) for v in values], dtype=np.int64), hint=hint)

@@ -329,10 +329,8 @@ def _build(fz: _Frozen, shapes: dict, layout: str) -> Graph:
     for (nm, _), v in zip(fz.outputs, outs):
         if v.producer is None or v.is_const or v.is_graph_output or v in final:
             v = graph.add_node("identity", [v], names=[graph.unique_name(nm)]).output
-        elif v.name != nm and nm not in graph._names:
-            graph._names.discard(v.name)
-            v.name = nm
-            graph._names.add(nm)
+        elif v.name != nm and not graph.has_name(nm):
+            graph.rename(v, nm)
         final.append(v)
     graph.outputs = final
     ctx = PassContext()

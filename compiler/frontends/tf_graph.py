@@ -29,6 +29,7 @@ from ..errors import ModelLoadError, UnsupportedOpsError
 from ..ir.graph import Graph, Value, sanitize_name
 from ..ir.types import DType
 from ..ops.registry import schema_or_raise
+from . import strided_slice
 
 log = logging.getLogger(__name__)
 
@@ -733,71 +734,25 @@ def _size_rank(L, n):
 def _strided_slice(L, n):
     x = L.inp(0)
     begin, end, strides = (L.const_in(i).astype(np.int64).reshape(-1) for i in (1, 2, 3))
-    bm, em = L.attr("begin_mask", 0), L.attr("end_mask", 0)
-    elm, nam, sam = L.attr("ellipsis_mask", 0), L.attr("new_axis_mask", 0), L.attr("shrink_axis_mask", 0)
-    rank = x.type.rank
-    if rank is None:
+    if x.type.rank is None:
         raise TFImportError(f"{L.label}: strided slice '{n.name}' needs an input of known rank")
-    k = len(begin)
-    n_real = sum(1 for i in range(k) if not (elm >> i) & 1 and not (nam >> i) & 1)
-    starts, ends, axes, steps = [], [], [], []
-    shrink, new_axes = [], []
-    dim = 0  # input axis
-    out_pos = 0  # position in the output before shrinking
-    for i in range(k):
-        if (elm >> i) & 1:
-            span = rank - n_real
-            dim += span
-            out_pos += span
-            continue
-        if (nam >> i) & 1:
-            new_axes.append(out_pos)
-            out_pos += 1
-            continue
-        s = int(strides[i])
-        if (sam >> i) & 1:
-            b = int(begin[i])
-            starts.append(b)
-            ends.append(b + 1 if b != -1 else I64_MAX)
-            axes.append(dim)
-            steps.append(1)
-            shrink.append(dim)
-        else:
-            b = (0 if s > 0 else I64_MAX) if (bm >> i) & 1 else int(begin[i])
-            e = (I64_MAX if s > 0 else I64_MIN) if (em >> i) & 1 else int(end[i])
-            if not (b in (0, I64_MAX) and (bm >> i) & 1 and (em >> i) & 1 and s == 1):
-                starts.append(b)
-                ends.append(e)
-                axes.append(dim)
-                steps.append(s)
-            out_pos += 1
-        dim += 1
+    try:
+        p = strided_slice.plan(x.type.rank, begin, end, strides, L.attr("begin_mask", 0),
+                               L.attr("end_mask", 0), L.attr("ellipsis_mask", 0),
+                               L.attr("new_axis_mask", 0), L.attr("shrink_axis_mask", 0))
+    except ValueError as e:
+        raise TFImportError(f"{L.label}: strided slice '{n.name}': {e}") from None
     y = x
-    if axes:
-        y = L.one("slice", [x, L.i64(starts), L.i64(ends), L.i64(axes), L.i64(steps)], name=L.vname(n.name) + "_slice")
-    if shrink or new_axes:
-        # Output positions: input dims minus shrunk ones, with the new axes inserted.
-        if shrink:
-            y = L.one("squeeze", [y, L.i64(shrink, "axes")], name=L.vname(n.name) + "_sq")
-        if new_axes:
-            y = L.one("unsqueeze", [y, L.i64(_new_axis_positions(k, elm, nam, sam, rank, n_real), "axes")])
+    if p.axes:
+        y = L.one("slice", [x, L.i64(p.starts), L.i64(p.ends), L.i64(p.axes), L.i64(p.steps)],
+                  name=L.vname(n.name) + "_slice")
+    if p.squeeze_axes:
+        y = L.one("squeeze", [y, L.i64(p.squeeze_axes, "axes")], name=L.vname(n.name) + "_sq")
+    if p.unsqueeze_axes:
+        y = L.one("unsqueeze", [y, L.i64(p.unsqueeze_axes, "axes")])
     if y is x:
         y = L.one("identity", [x])
     return [y]
-
-
-def _new_axis_positions(k: int, elm: int, nam: int, sam: int, rank: int, n_real: int) -> list[int]:
-    """Output axes (after shrinking) where new_axis_mask inserts size-1 dims."""
-    pos, out = 0, []
-    for i in range(k):
-        if (elm >> i) & 1:
-            pos += rank - n_real
-        elif (nam >> i) & 1:
-            out.append(pos)
-            pos += 1
-        elif not (sam >> i) & 1:
-            pos += 1
-    return out
 
 
 @_rule("Slice", "slice (size -1 = to the end)")

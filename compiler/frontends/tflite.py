@@ -628,11 +628,8 @@ class _Converter:
         attrs = dict(attrs or {})
         if names is None:
             hint = name or f"{self.cur_base}_{op}"
-            names = [self.graph.unique_name(hint)] + [self.graph.unique_name(f"{hint}_{k}") for k in range(1, n_out)]
-        else:
-            names = [self.graph.unique_name(n) for n in names]
-        for n in names:  # unique_name reserved them; add_node claims them again
-            self.graph._names.discard(n)
+            names = [hint] + [f"{hint}_{k}" for k in range(1, n_out)]
+        names = [self.graph.fresh_name(n) for n in names]  # add_node claims (and dedupes) them
         src = (self.cur.label,) if self.cur else ()
         folded = self._fold(op, inputs, attrs, names, src)
         if folded is not None:
@@ -691,11 +688,9 @@ class _Converter:
 
     def _rename(self, v: Value, name: str) -> None:
         """Give a value made by the current op its tensor's name (when that name is free)."""
-        if id(v) not in self._fresh or v.name == name or name in self.graph._names:
+        if id(v) not in self._fresh or v.name == name or self.graph.has_name(name):
             return
-        self.graph._names.discard(v.name)
-        self.graph._names.add(name)
-        v.name = name
+        self.graph.rename(v, name)
 
     def _refine(self, v: Value, i: int, layout: str) -> None:
         """Fill dims the IR's inference left unknown from the TFLite declared shape."""

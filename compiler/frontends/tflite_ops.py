@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..ir.types import DType
+from . import strided_slice
 
 NHWC, NCHW = "nhwc", "nchw"
 TO_NCHW = (0, 3, 1, 2)
@@ -584,55 +585,25 @@ def _shape(c, op):
 @lowers("STRIDED_SLICE", note="slice (+ squeeze for shrink_axis, unsqueeze for new_axis)")
 def _strided_slice(c, op):
     x = op.input(0)
-    rank = c.rank(x)
     begin = [int(v) for v in np.asarray(c.const_array(op.input(1), "begin")).ravel()]
     end = [int(v) for v in np.asarray(c.const_array(op.input(2), "end")).ravel()]
     strides = ([int(v) for v in np.asarray(c.const_array(op.input(3), "strides")).ravel()]
-               if op.input(3) >= 0 else [1] * len(begin))
-    bm, em = int(op.opt("beginMask", 0)), int(op.opt("endMask", 0))
-    elm, nam, sam = int(op.opt("ellipsisMask", 0)), int(op.opt("newAxisMask", 0)), int(op.opt("shrinkAxisMask", 0))
-    offset = bool(op.opt("offset", False))
-    n = len(begin)
-    starts, ends, axes, steps, squeeze, unsq = [], [], [], [], [], []
-    d = 0
-    out_pos = 0
-    n_new = sum(1 for k in range(n) if (nam >> k) & 1 and not (elm >> k) & 1)
-    for k in range(n):
-        if (elm >> k) & 1:
-            covered = rank - (n - 1 - n_new)
-            d += covered
-            out_pos += covered
-            continue
-        if (nam >> k) & 1:
-            unsq.append(out_pos)
-            out_pos += 1
-            continue
-        s = strides[k]
-        b, e = begin[k], end[k]
-        if offset:
-            e = b + e
-        if (sam >> k) & 1:
-            e = b + 1 if b != -1 else INT64_MAX
-            s = 1
-            squeeze.append(d)
-        else:
-            if (bm >> k) & 1:
-                b = 0 if s > 0 else INT64_MAX
-            if (em >> k) & 1:
-                e = INT64_MAX if s > 0 else INT64_MIN
-            out_pos += 1
-        starts.append(b)
-        ends.append(e)
-        axes.append(d)
-        steps.append(s)
-        d += 1
+               if op.input(3) >= 0 else None)
+    # A bad spec raises ValueError, which the importer reports with the op's location.
+    p = strided_slice.plan(
+        c.rank(x), begin, end, strides, int(op.opt("beginMask", 0)), int(op.opt("endMask", 0)),
+        int(op.opt("ellipsisMask", 0)), int(op.opt("newAxisMask", 0)),
+        int(op.opt("shrinkAxisMask", 0)), offset=bool(op.opt("offset", False)))
     v = c.get(x)
-    v = c.node("slice", [v, c.i64(starts, "starts"), c.i64(ends, "ends"), c.i64(axes, "axes"),
-                         c.i64(steps, "steps")])
-    if squeeze:
-        v = c.node("squeeze", [v, c.i64(squeeze, "axes")])
-    if unsq:
-        v = c.node("unsqueeze", [v, c.i64(unsq, "axes")])
+    if p.axes:
+        v = c.node("slice", [v, c.i64(p.starts, "starts"), c.i64(p.ends, "ends"),
+                             c.i64(p.axes, "axes"), c.i64(p.steps, "steps")])
+    if p.squeeze_axes:
+        v = c.node("squeeze", [v, c.i64(p.squeeze_axes, "axes")])
+    if p.unsqueeze_axes:
+        v = c.node("unsqueeze", [v, c.i64(p.unsqueeze_axes, "axes")])
+    if v is c.get(x):
+        v = c.node("identity", [v])
     c.set_out(_out(op), v)
 
 

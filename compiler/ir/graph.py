@@ -188,6 +188,27 @@ class Graph:
                 self._names.add(cand)
                 return cand
 
+    def fresh_name(self, hint: str = "v") -> str:
+        """Like :meth:`unique_name` but reserves nothing: for a name about to be given to
+        :meth:`add_node`, :meth:`add_const` or :meth:`add_input`, which claim it themselves."""
+        name = self.unique_name(hint)
+        self._names.discard(name)
+        return name
+
+    def has_name(self, name: str) -> bool:
+        """Whether a value of this graph (or a reservation) already uses ``name``."""
+        return name in self._names
+
+    def rename(self, v: Value, name: str) -> None:
+        """Give ``v`` the free name ``name`` (raises :class:`IRError` when it is taken)."""
+        if v.name == name:
+            return
+        if name in self._names:
+            raise IRError(f"cannot rename %{v.name} to %{name}: the name is taken in graph @{self.name}")
+        self._names.discard(v.name)
+        self._names.add(name)
+        v.name = name
+
     def _claim(self, v: Value) -> None:
         if v.name in self._names:
             raise IRError(f"value name %{v.name} is already defined in graph @{self.name}")
@@ -237,9 +258,7 @@ class Graph:
         if names is None:
             names = [self.unique_name(op) for _ in out_types]
         else:
-            names = [self.unique_name(n) if n in self._names else n for n in names]
-            for n in names:
-                self._names.add(n)
+            names = [self.unique_name(n) for n in names]  # one at a time: repeats differ too
         outputs = [Value(n, t) for n, t in zip(names, out_types)]
         for v in outputs:
             v.graph = self
