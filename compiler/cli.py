@@ -148,6 +148,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="passes to run before emitting (default: see below)")
     p.add_argument("--float16", action="store_true",
                    help="TFLite only: store weights as float16 (dequantized at load)")
+    g8 = p.add_argument_group("int8 quantization (TFLite only)")
+    g8.add_argument("--int8", action="store_true",
+                    help="calibrate, quantize (int8 activations, per-channel int8 weights, "
+                         "int32 biases) and emit integer kernels")
+    g8.add_argument("--calibration", metavar="DATA",
+                    help="calibration data: an .npz with one array per input (samples along "
+                         "axis 0, keyed by input name), an .npy (one input), a directory of "
+                         "images (see --preprocess), or a statistics .npz written by "
+                         "--save-calibration (then nothing is run)")
+    g8.add_argument("--preprocess", metavar="RECIPE",
+                    help="how images of a --calibration directory become inputs, e.g. "
+                         "'color=rgb,scale=1/255,mean=0.485;0.456;0.406,std=0.229;0.224;0.225'"
+                         " (default: RGB in [0, 1])")
+    g8.add_argument("--method", default="minmax",
+                    choices=("minmax", "entropy", "percentile", "mse"),
+                    help="how activation ranges are chosen (default: minmax)")
+    g8.add_argument("--percentile", type=float, default=99.99, metavar="P",
+                    help="the percentile for --method percentile (default: 99.99)")
+    g8.add_argument("--keep-float", metavar="NAME", action="append", default=[],
+                    help="keep this layer (source layer name or IR value name) in float; "
+                         "repeatable (mixed precision)")
+    g8.add_argument("--int8-io", action="store_true",
+                    help="make the model's quantized inputs and outputs int8 tensors "
+                         "(default: float, with QUANTIZE/DEQUANTIZE inside)")
+    g8.add_argument("--save-calibration", metavar="F.npz",
+                    help="write the calibration statistics here (reusable as --calibration)")
     _add_input_shape(p)
     p.add_argument("--timing", action="store_true",
                    help="print per-pass and per-phase (load, optimize, emit) times on stderr")
@@ -439,6 +465,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     if args.float16 and args.target != "tflite":
         raise UsageError("--float16 applies to --target tflite only")
+    int8_opts = _int8_options(args)
     if args.pipeline is not None:
         parse_pipeline(args.pipeline)  # a typo should not cost a model load
     options: dict[str, Any] = {}
@@ -447,7 +474,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     shapes = parse_input_shapes(args.input_shape) or None
     result = compile_model(args.model, args.target, pipeline=args.pipeline,
                            float16=args.float16, output=args.output, input_shapes=shapes,
-                           **options)
+                           **int8_opts, **options)
+    if args.save_calibration:
+        result.calibration.save(args.save_calibration)
     if args.show_ir:
         from .ir import print_graph
 
@@ -459,10 +488,43 @@ def cmd_compile(args: argparse.Namespace) -> int:
                          f"{t['optimize'] * 1e3:.1f} ms, emit {t['emit'] * 1e3:.1f} ms\n")
     out = [f"infercc: wrote {args.output} ({result.size:,} bytes, target {result.target}, "
            f"{len(result.records)} passes)"]
+    if args.int8:
+        summ, cal = result.quantization, result.calibration
+        out.append(f"  int8 ({args.method}, {cal.num_samples} calibration samples): "
+                   f"{summ.num_quantized} node(s) quantized, {summ.num_float} kept float"
+                   + (f"; statistics saved to {args.save_calibration}"
+                      if args.save_calibration else ""))
     if args.target == "tflite" and not args.no_run:
         out += _tflite_run_report(args.output)
     sys.stdout.write("\n".join(out) + "\n")
     return EXIT_OK
+
+
+def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
+    """compile() keyword arguments of the int8 flags; refuses combinations that cannot work."""
+    given = [f for f, v in (("--calibration", args.calibration), ("--keep-float",
+                                                                 args.keep_float),
+                            ("--int8-io", args.int8_io), ("--preprocess", args.preprocess),
+                            ("--save-calibration", args.save_calibration)) if v]
+    if not args.int8:
+        if given:
+            raise UsageError(f"{', '.join(given)} only apply with --int8")
+        return {}
+    if args.target != "tflite":
+        raise UsageError(f"--int8 is TFLite-only for now; --target {args.target} cannot take "
+                         "it (use --target tflite)")
+    if args.float16:
+        raise UsageError("--int8 and --float16 exclude each other; pick one")
+    if not args.calibration:
+        raise UsageError("--int8 needs --calibration DATA: an .npz of sample inputs (one "
+                         "array per input name, samples along axis 0), an .npy, a directory "
+                         "of images, or a statistics .npz from --save-calibration")
+    if not os.path.exists(args.calibration):
+        raise UsageError(f"--calibration {args.calibration}: no such file")
+    return {"int8": True, "calibration": args.calibration, "method": args.method,
+            "percentile": args.percentile, "keep_float": list(args.keep_float),
+            "io_dtype": "int8" if args.int8_io else "float", "progress": True,
+            "preprocess": args.preprocess}
 
 
 def _tflite_run_report(path: str, seed: int = 0) -> list[str]:
@@ -491,6 +553,8 @@ def _tflite_run_report(path: str, seed: int = 0) -> list[str]:
             x = rng.standard_normal(shape).astype(dtype)
         elif dtype.kind == "b":
             x = rng.random(shape) < 0.5
+        elif dtype == np.int8:  # a quantized input: the whole int8 range
+            x = rng.integers(-128, 128, size=shape).astype(dtype)
         else:
             x = rng.integers(0, 10, size=shape).astype(dtype)
         interp.set_tensor(d["index"], x)

@@ -15,6 +15,18 @@ Contract of :func:`compile`:
     the emitter folds the boundary transposes) unless ``load_options`` names a layout.
   - ``"onnx"``: :func:`targets.onnx.exporter.export_onnx` (``float16`` is refused).
 
+* ``int8=True`` (TFLite only) makes a fully-integer model: after the pipeline the graph is
+  calibrated (:func:`passes.quantization.calibration.calibrate`) on ``calibration``, rewritten
+  into QDQ form by :func:`passes.quantization.quantize.quantize_graph` (scheme ``"tflite"``,
+  ``method``/``percentile`` choose the activation ranges, ``keep_float`` names layers kept in
+  float) and emitted with int8 kernels; ``io_dtype="int8"`` also makes the quantized inputs
+  and outputs int8 tensors. ``calibration`` is a
+  :class:`~passes.quantization.calibration.CalibrationStats`, the path of a stats ``.npz``
+  written by ``CalibrationStats.save`` (used as is, nothing is run), or calibration data:
+  anything ``calibrate`` takes (a list of feed dicts or arrays, a data ``.npz`` keyed by
+  input name, an ``.npy``, a directory of images read with the ``preprocess`` recipe, an
+  iterable); ``progress`` shows calibration's progress bar. ``CompileResult.calibration`` and ``.quantization`` hold the
+  statistics and the quantize summary; ``timings`` gains ``calibrate`` and ``quantize``.
 * ``output`` (optional): where the emitter writes the file, atomically. Without it the
   result is built in memory only (``CompileResult.size`` still says how large it is).
 * ``input_shapes={"name": dims}`` fixes input dimensions; for ``.ir``/``.pt2`` files (which
@@ -65,6 +77,8 @@ class CompileResult:
     records: list = field(default_factory=list, repr=False)
     timings: dict[str, float] = field(default_factory=dict)
     pipeline: str = ""
+    calibration: Any = field(default=None, repr=False)
+    quantization: Any = field(default=None, repr=False)
 
     @property
     def report(self):
@@ -86,6 +100,14 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     float16: bool = False,
     output: str | os.PathLike | None = None,
     input_shapes: Mapping[str, Sequence[Any]] | None = None,
+    int8: bool = False,
+    calibration: Any = None,
+    method: str = "minmax",
+    percentile: float = 99.99,
+    keep_float: Sequence[str] = (),
+    io_dtype: str = "float",
+    progress: bool = False,
+    preprocess: Any = None,
     **load_options: Any,
 ) -> CompileResult:
     """Load ``model``, run ``pipeline`` over it and emit it for ``target`` (see the module doc)."""
@@ -96,6 +118,7 @@ def compile(  # noqa: A001 - the public name is compiler.compile
         )
     if float16 and target != "tflite":
         raise UnknownTargetError(f"float16 is a TFLite option; target {target!r} does not take it")
+    _check_int8_options(target, int8, calibration, method, float16, keep_float, io_dtype)
     # Parse the pipeline before loading: a typo should not cost a (possibly slow) model load.
     from passes import DEFAULT_PIPELINE
 
@@ -113,13 +136,18 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     report = PassManager(parsed).run(graph, PassContext())
     timings["optimize"] = time.perf_counter() - t0
 
+    stats = summary = None
+    if int8:
+        stats, summary = _quantize(graph, calibration, method, percentile, keep_float,
+                                   progress, preprocess, timings)
+
     t0 = time.perf_counter()
     if output is not None:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
     if target == "tflite":
         from targets.tflite.lower import emit_tflite
 
-        data = emit_tflite(graph, output, float16=float16)
+        data = emit_tflite(graph, output, float16=float16, io_dtype=io_dtype)
     else:
         from targets.onnx.exporter import export_onnx
 
@@ -131,7 +159,71 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     return CompileResult(graph=graph, target=target,
                          output=Path(output) if output is not None else None, size=size,
                          data=data, records=list(report.records), timings=timings,
-                         pipeline=str(parsed))
+                         pipeline=str(parsed), calibration=stats, quantization=summary)
+
+
+class Int8OptionError(InferccError):
+    """The int8 options of :func:`compile` do not fit together."""
+
+
+def _check_int8_options(target: str, int8: bool, calibration: Any, method: str,
+                        float16: bool, keep_float: Sequence[str], io_dtype: str) -> None:
+    """Refuse option combinations before any (slow) model load."""
+    if io_dtype not in ("float", "int8"):
+        raise Int8OptionError(f"io_dtype {io_dtype!r}: use 'float' or 'int8'")
+    if not int8:
+        extra = [n for n, v in (("calibration", calibration is not None),
+                                ("keep_float", bool(keep_float)),
+                                ("io_dtype='int8'", io_dtype == "int8")) if v]
+        if extra:
+            raise Int8OptionError(f"{', '.join(extra)} only apply with int8=True")
+        return
+    if target != "tflite":
+        raise Int8OptionError(f"int8 quantization is TFLite-only for now; target {target!r} "
+                              "cannot take it (use target='tflite')")
+    if float16:
+        raise Int8OptionError("int8 and float16 exclude each other; pick one")
+    if calibration is None:
+        raise Int8OptionError("int8=True needs calibration: sample inputs (a list of feed "
+                              "dicts or arrays, a data .npz keyed by input name) or a "
+                              "statistics .npz written by CalibrationStats.save")
+    from passes.quantization.scales import METHODS
+
+    if method not in METHODS:
+        raise Int8OptionError(f"unknown calibration method {method!r}; choose one of "
+                              f"{', '.join(METHODS)}")
+
+
+def _quantize(graph, calibration: Any, method: str, percentile: float,
+              keep_float: Sequence[str], progress: bool, preprocess: Any,
+              timings: dict[str, float]):
+    """Calibrate (unless statistics are given) and rewrite ``graph`` into QDQ form."""
+    from passes.quantization.calibration import CalibrationError, CalibrationStats, calibrate
+    from passes.quantization.quantize import quantize_graph
+
+    t0 = time.perf_counter()
+    stats = calibration if isinstance(calibration, CalibrationStats) else None
+    if stats is None and isinstance(calibration, (str, os.PathLike)) and \
+            Path(calibration).suffix.lower() == ".npz" and Path(calibration).is_file():
+        try:
+            stats = CalibrationStats.load(calibration)
+        except CalibrationError:
+            stats = None  # not a statistics file: calibration data
+    if stats is None:
+        stats = calibrate(graph, calibration, progress=progress, preprocess=preprocess)
+    else:
+        missing = [v.name for v in graph.inputs if v.name not in stats]
+        if missing:
+            raise CalibrationError(
+                f"the calibration statistics (graph @{stats.graph_name}) have nothing for "
+                f"input(s) {missing} of graph @{graph.name}; they were recorded on another "
+                "model or pipeline: recalibrate")
+    timings["calibrate"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    summary = quantize_graph(graph, stats, method=method, percentile=percentile,
+                             scheme="tflite", keep_float=tuple(keep_float))
+    timings["quantize"] = time.perf_counter() - t0
+    return stats, summary
 
 
 def _is_tensorflow_source(model: Any) -> bool:

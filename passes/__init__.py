@@ -15,6 +15,7 @@ BUILTIN_PASSES: dict[str, str] = {
     "remove-identity": "passes.cleanup.remove_identity:RemoveIdentity",
     "cancel-transposes": "passes.cleanup.cancel_transposes:CancelTransposes",
     "sink-transposes": "passes.layout.sink_transposes:SinkTransposes",
+    "quantize": "passes.quantization.quantize:Quantize",
 }
 
 # What `infercc opt` runs when no -p is given.

@@ -2,10 +2,13 @@
 
 ``calibrate(graph, data)`` records per-tensor min/max and histograms
 (:mod:`.calibration`); :mod:`.scales` turns them into QuantParams with the minmax, entropy,
-percentile or mse method, and gives weight and bias parameters.
+percentile or mse method, and gives weight and bias parameters; :func:`quantize_graph`
+(:mod:`.quantize`, pass ``quantize``) rewrites the graph into QDQ form.
 """
 
 from .calibration import CalibrationError, CalibrationStats, TensorStats, calibrate
+from .images import DEFAULT_RECIPE, ImageFolder, Recipe, parse_recipe
+from .quantize import QUANTIZABLE, SHARED, QuantizeError, QuantizeSummary, quantize_graph
 from .scales import (
     METHODS,
     ScaleError,
@@ -19,7 +22,9 @@ from .scales import (
 )
 
 __all__ = [
-    "METHODS", "CalibrationError", "CalibrationStats", "ScaleError", "TensorStats",
+    "DEFAULT_RECIPE", "METHODS", "QUANTIZABLE", "SHARED", "CalibrationError",
+    "CalibrationStats", "ImageFolder", "QuantizeError", "QuantizeSummary", "Recipe",
+    "ScaleError", "TensorStats", "parse_recipe",
     "activation_params", "bias_params", "calibrate", "fake_quantize", "params_from_range",
-    "ranges", "tensor_range", "weight_params",
+    "quantize_graph", "ranges", "tensor_range", "weight_params",
 ]

@@ -273,11 +273,42 @@ def _as_feed(sample: Any, graph: Graph, index: int) -> dict[str, Any]:
     return {graph.inputs[0].name: sample}
 
 
-def _samples(data: Any, graph: Graph) -> tuple[Iterable[Any], int | None]:
+def _npy_feeds(path: Path, graph: Graph) -> tuple[Iterator[Any], int]:
+    """Samples of one ``.npy`` array stacked along axis 0 (single-input graphs)."""
+    if len(graph.inputs) != 1:
+        raise CalibrationError(f"calibration data {path} is one array, but graph "
+                               f"@{graph.name} has {len(graph.inputs)} inputs; use an .npz "
+                               "with one array per input name")
+    try:
+        a = np.load(path, allow_pickle=False, mmap_mode="r")
+    except (OSError, ValueError) as e:
+        raise CalibrationError(f"calibration data {path}: unreadable .npy ({e})") from e
+    v = graph.inputs[0]
+    if a.ndim == 0:
+        raise CalibrationError(f"calibration data {path} is a scalar; stack samples along "
+                               "axis 0")
+    batch = v.type.rank == a.ndim  # rows are fed one at a time, keeping the batch axis
+    return ((np.asarray(a[i:i + 1] if batch else a[i]) for i in range(a.shape[0])),
+            int(a.shape[0]))
+
+
+def _samples(data: Any, graph: Graph, preprocess: Any = None) -> tuple[Iterable[Any], int | None]:
     if isinstance(data, (str, os.PathLike)):
         p = Path(data)
         if not p.exists():
             raise CalibrationError(f"calibration data {p} does not exist")
+        if p.is_dir():
+            from .images import ImageFolder
+
+            if len(graph.inputs) != 1:
+                raise CalibrationError(
+                    f"calibration images in {p}: graph @{graph.name} has "
+                    f"{len(graph.inputs)} inputs; a directory of images feeds one image input")
+            folder = ImageFolder(p, graph.inputs[0], preprocess)
+            log.info("calibrating on %s", folder)
+            return folder, len(folder)
+        if p.suffix.lower() == ".npy":
+            return _npy_feeds(p, graph)
         with np.load(p, allow_pickle=False) as z:
             first = z[z.files[0]] if z.files else np.zeros((0,))
             total = first.shape[0] if first.ndim else 0
@@ -315,11 +346,16 @@ def calibrate(
     tensors: Iterable[str] | None = None,
     bins: int = 2048,
     progress: bool = True,
+    preprocess: Any = None,
 ) -> CalibrationStats:
     """Run ``graph`` on every sample of ``data`` and return per-tensor statistics.
 
     ``data``: feed dicts (input name -> array), bare arrays (single-input graphs), an
-    ``.npz`` path (see :func:`_npz_feeds`), or any iterable yielding those. ``tensors``
+    ``.npz`` path (see :func:`_npz_feeds`), an ``.npy`` path (one array of samples stacked
+    along axis 0, single-input graphs), a directory of images (single image-like input;
+    ``preprocess`` is the recipe string, default
+    :data:`passes.quantization.images.DEFAULT_RECIPE`, see that module), or any iterable
+    yielding feeds. ``tensors``
     restricts which values are recorded (names; default :func:`default_tensors`). ``bins``
     must be a multiple of 4 and at least 256 (the entropy method needs 128 |x| bins).
     ``progress`` shows a tqdm bar (samples/s) on stderr. Each feed counts as one sample.
@@ -350,7 +386,7 @@ def calibrate(
                 t.update(arr)
 
     interp = Interpreter(graph)
-    samples, total = _samples(data, graph)
+    samples, total = _samples(data, graph, preprocess)
     bar = None
     if progress:
         from tqdm import tqdm

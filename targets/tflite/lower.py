@@ -108,9 +108,22 @@ class _Unsupported(Exception):
 
 
 def emit_tflite(graph: Graph, path: str | os.PathLike | None = None, *,
-                float16: bool = False) -> bytes:
-    """Lower ``graph`` to TFLite flatbuffer bytes; also write them to ``path`` if given."""
-    data = _Lowering(graph, float16).run()
+                float16: bool = False, io_dtype: str = "float") -> bytes:
+    """Lower ``graph`` to TFLite flatbuffer bytes; also write them to ``path`` if given.
+
+    A graph in QDQ form (it has ``quantize``/``dequantize`` nodes) is written with integer
+    kernels by :mod:`targets.tflite.quantized`; ``io_dtype="int8"`` then makes its quantized
+    inputs and outputs int8 tensors (``"float"``: QUANTIZE/DEQUANTIZE at the interface).
+    """
+    from .quantized import is_qdq, quantized_lowering
+
+    if io_dtype not in ("float", "int8"):
+        raise TfliteEmitError(graph.name, [("model", "-", f"io_dtype {io_dtype!r} is neither "
+                                            "'float' nor 'int8'")])
+    if is_qdq(graph):
+        data = quantized_lowering(graph, float16=float16, io_dtype=io_dtype).run()
+    else:
+        data = _Lowering(graph, float16).run()
     if path is not None:
         with _write_errors(path):
             from compiler.fileio import atomic_write
@@ -230,7 +243,7 @@ class _Lowering(NonFloatOps, SequenceOps):
                     raise _Unsupported(f"%{unranked[0]} has unknown rank; TFLite needs ranks")
                 schema = get_schema(node.op)
                 attrs = schema.resolve_attrs(node.attrs) if schema else dict(node.attrs)
-                fn(node, attrs)
+                self._lower_node(node, fn, attrs)
             except _Unsupported as e:
                 self.problems.append((node.op, node.label, str(e)))
                 for v in node.outputs:  # a placeholder lets later nodes be checked too
@@ -242,6 +255,16 @@ class _Lowering(NonFloatOps, SequenceOps):
         self.w.set_inputs(in_idx, [v.name for v in self.g.inputs])
         self.w.set_outputs(out_idx, [v.name for v in self.g.outputs])
         return self.w.finish()
+
+    def _lower_node(self, node: Node, fn: Callable[[Node, dict], None], attrs: dict) -> None:
+        """Lower one node (a hook: the integer lowering sets its per-node mode here)."""
+        fn(node, attrs)
+
+    def _weight_const(self, v: Value | None, name: str, array: np.ndarray,
+                      perm: Sequence[int]) -> int:
+        """The tensor of weight ``v`` written as ``array`` (= v's value transposed by
+        ``perm``, TFLite's layout); a hook: the integer lowering writes int8 weights."""
+        return self._float_const(name, array)
 
     def _check_interface(self) -> None:
         for v in list(self.g.inputs) + list(self.g.outputs):
@@ -498,9 +521,9 @@ class _Lowering(NonFloatOps, SequenceOps):
         group = int(attrs.get("group", 1))
         o = w.shape[0]
         if group == 1:
-            opname, wt = "CONV_2D", w.transpose(0, 2, 3, 1)
+            opname, wperm = "CONV_2D", (0, 2, 3, 1)
         elif group == cin and w.shape[1] == 1:
-            opname, wt = "DEPTHWISE_CONV_2D", w.transpose(1, 2, 3, 0)
+            opname, wperm = "DEPTHWISE_CONV_2D", (1, 2, 3, 0)
         else:
             raise _Unsupported(f"grouped conv with group={group} (C_in={cin}) is neither plain "
                                "nor depthwise")
@@ -518,7 +541,8 @@ class _Lowering(NonFloatOps, SequenceOps):
         self._check_out_size(node, sizes, kernel, strides, dils, mode)
         fused, out, post = self._act(node.outputs[0], attrs.get("activation", ""), TO_NHWC)
         base = wv.name
-        w_idx = self._float_const(base + ("_ohwi" if group == 1 else "_1hwc"), wt)
+        w_idx = self._weight_const(wv, base + ("_ohwi" if group == 1 else "_1hwc"),
+                                   w.transpose(wperm), wperm)
         b_idx = self._float_const((b.name if b is not None else base + "_bias"),
                                   bias.reshape(-1))
         common = {"padding": 0 if mode == "SAME" else 1, "strideH": strides[0],
@@ -624,7 +648,8 @@ class _Lowering(NonFloatOps, SequenceOps):
         nn = n if isinstance(n, int) else 1
         dst = self._tmp(y.name + "_full", [n, *tshape, o]) if crop else out
         ins = [self._i32("output_shape", [nn, *tshape, o]),
-               self._float_const(node.inputs[1].name + "_ohwi", w.transpose(1, 2, 3, 0)),
+               self._weight_const(node.inputs[1], node.inputs[1].name + "_ohwi",
+                                  w.transpose(1, 2, 3, 0), (1, 2, 3, 0)),
                self.nhwc(x), self._float_const(y.name + "_bias", bias.reshape(-1))]
         opts = self.w.options("TransposeConv", padding=mode, strideH=strides[0],
                               strideW=strides[1])
@@ -730,7 +755,7 @@ class _Lowering(NonFloatOps, SequenceOps):
 
     # -- dense -----------------------------------------------------------------------------
     def _fc(self, node: Node, x: Value, w_nk: np.ndarray, wname: str, bias: Value | None,
-            act: str) -> None:
+            act: str, wsrc: tuple[Value, tuple[int, ...]] | None = None) -> None:
         if x.type.rank is None or x.type.rank < 2:
             raise _Unsupported(f"input %{x.name} has rank {x.type.rank}; FULLY_CONNECTED "
                                "needs rank >= 2")
@@ -744,7 +769,8 @@ class _Lowering(NonFloatOps, SequenceOps):
             b_idx = self._float_const(bias.name, bv.reshape(n))
         src = self.logical(x)
         fused, out, post = self._act(node.outputs[0], act)
-        w_idx = self._float_const(wname, w_nk)
+        wv, wperm = wsrc if wsrc is not None else (None, (0, 1))
+        w_idx = self._weight_const(wv, wname, w_nk, wperm)
         opts = self.w.options("FullyConnected", fusedActivationFunction=fused,
                               keepNumDims=x.type.rank > 2)
         self.w.add_operator("FULLY_CONNECTED", [src, w_idx, b_idx], [out], opts)
@@ -759,14 +785,15 @@ class _Lowering(NonFloatOps, SequenceOps):
             raise _Unsupported("B must be 2-D")
         w = b if attrs["transB"] else b.T
         self._fc(node, node.inputs[0], np.ascontiguousarray(w), node.inputs[1].name,
-                 node.input(2), attrs.get("activation", ""))
+                 node.input(2), attrs.get("activation", ""),
+                 (node.inputs[1], (0, 1) if attrs["transB"] else (1, 0)))
 
     def _op_matmul(self, node: Node, attrs: dict) -> None:
         a, b = node.inputs[0], node.inputs[1]
         if b.is_const and b.type.rank == 2:
             w = self.weight(b, "B (the right operand)")
             self._fc(node, a, np.ascontiguousarray(w.T), b.name + "_t", None,
-                     attrs.get("activation", ""))
+                     attrs.get("activation", ""), (b, (1, 0)))
             return
         if (a.type.rank or 0) < 2 or (b.type.rank or 0) < 2:
             raise _Unsupported("BATCH_MATMUL needs operands of rank >= 2")

@@ -1,0 +1,535 @@
+"""Per-layer accuracy report: float activations vs their quantized (QDQ) counterparts.
+
+Contract of :func:`layer_report`:
+
+* ``float_graph`` is the float model (after the default pipeline, as calibrated) and
+  ``quant_graph`` the same model in QDQ form (``quantize_graph`` applied to a copy). Both run
+  through :class:`compiler.interpreter.Interpreter` on the same samples.
+* One :class:`LayerRow` per quantized activation: a ``dequantize`` node fed by a ``quantize``
+  node whose input is a float value of the quant graph. The row compares that ``dequantize``
+  output (``%x.dq``, what every consumer of ``%x`` reads) with the value ``%x`` of the float
+  graph, so its figures include all error accumulated upstream plus ``%x``'s own rounding and
+  clipping. ``local_sqnr_db`` isolates the latter: ``%x`` vs ``%x.dq`` *within* the quant graph.
+  Rows are in quant-graph order; weight and bias dequantizes (const inputs) are not rows.
+* ``outputs``: one row per float graph output, float vs quantized graph output of that name.
+* Figures are aggregated over all samples and elements (energies, not per-sample means):
+  ``SQNR = 10 log10(sum f^2 / sum (f - q)^2)`` dB, ``cosine = sum f q / sqrt(sum f^2 sum q^2)``,
+  ``max_abs_err = max |f - q|``; sums are float64. SQNR is ``inf`` when the two agree exactly.
+* Memory: the float run of one sample keeps only the arrays the report compares (released
+  after that sample); nothing is stored across samples.
+
+:class:`LayerReport` renders as a text table, Markdown, CSV, and an SVG chart
+(:meth:`LayerReport.save_svg`, no plotting library needed).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+from compiler.errors import InferccError
+from compiler.ir.graph import Graph, Node, Value
+
+log = logging.getLogger(__name__)
+
+
+class ReportError(InferccError):
+    """The two graphs or the data cannot be compared; the message says why."""
+
+
+# -- accumulation --------------------------------------------------------------------------
+class ErrorStats:
+    """Running float-vs-quantized energies of one tensor (float64 sums)."""
+
+    __slots__ = ("signal", "noise", "dot", "quant", "max_abs_err", "count")
+
+    def __init__(self) -> None:
+        self.signal = self.noise = self.dot = self.quant = 0.0
+        self.max_abs_err = 0.0
+        self.count = 0
+
+    def update(self, ref: np.ndarray, got: np.ndarray) -> None:
+        f = np.asarray(ref, dtype=np.float64).ravel()
+        q = np.asarray(got, dtype=np.float64).ravel()
+        if f.size == 0:
+            return
+        e = f - q
+        self.signal += float(f @ f)
+        self.noise += float(e @ e)
+        self.dot += float(f @ q)
+        self.quant += float(q @ q)
+        self.max_abs_err = max(self.max_abs_err, float(np.max(np.abs(e))))
+        self.count += f.size
+
+    @property
+    def sqnr_db(self) -> float:
+        return sqnr_db(self.signal, self.noise)
+
+    @property
+    def cosine(self) -> float:
+        if self.signal == 0.0 and self.quant == 0.0:
+            return 1.0
+        if self.signal == 0.0 or self.quant == 0.0:
+            return 0.0
+        return self.dot / math.sqrt(self.signal * self.quant)
+
+
+def sqnr_db(signal: float, noise: float) -> float:
+    """``10 log10(signal / noise)``; ``inf`` for no noise, ``-inf`` for noise on silence."""
+    if noise == 0.0:
+        return math.inf
+    if signal == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(signal / noise)
+
+
+# -- rows ----------------------------------------------------------------------------------
+@dataclass
+class LayerRow:
+    """One compared tensor.
+
+    ``value``: its name in the float graph; ``qvalue``: the quantized graph's value compared
+    with it (``%x.dq``, or the output name for ``kind == "output"``); ``source``: the source
+    layer names of the float producer (``("(input)",)`` for a graph input); ``op``: the float
+    producer's op. ``scale``/``zero_point``: the activation's quantization parameters.
+    """
+
+    index: int
+    value: str
+    qvalue: str
+    op: str
+    source: tuple[str, ...]
+    sqnr_db: float
+    cosine: float
+    max_abs_err: float
+    local_sqnr_db: float = math.nan
+    scale: float = math.nan
+    zero_point: int = 0
+    kind: str = "activation"
+    elements: int = 0
+
+    @property
+    def layer(self) -> str:
+        """The source layer name(s), else the value name: how a user finds the layer."""
+        return ", ".join(self.source) if self.source else self.value
+
+
+_COLUMNS = ("#", "layer", "op", "value", "SQNR dB", "local dB", "cosine", "max |err|", "scale")
+
+
+def _fmt_db(x: float) -> str:
+    if math.isnan(x):
+        return "-"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.2f}"
+
+
+def _cells(r: LayerRow) -> list[str]:
+    return [str(r.index) if r.kind != "output" else "out", r.layer, r.op, r.value,
+            _fmt_db(r.sqnr_db), _fmt_db(r.local_sqnr_db), f"{r.cosine:.6f}",
+            f"{r.max_abs_err:.4g}", "-" if math.isnan(r.scale) else f"{r.scale:.4g}"]
+
+
+@dataclass
+class LayerReport:
+    """Rows (graph order) plus graph outputs; see the module docstring for the figures."""
+
+    rows: list[LayerRow]
+    outputs: list[LayerRow]
+    num_samples: int
+    graph_name: str = ""
+    title: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[LayerRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def output_sqnr_db(self) -> float:
+        """SQNR of the first graph output (``nan`` when there is none)."""
+        return self.outputs[0].sqnr_db if self.outputs else math.nan
+
+    def worst(self, n: int = 5) -> list[LayerRow]:
+        """The ``n`` rows with the lowest SQNR (ties in graph order)."""
+        return sorted(self.rows, key=lambda r: (r.sqnr_db, r.index))[:n]
+
+    def row(self, name: str) -> LayerRow:
+        """The row of a float value name or a source layer name."""
+        for r in self.rows + self.outputs:
+            if r.value == name or name in r.source:
+                return r
+        raise KeyError(f"no report row for {name!r}")
+
+    # -- text ------------------------------------------------------------------------------
+    def _all(self) -> list[LayerRow]:
+        return self.rows + self.outputs
+
+    def table(self) -> str:
+        """A fixed-width text table (activations, then graph outputs)."""
+        body = [_cells(r) for r in self._all()]
+        widths = [max([len(c)] + [len(b[i]) for b in body]) for i, c in enumerate(_COLUMNS)]
+        right = {0, 4, 5, 6, 7, 8}
+
+        def line(cells: list[str]) -> str:
+            return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                             for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+        head = (f"quantization report @{self.graph_name}: {len(self.rows)} quantized tensors, "
+                f"{self.num_samples} samples")
+        out = [head, line(list(_COLUMNS)), line(["-" * w for w in widths])]
+        out += [line(b) for b in body[:len(self.rows)]]
+        if self.outputs:
+            out.append(line(["-" * w for w in widths]))
+            out += [line(b) for b in body[len(self.rows):]]
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def to_markdown(self) -> str:
+        """A GitHub-flavoured Markdown table."""
+        def esc(c: str) -> str:
+            return c.replace("|", "\\|")
+
+        out = ["| " + " | ".join(_COLUMNS) + " |",
+               "|" + "|".join("---:" if i in (0, 4, 5, 6, 7, 8) else "---"
+                              for i in range(len(_COLUMNS))) + "|"]
+        out += ["| " + " | ".join(esc(c) for c in _cells(r)) + " |" for r in self._all()]
+        return "\n".join(out) + "\n"
+
+    def to_csv(self, path: str | os.PathLike | None = None) -> str:
+        """CSV with full-precision numbers (one header line); written to ``path`` if given."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["index", "kind", "layer", "op", "value", "qvalue", "sqnr_db",
+                    "local_sqnr_db", "cosine", "max_abs_err", "scale", "zero_point", "elements"])
+        for r in self._all():
+            w.writerow([r.index, r.kind, r.layer, r.op, r.value, r.qvalue, repr(r.sqnr_db),
+                        repr(r.local_sqnr_db), repr(r.cosine), repr(r.max_abs_err),
+                        repr(r.scale), r.zero_point, r.elements])
+        text = buf.getvalue()
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        return text
+
+    def save_svg(self, path: str | os.PathLike | None = None, *, title: str | None = None) -> str:
+        """A horizontal bar chart of SQNR per row (graph outputs last), as SVG text.
+
+        One ``<rect class="bar">`` per row (layers on the vertical axis, in graph order),
+        coloured by SQNR (red < 10 dB, amber < 20 dB, green otherwise), the local SQNR as a
+        dot on the same row, and a dashed line at the first output's SQNR. Written to ``path``
+        when given.
+        """
+        svg = svg_bar_chart(
+            [(r.layer if r.kind != "output" else f"output {r.value}", r.op, r.sqnr_db,
+              r.local_sqnr_db, r.kind) for r in self._all()],
+            title=title or self.title or f"SQNR per layer, @{self.graph_name} "
+                                         f"({self.num_samples} samples)",
+            ref=(self.output_sqnr_db, "output SQNR"))
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(svg)
+        return svg
+
+
+# -- SVG -----------------------------------------------------------------------------------
+def _color(db: float) -> str:
+    if db < 10:
+        return "#d9534f"
+    if db < 20:
+        return "#f0ad4e"
+    return "#5cb85c"
+
+
+def svg_bar_chart(items: list[tuple[str, str, float, float, str]], *, title: str,
+                  ref: tuple[float, str] | None = None, unit: str = "dB") -> str:
+    """Render ``(label, op, value, marker, kind)`` rows as a horizontal bar chart.
+
+    Infinite values are drawn at the axis end and labelled ``inf``; ``marker`` (nan: none) is
+    drawn as a dot. Output rows (``kind == "output"``) are separated by a gap.
+    """
+    row_h, bar_h, label_w, plot_w, top = 18, 12, 240, 420, 44
+    finite = [v for _, _, a, b, _ in items for v in (a, b) if math.isfinite(v)]
+    if ref and math.isfinite(ref[0]):
+        finite.append(ref[0])
+    hi = max([10.0] + finite)
+    hi = 10.0 * math.ceil(hi / 10.0 + 1e-9)
+    lo = min([0.0] + finite)
+    lo = 10.0 * math.floor(lo / 10.0)
+
+    def x(v: float) -> float:
+        v = min(max(v, lo), hi)
+        return label_w + (v - lo) / (hi - lo) * plot_w
+
+    gap = any(k == "output" for *_, k in items)
+    height = top + row_h * len(items) + (row_h // 2 if gap else 0) + 40
+    width = label_w + plot_w + 70
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+           f'<title>{escape(title)}</title>',
+           '<rect width="100%" height="100%" fill="white"/>',
+           f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-size="13" '
+           f'font-weight="bold">{escape(title)}</text>']
+    axis_y = height - 30
+    for k in range(int(lo), int(hi) + 1, 10 if hi - lo <= 80 else 20):
+        gx = x(k)
+        out.append(f'<line x1="{gx:.1f}" y1="{top - 4}" x2="{gx:.1f}" y2="{axis_y}" '
+                   f'stroke="#e4e4e4"/>')
+        out.append(f'<text x="{gx:.1f}" y="{axis_y + 13}" text-anchor="middle" '
+                   f'fill="#555">{k}</text>')
+    out.append(f'<text x="{label_w + plot_w / 2:.0f}" y="{axis_y + 26}" text-anchor="middle" '
+               f'fill="#555">SQNR ({unit}); bar: float vs quantized, dot: own rounding only'
+               f'</text>')
+    y = top
+    seen_output = False
+    for label, op, v, m, kind in items:
+        if kind == "output" and not seen_output:
+            seen_output = True
+            y += row_h // 2
+        short = label if len(label) <= 34 else label[:31] + "..."
+        out.append(f'<text x="{label_w - 6}" y="{y + bar_h - 2}" text-anchor="end">'
+                   f'<title>{escape(label)} ({escape(op)})</title>{escape(short)}</text>')
+        x0 = x(max(lo, 0.0))
+        x1 = x(v) if not math.isnan(v) else x0
+        left, w = min(x0, x1), abs(x1 - x0)
+        out.append(f'<rect class="bar" x="{left:.1f}" y="{y}" width="{w:.1f}" '
+                   f'height="{bar_h}" fill="{_color(v)}"><title>{escape(label)}: '
+                   f'{_fmt_db(v)} {unit}</title></rect>')
+        out.append(f'<text x="{max(x0, x1) + 4:.1f}" y="{y + bar_h - 2}" fill="#333">'
+                   f'{_fmt_db(v)}</text>')
+        if not math.isnan(m):
+            out.append(f'<circle class="local" cx="{x(m):.1f}" cy="{y + bar_h / 2}" r="3" '
+                       f'fill="#333"/>')
+        y += row_h
+    if ref and math.isfinite(ref[0]):
+        rx = x(ref[0])
+        out.append(f'<line class="ref" x1="{rx:.1f}" y1="{top - 4}" x2="{rx:.1f}" '
+                   f'y2="{axis_y}" stroke="#337ab7" stroke-dasharray="4 3"/>')
+        out.append(f'<text x="{rx:.1f}" y="{top - 8}" text-anchor="middle" fill="#337ab7">'
+                   f'{escape(ref[1])} {_fmt_db(ref[0])}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+# -- pairing float and quantized tensors -----------------------------------------------------
+@dataclass
+class _Pair:
+    fvalue: Value       # in the float graph
+    qx: Value           # the quant graph's float value that is quantized
+    dq: Value           # its dequantized value
+    scale: float
+    zero_point: int
+
+
+def _scalar(v: Value | None, default: float) -> float:
+    if v is None:
+        return default
+    a = v.const_value
+    if a is None:
+        return math.nan
+    a = np.asarray(a)
+    return float(a.ravel()[0]) if a.size == 1 else math.nan
+
+
+def quantized_pairs(float_graph: Graph, quant_graph: Graph) -> list[_Pair]:
+    """The quantized activations of ``quant_graph`` paired with float-graph values (graph order).
+
+    A pair is ``dequantize(quantize(X))`` with X a non-const float value. The float value is
+    found by name: the dq value's own name when it is a graph output that kept its original
+    name, else X's name, else the dq name without its ``.dq`` suffix. A requantize (X itself a
+    dequantize output) pairs with the value the first quantization started from.
+    """
+    fvals = {v.name: v for v in float_graph.values()}
+    pairs: list[_Pair] = []
+    for node in quant_graph.nodes:
+        if node.op != "dequantize" or not node.inputs or node.inputs[0] is None:
+            continue
+        qn = node.inputs[0].producer
+        if qn is None or qn.op != "quantize" or qn.inputs[0] is None:
+            continue
+        x = qn.inputs[0]
+        if x.is_const:
+            continue
+        origin = x
+        while origin.producer is not None and origin.producer.op == "dequantize":
+            q2 = origin.producer.inputs[0].producer if origin.producer.inputs[0] else None
+            if q2 is None or q2.op != "quantize" or q2.inputs[0] is None:
+                break
+            origin = q2.inputs[0]
+        dq = node.outputs[0]
+        names = []
+        if dq.is_graph_output:
+            names.append(dq.name)
+        names += [origin.name, x.name]
+        if dq.name.endswith(".dq"):
+            names.append(dq.name[:-3])
+        fv = next((fvals[n] for n in names if n in fvals), None)
+        if fv is None:
+            log.debug("report: %%%s has no float counterpart; skipped", dq.name)
+            continue
+        scale = _scalar(qn.input(1), math.nan)
+        zp = _scalar(qn.input(2), 0.0)
+        pairs.append(_Pair(fv, x, dq, scale, 0 if math.isnan(zp) else int(zp)))
+    return pairs
+
+
+def _source_of(v: Value) -> tuple[tuple[str, ...], str]:
+    p = v.producer
+    if p is None:
+        return ("(input)",), "input"
+    return tuple(p.source), p.op
+
+
+# -- data ------------------------------------------------------------------------------------
+def iter_feeds(graph: Graph, data: Any, max_samples: int | None) -> Iterator[dict[str, Any]]:
+    """Feed dicts from anything :func:`~passes.quantization.calibration.calibrate` takes."""
+    from .calibration import _as_feed, _samples
+
+    samples, _ = _samples(data, graph)
+    it: Iterable[Any] = samples if max_samples is None else islice(samples, max_samples)
+    for i, s in enumerate(it):
+        yield _as_feed(s, graph, i)
+
+
+def collect_feeds(graph: Graph, data: Any, max_samples: int | None) -> list[dict[str, Any]]:
+    feeds = list(iter_feeds(graph, data, max_samples))
+    if not feeds:
+        raise ReportError("the data yielded no samples to compare on")
+    return feeds
+
+
+def _progress(total: int | None, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="sample", desc=desc, leave=False)
+
+
+# -- the report ------------------------------------------------------------------------------
+def layer_report(
+    float_graph: Graph,
+    quant_graph: Graph,
+    data: Any,
+    *,
+    max_samples: int | None = 32,
+    progress: bool = False,
+    title: str = "",
+) -> LayerReport:
+    """Compare every quantized activation of ``quant_graph`` with ``float_graph`` on ``data``.
+
+    ``data``: feed dicts, bare arrays (single-input graphs), an ``.npz`` path, or an iterable
+    of those (as :func:`~passes.quantization.calibration.calibrate` takes); the first
+    ``max_samples`` (None: all) are used. See the module docstring for what a row measures.
+    Raises :class:`ReportError` when the graphs' inputs differ or there are no samples.
+    """
+    from compiler.interpreter import Interpreter
+
+    fin = [v.name for v in float_graph.inputs]
+    qin = [v.name for v in quant_graph.inputs]
+    if fin != qin:
+        raise ReportError(f"float graph inputs {fin} and quantized graph inputs {qin} differ; "
+                          "quantize a copy of the float graph (quantize_graph(g.copy(), ...))")
+    pairs = quantized_pairs(float_graph, quant_graph)
+    acc = [ErrorStats() for _ in pairs]
+    local = [ErrorStats() for _ in pairs]
+    f_wanted = {id(p.fvalue): p.fvalue.name for p in pairs}
+    qx_ids = {id(p.qx) for p in pairs}
+    by_dq = {id(p.dq): k for k, p in enumerate(pairs)}
+    fouts = [v for v in float_graph.outputs if v.type.dtype.is_float]
+    qout_names = {v.name for v in quant_graph.outputs}
+    out_acc = {v.name: ErrorStats() for v in fouts if v.name in qout_names}
+    missing = [v.name for v in fouts if v.name not in qout_names]
+    if missing:
+        log.warning("report: float outputs %s are not outputs of the quantized graph", missing)
+
+    fi, qi = Interpreter(float_graph), Interpreter(quant_graph)
+    fcache: dict[str, np.ndarray] = {}
+    qcache: dict[int, np.ndarray] = {}
+
+    def f_obs(node: Node, outs: list[np.ndarray]) -> None:
+        for v, a in zip(node.outputs, outs):
+            name = f_wanted.get(id(v))
+            if name is not None:
+                fcache[name] = a
+
+    def q_obs(node: Node, outs: list[np.ndarray]) -> None:
+        for v, a in zip(node.outputs, outs):
+            if id(v) in qx_ids:
+                qcache[id(v)] = a
+            k = by_dq.get(id(v))
+            if k is None:
+                continue
+            p = pairs[k]
+            ref = fcache.get(p.fvalue.name)
+            if ref is not None and np.shape(ref) == np.shape(a):
+                acc[k].update(ref, a)
+            x = qcache.get(id(p.qx))
+            if x is not None:
+                local[k].update(x, a)
+
+    n = 0
+    bar = _progress(max_samples, f"report @{float_graph.name}", progress)
+    try:
+        for feed in iter_feeds(float_graph, data, max_samples):
+            fcache.clear()
+            qcache.clear()
+            for v in float_graph.inputs:
+                if id(v) in f_wanted:
+                    fcache[v.name] = np.asarray(feed[v.name], dtype=v.type.dtype.numpy)
+            for v in quant_graph.inputs:
+                if id(v) in qx_ids:
+                    qcache[id(v)] = np.asarray(feed[v.name], dtype=v.type.dtype.numpy)
+            fres = fi.run(feed, observer=f_obs)
+            # graph-input pairs: their dq is produced by the quant run, the float value is the feed
+            qres = qi.run(feed, observer=q_obs)
+            for name, st in out_acc.items():
+                st.update(fres[name], qres[name])
+            n += 1
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        fcache.clear()
+        qcache.clear()
+    if n == 0:
+        raise ReportError("the data yielded no samples to compare on")
+
+    rows = []
+    for k, p in enumerate(pairs):
+        src, op = _source_of(p.fvalue)
+        a = acc[k]
+        rows.append(LayerRow(k, p.fvalue.name, p.dq.name, op, src, a.sqnr_db, a.cosine,
+                             a.max_abs_err, local[k].sqnr_db, p.scale, p.zero_point,
+                             "activation", a.count))
+    outputs = []
+    for v in fouts:
+        if v.name not in out_acc:
+            continue
+        src, op = _source_of(v)
+        a = out_acc[v.name]
+        outputs.append(LayerRow(len(outputs), v.name, v.name, op, src, a.sqnr_db, a.cosine,
+                                a.max_abs_err, kind="output", elements=a.count))
+    log.info("report @%s: %d quantized tensors on %d samples, output SQNR %s dB",
+             float_graph.name, len(rows), n, _fmt_db(outputs[0].sqnr_db) if outputs else "-")
+    return LayerReport(rows, outputs, n, float_graph.name, title)
+
+
+__all__ = ["ErrorStats", "LayerReport", "LayerRow", "ReportError", "layer_report",
+           "quantized_pairs", "sqnr_db", "svg_bar_chart"]
