@@ -25,8 +25,10 @@ Contract of :func:`compile`:
   written by ``CalibrationStats.save`` (used as is, nothing is run), or calibration data:
   anything ``calibrate`` takes (a list of feed dicts or arrays, a data ``.npz`` keyed by
   input name, an ``.npy``, a directory of images read with the ``preprocess`` recipe, an
-  iterable); ``progress`` shows calibration's progress bar. ``CompileResult.calibration`` and ``.quantization`` hold the
-  statistics and the quantize summary; ``timings`` gains ``calibrate`` and ``quantize``.
+  iterable); ``progress`` shows calibration's progress bar. Without an explicit
+  ``pipeline`` the default one fuses only the relu family (TFLite's int8 kernels fuse no
+  tanh/sigmoid). ``CompileResult.calibration`` and ``.quantization`` hold the statistics and
+  the quantize summary; ``timings`` gains ``calibrate`` and ``quantize``.
 * ``output`` (optional): where the emitter writes the file, atomically. Without it the
   result is built in memory only (``CompileResult.size`` still says how large it is).
 * ``input_shapes={"name": dims}`` fixes input dimensions; for ``.ir``/``.pt2`` files (which
@@ -124,7 +126,15 @@ def compile(  # noqa: A001 - the public name is compiler.compile
 
     from .pass_manager import PassContext, PassManager, parse_pipeline
 
-    pipeline_text = DEFAULT_PIPELINE if pipeline is None else pipeline
+    if pipeline is not None:
+        pipeline_text = pipeline
+    elif int8:
+        # TFLite's int8 kernels fuse only the relu family; a tanh/sigmoid left as its own op
+        # gets calibrated and runs in int8 instead of falling back to float.
+        pipeline_text = DEFAULT_PIPELINE.replace(
+            "fuse-activation", "fuse-activation{allowed=[relu,relu6,relu_n1_to_1]}")
+    else:
+        pipeline_text = DEFAULT_PIPELINE
     parsed = parse_pipeline(pipeline_text)
 
     timings: dict[str, float] = {}

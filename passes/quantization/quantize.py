@@ -78,9 +78,10 @@ _DATA_INPUTS: dict[str, tuple[int, ...] | str] = {
 }
 #: Ops with TFLite int8 kernels: quantized unless kept float.
 QUANTIZABLE = frozenset(_DATA_INPUTS)
-#: Ops whose output uses exactly the input's parameters.
+#: Ops whose output uses exactly the input's parameters (TFLite's int8 AVERAGE_POOL_2D requires
+#: it too; an average never leaves its input's range).
 SHARED = frozenset({
-    "max_pool", "global_max_pool", "reduce_max", "reshape", "flatten", "squeeze",
+    "max_pool", "global_max_pool", "avg_pool", "reduce_max", "reshape", "flatten", "squeeze",
     "unsqueeze", "transpose", "slice", "split", "gather", "pad", "depth_to_space",
     "space_to_depth", "resize",
 })
