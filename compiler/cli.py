@@ -172,6 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
     g8.add_argument("--int8-io", action="store_true",
                     help="make the model's quantized inputs and outputs int8 tensors "
                          "(default: float, with QUANTIZE/DEQUANTIZE inside)")
+    g8.add_argument("--report", metavar="DIR",
+                    help="compare float and int8 activations layer by layer on the "
+                         "calibration data; write DIR/layers.md, layers.csv, layers.svg (and "
+                         "sensitivity.md with mixed precision) and print the worst layers")
+    g8.add_argument("--keep-sensitive", type=int, metavar="N",
+                    help="mixed precision: keep the N most sensitive layers in float")
+    g8.add_argument("--sqnr-budget", type=float, metavar="DB",
+                    help="mixed precision: keep layers float, most sensitive first, until the "
+                         "output's SQNR against float reaches DB")
     g8.add_argument("--save-calibration", metavar="F.npz",
                     help="write the calibration statistics here (reusable as --calibration)")
     _add_input_shape(p)
@@ -494,10 +503,40 @@ def cmd_compile(args: argparse.Namespace) -> int:
                    f"{summ.num_quantized} node(s) quantized, {summ.num_float} kept float"
                    + (f"; statistics saved to {args.save_calibration}"
                       if args.save_calibration else ""))
+    if result.accuracy is not None:
+        out += _accuracy_lines(result.accuracy, args.report)
     if args.target == "tflite" and not args.no_run:
         out += _tflite_run_report(args.output)
     sys.stdout.write("\n".join(out) + "\n")
     return EXIT_OK
+
+
+def _accuracy_lines(acc: Any, report_dir: str | None) -> list[str]:
+    """The int8-vs-float summary (and the report files when ``report_dir`` is given)."""
+    rep = acc.report
+    lines = [f"  int8 vs float on {rep.num_samples} calibration samples: output SQNR "
+             f"{rep.output_sqnr_db:.1f} dB"]
+    if acc.ranking:
+        lines[-1] += (f"; kept float: {', '.join(acc.kept) if acc.kept else 'none'}"
+                      + ("" if acc.met else " (budget not reached: best model found)"))
+    worst = rep.worst(3)
+    if worst:
+        lines.append("  worst layers: " + ", ".join(f"{r.layer} {r.sqnr_db:.1f} dB" for r in worst))
+    if report_dir:
+        from .fileio import atomic_write
+
+        d = Path(report_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write(d / "layers.md", rep.to_markdown().encode())
+        atomic_write(d / "layers.csv", rep.to_csv().encode())
+        atomic_write(d / "layers.svg", rep.save_svg().encode())
+        if acc.ranking:
+            from passes.quantization.sensitivity import sensitivity_table
+
+            atomic_write(d / "sensitivity.md", (sensitivity_table(acc.ranking) + "\n").encode())
+        lines.append(f"  report: {d}/layers.md, layers.csv, layers.svg"
+                     + (", sensitivity.md" if acc.ranking else ""))
+    return lines
 
 
 def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -505,7 +544,10 @@ def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
     given = [f for f, v in (("--calibration", args.calibration), ("--keep-float",
                                                                  args.keep_float),
                             ("--int8-io", args.int8_io), ("--preprocess", args.preprocess),
-                            ("--save-calibration", args.save_calibration)) if v]
+                            ("--save-calibration", args.save_calibration),
+                            ("--report", args.report),
+                            ("--keep-sensitive", args.keep_sensitive is not None),
+                            ("--sqnr-budget", args.sqnr_budget is not None)) if v]
     if not args.int8:
         if given:
             raise UsageError(f"{', '.join(given)} only apply with --int8")
@@ -524,7 +566,8 @@ def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"int8": True, "calibration": args.calibration, "method": args.method,
             "percentile": args.percentile, "keep_float": list(args.keep_float),
             "io_dtype": "int8" if args.int8_io else "float", "progress": True,
-            "preprocess": args.preprocess}
+            "preprocess": args.preprocess, "report": bool(args.report),
+            "keep_sensitive": args.keep_sensitive, "sqnr_budget": args.sqnr_budget}
 
 
 def _tflite_run_report(path: str, seed: int = 0) -> list[str]:

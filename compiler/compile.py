@@ -29,6 +29,13 @@ Contract of :func:`compile`:
   ``pipeline`` the default one fuses only the relu family (TFLite's int8 kernels fuse no
   tanh/sigmoid). ``CompileResult.calibration`` and ``.quantization`` hold the statistics and
   the quantize summary; ``timings`` gains ``calibrate`` and ``quantize``.
+* Accuracy (int8 only, needs calibration *data*): ``report=True`` compares every quantized
+  activation with float on (up to 32 of) the calibration samples
+  (:func:`passes.quantization.report.layer_report`); ``keep_sensitive=N`` keeps the N most
+  sensitive layers float, ``sqnr_budget=dB`` keeps as many as the output SQNR needs
+  (:func:`passes.quantization.sensitivity.mixed_precision`; the best model found is emitted
+  even when the budget is missed). ``CompileResult.accuracy`` holds the report, the ranking
+  and the layers kept; ``timings`` gains ``accuracy``.
 * ``output`` (optional): where the emitter writes the file, atomically. Without it the
   result is built in memory only (``CompileResult.size`` still says how large it is).
 * ``input_shapes={"name": dims}`` fixes input dimensions; for ``.ir``/``.pt2`` files (which
@@ -81,6 +88,7 @@ class CompileResult:
     pipeline: str = ""
     calibration: Any = field(default=None, repr=False)
     quantization: Any = field(default=None, repr=False)
+    accuracy: "AccuracyResult | None" = field(default=None, repr=False)
 
     @property
     def report(self):
@@ -110,6 +118,9 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     io_dtype: str = "float",
     progress: bool = False,
     preprocess: Any = None,
+    report: bool = False,
+    keep_sensitive: int | None = None,
+    sqnr_budget: float | None = None,
     **load_options: Any,
 ) -> CompileResult:
     """Load ``model``, run ``pipeline`` over it and emit it for ``target`` (see the module doc)."""
@@ -121,6 +132,7 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     if float16 and target != "tflite":
         raise UnknownTargetError(f"float16 is a TFLite option; target {target!r} does not take it")
     _check_int8_options(target, int8, calibration, method, float16, keep_float, io_dtype)
+    _check_accuracy_options(int8, report, keep_sensitive, sqnr_budget)
     # Parse the pipeline before loading: a typo should not cost a (possibly slow) model load.
     from passes import DEFAULT_PIPELINE
 
@@ -143,13 +155,21 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     timings["load"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    report = PassManager(parsed).run(graph, PassContext())
+    passes_run = PassManager(parsed).run(graph, PassContext())
     timings["optimize"] = time.perf_counter() - t0
 
-    stats = summary = None
+    stats = summary = accuracy = None
     if int8:
+        float_graph = graph.copy() if (report or keep_sensitive or sqnr_budget) else None
         stats, summary = _quantize(graph, calibration, method, percentile, keep_float,
                                    progress, preprocess, timings)
+        if float_graph is not None:
+            t0 = time.perf_counter()
+            accuracy = _accuracy(float_graph, graph, stats, calibration, preprocess, method,
+                                 percentile, keep_float, keep_sensitive, sqnr_budget, progress)
+            if accuracy.graph is not None:
+                graph, summary = accuracy.graph, accuracy.summary
+            timings["accuracy"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     if output is not None:
@@ -168,8 +188,9 @@ def compile(  # noqa: A001 - the public name is compiler.compile
              timings["load"], timings["optimize"], timings["emit"])
     return CompileResult(graph=graph, target=target,
                          output=Path(output) if output is not None else None, size=size,
-                         data=data, records=list(report.records), timings=timings,
-                         pipeline=str(parsed), calibration=stats, quantization=summary)
+                         data=data, records=list(passes_run.records), timings=timings,
+                         pipeline=str(parsed), calibration=stats, quantization=summary,
+                         accuracy=accuracy)
 
 
 class Int8OptionError(InferccError):
@@ -234,6 +255,90 @@ def _quantize(graph, calibration: Any, method: str, percentile: float,
                              scheme="tflite", keep_float=tuple(keep_float))
     timings["quantize"] = time.perf_counter() - t0
     return stats, summary
+
+
+@dataclass
+class AccuracyResult:
+    """How far the int8 model is from float, measured on the calibration data.
+
+    ``report``: the per-layer :class:`~passes.quantization.report.LayerReport` of the final
+    model; ``ranking``: the sensitivity ranking (worst first) when mixed precision ran;
+    ``kept``: layers it kept in float (on top of ``keep_float``); ``met``: whether
+    ``sqnr_budget`` was reached; ``summary``/``graph``: the QuantizeSummary and graph of the
+    re-quantized model when layers were kept float (else None: the first quantization stands).
+    """
+
+    report: Any
+    ranking: list = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    met: bool = True
+    summary: Any = None
+    graph: Any = None
+
+
+def _check_accuracy_options(int8: bool, report: bool, keep_sensitive: int | None,
+                            sqnr_budget: float | None) -> None:
+    given = [n for n, v in (("report", report), ("keep_sensitive", keep_sensitive is not None),
+                            ("sqnr_budget", sqnr_budget is not None)) if v]
+    if given and not int8:
+        raise Int8OptionError(f"{', '.join(given)} only apply with int8=True")
+    if keep_sensitive is not None and sqnr_budget is not None:
+        raise Int8OptionError("give keep_sensitive (a layer count) or sqnr_budget (dB), not both")
+    if keep_sensitive is not None and keep_sensitive < 0:
+        raise Int8OptionError(f"keep_sensitive={keep_sensitive}; use a count >= 0")
+
+
+def _accuracy(float_graph, graph, stats, calibration: Any, preprocess: Any, method: str,
+              percentile: float, keep_float: Sequence[str], keep_sensitive: int | None,
+              sqnr_budget: float | None, progress: bool) -> AccuracyResult:
+    """Per-layer report of ``graph`` (QDQ form) vs ``float_graph`` on the calibration data;
+    with ``keep_sensitive``/``sqnr_budget``, first re-quantize a copy of ``float_graph``
+    keeping the most sensitive layers float (mixed precision; ``result.graph``)."""
+    from passes.quantization.calibration import CalibrationStats
+    from passes.quantization.report import layer_report
+    from passes.quantization.sensitivity import mixed_precision
+
+    data = calibration
+    if isinstance(data, CalibrationStats) or (
+            isinstance(data, (str, os.PathLike)) and Path(data).suffix.lower() == ".npz"
+            and _is_stats_file(data)):
+        raise Int8OptionError("the accuracy report and mixed precision compare float and int8 "
+                              "activations on sample inputs; pass calibration data, not saved "
+                              "statistics")
+    if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
+        from passes.quantization.images import ImageFolder
+
+        data = list(ImageFolder(Path(data), float_graph.inputs[0], preprocess))
+    elif isinstance(data, (str, os.PathLike)):
+        from passes.quantization.report import collect_feeds
+
+        data = collect_feeds(float_graph, data, 32)
+    result = AccuracyResult(report=None)
+    if keep_sensitive is not None or sqnr_budget is not None:
+        mp = mixed_precision(float_graph, stats, data, keep=keep_sensitive, budget=sqnr_budget,
+                             method=method, percentile=percentile, progress=progress,
+                             max_samples=32)
+        result.ranking, result.kept, result.met = list(mp.ranking), list(mp.kept), mp.met
+        if mp.kept:
+            from passes.quantization.quantize import quantize_graph
+
+            requant = float_graph.copy()
+            result.summary = quantize_graph(requant, stats, method=method,
+                                            percentile=percentile, scheme="tflite",
+                                            keep_float=tuple(keep_float) + tuple(mp.kept))
+            graph = result.graph = requant
+    result.report = layer_report(float_graph, graph, data, max_samples=32, progress=progress)
+    return result
+
+
+def _is_stats_file(path: Any) -> bool:
+    from passes.quantization.calibration import CalibrationError, CalibrationStats
+
+    try:
+        CalibrationStats.load(path)
+    except CalibrationError:
+        return False
+    return True
 
 
 def _is_tensorflow_source(model: Any) -> bool:
