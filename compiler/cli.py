@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="passes to run before emitting (default: see below)")
     p.add_argument("--float16", action="store_true",
                    help="TFLite only: store weights as float16 (dequantized at load)")
+    p.add_argument("--eval", metavar="DATA.npz",
+                   help="TFLite only: run the written model in LiteRT on DATA.npz (one array "
+                        "per input name, samples along axis 0, optional integer 'labels') "
+                        "and print accuracy, agreement, SQNR, size and latency; with --int8 "
+                        "or --float16 next to the float32 model of the same source")
     g8 = p.add_argument_group("int8 quantization (TFLite only)")
     g8.add_argument("--int8", action="store_true",
                     help="calibrate, quantize (int8 activations, per-channel int8 weights, "
@@ -475,6 +480,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.float16 and args.target != "tflite":
         raise UsageError("--float16 applies to --target tflite only")
     int8_opts = _int8_options(args)
+    if args.eval:
+        if args.target != "tflite":
+            raise UsageError("--eval runs .tflite models in LiteRT; use --target tflite")
+        if not os.path.isfile(args.eval):
+            raise UsageError(f"--eval {args.eval}: no such file")
     if args.pipeline is not None:
         parse_pipeline(args.pipeline)  # a typo should not cost a model load
     options: dict[str, Any] = {}
@@ -507,8 +517,28 @@ def cmd_compile(args: argparse.Namespace) -> int:
         out += _accuracy_lines(result.accuracy, args.report)
     if args.target == "tflite" and not args.no_run:
         out += _tflite_run_report(args.output)
+    if args.eval:
+        out += _eval_table(args, result, shapes, options)
     sys.stdout.write("\n".join(out) + "\n")
     return EXIT_OK
+
+
+def _eval_table(args: argparse.Namespace, result: Any, shapes: Any,
+                options: dict[str, Any]) -> list[str]:
+    """Evaluate the written model (and, for int8/float16, the float32 one) on ``--eval``."""
+    from .compile import compile as compile_model
+    from .evaluate import compare, evaluate_many
+
+    kind = "int8" if args.int8 else "float16" if args.float16 else "float32"
+    models: dict[str, bytes] = {}
+    if kind != "float32":
+        models["float32"] = compile_model(args.model, "tflite", pipeline=args.pipeline,
+                                          input_shapes=shapes, **options).data
+    models[kind] = result.data
+    results = evaluate_many(models, args.eval, threads=1)
+    n = len(next(iter(results.values())).predictions)
+    return [f"  evaluated on {args.eval} ({n} samples, LiteRT, 1 thread):",
+            *("    " + line for line in compare(results, reference="float32").splitlines())]
 
 
 def _accuracy_lines(acc: Any, report_dir: str | None) -> list[str]:

@@ -203,3 +203,28 @@ def test_cli_report_files(small_onnx, tmp_path, capsys):
                "1", "--sqnr-budget", "30", "-o", str(tmp_path / "x.tflite"), "-q"])
     assert rc == 2 and "not both" in capsys.readouterr().err
     assert not (tmp_path / "x.tflite").exists()
+
+
+def test_cli_eval_table(small_onnx, tmp_path, capsys):
+    """--eval runs the float32 and the int8 file on held-out data; the accuracy printed is
+    recomputed here from LiteRT outputs of the written int8 file."""
+    path, cal, data = small_onnx
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((12, 1, 3, 12, 12)).astype(np.float32)
+    float_graph = compiler.load(path)
+    labels = np.array([int(np.argmax(Interpreter(float_graph).run({"x": a})["y"])) for a in x])
+    np.savez(tmp_path / "test.npz", x=x, labels=labels)
+    out = tmp_path / "m.tflite"
+    rc = main(["compile", str(path), "--int8", "--calibration", str(cal), "--eval",
+               str(tmp_path / "test.npz"), "-o", str(out), "-q", "--no-run"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    rows = {line.split()[0]: line.split() for line in text.splitlines()
+            if line.strip().startswith(("float32 ", "int8 "))}
+    assert rows["float32"][1] == "100.00%"  # labels are the float model's own predictions
+    acc = np.mean([int(np.argmax(run_litert(out.read_bytes(), {"x": a})["y"])) == lab
+                   for a, lab in zip(x, labels)])
+    assert rows["int8"][1] == f"{100 * acc:.2f}%"
+    rc = main(["compile", str(path), "-t", "onnx", "--eval", str(tmp_path / "test.npz"),
+               "-o", str(tmp_path / "m.onnx"), "-q"])
+    assert rc == 2 and "--eval runs .tflite" in capsys.readouterr().err
