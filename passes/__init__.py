@@ -12,6 +12,7 @@ BUILTIN_PASSES: dict[str, str] = {
     "cse": "passes.cleanup.cse:CommonSubexpressionElimination",
     "fuse-batchnorm": "passes.cleanup.fuse_batchnorm:FuseBatchNorm",
     "fuse-activation": "passes.cleanup.fuse_activation:FuseActivation",
+    "fuse-matmul-add": "passes.cleanup.fuse_matmul_add:FuseMatmulAdd",
     "remove-identity": "passes.cleanup.remove_identity:RemoveIdentity",
     "cancel-transposes": "passes.cleanup.cancel_transposes:CancelTransposes",
     "sink-transposes": "passes.layout.sink_transposes:SinkTransposes",
@@ -20,5 +21,5 @@ BUILTIN_PASSES: dict[str, str] = {
 
 # What `infercc opt` runs when no -p is given.
 DEFAULT_PIPELINE = (
-    "remove-identity,fold-constants,resolve-shapes,fuse-batchnorm,cancel-transposes,cse,fuse-activation,dce"
+    "remove-identity,fold-constants,resolve-shapes,fuse-batchnorm,fuse-matmul-add,cancel-transposes,cse,fuse-activation,dce"
 )
