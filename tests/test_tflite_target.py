@@ -429,3 +429,27 @@ def test_more_ops_graph():
     assert {"PADV2", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "TRANSPOSE_CONV",
             "STRIDED_SLICE", "GATHER", "SPLIT_V", "MEAN", "REDUCE_MAX", "BATCH_MATMUL",
             "RSQRT", "EXP", "LOG", "SQRT", "RELU_0_TO_1"} <= ops
+
+
+def test_writer_drops_tensors_and_buffers_nothing_uses():
+    """A constant the lowering made and then replaced is not written; LiteRT runs the file."""
+    from ai_edge_litert.interpreter import Interpreter as LiteRT
+
+    from targets.tflite.writer import TfliteWriter
+
+    w = TfliteWriter()
+    x = w.add_tensor("x", np.dtype(np.float32), (1, 4))
+    w.add_const("unused", np.arange(1000, dtype=np.float32))
+    c = w.add_const("c", np.full((1, 4), 2.0, np.float32))
+    y = w.add_tensor("y", np.dtype(np.float32), (1, 4))
+    w.add_operator("ADD", [x, c], [y])
+    w.set_inputs([x], ["x"])
+    w.set_outputs([y], ["y"])
+    data = w.finish()
+    assert len(data) < 1000 * 4  # the unused constant's 4000 bytes are gone
+    it = LiteRT(model_content=data)
+    it.allocate_tensors()
+    assert {d["name"] for d in it.get_tensor_details()} == {"x", "c", "y"}
+    it.set_tensor(it.get_input_details()[0]["index"], np.ones((1, 4), np.float32))
+    it.invoke()
+    np.testing.assert_array_equal(it.get_tensor(it.get_output_details()[0]["index"]), 3.0)

@@ -250,6 +250,36 @@ class TfliteWriter:
         sig.outputs = maps(self.subgraph.outputs, self.output_names)
         return sig
 
+    def _drop_unused(self) -> None:
+        """Remove tensors no operator or interface reads or writes, and buffers no tensor
+        keeps (lowering may make a constant, then replace it, e.g. by an int8/int32 copy)."""
+        sg = self.subgraph
+        used: set[int] = set(sg.inputs) | set(sg.outputs)
+        for op in sg.operators:
+            for seq in (op.inputs, op.outputs, op.intermediates):
+                used.update(i for i in (seq if seq is not None else ()) if i >= 0)
+        keep = [i for i in range(len(sg.tensors)) if i in used]
+        if len(keep) < len(sg.tensors):
+            remap = {old: new for new, old in enumerate(keep)}
+
+            def fix(seq):
+                return None if seq is None else [remap[i] if i >= 0 else i for i in seq]
+
+            sg.tensors = [sg.tensors[i] for i in keep]
+            sg.inputs, sg.outputs = fix(sg.inputs), fix(sg.outputs)
+            for op in sg.operators:
+                op.inputs, op.outputs = fix(op.inputs), fix(op.outputs)
+                op.intermediates = fix(op.intermediates)
+        live = {0} | {t.buffer for t in sg.tensors}
+        if len(live) < len(self.model.buffers):
+            order = [b for b in range(len(self.model.buffers)) if b in live]
+            bmap = {old: new for new, old in enumerate(order)}
+            self.model.buffers = [self.model.buffers[b] for b in order]
+            for t in sg.tensors:
+                t.buffer = bmap[t.buffer]
+            for m in self.model.metadata:
+                m.buffer = bmap[m.buffer]
+
     def finish(self) -> bytes:
         """Serialize the model (adds the signature and the version metadata)."""
         import flatbuffers
@@ -259,6 +289,7 @@ class TfliteWriter:
         if self._finished:
             raise RuntimeError("TfliteWriter.finish() was already called")
         self._finished = True
+        self._drop_unused()
         self.add_metadata(METADATA_VERSION_KEY, __version__.encode("utf-8"))
         self.model.signatureDefs = [self._signature()]
         builder = flatbuffers.Builder(1024)
