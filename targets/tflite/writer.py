@@ -15,7 +15,8 @@ Contract of :class:`TfliteWriter`:
 * Operator versions: version 1 unless the op uses a feature whose kernel registration needs
   more. The caller passes the version; :func:`op_version` states the rule (taken from
   TFLite's ``op_version.cc`` for the float kernels infercc emits).
-* :meth:`finish` adds the ``serving_default`` signature over the subgraph inputs/outputs
+* :meth:`finish` first drops tensors no operator or interface uses (and their buffers), then
+  adds the ``serving_default`` signature over the subgraph inputs/outputs
   (named by the caller), a metadata entry ``infercc_version`` whose buffer holds
   ``compiler.__version__`` (UTF-8), and serializes with ``file_identifier=b"TFL3"``.
 """
