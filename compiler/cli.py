@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import InferccError, ModelLoadError, PipelineError
+from .input_shapes import override_input_shapes
 
 log = logging.getLogger("infercc")
 
@@ -293,43 +294,13 @@ def load_model(path: str, input_shapes: dict[str, list[Any]] | None = None, *,
     except (IRParseError, IRError, SchemaError) as e:
         raise ModelLoadError(f"{path}: {e}") from None
     if input_shapes and not frontend_shapes:
-        _override_input_shapes(graph, input_shapes, path)
+        override_input_shapes(graph, input_shapes, path)
     if check:
         try:
             verify(graph)
         except VerificationError as e:
             raise ModelLoadError(f"{path}: the model fails verification: {e}") from None
     return graph
-
-
-def _override_input_shapes(graph, shapes: dict[str, list[Any]], path: str) -> None:
-    """Set graph input shapes of an IR model and re-infer every node's output types."""
-    from .ir import TensorType
-    from .ops.registry import SchemaError, infer_types
-
-    by_name = {v.name: v for v in graph.inputs}
-    unknown = [n for n in shapes if n not in by_name]
-    if unknown:
-        raise ModelLoadError(
-            f"{path}: --input-shape names {', '.join(unknown)}, but the inputs are "
-            f"{', '.join(by_name) or 'none'}"
-        )
-    for name, dims in shapes.items():
-        v = by_name[name]
-        v.type = TensorType(v.type.dtype, tuple(dims), v.type.quant)
-    for node in graph.nodes:
-        if node.op == "const":
-            continue
-        try:
-            types = infer_types(node.op, list(node.inputs), node.attrs,
-                                num_outputs=len(node.outputs))
-        except (SchemaError, ValueError) as e:
-            raise ModelLoadError(
-                f"{path}: with the given input shapes, node {node.op} -> "
-                f"%{node.outputs[0].name}: {e}"
-            ) from None
-        for v, t in zip(node.outputs, types):
-            v.type = TensorType(t.dtype, t.shape, v.type.quant or t.quant)
 
 
 # -- inspect ---------------------------------------------------------------------------------

@@ -357,9 +357,9 @@ def _load(model: Any, target: str, input_shapes, options: dict[str, Any]):
 
     if isinstance(model, Graph):
         if input_shapes:
-            from .cli import _override_input_shapes
+            from .input_shapes import override_input_shapes
 
-            _override_input_shapes(model, {k: list(v) for k, v in input_shapes.items()},
+            override_input_shapes(model, {k: list(v) for k, v in input_shapes.items()},
                                    f"graph @{model.name}")
         return model
     own_shapes = isinstance(model, (str, os.PathLike)) and Path(model).suffix.lower() in (
@@ -370,9 +370,9 @@ def _load(model: Any, target: str, input_shapes, options: dict[str, Any]):
         options["layout"] = "NHWC"
     graph = load(model, **options)
     if input_shapes and own_shapes:
-        from .cli import _override_input_shapes
+        from .input_shapes import override_input_shapes
 
-        _override_input_shapes(graph, {k: list(v) for k, v in input_shapes.items()},
+        override_input_shapes(graph, {k: list(v) for k, v in input_shapes.items()},
                                os.fspath(model))
     return graph
 
