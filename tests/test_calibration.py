@@ -56,7 +56,8 @@ def samples():
 
 @pytest.fixture(scope="module")
 def stats(graph, samples):
-    return calibrate(graph, samples, progress=False)
+    # the interpreter: tests below compare these statistics bit for bit with its activations
+    return calibrate(graph, samples, progress=False, executor="interpreter")
 
 
 @pytest.fixture(scope="module")
@@ -375,3 +376,123 @@ def test_progress_bar_on_stderr(graph, samples, capfd):
     calibrate(graph, samples[:5], progress=False)
     out, err = capfd.readouterr()
     assert "sample/s" not in err
+
+
+# -- executors and the histogram kernel ------------------------------------------------------
+# The default executor ("auto") runs onnxruntime, whose float32 results differ from numpy's
+# in the last bits (compared below).
+
+
+def _edge_case_arrays():
+    rng = np.random.default_rng(5)
+    out = []
+    for dt in (np.float32, np.float64):
+        x = rng.standard_normal(50_000).astype(dt) * 3
+        amax = float(np.abs(x).max())
+        edges = np.linspace(-amax, amax, 2049, dtype=dt)
+        out.append(x)
+        out.append(np.concatenate([x, edges, edges[rng.integers(0, 2049, 5000)]]))  # on edges
+        out.append(np.maximum(x, 0))  # half zeros
+        out.append(np.full(1000, -0.7, dt))  # all equal
+        out.append(np.concatenate([x[:100], [np.nan, np.inf, -np.inf]]).astype(dt))
+        out.append((rng.standard_normal(3000) * 1e-30).astype(dt))  # tiny range
+        out.append(np.asarray([amax, -amax, 0.0], dt))  # only the extremes
+    return out
+
+
+def test_histogram_identical_to_numpy_histogram():
+    """TensorStats.update's histogram kernel against np.histogram (same range): identical."""
+    for k, x in enumerate(_edge_case_arrays()):
+        t = TensorStats("x", 2048)
+        t.update(x)
+        finite = x[np.isfinite(x)]
+        want = np.histogram(finite, bins=2048, range=(-t.amax_range, t.amax_range))[0]
+        assert np.array_equal(t.hist, want), k
+        assert t.nonfinite == x.size - finite.size and t.count == finite.size, k
+        # a second array inside the range: counts add up exactly as np.histogram's
+        y = finite[::3] * 0.5
+        t.update(y)
+        want2 = want + np.histogram(y, bins=2048, range=(-t.amax_range, t.amax_range))[0]
+        assert np.array_equal(t.hist, want2), k
+
+
+def test_bad_executor_name(graph, samples):
+    with pytest.raises(CalibrationError, match="executor='ort'.*onnxruntime, interpreter"):
+        calibrate(graph, samples[:2], progress=False, executor="ort")
+
+
+def _compare_executors(a, b):
+    """Max over tensors of: relative min/max difference, relative amax_range difference,
+    L1 histogram difference / count, |zeros difference| / count."""
+    rel = rng = hd = zd = 0.0
+    for n in a.tensors:
+        x, y = a[n], b[n]
+        assert x.count == y.count and x.nonfinite == y.nonfinite, n
+        scale = max(abs(x.min), abs(x.max), 1e-30)
+        rel = max(rel, abs(x.min - y.min) / scale, abs(x.max - y.max) / scale)
+        rng = max(rng, abs(x.amax_range - y.amax_range) / max(x.amax_range, 1e-30))
+        # bin by bin even where the ranges differ by a rounding (bins then shift by a
+        # fraction of a ulp, moving only values within rounding of an edge)
+        hd = max(hd, np.abs(x.hist - y.hist).sum() / x.count)
+        zd = max(zd, abs(x.zeros - y.zeros) / x.count)
+    return rel, rng, hd, zd
+
+
+def test_onnxruntime_executor_matches_interpreter(graph, samples, stats, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="passes.quantization.calibration"):
+        ort_stats = calibrate(graph, samples, progress=False, executor="auto")
+    assert "with onnxruntime" in caplog.text
+    assert set(ort_stats.tensors) == set(stats.tensors)
+    assert ort_stats.num_samples == stats.num_samples
+    rel, rng, hd, zd = _compare_executors(stats, ort_stats)
+    print(f"\ntiny_cnn ort vs interpreter: max rel min/max diff {rel:.3g}, amax_range {rng:.3g}, "
+          f"hist L1 diff/count {hd:.3g}, zeros diff/count {zd:.3g}")
+    # measured: min/max 1.4e-7 and amax_range 3.1e-7 relative (float32 rounding), hist L1
+    # diff 5.7e-5 of the counts (values within rounding of a bin edge change bins; FER
+    # mini-Xception at 256 samples: 2.8e-5), zeros identical; thresholds leave >= 6x
+    assert rel < 2e-6 and rng < 2e-6
+    assert hd < 1e-3 and zd == 0
+    explicit = calibrate(graph, samples[:4], progress=False, executor="onnxruntime")
+    assert explicit.num_samples == 4
+
+
+def test_executor_fallback_and_errors(caplog):
+    """A value the exported model lacks (a dead constant) -> auto falls back, named."""
+    import logging
+
+    from compiler.interpreter import InterpreterError
+    from compiler.ir.parser import parse_graph
+
+    g = parse_graph("""graph @fb(%x: f32[1,4]) -> (f32[1,4]) {
+  %dead: f32[4] = const() {value=dense<f32[4] [1.0, 2.0, 3.0, -4.0]>}
+  %y: f32[1,4] = relu(%x)
+  return %y
+}""")
+    x = [np.array([[1.0, -2.0, 3.0, 0.5]], np.float32)]
+    with caplog.at_level(logging.INFO, logger="passes.quantization.calibration"):
+        s = calibrate(g, x, tensors=["y", "dead"], progress=False)
+    assert "with the reference interpreter: the exported model does not define ['dead']" \
+        in caplog.text
+    assert s["dead"].min == -4.0 and s["y"].max == 3.0 and s["y"].zeros == 1
+    with pytest.raises(CalibrationError, match="executor='onnxruntime' cannot run @fb.*dead"):
+        calibrate(g, x, tensors=["y", "dead"], progress=False, executor="onnxruntime")
+    for ex in ("interpreter", "onnxruntime"):
+        s = calibrate(g, x, progress=False, executor=ex)
+        assert s["y"].min == 0.0 and s["y"].max == 3.0 and s["x"].min == -2.0, ex
+        with pytest.raises(InterpreterError, match="missing"):  # same check on both
+            calibrate(g, [{"z": x[0]}], progress=False, executor=ex)
+    with pytest.raises(CalibrationError, match="sample 1 .*failed in onnxruntime"):
+        calibrate(g, [x[0], np.zeros((1, 5), np.float32)], progress=False,
+                  executor="onnxruntime")
+
+
+def test_onnxruntime_executor_with_changing_batch(graph, samples):
+    """Feeds of different batch sizes (outputs preallocated for the first shape only)."""
+    feeds = [samples[0], np.concatenate(samples[1:3]), samples[3], samples[4], samples[5]]
+    a = calibrate(graph, feeds, progress=False, executor="interpreter")
+    b = calibrate(graph, feeds, progress=False, executor="onnxruntime")
+    rel, rng, hd, zd = _compare_executors(a, b)
+    # measured: min/max 2.3e-7, amax_range 3.1e-7, hist L1 diff/count 1.6e-4 (bounds as above)
+    assert rel < 2e-6 and rng < 2e-6 and hd < 1e-3 and zd == 0

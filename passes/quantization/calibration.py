@@ -17,8 +17,12 @@ Contract of :func:`calibrate`:
   scale selection uses) is the signed one folded at the middle, also exactly.
 * Non-finite values (NaN, +-inf) are left out of every statistic and counted in
   ``nonfinite``; a warning names the tensor.
-* The model runs through :class:`compiler.interpreter.Interpreter` with its observer hook, so
-  each activation is folded into the statistics as it is produced and then released.
+* The model runs through onnxruntime on the exported graph (every recorded value an extra
+  output) when it can, else through :class:`compiler.interpreter.Interpreter` with its
+  observer hook (each activation folded in as it is produced and then released); see
+  ``executor`` of :func:`calibrate`.
+* Histograms are computed by :func:`_histogram`, bit-identical to ``np.histogram`` over the
+  same range.
 
 :meth:`CalibrationStats.save` writes a portable ``.npz`` (no pickles) from which every scale
 selection method of :mod:`passes.quantization.scales` can be recomputed without the model.
@@ -121,8 +125,7 @@ class TensorStats:
         if self.amax_range == 0.0:  # only zeros so far
             self.hist[self.bins // 2] += x.size
             return
-        h, _ = np.histogram(x, bins=self.bins, range=(-self.amax_range, self.amax_range))
-        self.hist += h
+        self.hist += _histogram(x, lo, hi, self.bins, self.amax_range)
 
     def _grow(self, amax: float) -> None:
         if self.amax_range == 0.0:
@@ -137,6 +140,78 @@ class TensorStats:
             self.hist[q:q + merged.size] = merged
             r *= 2.0
         self.amax_range = r
+
+
+# Elements per block of the histogram kernel: its index temporaries (8 bytes per element)
+# then stay below glibc's mmap threshold (128 KiB by default), so blocks reuse heap memory
+# instead of page-faulting fresh mappings; measured fastest of 2K..64K on a 64K-element f32
+# tensor (0.34 ms vs 1.42 ms for np.histogram, see _histogram).
+_HIST_BLOCK = 16384
+_EDGE_CACHE: dict[tuple[float, int, str], tuple | None] = {}
+
+
+def _edge_tables(r: float, bins: int, dtype: np.dtype) -> tuple | None:
+    """``(lower, upper, scale, offset)`` for :func:`_histogram`, or None where it must defer.
+
+    ``lower[j]``/``upper[j]`` (j < bins) are bin j's edges exactly as ``np.histogram``
+    computes them (``linspace(-r, r, bins + 1, dtype=x.dtype)``: NumPy >= 2 keeps a
+    Python-float range in the array's dtype); ``upper[bins - 1]`` is +inf because the last
+    bin is closed. Entry ``bins`` catches estimates of values on the last edge:
+    ``lower[bins] = edges[-1]``, ``upper[bins] = inf``.
+    """
+    key = (r, bins, dtype.str)
+    if key not in _EDGE_CACHE:
+        if len(_EDGE_CACHE) > 4096:
+            _EDGE_CACHE.clear()
+        edges = np.linspace(-r, r, bins + 1, dtype=dtype)
+        scale = dtype.type(bins / (2.0 * r))
+        ok = (np.all(np.isfinite(edges)) and np.all(edges[:-1] < edges[1:])
+              and np.isfinite(scale) and scale > 0)
+        if ok:
+            upper = np.append(edges[1:], np.inf).astype(dtype)
+            upper[bins - 1] = np.inf
+            _EDGE_CACHE[key] = (edges.copy(), upper, scale, dtype.type(bins / 2))
+        else:
+            _EDGE_CACHE[key] = None
+    return _EDGE_CACHE[key]
+
+
+def _histogram(x: np.ndarray, lo: float, hi: float, bins: int, r: float) -> np.ndarray:
+    """``np.histogram(x, bins, range=(-r, r))[0]`` for finite 1-D float ``x`` in ``[lo, hi]``.
+
+    Bit-identical counts, about 4x faster: np.histogram's fast path estimates each index as
+    ``(x + r) / 2r * bins`` and then corrects it by +-1 against its float edge array, so its
+    result is defined by the edges alone (``edges[j] <= x < edges[j+1]``, last bin closed).
+    This takes a cheaper estimate (one multiply-add, within 1e-3 of a bin of the exact
+    position), counts the estimates, and then moves the few elements the same edge tests
+    place one bin lower or higher. Blocks of :data:`_HIST_BLOCK` elements. Ranges whose
+    edges overflow or do not increase go to np.histogram itself (its errors included).
+    """
+    tables = _edge_tables(r, bins, x.dtype)
+    if tables is None or not (tables[0][0] <= lo and hi <= tables[0][bins]):
+        return np.histogram(x, bins=bins, range=(-r, r))[0]
+    lower, upper, scale, offset = tables
+    h = np.zeros(bins + 1, dtype=np.int64)
+    for i in range(0, x.size, _HIST_BLOCK):
+        xb = x[i:i + _HIST_BLOCK]
+        t = xb * scale
+        t += offset
+        idx = t.astype(np.intp)  # truncation: t is in [-1e-3, bins + 1e-3], so 0..bins
+        h += np.bincount(idx, minlength=bins + 1)
+        # an element below its estimate's lower edge cannot also be at/above its upper edge,
+        # so both tests on the estimate equal np.histogram's sequential ones
+        down = xb < lower.take(idx)
+        if down.any():
+            j = idx[down]
+            np.subtract.at(h, j, 1)
+            np.add.at(h, j - 1, 1)
+        up = xb >= upper.take(idx)
+        if up.any():
+            j = idx[up]
+            np.subtract.at(h, j, 1)
+            np.add.at(h, j + 1, 1)
+    h[bins - 1] += h[bins]  # estimates of values on the last edge: the last bin is closed
+    return h[:bins]
 
 
 @dataclass
@@ -339,6 +414,125 @@ def default_tensors(graph: Graph) -> list[Value]:
     return out
 
 
+EXECUTORS = ("auto", "onnxruntime", "interpreter")
+
+
+class _NoOrt(Exception):
+    """The onnxruntime executor cannot run this graph; the message says why."""
+
+
+class _OrtRunner:
+    """The float graph exported to ONNX, every recorded value added as a graph output.
+
+    The exporter keeps main-graph value names (they are claimed before anything else and IR
+    names are unique), so each recorded IR value is the ONNX value of the same name; a name
+    the exported model does not define (a dead constant, a value inside a subgraph) makes
+    the whole executor unusable rather than silently unrecorded.
+    """
+
+    def __init__(self, graph: Graph, record: list[Value]):
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise _NoOrt(f"onnxruntime does not import ({e})") from None
+        from onnx import helper
+
+        from targets.onnx.exporter import export_onnx
+        from targets.onnx.tensors import elem_type
+
+        try:
+            model = export_onnx(graph, value_info=False)
+        except InferccError as e:
+            raise _NoOrt(f"the ONNX export failed: {str(e).splitlines()[0]}") from None
+        g = model.graph
+        defined = ({i.name for i in g.input} | {t.name for t in g.initializer}
+                   | {o for n in g.node for o in n.output})
+        missing = [v.name for v in record if v.name not in defined]
+        if missing:
+            raise _NoOrt(f"the exported model does not define {missing[:5]}")
+        present = {o.name for o in g.output}
+        try:
+            types = {v.name: elem_type(v.type.dtype) for v in record}
+        except (KeyError, ValueError) as e:
+            raise _NoOrt(f"a recorded value has no ONNX element type ({e})") from None
+        for v in record:
+            if v.name not in present:
+                # element type only: the IR's (possibly symbolic) shape is not needed here
+                g.output.append(helper.make_tensor_value_info(v.name, types[v.name], None))
+                present.add(v.name)
+        self.graph = graph
+        self.names = [v.name for v in record]
+        self.input_names = {v.name for v in graph.inputs}
+        try:
+            self.session = ort.InferenceSession(model.SerializeToString(),
+                                                providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001 - onnxruntime has its own exception types
+            raise _NoOrt(f"onnxruntime rejects the exported model: "
+                         f"{type(e).__name__}: {str(e).strip()[:300]}") from None
+
+    def run(self, feed: Mapping[str, Any], index: int) -> list[np.ndarray]:
+        """The recorded values for one feed, in ``record`` order."""
+        from compiler.interpreter import InterpreterError, _coerce
+
+        missing = [n for n in self.input_names if n not in feed]
+        extra = [n for n in feed if n not in self.input_names]
+        if missing or extra:  # the interpreter's own check and message
+            raise InterpreterError(
+                f"graph @{self.graph.name} inputs are {sorted(self.input_names)}; "
+                f"missing {sorted(missing)}, unexpected {sorted(extra)}")
+        feeds = {v.name: np.ascontiguousarray(_coerce(feed[v.name], v))
+                 for v in self.graph.inputs}
+        key = tuple((a.shape, a.dtype.str) for a in feeds.values())
+        try:
+            if self._slots is not None and key == self._key:
+                try:
+                    return self._run_bound(feeds)
+                except Exception as e:  # noqa: BLE001 - e.g. a data-dependent output shape
+                    log.debug("calibration: preallocated outputs unusable (%s); plain runs",
+                              e)
+                    self._slots = None
+            outs = self.session.run(self.names, feeds)
+        except Exception as e:  # noqa: BLE001 - onnxruntime has its own exception types
+            shapes = {k: a.shape for k, a in feeds.items()}
+            raise CalibrationError(
+                f"calibration sample {index} (input shapes {shapes}) failed in onnxruntime: "
+                f"{type(e).__name__}: {str(e).strip()[:300]}; check the sample against the "
+                f"inputs of @{self.graph.name}, or calibrate with executor='interpreter' "
+                "for a per-node error") from None
+        if self._key is None:
+            self._key = key
+            self._slots = self._make_slots(outs)
+        return outs
+
+    # Outputs are written into two preallocated sets of arrays, alternating: onnxruntime
+    # otherwise allocates fresh output memory on every run, and touching it (page faults)
+    # was ~15% of FER's calibration time. Two sets, because calibrate folds sample n while
+    # sample n+1 runs; sample n+2 starts only after sample n was folded.
+    _key: tuple | None = None
+    _slots: list | None = None
+    _turn: int = 0
+
+    def _make_slots(self, outs: list[Any]) -> list | None:
+        if not all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in outs):
+            return None
+        slots = []
+        for _ in range(2):
+            arrays = [np.empty_like(a) for a in outs]
+            binding = self.session.io_binding()
+            for name, a in zip(self.names, arrays):
+                binding.bind_output(name, "cpu", 0, a.dtype, list(a.shape), a.ctypes.data)
+            slots.append((binding, arrays))
+        return slots
+
+    def _run_bound(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        binding, arrays = self._slots[self._turn]
+        self._turn ^= 1
+        for name, a in feeds.items():
+            binding.bind_cpu_input(name, a)
+        self.session.run_with_iobinding(binding)
+        return arrays
+
+
 def calibrate(
     graph: Graph,
     data: Any,
@@ -347,6 +541,7 @@ def calibrate(
     bins: int = 2048,
     progress: bool = True,
     preprocess: Any = None,
+    executor: str = "auto",
 ) -> CalibrationStats:
     """Run ``graph`` on every sample of ``data`` and return per-tensor statistics.
 
@@ -359,9 +554,21 @@ def calibrate(
     restricts which values are recorded (names; default :func:`default_tensors`). ``bins``
     must be a multiple of 4 and at least 256 (the entropy method needs 128 |x| bins).
     ``progress`` shows a tqdm bar (samples/s) on stderr. Each feed counts as one sample.
+
+    ``executor`` runs the model: ``"interpreter"`` is :class:`compiler.interpreter.Interpreter`
+    (each activation folded in as it is produced); ``"onnxruntime"`` exports the graph with
+    :func:`targets.onnx.exporter.export_onnx` (in memory), every recorded value as an extra
+    output, and runs one ``InferenceSession`` per call (several times faster on conv nets;
+    values agree with the interpreter to float32 rounding, so min/max may differ in the last
+    bits and a value within rounding of a bin edge may land in the neighbouring bin);
+    ``"auto"`` (default) uses onnxruntime when it imports and accepts the export, else the
+    interpreter, logging which and why at INFO.
     """
     if bins < 256 or bins % 4:
         raise CalibrationError(f"calibrate: bins={bins}; use a multiple of 4 that is >= 256")
+    if executor not in EXECUTORS:
+        raise CalibrationError(f"calibrate: executor={executor!r}; use one of "
+                               f"{', '.join(EXECUTORS)}")
     from compiler import __version__
     from compiler.interpreter import Interpreter
 
@@ -385,25 +592,68 @@ def calibrate(
             if t is not None and isinstance(arr, np.ndarray):
                 t.update(arr)
 
-    interp = Interpreter(graph)
     samples, total = _samples(data, graph, preprocess)
+    input_ids = {id(v) for v in graph.inputs}
+    recorded = [v for v in chosen if id(v) not in input_ids]
+    ort_runner = None
+    if executor != "interpreter":
+        try:
+            ort_runner = _OrtRunner(graph, recorded)
+        except _NoOrt as e:
+            if executor == "onnxruntime":
+                raise CalibrationError(f"calibrate: executor='onnxruntime' cannot run "
+                                       f"@{graph.name}: {e}; use executor='interpreter'"
+                                       ) from None
+            log.info("calibrating @%s with the reference interpreter: %s", graph.name, e)
+    if ort_runner is not None:
+        log.info("calibrating @%s with onnxruntime (%d recorded tensors)", graph.name,
+                 len(stats))
+        targets = [stats[v.name] for v in recorded]
+        interp = None
+    else:
+        interp = Interpreter(graph)
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=total, unit="sample", desc=f"calibrating @{graph.name}", leave=False)
     n = 0
+    pool = pending = None
+    if ort_runner is not None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # onnxruntime releases the GIL while it runs, so sample n+1 runs while sample n's
+        # outputs are folded into the statistics (numpy), one sample of outputs in flight
+        pool = ThreadPoolExecutor(1, thread_name_prefix="infercc-calibrate")
+
+    def fold(outs: list[np.ndarray]) -> None:
+        for t, arr in zip(targets, outs):
+            if isinstance(arr, np.ndarray):
+                t.update(arr)
+        if bar is not None:
+            bar.update(1)
+
     try:
         for sample in samples:
             feed = _as_feed(sample, graph, n)
             for name, t in inputs:
                 if name in feed:
                     t.update(np.asarray(feed[name]))
-            interp.run(feed, observer=observer)
+            if pool is not None:
+                future = pool.submit(ort_runner.run, feed, n)
+                if pending is not None:
+                    fold(pending.result())
+                pending = future
+            else:
+                interp.run(feed, observer=observer)
+                if bar is not None:
+                    bar.update(1)
             n += 1
-            if bar is not None:
-                bar.update(1)
+        if pending is not None:
+            fold(pending.result())
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         if bar is not None:
             bar.close()
     if n == 0:
