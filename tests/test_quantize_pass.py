@@ -385,6 +385,7 @@ def _train_digits_cnn():
     from sklearn.datasets import load_digits
 
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the test machine is shared; one thread trains in ~5 s
     d = load_digits()
     x = (d.images.astype(np.float32) / 16.0)[:, None]
@@ -400,6 +401,7 @@ def _train_digits_cnn():
         loss = torch.nn.functional.cross_entropy(net(xt), yt)
         loss.backward()
         opt.step()
+    torch.set_num_threads(threads)  # leave other test modules the thread count they expect
     p = {k: v.detach().numpy() for k, v in net.state_dict().items()}
     return p, x, y
 
