@@ -13,7 +13,10 @@ Contract (docs/notes: the INT8 contract; summarized here):
 * Activations are int8 per tensor: asymmetric ``[-128, 127]`` with a zero point for
   ``scheme="tflite"``, symmetric ``[-127, 127]`` with zero point 0 for ``"tensorrt"``. The
   range comes from the calibration statistics (``method``/``percentile``, see
-  :mod:`.scales`), always widened to include 0.
+  :mod:`.scales`), always widened to include 0. Graph inputs and outputs, and outputs of
+  bounded activations (clip, fused relu6 / relu_n1_to_1), always use their min/max: clipping
+  a model's outputs flattens exactly the values its prediction rests on, and the values a
+  relu6 saturates pile up at its bound, where a clipping method would cut them all at once.
 * Weights (const input 1 of conv / conv_transpose, const B of gemm, const rank-2 B of
   matmul) become an i8 const (per-channel symmetric, ``[-127, 127]``, zero point 0; per
   tensor with ``per_channel=False``) + ``dequantize(w_q, scale[C], zp[C], axis)``.
@@ -358,8 +361,15 @@ class _Planner:
                 "pipeline (calibrate(graph, data) or `infercc compile --calibration DATA`); "
                 "in `infercc opt -p`, run the default pipeline before quantize, as "
                 "calibration did: -p '<default pipeline>,quantize{stats=...}'")
+        # The model's own inputs and outputs keep their whole observed range: an output's
+        # extremes are the prediction (the top logit), which a clipping method would flatten.
+        # A bounded activation (relu6, clip) already fixes the range; its saturated values
+        # pile up at the bound, and a clipping method would cut them all down together.
+        method = self.method
+        if v.producer is None or v.is_graph_output or _bounded(v.producer):
+            method = "minmax"
         try:
-            return tensor_range(self.stats[v.name], self.method, symmetric=self.symmetric,
+            return tensor_range(self.stats[v.name], method, symmetric=self.symmetric,
                                 percentile=self.percentile)
         except ScaleError as e:
             raise QuantizeError(f"%{v.name} (source layer {_label(v)}): {e}") from None
@@ -387,6 +397,11 @@ class _Planner:
             for k in ks:
                 out[k] = qp
         return out
+
+
+def _bounded(node: Node) -> bool:
+    """Whether ``node``'s output is clamped to a fixed range by its own activation."""
+    return node.op == "clip" or node.attrs.get("activation", "") in ("relu6", "relu_n1_to_1")
 
 
 def _f32_params(qp: QuantParams) -> QuantParams:
