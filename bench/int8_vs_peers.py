@@ -25,6 +25,7 @@ agreement with the float Keras model and the SQNR of the logits (dB, over all he
 samples) against it; label accuracy where the data has labels (digits).
 
     python3 bench/int8_vs_peers.py --models digits,fer --samples 32,256 --runs 3
+    python3 bench/int8_vs_peers.py --models effnet --samples 32,256 --runs 2   # ImageNet
 
 Writes nothing into the repository (temporary files go to a temporary directory).
 """
@@ -212,7 +213,7 @@ def render(rows: list[dict], threads: int) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", default="digits,fer", help="comma list of: digits, fer")
+    ap.add_argument("--models", default="digits,fer", help="comma list of: digits, fer, effnet")
     ap.add_argument("--samples", default="32,256", help="calibration sizes (comma list)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--runs", type=int, default=3,

@@ -16,6 +16,18 @@ real images, already preprocessed the way the model expects) and a held-out eval
   crops, when more than 100 samples are asked for) form the calibration pool; faces 50-99
   and their mirror images (100 images) are the held-out set. No emotion labels exist for
   them, so only agreement with the float model and SQNR are reported.
+* ``effnet``: the shared pretrained ImageNet EfficientNet-Lite0 (PyTorch weights ported to
+  Keras by ``bench/int8/efficientnet_lite0.py``, checked against a torch forward on
+  ``chelsea`` / ``coffee`` before use; logits output). Images: the color photos of natural
+  scenes that ship with scikit-image and scikit-learn, split BY PHOTO. Calibration photos:
+  ``astronaut``, ``rocket``, ``stereo_motorcycle`` (left and right views), sklearn ``china``;
+  held-out photos: ``chelsea``, ``coffee``, sklearn ``flower``. Samples are deterministic
+  (seeded) random square crops (side 40-100 % of the photo's short side), mirrored with
+  probability 1/2, resized to 224x224 (area averaging), preprocessed ``(x/255 - 0.5)/0.5``;
+  the pool cycles through the calibration photos (256 samples); the held-out set is the
+  three whole photos (squashed to 224x224) plus ``EFFNET_EVAL_CROPS`` crops each. ImageNet
+  labels are not known for the crops, so top-1 agreement with the float model and logits
+  SQNR are reported.
 """
 
 from __future__ import annotations
@@ -90,4 +102,46 @@ def _fer() -> Case:
                 "LFW faces 64x64 gray in [-1,1], 100 held-out (50 faces + mirrors), logits")
 
 
-CASES: dict[str, Callable[[], Case]] = {"digits": _digits, "fer": _fer}
+EFFNET_POOL = 256
+EFFNET_EVAL_CROPS = 63  # per held-out photo, plus the whole photo: 3 x 64 = 192 images
+
+
+def _photo_crops(photos: list[np.ndarray], n: int, seed: int) -> np.ndarray:
+    """``n`` uint8 224x224 crops cycling through ``photos`` (deterministic for ``seed``)."""
+    from bench.int8.efficientnet_lite0 import to_input
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        img = photos[i % len(photos)]
+        h, w = img.shape[:2]
+        side = round(float(rng.uniform(0.4, 1.0)) * min(h, w))
+        top = int(rng.integers(0, h - side + 1))
+        left = int(rng.integers(0, w - side + 1))
+        out.append(to_input(img, (top, left, side, side), flip=bool(rng.random() < 0.5)))
+    return np.stack(out)
+
+
+def _effnet() -> Case:
+    from skimage import data as skdata
+    from sklearn.datasets import load_sample_images
+
+    from bench.int8.efficientnet_lite0 import load_verified, preprocess, to_input
+
+    model, report = load_verified()  # raises if the port disagrees with torch
+    print("# " + report, flush=True)
+    sk = load_sample_images()
+    sample = {Path(f).stem: img for f, img in zip(sk.filenames, sk.images)}
+    left, right, _ = skdata.stereo_motorcycle()
+    calib_photos = [skdata.astronaut(), skdata.rocket(), left, right, sample["china"]]
+    eval_photos = [skdata.chelsea(), skdata.coffee(), sample["flower"]]
+    pool = preprocess(_photo_crops(calib_photos, EFFNET_POOL, seed=0))
+    held = np.concatenate([np.stack([to_input(p) for p in eval_photos]),
+                           _photo_crops(eval_photos, 3 * EFFNET_EVAL_CROPS, seed=1)])
+    return Case("effnet", model, pool, preprocess(held), None,
+                f"EfficientNet-Lite0 ImageNet, 224x224 RGB in [-1,1]; calibration crops of 5 "
+                f"photos (astronaut, rocket, motorcycle L/R, china), {len(held)} held-out "
+                f"images from 3 other photos (chelsea, coffee, flower), logits")
+
+
+CASES: dict[str, Callable[[], Case]] = {"digits": _digits, "fer": _fer, "effnet": _effnet}
