@@ -160,7 +160,8 @@ def compile(  # noqa: A001 - the public name is compiler.compile
 
     stats = summary = accuracy = None
     if int8:
-        float_graph = graph.copy() if (report or keep_sensitive or sqnr_budget) else None
+        wants_accuracy = report or keep_sensitive is not None or sqnr_budget is not None
+        float_graph = graph.copy() if wants_accuracy else None
         stats, summary = _quantize(graph, calibration, method, percentile, keep_float,
                                    progress, preprocess, timings)
         if float_graph is not None:
