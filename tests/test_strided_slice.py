@@ -22,8 +22,8 @@ def _apply(x: np.ndarray, p) -> np.ndarray:
 
 
 def _random_spec(rng, rank):
-    entries, masks = [], dict(begin_mask=0, end_mask=0, ellipsis_mask=0, new_axis_mask=0,
-                              shrink_axis_mask=0)
+    masks = dict(begin_mask=0, end_mask=0, ellipsis_mask=0, new_axis_mask=0,
+                 shrink_axis_mask=0)
     begin, end, strides, index = [], [], [], []
     used_ellipsis, real = False, 0
     for i in range(rng.integers(0, rank + 3)):

@@ -35,7 +35,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from compiler.ir.graph import CONST, Graph, Node, Value
+from compiler.ir.graph import CONST, Graph, Value
 from compiler.ir.types import TensorType
 from compiler.ops import infer_types
 from compiler.pass_manager.base import Pass, PassContext, PassResult
