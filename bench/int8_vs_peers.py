@@ -54,7 +54,7 @@ PHASES: list[str] = []  # per-phase seconds of our compiles, printed under the t
 def _ours_int8(name: str, model, calib: np.ndarray,
                method: str) -> tuple[bytes | None, float, str]:
     import compiler
-    from bench.int8.peers import quiet_fds
+    from bench.quiet import quiet_fds
 
     samples = [calib[i:i + 1] for i in range(len(calib))]
     t0 = time.perf_counter()
@@ -79,8 +79,8 @@ def bench_case(name: str, sizes: list[int], methods: list[str], runs: int, threa
         converter_int8,
         ort_qdq,
         ort_run,
-        quiet_fds,
     )
+    from bench.quiet import quiet_fds
     from compiler.evaluate import evaluate_many, sqnr_db, top1_agreement
 
     case = CASES[name]()

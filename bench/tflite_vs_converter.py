@@ -30,27 +30,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from bench.quiet import quiet_fds  # noqa: E402 - after the sys.path insert
+
 MODELS = ("MobileNetV2", "ResNet50", "EfficientNetB0")
-
-
-@contextlib.contextmanager
-def _quiet_fds():
-    """Send C++-level stdout/stderr (converter and MLIR chatter) to /dev/null."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, devnull):
-            os.close(fd)
 
 
 def _interpreter(data: bytes, threads: int):
@@ -96,13 +78,13 @@ def bench_model(name: str, runs: int, threads: int) -> dict:
     row: dict = {"model": name}
 
     t0 = time.perf_counter()
-    with _quiet_fds():
+    with quiet_fds():
         ref = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     t_conv = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     try:
-        with _quiet_fds():
+        with quiet_fds():
             ours = compiler.compile(model, target="tflite")
     except compiler.InferccError as e:
         row["error"] = str(e)
