@@ -132,7 +132,13 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     if float16 and target != "tflite":
         raise UnknownTargetError(f"float16 is a TFLite option; target {target!r} does not take it")
     _check_int8_options(target, int8, calibration, method, float16, keep_float, io_dtype)
+    wants_accuracy = report or keep_sensitive is not None or sqnr_budget is not None
     _check_accuracy_options(int8, report, keep_sensitive, sqnr_budget)
+    saved_stats = _saved_stats(calibration) if int8 else None
+    if wants_accuracy and saved_stats is not None:
+        raise Int8OptionError("the accuracy report and mixed precision compare float and int8 "
+                              "activations on sample inputs; pass calibration data, not saved "
+                              "statistics")
     # Parse the pipeline before loading: a typo should not cost a (possibly slow) model load.
     from passes import DEFAULT_PIPELINE
 
@@ -160,10 +166,9 @@ def compile(  # noqa: A001 - the public name is compiler.compile
 
     stats = summary = accuracy = None
     if int8:
-        wants_accuracy = report or keep_sensitive is not None or sqnr_budget is not None
         float_graph = graph.copy() if wants_accuracy else None
-        stats, summary = _quantize(graph, calibration, method, percentile, keep_float,
-                                   progress, preprocess, timings)
+        stats, summary = _quantize(graph, calibration, saved_stats, method, percentile,
+                                   keep_float, progress, preprocess, timings)
         if float_graph is not None:
             t0 = time.perf_counter()
             accuracy = _accuracy(float_graph, graph, stats, calibration, preprocess, method,
@@ -226,21 +231,31 @@ def _check_int8_options(target: str, int8: bool, calibration: Any, method: str,
                               f"{', '.join(METHODS)}")
 
 
-def _quantize(graph, calibration: Any, method: str, percentile: float,
+def _saved_stats(calibration: Any):
+    """``calibration`` as saved statistics (a CalibrationStats, or a stats ``.npz`` written by
+    ``CalibrationStats.save``), else None: it is calibration data."""
+    from passes.quantization.calibration import CalibrationError, CalibrationStats
+
+    if isinstance(calibration, CalibrationStats):
+        return calibration
+    if isinstance(calibration, (str, os.PathLike)) and \
+            Path(calibration).suffix.lower() == ".npz" and Path(calibration).is_file():
+        try:
+            return CalibrationStats.load(calibration)
+        except CalibrationError:
+            return None  # not a statistics file: calibration data
+    return None
+
+
+def _quantize(graph, calibration: Any, stats: Any, method: str, percentile: float,
               keep_float: Sequence[str], progress: bool, preprocess: Any,
               timings: dict[str, float]):
-    """Calibrate (unless statistics are given) and rewrite ``graph`` into QDQ form."""
-    from passes.quantization.calibration import CalibrationError, CalibrationStats, calibrate
+    """Calibrate (unless ``stats``, saved statistics, are given) and rewrite ``graph`` into
+    QDQ form."""
+    from passes.quantization.calibration import CalibrationError, calibrate
     from passes.quantization.quantize import quantize_graph
 
     t0 = time.perf_counter()
-    stats = calibration if isinstance(calibration, CalibrationStats) else None
-    if stats is None and isinstance(calibration, (str, os.PathLike)) and \
-            Path(calibration).suffix.lower() == ".npz" and Path(calibration).is_file():
-        try:
-            stats = CalibrationStats.load(calibration)
-        except CalibrationError:
-            stats = None  # not a statistics file: calibration data
     if stats is None:
         stats = calibrate(graph, calibration, progress=progress, preprocess=preprocess)
     else:
@@ -295,25 +310,12 @@ def _accuracy(float_graph, graph, stats, calibration: Any, preprocess: Any, meth
     """Per-layer report of ``graph`` (QDQ form) vs ``float_graph`` on the calibration data;
     with ``keep_sensitive``/``sqnr_budget``, first re-quantize a copy of ``float_graph``
     keeping the most sensitive layers float (mixed precision; ``result.graph``)."""
-    from passes.quantization.calibration import CalibrationStats
-    from passes.quantization.report import layer_report
+    from passes.quantization.report import collect_feeds, layer_report
     from passes.quantization.sensitivity import mixed_precision
 
     data = calibration
-    if isinstance(data, CalibrationStats) or (
-            isinstance(data, (str, os.PathLike)) and Path(data).suffix.lower() == ".npz"
-            and _is_stats_file(data)):
-        raise Int8OptionError("the accuracy report and mixed precision compare float and int8 "
-                              "activations on sample inputs; pass calibration data, not saved "
-                              "statistics")
-    if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
-        from passes.quantization.images import ImageFolder
-
-        data = list(ImageFolder(Path(data), float_graph.inputs[0], preprocess))
-    elif isinstance(data, (str, os.PathLike)):
-        from passes.quantization.report import collect_feeds
-
-        data = collect_feeds(float_graph, data, 32)
+    if isinstance(data, (str, os.PathLike)):  # read the file or image folder once
+        data = collect_feeds(float_graph, data, 32, preprocess)
     result = AccuracyResult(report=None)
     if keep_sensitive is not None or sqnr_budget is not None:
         mp = mixed_precision(float_graph, stats, data, keep=keep_sensitive, budget=sqnr_budget,
@@ -330,16 +332,6 @@ def _accuracy(float_graph, graph, stats, calibration: Any, preprocess: Any, meth
             graph = result.graph = requant
     result.report = layer_report(float_graph, graph, data, max_samples=32, progress=progress)
     return result
-
-
-def _is_stats_file(path: Any) -> bool:
-    from passes.quantization.calibration import CalibrationError, CalibrationStats
-
-    try:
-        CalibrationStats.load(path)
-    except CalibrationError:
-        return False
-    return True
 
 
 def _is_tensorflow_source(model: Any) -> bool:

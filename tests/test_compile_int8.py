@@ -90,6 +90,11 @@ def test_api_flow_and_statistics_reuse(small_onnx, tmp_path):
     assert again.data == r.data
     npz = compiler.compile(path, int8=True, calibration=small_onnx[1])  # a data .npz
     assert npz.data == r.data
+    # the accuracy report needs sample inputs; saved statistics are refused before any load
+    for given in (stats, r.calibration):
+        with pytest.raises(InferccError, match="not saved statistics"):
+            compiler.compile(tmp_path / "no_such_model.onnx", int8=True, calibration=given,
+                             report=True)
 
 
 def test_api_int8_io_and_keep_float(small_onnx):

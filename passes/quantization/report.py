@@ -396,18 +396,21 @@ def _source_of(v: Value) -> tuple[tuple[str, ...], str]:
 
 
 # -- data ------------------------------------------------------------------------------------
-def iter_feeds(graph: Graph, data: Any, max_samples: int | None) -> Iterator[dict[str, Any]]:
-    """Feed dicts from anything :func:`~passes.quantization.calibration.calibrate` takes."""
+def iter_feeds(graph: Graph, data: Any, max_samples: int | None,
+               preprocess: Any = None) -> Iterator[dict[str, Any]]:
+    """Feed dicts from anything :func:`~passes.quantization.calibration.calibrate` takes
+    (``preprocess``: the recipe for a directory of images)."""
     from .calibration import _as_feed, _samples
 
-    samples, _ = _samples(data, graph)
+    samples, _ = _samples(data, graph, preprocess)
     it: Iterable[Any] = samples if max_samples is None else islice(samples, max_samples)
     for i, s in enumerate(it):
         yield _as_feed(s, graph, i)
 
 
-def collect_feeds(graph: Graph, data: Any, max_samples: int | None) -> list[dict[str, Any]]:
-    feeds = list(iter_feeds(graph, data, max_samples))
+def collect_feeds(graph: Graph, data: Any, max_samples: int | None,
+                  preprocess: Any = None) -> list[dict[str, Any]]:
+    feeds = list(iter_feeds(graph, data, max_samples, preprocess))
     if not feeds:
         raise ReportError("the data yielded no samples to compare on")
     return feeds
