@@ -190,3 +190,18 @@ def op_counts(data: bytes) -> dict[str, int]:
 
     it = Interpreter(model_content=data)
     return dict(Counter(o["op_name"] for o in it._get_ops_details()))
+
+
+def ort_reader(samples, name: str = "input"):
+    """An onnxruntime CalibrationDataReader feeding ``samples`` to the input ``name``."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(samples)
+
+        def get_next(self):
+            x = next(self.it, None)
+            return None if x is None else {name: x}
+
+    return Reader()

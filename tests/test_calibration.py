@@ -33,6 +33,7 @@ from passes.quantization import (
     ranges,
     weight_params,
 )
+from tests.int8_util import ort_reader
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "examples" / "models" / "tiny_cnn.onnx"
@@ -71,24 +72,15 @@ def onnx_path(graph, tmp_path_factory):
 
 def _ort_ranges(onnx_path, samples, method, op_types=None, **extra):
     from onnxruntime.quantization.calibrate import (
-        CalibrationDataReader,
         CalibrationMethod,
         create_calibrator,
     )
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(samples)
-
-        def get_next(self):
-            x = next(self.it, None)
-            return None if x is None else {"input": x}
 
     aug = onnx_path.parent / f"aug_{method}.onnx"
     cal = create_calibrator(str(onnx_path), op_types, augmented_model_path=str(aug),
                             calibrate_method=getattr(CalibrationMethod, method),
                             extra_options=extra)
-    cal.collect_data(Reader())
+    cal.collect_data(ort_reader(samples))
     out = cal.compute_data()
     return {k: tuple(float(np.ravel(v)[0]) for v in out[k].range_value) for k in out.keys()}
 

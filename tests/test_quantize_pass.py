@@ -34,6 +34,7 @@ from passes.quantization import (
     params_from_range,
     quantize_graph,
 )
+from tests.int8_util import ort_reader
 
 RNG = np.random.default_rng(0)
 
@@ -137,22 +138,13 @@ def stats(float_graph, samples):
 
 def _ort_quantize(src, dst, samples, symmetric):
     from onnxruntime.quantization import (
-        CalibrationDataReader,
         CalibrationMethod,
         QuantFormat,
         QuantType,
         quantize_static,
     )
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(samples)
-
-        def get_next(self):
-            x = next(self.it, None)
-            return None if x is None else {"input": x}
-
-    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
+    quantize_static(str(src), str(dst), ort_reader(samples), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                     per_channel=True, calibrate_method=CalibrationMethod.MinMax,
                     extra_options={"ActivationSymmetric": symmetric})
