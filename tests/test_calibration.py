@@ -392,20 +392,49 @@ def _edge_case_arrays():
     return out
 
 
-def test_histogram_identical_to_numpy_histogram():
-    """TensorStats.update's histogram kernel against np.histogram (same range): identical."""
+def _near_edges(x: np.ndarray, r: float, bins: int) -> int:
+    """How many elements of ``x`` lie within float rounding of a bin edge of ``[-r, r]``."""
+    edges = np.linspace(-r, r, bins + 1)
+    tol = (1e-6 if x.dtype == np.float32 else 1e-14) * r
+    x = x.astype(np.float64)
+    j = np.clip(np.searchsorted(edges, x), 1, bins)
+    return int(np.count_nonzero(np.minimum(x - edges[j - 1], edges[j] - x) <= tol))
+
+
+def _assert_histogram_close(got: np.ndarray, x: np.ndarray, r: float, bins: int, k) -> int:
+    """``got`` is np.histogram(x) except for elements within rounding of an edge, each moved
+    at most one bin; returns how many elements that allows."""
+    want = np.histogram(x, bins=bins, range=(-r, r))[0]
+    near = _near_edges(x, r, bins)
+    assert got.sum() == want.sum(), k
+    # each moved element changes two neighbouring bins: the running difference is at most
+    # the number of elements that may move
+    assert np.abs(got - want).sum() <= 2 * near, (k, near)
+    assert np.abs(np.cumsum(got - want)).max() <= near, (k, near)
+    return near
+
+
+def test_histogram_matches_numpy_histogram():
+    """TensorStats.update's histogram kernel against np.histogram over the same range: equal
+    counts, except that values within float rounding of a bin edge may sit one bin over
+    (the arrays that plant thousands of values exactly on edges show it)."""
+    planted = 0
     for k, x in enumerate(_edge_case_arrays()):
         t = TensorStats("x", 2048)
         t.update(x)
         finite = x[np.isfinite(x)]
-        want = np.histogram(finite, bins=2048, range=(-t.amax_range, t.amax_range))[0]
-        assert np.array_equal(t.hist, want), k
+        near = _assert_histogram_close(t.hist, finite, t.amax_range, 2048, k)
+        planted += near
+        if near == 0:
+            assert np.array_equal(
+                t.hist, np.histogram(finite, bins=2048, range=(-t.amax_range, t.amax_range))[0])
         assert t.nonfinite == x.size - finite.size and t.count == finite.size, k
-        # a second array inside the range: counts add up exactly as np.histogram's
+        # a second array inside the range accumulates
         y = finite[::3] * 0.5
+        before = t.hist.copy()
         t.update(y)
-        want2 = want + np.histogram(y, bins=2048, range=(-t.amax_range, t.amax_range))[0]
-        assert np.array_equal(t.hist, want2), k
+        _assert_histogram_close(t.hist - before, y, t.amax_range, 2048, k)
+    assert planted > 1000  # the edge arrays did exercise the rounding case
 
 
 def test_bad_executor_name(graph, samples):
