@@ -154,6 +154,35 @@ def test_frozen_pb_and_4d_output(tmp_path):
     assert a < 1e-5
 
 
+def test_keras_variables_inlined_or_converted():
+    """A flat Keras trace has its variable reads replaced by constants directly; a trace
+    with a nested function falls back to TF's convert_variables_to_constants_v2. Both load
+    to graphs that compute what Keras does."""
+    from compiler.frontends.tensorflow_frontend import _inline_variables
+
+    class Scaled(keras.layers.Layer):
+        def build(self, shape):
+            self.w = self.add_weight(shape=(shape[-1],), initializer="random_normal", name="w")
+
+        @tf.function
+        def call(self, x):  # a function inside the trace: a library function in the GraphDef
+            return x * self.w
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((6,), name="v")
+    flat = keras.Model(inp, keras.layers.Dense(4, name="d")(inp))
+    nested = keras.Model(inp, Scaled(name="s")(keras.layers.Dense(4, name="d2")(inp)))
+    x = np.random.default_rng(5).normal(size=(1, 6)).astype(np.float32)
+    for model, inlined in ((flat, True), (nested, False)):
+        fn = tf.function(lambda t, m=model: m(t, training=False))
+        cf = fn.get_concrete_function(tf.TensorSpec([1, 6], tf.float32))
+        assert (_inline_variables(cf) is not None) == inlined, model
+        g = load_tensorflow(model)
+        got = run_graph(g, {"v": x})
+        (out,) = got.values()
+        np.testing.assert_allclose(out, model(x).numpy(), rtol=1e-6, atol=1e-6)
+
+
 def test_unsupported_ops_listed_with_layers():
     inp = keras.Input((8,), name="v")
     x = keras.layers.Lambda(lambda t: tf.math.cumprod(t, axis=1), name="cp")(inp)

@@ -169,12 +169,61 @@ def _freeze_keras(model: Any, label: str, shapes: dict) -> _Frozen:
         fn = tf.function(lambda *xs: model(list(xs), training=False))
     try:
         cf = fn.get_concrete_function(*specs)
-        frozen = convert_variables_to_constants_v2(cf)
+        gd = _inline_variables(cf)
+        frozen = cf
+        if gd is None:
+            frozen = convert_variables_to_constants_v2(cf)
+            gd = frozen.graph.as_graph_def()
     except Exception as e:  # noqa: BLE001 - framework errors become ModelLoadError
         raise ModelLoadError(f"{label}: TensorFlow cannot trace the model ({type(e).__name__}: {str(e)[:300]})") from None
-    gd = frozen.graph.as_graph_def()
     out_names = [sanitize_name(n) for n in (getattr(model, "output_names", None) or [])]
     return _from_concrete(frozen, gd, names, out_names, label, _keras_layer_names(model))
+
+
+def _inline_variables(cf: Any) -> Any:
+    """The GraphDef of a traced function with every captured variable read replaced by a
+    constant of its current value, or None where that simple form does not hold (nested
+    functions, or a variable used other than through ReadVariableOp).
+
+    This is what TF's ``convert_variables_to_constants_v2`` does for a flat Keras trace,
+    at a fraction of its cost (it lifts and prunes the graph: 0.06 s of a 0.1 s load on
+    a small CNN).
+    """
+    tf = _tf()
+    from tensorflow.core.framework import attr_value_pb2, node_def_pb2
+
+    gd = cf.graph.as_graph_def()
+    if gd.library.function:
+        return None
+    captured = {internal.name.split(":")[0]: external for external, internal in cf.graph.captures}
+    readers: dict[str, list[Any]] = {}
+    for node in gd.node:
+        for inp in node.input:
+            src = inp.lstrip("^").split(":")[0]
+            if src in captured:
+                if node.op != "ReadVariableOp" or inp.startswith("^"):
+                    return None
+                readers.setdefault(src, []).append(node)
+    nodes = []
+    for node in gd.node:
+        if node.name in captured:
+            ext = captured[node.name]
+            if ext.dtype == tf.resource:
+                continue  # its readers become constants
+            value = ext.numpy()
+        elif node.op == "ReadVariableOp" and node.input[0].split(":")[0] in captured:
+            ext = captured[node.input[0].split(":")[0]]
+            value = tf.raw_ops.ReadVariableOp(resource=ext, dtype=node.attr["dtype"].type).numpy()
+        else:
+            nodes.append(node)
+            continue
+        const = node_def_pb2.NodeDef(name=node.name, op="Const")
+        const.attr["dtype"].CopyFrom(attr_value_pb2.AttrValue(type=tf.as_dtype(value.dtype).as_datatype_enum))
+        const.attr["value"].CopyFrom(attr_value_pb2.AttrValue(tensor=tf.make_tensor_proto(value)))
+        nodes.append(const)
+    del gd.node[:]
+    gd.node.extend(nodes)
+    return gd
 
 
 def _from_concrete(frozen: Any, gd: Any, in_names: list[str], out_names: list[str], label: str,

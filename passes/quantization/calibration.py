@@ -556,9 +556,9 @@ _MAX_BATCH = 64
 
 def _update_inputs(inputs: list[tuple[str, TensorStats]], feeds: list[dict[str, Any]]) -> None:
     for name, t in inputs:
-        for feed in feeds:
-            if name in feed:
-                t.update(np.asarray(feed[name]))
+        arrays = [np.asarray(f[name]).ravel() for f in feeds if name in f]
+        if arrays:
+            t.update(arrays[0] if len(arrays) == 1 else np.concatenate(arrays))
 
 
 def _stack(feeds: list[dict[str, Any]]) -> dict[str, np.ndarray]:
