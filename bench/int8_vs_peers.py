@@ -16,8 +16,9 @@ for every tool):
   in parentheses (onnxruntime, 1 thread) without a ratio.
 
 Timing: wall clock of the whole call, from the in-memory Keras model to the quantized bytes
-(tracing, calibration, quantization, serialisation), after one untimed float conversion of
-each tool so that one-time initialisation is not counted. Latency: every .tflite of a model
+(tracing, calibration, quantization, serialisation), after one untimed float conversion and
+one untimed int8 conversion (two calibration samples) of each tool, so that one-time
+initialisation (imports, first use of the calibration machinery) is not counted. Latency: every .tflite of a model
 and calibration size runs in LiteRT (``--threads``, default 1) on every held-out sample,
 alternating models per sample, ``--runs`` passes; median per sample. Ratios are against the
 converter's INT8 model (goals: time <= 0.33, latency <= 1.00). Accuracy figures: top-1
@@ -91,11 +92,15 @@ def bench_case(name: str, sizes: list[int], methods: list[str], runs: int, threa
     data = {"x": case.eval_x, **({"labels": labels} if labels is not None else {})}
     print(f"# {name}: {case.note}; calibration pool {len(case.calibration)}", flush=True)
 
-    # untimed warm-up of both tools (first-call initialisation), plus the float references
+    # untimed warm-up of both tools (first-call initialisation: imports, the calibration
+    # machinery), each with one int8 conversion on two samples, plus the float references
     converter_float(model)
+    converter_int8(model, case.calibration[:2])
     with quiet_fds():
         ours_float = compiler.compile(model, "tflite").data
         onnx_float = compiler.compile(model, "onnx").data
+        compiler.compile(model, "tflite", int8=True,
+                         calibration=[case.calibration[i:i + 1] for i in range(2)])
 
     def acc_of(logits):
         return None if labels is None else float(np.mean(logits.argmax(1) == labels))
