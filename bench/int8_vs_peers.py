@@ -174,6 +174,8 @@ def _fmt(v, spec, none="-"):
 
 
 def render(rows: list[dict], threads: int) -> str:
+    if not rows:
+        return "no results"
     header = ["model", "calib", "quantizer", "cal+compile s", "time x", "latency ms", "lat x",
               "size KB", "size x", "top-1 agree", "SQNR dB", "accuracy"]
     table = []

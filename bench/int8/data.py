@@ -39,8 +39,10 @@ from typing import Any
 
 import numpy as np
 
+from bench.zoo import ZOO
+
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "models"
+SHARED = ZOO
 
 
 @dataclass

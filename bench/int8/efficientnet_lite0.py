@@ -37,8 +37,9 @@ from typing import Any
 
 import numpy as np
 
-WEIGHTS = (Path(__file__).resolve().parents[3] / "shared" / "models" / "pytorch"
-           / "efficientnet-lite0" / "efficientnet-lite0-57934424.pth")
+from bench.zoo import ZOO
+
+WEIGHTS = ZOO / "pytorch" / "efficientnet-lite0" / "efficientnet-lite0-57934424.pth"
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels) per stage
 LITE0_BLOCKS = [
