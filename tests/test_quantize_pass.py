@@ -466,12 +466,16 @@ def test_rapidocr_cls_real_model():
 
 def test_clipping_methods_keep_bounded_and_output_ranges(tmp_path):
     """entropy clips an interior tensor with a long tail, but never a relu6 output (its
-    saturated values sit at the bound) nor the graph output (the prediction's extremes)."""
+    saturated values sit at the bound), the graph output (the prediction's extremes) nor a
+    tensor only a global average pool reads (the average shrinks rounding noise, not
+    clipping error)."""
     from passes.quantization.scales import tensor_range
 
     rng = np.random.default_rng(0)
     inits = [_init("w1", rng.standard_normal((8, 3, 3, 3)) * 0.6),
              _init("w2", rng.standard_normal((8, 8, 1, 1)) * 0.5),
+             _init("w4", rng.standard_normal((8, 8, 1, 1)) * 0.5),
+             _init("w5", rng.standard_normal((8, 8, 3, 3)) * 0.3),
              _init("six", np.array(6.0)), _init("zero", np.array(0.0))]
     nodes = [
         helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
@@ -479,15 +483,19 @@ def test_clipping_methods_keep_bounded_and_output_ranges(tmp_path):
         helper.make_node("Conv", ["r6", "w2"], ["c2"], name="conv2"),  # unbounded, long tail
         helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
         helper.make_node("Conv", ["r2", "w2"], ["y"], name="conv3"),
+        helper.make_node("Conv", ["r2", "w4"], ["c4"], name="conv4"),
+        helper.make_node("Conv", ["c4", "w5"], ["c5"], pads=[1, 1, 1, 1], name="conv5"),
+        helper.make_node("GlobalAveragePool", ["c5"], ["pooled"], name="gap"),
     ]
-    path = _model(nodes, inits, "x", ["y"], [1, 3, 8, 8], [[1, 8, 8, 8]], tmp_path / "m.onnx")
+    path = _model(nodes, inits, "x", ["y", "pooled"], [1, 3, 8, 8],
+                  [[1, 8, 8, 8], [1, 8, 1, 1]], tmp_path / "m.onnx")
     g = _optimized(path)
     st = calibrate(g, [(rng.standard_normal((1, 3, 8, 8)) ** 3).astype(np.float32)
                        for _ in range(32)], progress=False)
     q = g.copy()
     p = quantize_graph(q, st, method="entropy").params
     names = {n.op + "/" + n.source[0]: n.outputs[0].name for n in g.nodes if n.source}
-    r6, c2, y = names["conv/conv1"], names["conv/conv2"], "y"
+    r6, c2, c4, y = names["conv/conv1"], names["conv/conv2"], names["conv/conv5"], "y"
     assert g.value(r6).producer.attrs["activation"] == "relu6"
 
     def mm(name):
@@ -498,3 +506,5 @@ def test_clipping_methods_keep_bounded_and_output_ranges(tmp_path):
     assert ent != mm(c2) and p[c2].scale[0] == pytest.approx(ent.scale[0], rel=1e-6)
     assert p[r6].scale[0] == pytest.approx(mm(r6).scale[0], rel=1e-6)
     assert p[y].scale[0] == pytest.approx(mm(y).scale[0], rel=1e-6)
+    ent4 = params_from_range(*tensor_range(st[c4], "entropy", symmetric=False), symmetric=False)
+    assert ent4 != mm(c4) and p[c4].scale[0] == pytest.approx(mm(c4).scale[0], rel=1e-6)
