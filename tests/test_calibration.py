@@ -511,9 +511,10 @@ def test_executor_fallback_and_errors(caplog):
 
 
 def test_onnxruntime_batches_only_batch_polymorphic_graphs(caplog):
-    """A graph that fixes its batch size (a reshape to [1, -1]) runs one sample at a time
-    under onnxruntime, with the same statistics as the interpreter; one that does not is
-    batched and agrees too."""
+    """A graph that fixes its batch size (a reshape to [1, -1]) or carries state along axis 0
+    (a cumulative sum: the first sample alone still agrees, the last does not) runs one
+    sample at a time under onnxruntime, with the same statistics as the interpreter; one
+    that treats samples independently is batched and agrees too."""
     import logging
 
     from compiler.ir.parser import parse_graph
@@ -526,10 +527,16 @@ def test_onnxruntime_batches_only_batch_polymorphic_graphs(caplog):
   return %y
 }}""")
 
+    cumulative = parse_graph("""graph @c(%x: f32[1,2,3]) -> (f32[1,2,3]) {
+  %axis: i64[] = const() {value=dense<i64[] [0]>}
+  %s: f32[1,2,3] = cumsum(%x, %axis)
+  %y: f32[1,2,3] = relu(%s)
+  return %y
+}""")
     rng = np.random.default_rng(3)
     xs = [rng.normal(0, 1, (1, 2, 3)).astype(np.float32) for _ in range(9)]
-    for shape, batched in (("1, -1", False), ("-1, 6", True)):
-        g = graph_with(shape)
+    for shape, batched in (("1, -1", False), ("-1, 6", True), (None, False)):
+        g = graph_with(shape) if shape else cumulative
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="passes.quantization.calibration"):
             got = calibrate(g, xs, progress=False, executor="onnxruntime")

@@ -598,21 +598,31 @@ def _batches(feeds: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[s
         yield group
 
 
-def _rows_agree(batched: list[Any], single: list[Any]) -> bool:
-    """Whether a batch's outputs start with one sample's outputs (the graph treats samples
-    independently), up to float reassociation in onnxruntime's batched kernels."""
-    for b, s in zip(batched, single):
-        if not (isinstance(b, np.ndarray) and isinstance(s, np.ndarray)):
+def _rows_agree(batched: list[Any], count: int, singles: dict[int, list[Any]]) -> bool:
+    """Whether the outputs of ``count`` stacked samples hold, at each checked sample's
+    place, what that sample gives alone (``singles``: position -> its outputs), up to float
+    reassociation in onnxruntime's batched kernels. Checking the last sample as well as the
+    first catches graphs that carry state along axis 0 (a sequence axis mistaken for a
+    batch), where the first sample alone still agrees."""
+    for j, b in enumerate(batched):
+        first = singles[0][j]
+        if not (isinstance(b, np.ndarray) and isinstance(first, np.ndarray)) or first.ndim == 0:
             return False
-        if s.ndim == 0 or b.shape[1:] != s.shape[1:] or b.shape[0] <= s.shape[0]:
+        rows = first.shape[0]
+        if b.shape[1:] != first.shape[1:] or b.shape[0] != count * rows:
             return False
-        if b.dtype.kind == "f":
-            tol = 1e-4 * float(np.max(np.abs(s), initial=0.0)) + 1e-30
-            with np.errstate(invalid="ignore"):
-                if not np.all(np.abs(b[:s.shape[0]] - s) <= tol):
-                    return False
-        elif not np.array_equal(b[:s.shape[0]], s):
-            return False
+        for pos, outs in singles.items():
+            s = outs[j]
+            got = b[pos * rows:(pos + 1) * rows]
+            if got.shape != s.shape:
+                return False
+            if b.dtype.kind == "f":
+                tol = 1e-4 * float(np.max(np.abs(s), initial=0.0)) + 1e-30
+                with np.errstate(invalid="ignore"):
+                    if not np.all(np.abs(got - s) <= tol):
+                        return False
+            elif not np.array_equal(got, s):
+                return False
     return True
 
 
@@ -623,9 +633,9 @@ def _run_onnxruntime(runner: _OrtRunner, feeds: Iterator[dict[str, Any]],
 
     The first sample runs alone. When the graph's inputs take a batch axis, the samples
     after it run in stacked batches of about :data:`_BATCH_BYTES` of outputs, provided the
-    first batch (which repeats the first sample) reproduces that sample's outputs in its
-    first rows; otherwise, e.g. when a reshape fixes the batch size, every sample runs
-    alone. onnxruntime releases the GIL while it runs, so batch k+1 runs while batch k's
+    first batch (which repeats the first sample) reproduces, in its rows, what its first
+    and its last sample give alone; otherwise (a reshape that fixes the batch size, state
+    carried along axis 0) every sample runs alone. onnxruntime releases the GIL while it runs, so batch k+1 runs while batch k's
     outputs are folded into the statistics, one batch of outputs in flight.
     """
     from concurrent.futures import ThreadPoolExecutor
@@ -660,8 +670,10 @@ def _run_onnxruntime(runner: _OrtRunner, feeds: Iterator[dict[str, Any]],
                 break
         if len(probe) > 1:
             try:
+                # copies: a repeated input shape may return preallocated output arrays
+                last = [np.array(a) for a in runner.run(probe[-1], len(probe) - 1)]
                 outs = runner.run(_stack(probe), 0, len(probe))
-                agree = _rows_agree(outs, single)
+                agree = _rows_agree(outs, len(probe), {0: single, len(probe) - 1: last})
             except CalibrationError as e:
                 log.debug("calibration: batched run failed (%s)", e)
                 agree = False
