@@ -47,7 +47,7 @@ from compiler.ir.graph import Graph, Node, Value
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class CalibrationError(InferccError):
@@ -72,6 +72,11 @@ class TensorStats:
     count: int = 0
     zeros: int = 0
     nonfinite: int = 0
+    # Per-channel sums over every axis but 1 (the IR's channel axis), kept for tensors that
+    # a conv / gemm / matmul reads (``channels=True``): their means drive bias correction.
+    channels: bool = False
+    channel_sum: np.ndarray | None = None
+    channel_count: int = 0
 
     def __post_init__(self) -> None:
         if self.hist is None:
@@ -85,6 +90,13 @@ class TensorStats:
     def seen(self) -> bool:
         return self.count > 0
 
+    @property
+    def channel_mean(self) -> np.ndarray | None:
+        """Mean of each channel (axis 1) over every sample and position, if recorded."""
+        if self.channel_sum is None or not self.channel_count:
+            return None
+        return self.channel_sum / self.channel_count
+
     def abs_hist(self) -> tuple[np.ndarray, np.ndarray]:
         """The |x| histogram (``bins // 2`` bins over ``[0, amax_range]``) and its edges."""
         half = self.bins // 2
@@ -97,9 +109,10 @@ class TensorStats:
         x = np.asarray(array)
         if x.dtype.kind != "f" or x.dtype.itemsize < 4:
             x = x.astype(np.float32)
-        x = x.ravel()
         if x.size == 0:
             return
+        shape = x.shape
+        x = x.ravel()
         lo, hi = x.min(), x.max()
         if not (np.isfinite(lo) and np.isfinite(hi)):
             finite = np.isfinite(x)
@@ -109,10 +122,13 @@ class TensorStats:
                     log.warning("calibration: tensor %%%s holds NaN/inf values; they are left "
                                 "out of its statistics", self.name)
                 self.nonfinite += bad
+                self.channels, self.channel_sum = False, None
                 x = x[finite]
                 if x.size == 0:
                     return
                 lo, hi = x.min(), x.max()
+        elif self.channels:
+            self._add_channels(x.reshape(shape))
         lo, hi = float(lo), float(hi)
         self.min = min(self.min, lo)
         self.max = max(self.max, hi)
@@ -127,6 +143,17 @@ class TensorStats:
         hist, zeros = _histogram(x, lo, hi, self.bins, self.amax_range)
         self.hist += hist
         self.zeros += zeros
+
+    def _add_channels(self, x: np.ndarray) -> None:
+        # A tensor with non-finite values or a changing channel count has no channel means.
+        if x.ndim < 2 or (self.channel_sum is not None and self.channel_sum.size != x.shape[1]):
+            self.channels, self.channel_sum = False, None
+            return
+        sums = x.reshape(x.shape[0], x.shape[1], -1).sum(axis=2).sum(axis=0)
+        if self.channel_sum is None:
+            self.channel_sum = np.zeros(x.shape[1], np.float64)
+        self.channel_sum += sums
+        self.channel_count += x.size // x.shape[1]
 
     def _grow(self, amax: float) -> None:
         if self.amax_range == 0.0:
@@ -233,8 +260,11 @@ class CalibrationStats:
 
         Layout: ``names`` (str array), ``min``, ``max``, ``amax_range`` (f64 per tensor),
         ``count``, ``zeros``, ``nonfinite`` (i64 per tensor), ``hist`` (i64 [tensors, bins]),
-        ``edges`` (f64 [tensors, bins + 1]) and ``metadata`` (a JSON string: format,
-        graph_name, num_samples, bins, infercc_version).
+        ``edges`` (f64 [tensors, bins + 1]), the per-channel sums of the tensors that have
+        them (``channel_sum``, f64, tensor k's at ``channel_offsets[k]:channel_offsets[k+1]``,
+        ``channel_count`` elements per channel, 0 where none) and ``metadata`` (a JSON
+        string: format, graph_name, num_samples, bins, infercc_version). Format 1 files
+        (without channel sums) still load.
         """
         names = list(self.tensors)
         ts = [self.tensors[n] for n in names]
@@ -249,6 +279,12 @@ class CalibrationStats:
             "hist": np.stack([t.hist for t in ts]) if ts else np.zeros((0, self.bins), np.int64),
             "edges": (np.stack([t.edges for t in ts]) if ts
                       else np.zeros((0, self.bins + 1), np.float64)),
+            "channel_sum": np.concatenate(
+                [np.zeros(0)] + [t.channel_sum for t in ts if t.channel_mean is not None]),
+            "channel_offsets": np.cumsum([0] + [
+                t.channel_sum.size if t.channel_mean is not None else 0 for t in ts]),
+            "channel_count": np.array([t.channel_count if t.channel_mean is not None else 0
+                                       for t in ts], dtype=np.int64),
             "metadata": np.array(json.dumps({
                 "format": "infercc-calibration",
                 "format_version": FORMAT_VERSION,
@@ -281,14 +317,22 @@ class CalibrationStats:
                         f"{path}: calibration format {meta['format_version']} is newer than this "
                         f"infercc reads ({FORMAT_VERSION}); upgrade infercc")
                 bins = int(meta["bins"])
+                channels = "channel_sum" in z.files
+                if channels:
+                    csum, coff, ccount = (z["channel_sum"], z["channel_offsets"],
+                                          z["channel_count"])
                 tensors = {}
                 for k, name in enumerate(z["names"].tolist()):
-                    tensors[name] = TensorStats(
+                    t = TensorStats(
                         name=name, bins=bins, min=float(z["min"][k]), max=float(z["max"][k]),
                         hist=z["hist"][k].astype(np.int64), amax_range=float(z["amax_range"][k]),
                         count=int(z["count"][k]), zeros=int(z["zeros"][k]),
                         nonfinite=int(z["nonfinite"][k]),
                     )
+                    if channels and ccount[k]:
+                        t.channel_sum = csum[coff[k]:coff[k + 1]].astype(np.float64)
+                        t.channel_count = int(ccount[k])
+                    tensors[name] = t
         except CalibrationError:
             raise
         except (OSError, KeyError, ValueError) as e:
@@ -405,6 +449,8 @@ def default_tensors(graph: Graph) -> list[Value]:
 
 
 EXECUTORS = ("auto", "onnxruntime", "interpreter")
+# ops whose data input's channel means are recorded (bias correction reads them)
+_CHANNEL_READERS = frozenset({"conv", "gemm", "matmul"})
 
 
 def _cores() -> int:
@@ -568,9 +614,12 @@ _MAX_BATCH = 64
 
 def _update_inputs(inputs: list[tuple[str, TensorStats]], feeds: list[dict[str, Any]]) -> None:
     for name, t in inputs:
-        arrays = [np.asarray(f[name]).ravel() for f in feeds if name in f]
-        if arrays:
-            t.update(arrays[0] if len(arrays) == 1 else np.concatenate(arrays))
+        arrays = [np.asarray(f[name]) for f in feeds if name in f]
+        if len(arrays) > 1 and len({(a.ndim, a.shape[1:]) for a in arrays}) == 1 \
+                and arrays[0].ndim:
+            arrays = [np.concatenate(arrays)]  # one update: the fixed cost is per call
+        for a in arrays:
+            t.update(a)
 
 
 def _stack(feeds: list[dict[str, Any]]) -> dict[str, np.ndarray]:
@@ -767,7 +816,10 @@ def calibrate(
             raise CalibrationError(f"calibrate: graph @{graph.name} has no values named "
                                    f"{unknown}")
         chosen = [by_name[n] for n in wanted]
-    stats = {v.name: TensorStats(v.name, bins) for v in chosen}
+    weighted_inputs = {id(n.input(0)) for n in graph.nodes
+                       if n.op in _CHANNEL_READERS and n.inputs and n.input(0) is not None}
+    stats = {v.name: TensorStats(v.name, bins, channels=id(v) in weighted_inputs)
+             for v in chosen}
     by_id = {id(v): stats[v.name] for v in chosen}
     inputs = [(v.name, stats[v.name]) for v in graph.inputs if v.name in stats]
 

@@ -67,7 +67,16 @@ from compiler.ir.types import DType, QuantParams, TensorType
 from compiler.pass_manager.base import Pass, PassContext, PassResult
 
 from .calibration import CalibrationStats
-from .scales import METHODS, ScaleError, bias_params, params_from_range, tensor_range, weight_params
+from .bias_correction import output_shift
+from .scales import (
+    METHODS,
+    ScaleError,
+    bias_params,
+    fake_quantize,
+    params_from_range,
+    tensor_range,
+    weight_params,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +137,7 @@ class QuantizeSummary:
     biases: dict[str, QuantParams] = field(default_factory=dict)
     const_operands: int = 0
     requantized: int = 0
+    bias_corrected: int = 0
     sources: dict[str, str] = field(default_factory=dict)  # activation -> source layer
 
     @property
@@ -147,6 +157,7 @@ class QuantizeSummary:
             "biases": len(self.biases),
             "const_operands": self.const_operands,
             "requantized": self.requantized,
+            "bias_corrected": self.bias_corrected,
         }
 
     def table(self, limit: int | None = 40) -> str:
@@ -410,6 +421,19 @@ def _bounded(node: Node) -> bool:
     return node.op == "clip" or node.attrs.get("activation", "") in ("relu6", "relu_n1_to_1")
 
 
+def _weight_shift(node: Node, w_float: np.ndarray, w_qp: QuantParams,
+                  stats: CalibrationStats) -> np.ndarray | None:
+    """The mean output shift of ``node`` from rounding its weight (see
+    :mod:`.bias_correction`), or None without the input's channel means."""
+    x = node.input(0)
+    ts = stats.tensors.get(x.name)
+    mean = ts.channel_mean if ts is not None else None
+    if mean is None:
+        return None
+    dw = fake_quantize(w_float, w_qp, symmetric=True) - w_float
+    return output_shift(node, dw, mean, _weight_axis(node))
+
+
 def _only_averaged(v: Value) -> bool:
     """Whether every reader of ``v`` averages it (global average pooling)."""
     users = v.users
@@ -527,16 +551,20 @@ class _Rewriter:
         node.set_input(1, dq)
         return qp
 
-    def bias(self, node: Node, in_qp: QuantParams, w_qp: QuantParams, fold: float = 1.0
-             ) -> QuantParams:
+    def bias(self, node: Node, in_qp: QuantParams, w_qp: QuantParams, fold: float = 1.0,
+             shift: np.ndarray | None = None) -> QuantParams:
+        """Quantize ``node``'s bias (times ``fold``, minus ``shift``) to int32."""
         b = node.input(2)
         a = _dense(b).astype(np.float64).reshape(-1) * fold
+        if shift is not None:
+            a = a - shift
         bqp = bias_params(in_qp, w_qp)
         s = np.array(bqp.scale, np.float64).astype(np.float32)
         if s.size == 1 and a.size > 1:
             s = np.full(a.size, s[0], np.float32)
         bqp = QuantParams.per_axis(s, np.zeros(s.size, np.int64), 0)
-        key = ("b", id(b), tuple(s.tolist()), fold)
+        key = ("b", id(b), tuple(s.tolist()), fold,
+               None if shift is None else shift.tobytes())
         dq = self.cache.get(key)
         if dq is None:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -574,11 +602,15 @@ def quantize_graph(
     scheme: str = "tflite",
     keep_float: Iterable[str] = (),
     per_channel: bool = True,
+    bias_correction: bool = True,
 ) -> QuantizeSummary:
     """Rewrite ``graph`` in place into QDQ form (see the module docstring) and summarize.
 
     ``stats`` must come from :func:`~.calibration.calibrate` run on this graph (after the
-    default pipeline), keyed by value name.
+    default pipeline), keyed by value name. ``bias_correction`` subtracts from each conv /
+    gemm bias the mean output shift its weight rounding causes (:mod:`.bias_correction`;
+    needs the input's channel means, which ``calibrate`` records; a layer without a bias
+    gets one).
     """
     if method not in METHODS:
         raise QuantizeError(f"unknown calibration method {method!r}; choose one of "
@@ -616,11 +648,19 @@ def quantize_graph(
                                      and _weight_axis(node) is not None):
             alpha = float(node.attrs.get("alpha", 1.0)) if node.op == "gemm" else 1.0
             beta = float(node.attrs.get("beta", 1.0)) if node.op == "gemm" else 1.0
-            wname, b = node.input(1).name, node.input(2)
+            wname, w_float = node.input(1).name, _dense(node.input(1)) * alpha
             w_qp = rw.weight(node, _weight_axis(node), alpha)
             summary.weights[wname] = w_qp
+            shift = _weight_shift(node, w_float, w_qp, stats) if bias_correction else None
+            if shift is not None and node.input(2) is None and node.op in _WEIGHTED:
+                zero = graph.add_const(np.zeros(shift.size, np.float32), f"{wname}.bias",
+                                       source=node.source, before=node)
+                node.inputs = [*node.inputs[:2], zero]
+            b = node.input(2)
             if b is not None:
-                summary.biases[b.name] = rw.bias(node, params[id(node.input(0))], w_qp, beta)
+                summary.biases[b.name] = rw.bias(node, params[id(node.input(0))], w_qp, beta,
+                                                 None if shift is None else shift)
+                summary.bias_corrected += shift is not None
             if node.op == "gemm" and (alpha != 1.0 or beta != 1.0):
                 node.attrs = {**node.attrs, "alpha": 1.0, "beta": 1.0}
             continue
@@ -666,6 +706,7 @@ class Quantize(Pass):
     percentile: float = 99.99
     keep_float: list[str] = field(default_factory=list)
     per_channel: bool = True
+    bias_correction: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -693,6 +734,7 @@ class Quantize(Pass):
                                     "CalibrationStats in the pipeline's artifacts['calibration']")
         summary = quantize_graph(graph, stats, method=self.method, percentile=self.percentile,
                                  scheme=self.scheme, keep_float=self.keep_float,
-                                 per_channel=self.per_channel)
+                                 per_channel=self.per_channel,
+                                 bias_correction=self.bias_correction)
         ctx.artifacts["quantization"] = summary
         return PassResult(modified=summary.num_quantized > 0, stats=summary.counts())
