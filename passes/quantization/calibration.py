@@ -15,12 +15,16 @@ Contract of :func:`calibrate`:
   count fixed so the artifact's size does not depend on the data.)
 * Because the range is symmetric with a bin edge at 0, the |x| histogram (what symmetric
   scale selection uses) is the signed one folded at the middle, also exactly.
+* Tensors that a conv, gemm or matmul reads also get the sum of each channel (axis 1) over
+  all samples and positions, for bias correction (:mod:`.bias_correction`).
 * Non-finite values (NaN, +-inf) are left out of every statistic and counted in
-  ``nonfinite``; a warning names the tensor.
+  ``nonfinite``; a warning names the tensor (and its channel sums are dropped).
 * The model runs through onnxruntime on the exported graph (every recorded value an extra
   output) when it can, else through :class:`compiler.interpreter.Interpreter` with its
   observer hook (each activation folded in as it is produced and then released); see
-  ``executor`` of :func:`calibrate`.
+  ``executor`` of :func:`calibrate`. Under onnxruntime, samples run stacked in batches
+  when the graph allows it (see :func:`_run_onnxruntime`); statistics do not depend on
+  the batching beyond float rounding.
 * Histograms are computed by :func:`_histogram`: ``np.histogram`` over the same range up to
   float rounding at bin edges.
 
