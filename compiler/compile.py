@@ -50,6 +50,8 @@ fast; frontends, passes and emitters are imported when :func:`compile` runs.
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 import os
 import time
@@ -102,6 +104,29 @@ class CompileResult:
         return sum(self.timings.values())
 
 
+def _gc_paused(fn):
+    """Run ``fn`` with Python's cyclic garbage collector paused (restored afterwards).
+
+    A compile allocates many small IR objects, which triggers full collections; each walks
+    every object in the process, TensorFlow's included: one took 0.33 s of a 1.0 s int8
+    compile of the FER CNN. The IR's reference cycles are freed by the first collection
+    after the compile returns.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return wrapper
+
+
+@_gc_paused
 def compile(  # noqa: A001 - the public name is compiler.compile
     model: Any,
     target: str = "tflite",

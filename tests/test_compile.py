@@ -162,3 +162,27 @@ def test_cli_compile_unsupported_op_exits_2_and_writes_nothing(capsys, tmp_path)
     assert "Traceback" not in err
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [src]  # no temporary file left behind either
+
+
+def test_compile_pauses_the_garbage_collector_and_restores_it():
+    """A compile runs with the cyclic collector off (full collections walk every object in
+    the process) and leaves it as it found it, also when it fails."""
+    import gc
+
+    seen = []
+
+    class Probe:  # a "model" that records the collector's state while compile loads it
+        def __fspath__(self):
+            seen.append(gc.isenabled())
+            return str(ROOT / "no-such-model.onnx")
+
+    assert gc.isenabled()
+    with pytest.raises(InferccError):
+        compiler.compile(Probe(), "tflite")
+    assert seen and not any(seen) and gc.isenabled()
+    gc.disable()
+    try:
+        compiler.compile(TINY_CNN, "tflite")
+        assert not gc.isenabled()  # a caller's choice stands
+    finally:
+        gc.enable()
