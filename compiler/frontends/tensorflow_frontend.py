@@ -196,14 +196,11 @@ def _inline_variables(cf: Any) -> Any:
     if gd.library.function:
         return None
     captured = {internal.name.split(":")[0]: external for external, internal in cf.graph.captures}
-    readers: dict[str, list[Any]] = {}
     for node in gd.node:
         for inp in node.input:
-            src = inp.lstrip("^").split(":")[0]
-            if src in captured:
-                if node.op != "ReadVariableOp" or inp.startswith("^"):
-                    return None
-                readers.setdefault(src, []).append(node)
+            if inp.lstrip("^").split(":")[0] in captured and (
+                    node.op != "ReadVariableOp" or inp.startswith("^")):
+                return None
     nodes = []
     for node in gd.node:
         if node.name in captured:
