@@ -30,13 +30,17 @@ from compiler.ir.graph import Node
 from compiler.ops.nn import pool_geometry
 from compiler.ops.registry import schema_or_raise
 
+# The layers whose bias absorbs the shift (a matmul has no bias; after fuse-matmul-add a
+# matmul with one is a gemm). Calibration records the channel means of their data inputs.
+CORRECTED_OPS = frozenset({"conv", "gemm"})
+
 
 def output_shift(node: Node, dw: np.ndarray, mean: np.ndarray, axis: int | None
                  ) -> np.ndarray | None:
     """Mean change of ``node``'s output per output channel when its weight changes by ``dw``.
 
-    ``node`` is a conv (weight OIHW..., input NCHW...), a gemm or a rank-2 matmul (``axis``:
-    the weight's output axis, as the quantizer uses it); ``mean`` holds the mean of each
+    ``node`` is a conv (weight OIHW..., input NCHW...) or a gemm (``axis``: the weight's
+    output axis, as the quantizer uses it); ``mean`` holds the mean of each
     input channel (axis 1 of the data input). None when the shapes do not fit (a conv input
     with non-static spatial dims, a channel count that disagrees).
     """
@@ -44,7 +48,7 @@ def output_shift(node: Node, dw: np.ndarray, mean: np.ndarray, axis: int | None
     mean = np.asarray(mean, np.float64)
     if node.op == "conv":
         return _conv_shift(node, dw, mean)
-    if node.op in ("gemm", "matmul") and dw.ndim == 2 and axis is not None:
+    if node.op == "gemm" and dw.ndim == 2 and axis is not None:
         k_axis = 1 - axis
         if dw.shape[k_axis] != mean.size:
             return None

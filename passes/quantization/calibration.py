@@ -15,7 +15,7 @@ Contract of :func:`calibrate`:
   count fixed so the artifact's size does not depend on the data.)
 * Because the range is symmetric with a bin edge at 0, the |x| histogram (what symmetric
   scale selection uses) is the signed one folded at the middle, also exactly.
-* Tensors that a conv, gemm or matmul reads also get the sum of each channel (axis 1) over
+* Tensors that a conv or gemm reads also get the sum of each channel (axis 1) over
   all samples and positions, for bias correction (:mod:`.bias_correction`).
 * Non-finite values (NaN, +-inf) are left out of every statistic and counted in
   ``nonfinite``; a warning names the tensor (and its channel sums are dropped).
@@ -49,6 +49,8 @@ from compiler.errors import InferccError
 from compiler.fileio import atomic_write
 from compiler.ir.graph import Graph, Node, Value
 
+from .bias_correction import CORRECTED_OPS
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
@@ -77,7 +79,7 @@ class TensorStats:
     zeros: int = 0
     nonfinite: int = 0
     # Per-channel sums over every axis but 1 (the IR's channel axis), kept for tensors that
-    # a conv / gemm / matmul reads (``channels=True``): their means drive bias correction.
+    # a conv / gemm reads (``channels=True``): their means drive bias correction.
     channels: bool = False
     channel_sum: np.ndarray | None = None
     channel_count: int = 0
@@ -459,8 +461,6 @@ def default_tensors(graph: Graph) -> list[Value]:
 
 
 EXECUTORS = ("auto", "onnxruntime", "interpreter")
-# ops whose data input's channel means are recorded (bias correction reads them)
-_CHANNEL_READERS = frozenset({"conv", "gemm", "matmul"})
 
 
 def _cores() -> int:
@@ -853,7 +853,7 @@ def calibrate(
                                    f"{unknown}")
         chosen = [by_name[n] for n in wanted]
     weighted_inputs = {id(n.input(0)) for n in graph.nodes
-                       if n.op in _CHANNEL_READERS and n.inputs and n.input(0) is not None}
+                       if n.op in CORRECTED_OPS and n.inputs and n.input(0) is not None}
     stats = {v.name: TensorStats(v.name, bins, channels=id(v) in weighted_inputs)
              for v in chosen}
     by_id = {id(v): stats[v.name] for v in chosen}

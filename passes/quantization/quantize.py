@@ -67,7 +67,7 @@ from compiler.ir.types import DType, QuantParams, TensorType
 from compiler.pass_manager.base import Pass, PassContext, PassResult
 
 from .calibration import CalibrationStats
-from .bias_correction import output_shift
+from .bias_correction import CORRECTED_OPS, output_shift
 from .scales import (
     METHODS,
     ScaleError,
@@ -648,11 +648,13 @@ def quantize_graph(
                                      and _weight_axis(node) is not None):
             alpha = float(node.attrs.get("alpha", 1.0)) if node.op == "gemm" else 1.0
             beta = float(node.attrs.get("beta", 1.0)) if node.op == "gemm" else 1.0
-            wname, w_float = node.input(1).name, _dense(node.input(1)) * alpha
+            wname = node.input(1).name
+            correct = bias_correction and node.op in CORRECTED_OPS
+            w_float = _dense(node.input(1)) * alpha if correct else None
             w_qp = rw.weight(node, _weight_axis(node), alpha)
             summary.weights[wname] = w_qp
-            shift = _weight_shift(node, w_float, w_qp, stats) if bias_correction else None
-            if shift is not None and node.input(2) is None and node.op in _WEIGHTED:
+            shift = _weight_shift(node, w_float, w_qp, stats) if correct else None
+            if shift is not None and node.input(2) is None:
                 zero = graph.add_const(np.zeros(shift.size, np.float32), f"{wname}.bias",
                                        source=node.source, before=node)
                 node.inputs = [*node.inputs[:2], zero]
