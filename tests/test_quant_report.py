@@ -240,13 +240,15 @@ def test_sensitivity_ranking(ranking, graph, stats, test_samples):
     assert sq == sorted(sq)  # worst first
     assert all(s.top1 is not None for s in ranking)  # [1, 10] logits: classifier-like
     # Why mode "only": one-layer noise powers add up to the full model's output noise.
-    # Measured on this model: 35.99 dB predicted, 36.49 dB fully quantized (16 samples).
+    # Measured on this model (16 samples): 35.99 dB predicted, 36.49 dB fully quantized before
+    # bias correction; 39.83 dB predicted, 41.57 dB fully quantized with it (bias correction
+    # removes part of each layer's noise that the one-layer trials count). 2.5 dB allows both.
     full = mixed_precision(graph, stats, test_samples, keep=0, ranking=ranking,
                            max_samples=16, progress=False).output_sqnr
     finite = [s.sqnr_db for s in ranking if math.isfinite(s.sqnr_db)]
     predicted = -10 * math.log10(sum(10 ** (-v / 10) for v in finite))
     print(f"summed one-layer noise predicts {predicted:.2f} dB, fully quantized {full:.2f} dB")
-    assert abs(predicted - full) < 1.5
+    assert abs(predicted - full) < 2.5
 
 
 def test_keeping_worst_layer_float_improves_output(graph, stats, test_samples, ranking):
