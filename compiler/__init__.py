@@ -6,7 +6,7 @@ Heavy dependencies (frameworks, onnx) are imported only when a function needs th
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .errors import InferccError  # noqa: E402
 from .ir import Graph, TensorType, parse_graph, print_graph, verify  # noqa: E402

@@ -839,7 +839,7 @@ def calibrate(
     if executor not in EXECUTORS:
         raise CalibrationError(f"calibrate: executor={executor!r}; use one of "
                                f"{', '.join(EXECUTORS)}")
-    from compiler import __version__
+    from compiler._version import __version__
     from compiler.interpreter import Interpreter
 
     if tensors is None:

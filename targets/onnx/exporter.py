@@ -26,7 +26,7 @@ Contract of :func:`export_onnx`:
   Type-level quantization parameters are dropped: Q/DQ nodes carry the real ones.
 * Node names come from provenance (``node.source[0]``, else the first output name),
   deduplicated; when a node came from several layers the full list is in its ``doc_string``.
-* ``producer_name`` is "infercc", ``producer_version`` ``compiler.__version__``; the graph's
+* ``producer_name`` is "infercc", ``producer_version`` ``compiler._version.__version__``; the graph's
   metadata becomes ``metadata_props``.
 * Every op, attribute or dtype the exporter cannot express is collected and reported at once
   in :class:`OnnxExportError` (op and source layer of each node) before anything is written.
@@ -351,7 +351,7 @@ class _Builder:
     def model(self) -> Any:
         from onnx import helper
 
-        import compiler
+        from compiler._version import __version__
 
         scope = _Scope(self.graph, {}, [], [], {})
         # main-graph names first: they are the model's interface and keep their IR spelling
@@ -362,7 +362,7 @@ class _Builder:
             raise OnnxExportError(self.graph.name, self.problems)
         opsets = [helper.make_opsetid("", self.opset)]
         model = helper.make_model(gp, opset_imports=opsets, producer_name="infercc",
-                                  producer_version=compiler.__version__)
+                                  producer_version=__version__)
         model.ir_version = helper.find_min_ir_version_for(opsets, ignore_unknown=True)
         if self.graph.metadata:
             helper.set_model_props(model, {str(k): str(v) for k, v in self.graph.metadata.items()})

@@ -18,7 +18,7 @@ Contract of :class:`TfliteWriter`:
 * :meth:`finish` first drops tensors no operator or interface uses (and their buffers), then
   adds the ``serving_default`` signature over the subgraph inputs/outputs
   (named by the caller), a metadata entry ``infercc_version`` whose buffer holds
-  ``compiler.__version__`` (UTF-8), and serializes with ``file_identifier=b"TFL3"``.
+  ``compiler._version.__version__`` (UTF-8), and serializes with ``file_identifier=b"TFL3"``.
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ class TfliteWriter:
         """Serialize the model (adds the signature and the version metadata)."""
         import flatbuffers
 
-        from compiler import __version__
+        from compiler._version import __version__
 
         if self._finished:
             raise RuntimeError("TfliteWriter.finish() was already called")
