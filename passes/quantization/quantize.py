@@ -322,7 +322,8 @@ class _Planner:
                 if id(x) not in self.values:
                     self.add(x)  # produced by a float op or a graph input: own range
             shared = node.op in self.spec.same_scale
-            if shared and len(data) == 1:
+            variadic = schema_or_raise(node.op).quant_inputs == "*"
+            if shared and not variadic:
                 x = node.input(0)
                 for o in outs:
                     if x.is_const:
@@ -330,7 +331,7 @@ class _Planner:
                     else:
                         self.add(o, contributes=False)
                         self.cls.union(id(x), id(o))
-            elif shared:  # several inputs (concat): one set of parameters for all
+            elif shared:  # any number of inputs (concat): one set of parameters for all
                 out = outs[0]
                 self.add(out)
                 for i, x in acts:
