@@ -50,7 +50,6 @@ import numpy as np
 
 from compiler.ir.graph import CONST, Graph, Node, Value
 from compiler.ir.types import DType, QuantParams, TensorType
-
 from compiler.ops.registry import schema_or_raise
 
 from .lower import TfliteEmitError, _dims, _ident, _Lowering, _perm, _Unsupported
