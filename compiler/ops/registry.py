@@ -6,6 +6,10 @@ modules are imported on the first lookup, so ``import compiler`` stays cheap.
 
 Input and output names use suffixes: ``bias?`` is optional (may be ``_`` in the IR),
 ``inputs*`` is variadic (only the last one may be).
+
+A schema also carries the op's traits (:mod:`.traits`): weights and their output-channel
+axis, bias, fused activation, quantization role, purity and cost. Passes and targets read
+them through the accessors here instead of keeping tables of op names.
 """
 
 from __future__ import annotations
