@@ -27,31 +27,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .ir.graph import CONST, Graph, Node, Value, is_sparse
+from .ir.graph import CONST, Graph, Node, is_sparse
 from .ir.types import TensorType
-
-# Ops whose MACs are computed from shapes, with the positions of (data, weight) inputs.
-_CONV = {"conv": (0, 1), "conv_integer": (0, 1), "qlinear_conv": (0, 3)}
-_CONV_T = {"conv_transpose": (0, 1)}
-_MATMUL = {"matmul": (0, 1), "matmul_integer": (0, 1), "qlinear_matmul": (0, 3), "gemm": (0, 1)}
-_BIAS = {"conv": 2, "conv_transpose": 2, "gemm": 2, "qlinear_conv": 8}
-
-ELEMENTWISE = frozenset(
-    """add sub mul div pow mod neg abs sqrt reciprocal exp log erf sin cos tan asin acos atan
-    sinh cosh asinh acosh atanh floor ceil round sign max min mean sum where equal less
-    less_or_equal greater greater_or_equal not and or xor bitwise_and bitwise_or bitwise_xor
-    bitwise_not bit_shift relu leaky_relu prelu elu selu celu gelu sigmoid hard_sigmoid
-    hard_swish swish silu mish tanh softplus softsign thresholded_relu shrink clip
-    quantize dequantize is_nan is_inf""".split()
-)
-NORMALIZATION = frozenset(
-    "batch_norm instance_normalization layer_normalization group_normalization "
-    "lp_normalization mean_variance_normalization lrn rms_normalization".split()
-)
-SOFTMAX = frozenset("softmax log_softmax hardmax".split())
-POOL = frozenset("max_pool average_pool lp_pool".split())
-GLOBAL_POOL = frozenset("global_average_pool global_max_pool global_lp_pool".split())
-_ELEMENTWISE_CATEGORIES = frozenset({"elementwise", "activation"})
 
 FLOPS_NOTE = (
     "FLOPs: conv/conv_transpose/gemm/matmul count 2 per multiply-accumulate; elementwise and "
@@ -81,74 +58,18 @@ def static_numel(t: TensorType | None) -> int | None:
     return math.prod(t.shape)
 
 
-def _shape(v: Value | None) -> tuple[int, ...] | None:
-    if v is None or v.type.shape is None or not all(isinstance(d, int) for d in v.type.shape):
-        return None
-    return tuple(v.type.shape)
-
-
 def node_flops(node: Node) -> tuple[int, int] | None:
-    """``(flops, macs)`` of one node, or None when its shapes are not static."""
-    op = node.op
-    if op == CONST:
+    """``(flops, macs)`` of one node, or None when its shapes are not static.
+
+    The counting rule is the op's ``cost`` trait (:meth:`compiler.ops.OpSchema.flops`); an op
+    without a schema counts as data movement."""
+    if node.op == CONST:
         return 0, 0
-    out = _shape(node.outputs[0]) if node.outputs else None
-    out_n = math.prod(out) if out is not None else None
-    extra = 0
-    if out_n is not None:
-        if node.attrs.get("activation"):
-            extra += out_n
-        bias_at = _BIAS.get(op)
-        if bias_at is not None and node.input(bias_at) is not None:
-            extra += out_n
-    if op in _CONV:
-        w = _shape(node.input(_CONV[op][1]))
-        if out_n is None or w is None:
-            return None
-        macs = out_n * math.prod(w[1:])
-        return 2 * macs + extra, macs
-    if op in _CONV_T:
-        x = _shape(node.input(0))
-        w = _shape(node.input(1))
-        if x is None or w is None or out_n is None:
-            return None
-        macs = math.prod(x) * math.prod(w[1:])
-        return 2 * macs + extra, macs
-    if op in _MATMUL:
-        a_idx = _MATMUL[op][0]
-        a = _shape(node.input(a_idx))
-        if a is None or out_n is None or not a:
-            return None
-        if op == "gemm":
-            k = a[0] if node.attrs.get("transA", 0) else a[-1]
-        else:
-            k = a[-1]
-        macs = out_n * k
-        return 2 * macs + extra, macs
-    if out_n is None:
-        return None
-    if op in ELEMENTWISE or _category(op) in _ELEMENTWISE_CATEGORIES:
-        return out_n + extra, 0
-    if op in NORMALIZATION:
-        return 2 * out_n, 0
-    if op in SOFTMAX:
-        return 3 * out_n, 0
-    if op in POOL:
-        k = node.attrs.get("kernel_shape")
-        if not k:
-            return None
-        return out_n * math.prod(k), 0
-    if op in GLOBAL_POOL or op.startswith("reduce_"):
-        x = _shape(node.input(0))
-        return (math.prod(x), 0) if x is not None else None
-    return 0, 0
-
-
-def _category(op: str) -> str:
     from .ops.registry import get_schema
+    from .ops.traits import node_flops as count
 
-    s = get_schema(op)
-    return s.category if s is not None else ""
+    s = get_schema(node.op)
+    return s.flops(node) if s is not None else count(node, "none", {}, None)
 
 
 def _const_size(value: Any) -> tuple[int, int]:

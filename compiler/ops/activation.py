@@ -25,11 +25,12 @@ _FLOAT = "f"
 
 
 def _act(name: str, fn: Callable, attrs: dict | None = None, *, kinds: str = _FLOAT,
-         io=("X", "Y"), summary: str = "") -> None:
+         io=("X", "Y"), summary: str = "", quant_role: str = "none") -> None:
     """Register a unary activation ``fn(x_widened, attrs)``."""
 
     @defop(name, inputs=(io[0],), outputs=(io[1],), attrs=attrs or {},
-           infer=infer_unary(None, kinds), summary=summary, category="activation")
+           infer=infer_unary(None, kinds), summary=summary, category="activation",
+           quant_role=quant_role)
     def kernel(inputs, a):
         x = inputs[0]
         with np.errstate(all="ignore"):
@@ -97,13 +98,16 @@ def _shrink(x, a):
     return np.where(x < -lambd, x + b, np.where(x > lambd, x - b, _zero(x)))
 
 
-_act("relu", _relu, kinds="fi", summary="max(X, 0).")
-_act("leaky_relu", _leaky, {"alpha": ("float", 0.01)}, summary="X if X >= 0 else alpha * X.")
-_act("sigmoid", lambda x, a: sigmoid(x), summary="1 / (1 + exp(-X)).")
+_act("relu", _relu, kinds="fi", summary="max(X, 0).", quant_role="compute")
+_act("leaky_relu", _leaky, {"alpha": ("float", 0.01)}, summary="X if X >= 0 else alpha * X.",
+     quant_role="compute")
+_act("sigmoid", lambda x, a: sigmoid(x), summary="1 / (1 + exp(-X)).", quant_role="fixed_range")
 _act("hard_sigmoid", _hard_sigmoid, {"alpha": ("float", 0.2), "beta": ("float", 0.5)},
      summary="max(0, min(1, alpha * X + beta)).")
-_act("hard_swish", _hard_swish, summary="X * max(0, min(1, X / 6 + 1/2)).")
-_act("tanh", lambda x, a: np.tanh(x), io=("input", "output"), summary="Hyperbolic tangent.")
+_act("hard_swish", _hard_swish, summary="X * max(0, min(1, X / 6 + 1/2)).",
+     quant_role="compute")
+_act("tanh", lambda x, a: np.tanh(x), io=("input", "output"), summary="Hyperbolic tangent.",
+     quant_role="fixed_range")
 _act("gelu", _gelu, {"approximate": ("str", "none")},
      summary="Gaussian error linear unit (approximate: 'none' or 'tanh').")
 _act("elu", _elu, {"alpha": ("float", 1.0)}, summary="X if X >= 0 else alpha * (exp(X) - 1).")
@@ -142,7 +146,8 @@ def _infer_prelu(ctx: InferContext) -> list[TensorType]:
     return [TensorType(x.dtype, shape)]
 
 
-@defop("prelu", inputs=("X", "slope"), infer=_infer_prelu, category="activation")
+@defop("prelu", inputs=("X", "slope"), infer=_infer_prelu, category="activation",
+       quant_role="compute", quant_inputs=(0, 1))
 def prelu(inputs, attrs):
     """X if X >= 0 else slope * X; slope broadcasts unidirectionally to X."""
     x, s = inputs
@@ -166,7 +171,7 @@ def _axis(x: np.ndarray, axis: int) -> int:
 
 
 @defop("softmax", inputs=("input",), outputs=("output",), attrs={"axis": ("int", -1)},
-       infer=_infer_axis_op, category="activation")
+       infer=_infer_axis_op, category="activation", quant_role="fixed_range", cost="softmax")
 def softmax(inputs, attrs):
     """exp(x) / sum(exp(x)) along ``axis`` (opset-13 form)."""
     x = inputs[0]
@@ -179,7 +184,7 @@ def softmax(inputs, attrs):
 
 
 @defop("log_softmax", inputs=("input",), outputs=("output",), attrs={"axis": ("int", -1)},
-       infer=_infer_axis_op, category="activation")
+       infer=_infer_axis_op, category="activation", cost="softmax")
 def log_softmax(inputs, attrs):
     """x - log(sum(exp(x))) along ``axis`` (opset-13 form)."""
     x = inputs[0]
@@ -192,7 +197,7 @@ def log_softmax(inputs, attrs):
 
 
 @defop("hardmax", inputs=("input",), outputs=("output",), attrs={"axis": ("int", -1)},
-       infer=_infer_axis_op, category="activation")
+       infer=_infer_axis_op, category="activation", cost="softmax")
 def hardmax(inputs, attrs):
     """1 at the first maximum along ``axis``, 0 elsewhere (opset-13 form)."""
     x = inputs[0]

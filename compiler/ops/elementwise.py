@@ -180,7 +180,7 @@ _ACT = {"activation": ("str", "")}
 def _arith(name: str, onnx: str, ufunc: Callable) -> None:
     @defop(name, inputs=("A", "B"), outputs=("C",), attrs=_ACT, infer=infer_broadcast(),
            summary=f"Elementwise {onnx} with broadcasting (optional fused activation).",
-           category="elementwise")
+           category="elementwise", quant_role="compute", quant_inputs=(0, 1))
     @_quiet
     def kernel(inputs, attrs):
         a, b = inputs
@@ -205,8 +205,10 @@ def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(a, b)
 
 
+# Quantized, only the dividend is a data operand: division by an int8 value is no kernel a
+# target has; division by a float constant is (TFLite: MUL by its reciprocal).
 @defop("div", inputs=("A", "B"), outputs=("C",), attrs=_ACT, infer=infer_broadcast(),
-       category="elementwise")
+       category="elementwise", quant_role="compute", quant_inputs=(0,))
 @_quiet
 def div(inputs, attrs):
     """Elementwise division; integer division truncates toward zero (optional fused activation)."""
@@ -392,7 +394,7 @@ def _infer_clip(ctx: InferContext) -> list[TensorType]:
 
 
 @defop("clip", inputs=("input", "min?", "max?"), outputs=("output",), infer=_infer_clip,
-       category="elementwise")
+       category="elementwise", quant_role="compute")
 def clip(inputs, attrs):
     """Limit values to [min, max]; a missing bound is open; min > max gives max everywhere."""
     x = inputs[0]

@@ -70,7 +70,9 @@ def _act_inplace(y: np.ndarray, act: str) -> np.ndarray:
     return apply_activation(y, act)
 
 
-@defop("matmul", inputs=("A", "B"), attrs=_ACT, infer=_infer_matmul, category="linalg")
+# B is the weight when it is a constant; its output channels are its last axis ([..., K, N]).
+@defop("matmul", inputs=("A", "B"), attrs=_ACT, infer=_infer_matmul, category="linalg",
+       weights={1: -1}, quant_role="compute", quant_inputs=(0, 1), cost="matmul")
 def matmul(inputs, attrs):
     """numpy-style matrix product with batch broadcasting (optional fused activation)."""
     a, b = inputs
@@ -112,6 +114,10 @@ def _infer_gemm(ctx: InferContext) -> list[TensorType]:
            "transB": ("int", 0), **_ACT},
     infer=_infer_gemm,
     category="linalg",
+    weights=lambda attrs: {1: 0 if attrs["transB"] else 1},  # B is [N, K] with transB
+    bias=2,
+    quant_role="compute",
+    cost="matmul",
 )
 def gemm(inputs, attrs):
     """alpha * A' @ B' + beta * C (optional fused activation)."""
@@ -226,7 +232,7 @@ def _infer_matmul_integer(ctx: InferContext) -> list[TensorType]:
 
 
 @defop("matmul_integer", inputs=("A", "B", "a_zero_point?", "b_zero_point?"),
-       infer=_infer_matmul_integer, category="linalg")
+       infer=_infer_matmul_integer, category="linalg", cost="matmul")
 def matmul_integer(inputs, attrs):
     """(A - a_zero_point) @ (B - b_zero_point) accumulated exactly into int32."""
     a, b = inputs[0], inputs[1]

@@ -297,7 +297,8 @@ def conv_nd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, attrs: dict[str,
     return y.reshape(nb, m, *out)
 
 
-@defop("conv", inputs=("X", "W", "B?"), attrs=_CONV_ATTRS, infer=_infer_conv, category="nn")
+@defop("conv", inputs=("X", "W", "B?"), attrs=_CONV_ATTRS, infer=_infer_conv, category="nn",
+       weights={1: 0}, bias=2, quant_role="compute", cost="conv")  # W: OIHW...
 def conv(inputs, attrs):
     """N-d convolution with groups, dilations, strides, pads/auto_pad (fused activation)."""
     x, w = inputs[0], inputs[1]
@@ -376,6 +377,12 @@ def _infer_conv_transpose(ctx: InferContext) -> list[TensorType]:
     attrs={**_CONV_ATTRS, "output_padding": ("ints", None), "output_shape": ("ints", None)},
     infer=_infer_conv_transpose,
     category="nn",
+    # W is [C_in, C_out / group, k...]: axis 1 is the output channel within a group (with
+    # group > 1, output channel g * C_out / group + c reads W[:, c] of group g's rows).
+    weights={1: 1},
+    bias=2,
+    quant_role="compute",
+    cost="conv_transpose",
 )
 def conv_transpose(inputs, attrs):
     """N-d transposed convolution: one matmul per group, then one strided add per kernel tap."""
@@ -469,6 +476,8 @@ def _lowest(dt: np.dtype) -> Any:
     inputs=("X",),
     outputs=("Y", "Indices?"),
     attrs={**_POOL_ATTRS, "storage_order": ("int", 0)},
+    quant_role="same_scale",
+    cost="pool",
     infer=_infer_pool,
     category="nn",
 )
@@ -528,6 +537,8 @@ def _window_counts(spatial, out, begins, ends, k, strides, dils, include_pad: bo
     "avg_pool",
     inputs=("X",),
     attrs={**_POOL_ATTRS, "count_include_pad": ("int", 0)},
+    quant_role="compute",
+    cost="pool",
     infer=_infer_pool,
     category="nn",
 )
@@ -547,7 +558,7 @@ def avg_pool(inputs, attrs):
 
 
 @defop("lp_pool", inputs=("X",), attrs={**_POOL_ATTRS, "p": ("int", 2)}, infer=_infer_pool,
-       category="nn")
+       category="nn", cost="pool")
 def lp_pool(inputs, attrs):
     """(sum |x|^p over each window)^(1/p), zero padding."""
     x = inputs[0]
@@ -570,14 +581,16 @@ def _infer_global(ctx: InferContext) -> list[TensorType]:
     return [TensorType(dt, s)]
 
 
-@defop("global_avg_pool", inputs=("X",), infer=_infer_global, category="nn")
+@defop("global_avg_pool", inputs=("X",), infer=_infer_global, category="nn",
+       quant_role="compute", cost="reduce")
 def global_avg_pool(inputs, attrs):
     """Mean over all spatial axes, kept as size-1 dims."""
     x = inputs[0]
     return _restore(work_float(x).mean(axis=tuple(range(2, x.ndim)), keepdims=True), x.dtype)
 
 
-@defop("global_max_pool", inputs=("X",), infer=_infer_global, category="nn")
+@defop("global_max_pool", inputs=("X",), infer=_infer_global, category="nn",
+       quant_role="same_scale", cost="reduce")
 def global_max_pool(inputs, attrs):
     """Max over all spatial axes, kept as size-1 dims."""
     x = inputs[0]
@@ -585,7 +598,7 @@ def global_max_pool(inputs, attrs):
 
 
 @defop("global_lp_pool", inputs=("X",), attrs={"p": ("int", 2)}, infer=_infer_global,
-       category="nn")
+       category="nn", cost="reduce")
 def global_lp_pool(inputs, attrs):
     """(sum |x|^p over all spatial axes)^(1/p), kept as size-1 dims."""
     x = inputs[0]
@@ -619,6 +632,7 @@ def _infer_batch_norm(ctx: InferContext) -> list[TensorType]:
     attrs={"epsilon": ("float", 1e-5), "momentum": ("float", 0.9), "training_mode": ("int", 0)},
     infer=_infer_batch_norm,
     category="nn",
+    cost="normalization",
 )
 def batch_norm(inputs, attrs):
     """Inference batch normalization with running statistics (training mode is refused)."""
@@ -660,6 +674,7 @@ def _infer_layer_norm(ctx: InferContext) -> list[TensorType]:
     attrs={"axis": ("int", -1), "epsilon": ("float", 1e-5), "stash_type": ("int", 1)},
     infer=_infer_layer_norm,
     category="nn",
+    cost="normalization",
 )
 def layer_norm(inputs, attrs):
     """Normalize over axes [axis, rank), then scale and shift (opset-17 LayerNormalization)."""
@@ -681,7 +696,7 @@ def layer_norm(inputs, attrs):
 
 @defop("instance_norm", inputs=("input", "scale", "B"), outputs=("output",),
        attrs={"epsilon": ("float", 1e-5)}, infer=lambda ctx: [TensorType(_float_only(ctx), ctx.shape(0))],
-       category="nn")
+       category="nn", cost="normalization")
 def instance_norm(inputs, attrs):
     """Per-(sample, channel) normalization over spatial axes, then per-channel scale/shift."""
     x, scale, b = inputs[:3]
@@ -697,7 +712,8 @@ def instance_norm(inputs, attrs):
 
 @defop("group_norm", inputs=("X", "scale", "bias"),
        attrs={"epsilon": ("float", 1e-5), "num_groups": ("int",), "stash_type": ("int", 1)},
-       infer=lambda ctx: [TensorType(_float_only(ctx), ctx.shape(0))], category="nn")
+       infer=lambda ctx: [TensorType(_float_only(ctx), ctx.shape(0))], category="nn",
+       cost="normalization")
 def group_norm(inputs, attrs):
     """Normalize over (channel group, spatial), then per-channel scale/bias (opset 21)."""
     x, scale, b = inputs[:3]
@@ -720,7 +736,8 @@ def group_norm(inputs, attrs):
 
 @defop("lrn", inputs=("X",), attrs={"alpha": ("float", 1e-4), "beta": ("float", 0.75),
                                    "bias": ("float", 1.0), "size": ("int",)},
-       infer=lambda ctx: [TensorType(_float_only(ctx), ctx.shape(0))], category="nn")
+       infer=lambda ctx: [TensorType(_float_only(ctx), ctx.shape(0))], category="nn",
+       cost="normalization")
 def lrn(inputs, attrs):
     """Local response normalization across channels (window of ``size`` channels)."""
     x = inputs[0]
@@ -738,7 +755,8 @@ def lrn(inputs, attrs):
 
 
 @defop("lp_norm", inputs=("input",), outputs=("output",), attrs={"axis": ("int", -1), "p": ("int", 2)},
-       infer=lambda ctx: [TensorType(_float_only(ctx), ctx.shape(0))], category="nn")
+       infer=lambda ctx: [TensorType(_float_only(ctx), ctx.shape(0))], category="nn",
+       cost="normalization")
 def lp_norm(inputs, attrs):
     """x divided by its L1 or L2 norm along ``axis``."""
     x = inputs[0]
@@ -757,7 +775,8 @@ def lp_norm(inputs, attrs):
 
 
 @defop("mean_variance_norm", inputs=("X",), attrs={"axes": ("ints", [0, 2, 3])},
-       infer=lambda ctx: [TensorType(_float_only(ctx), ctx.shape(0))], category="nn")
+       infer=lambda ctx: [TensorType(_float_only(ctx), ctx.shape(0))], category="nn",
+       cost="normalization")
 def mean_variance_norm(inputs, attrs):
     """(x - mean) / (std + 1e-9) over ``axes`` (ONNX's function body)."""
     x = inputs[0]
@@ -771,7 +790,8 @@ def mean_variance_norm(inputs, attrs):
 
 @defop("rms_norm", inputs=("X", "scale"),
        attrs={"axis": ("int", -1), "epsilon": ("float", 1e-5), "stash_type": ("int", 1)},
-       infer=lambda ctx: [TensorType(_float_only(ctx), ctx.shape(0))], category="nn")
+       infer=lambda ctx: [TensorType(_float_only(ctx), ctx.shape(0))], category="nn",
+       cost="normalization")
 def rms_norm(inputs, attrs):
     """x / sqrt(mean(x^2 over [axis, rank)) + epsilon) * scale (opset 23)."""
     x, scale = inputs[:2]
@@ -810,7 +830,8 @@ def _infer_d2s(ctx: InferContext) -> list[TensorType]:
 
 
 @defop("depth_to_space", inputs=("input",), outputs=("output",),
-       attrs={"blocksize": ("int",), "mode": ("str", "DCR")}, infer=_infer_d2s, category="nn")
+       attrs={"blocksize": ("int",), "mode": ("str", "DCR")}, infer=_infer_d2s, category="nn",
+       quant_role="same_scale")
 def depth_to_space(inputs, attrs):
     """Move channel blocks into spatial blocks (DCR or CRD order)."""
     x = inputs[0]
@@ -826,7 +847,8 @@ def depth_to_space(inputs, attrs):
 
 
 @defop("space_to_depth", inputs=("input",), outputs=("output",),
-       attrs={"blocksize": ("int",), "mode": ("str", "DCR")}, infer=_infer_d2s, category="nn")
+       attrs={"blocksize": ("int",), "mode": ("str", "DCR")}, infer=_infer_d2s, category="nn",
+       quant_role="same_scale")
 def space_to_depth(inputs, attrs):
     """Move spatial blocks into channels (inverse of depth_to_space in the same mode)."""
     x = inputs[0]
@@ -1039,6 +1061,7 @@ def _resize_axis(data: np.ndarray, axis: int, n_out: int, scale: float,
     },
     infer=_infer_resize,
     category="nn",
+    quant_role="same_scale",  # interpolates: never leaves its input's range
 )
 def resize(inputs, attrs):
     """Separable nearest/linear/cubic resize of any axes (ONNX Resize-19 semantics)."""

@@ -115,6 +115,7 @@ def _infer_quantize(ctx: InferContext) -> list[TensorType]:
            "saturate": ("int", 1), "precision": ("int", 0)},
     infer=_infer_quantize,
     category="quant",
+    cost="elementwise",
 )
 def quantize(inputs: list[Any], attrs: dict[str, Any]) -> np.ndarray:
     """saturate(round_half_even(x / y_scale) + y_zero_point) per tensor, axis or block."""
@@ -158,6 +159,7 @@ def _infer_dequantize(ctx: InferContext) -> list[TensorType]:
     attrs={"axis": ("int", 1), "block_size": ("int", 0), "output_dtype": ("int", 0)},
     infer=_infer_dequantize,
     category="quant",
+    cost="elementwise",
 )
 def dequantize(inputs: list[Any], attrs: dict[str, Any]) -> np.ndarray:
     """(x - x_zero_point) * x_scale per tensor, axis or block."""

@@ -165,13 +165,18 @@ def _make_kernel(fn: Callable) -> Callable:
     return kernel
 
 
+# how quantization treats a reduction: a max/min picks an input value, a mean makes new ones
+_QUANT_ROLES = {"reduce_max": "same_scale", "reduce_mean": "compute"}
+
+
 def _register(name: str, fn: Callable, doc: str) -> None:
     kernel = _make_kernel(fn)
     kernel.__doc__ = doc
     kernel.__name__ = name
     kernel.__module__ = __name__
     defop(name, inputs=("data", "axes?"), outputs=("reduced",), attrs=dict(_ATTRS),
-          infer=_infer_reduce, summary=doc, category="reduce")(kernel)
+          infer=_infer_reduce, summary=doc, category="reduce", cost="reduce",
+          quant_role=_QUANT_ROLES.get(name, "none"))(kernel)
 
 
 for _name, _fn, _doc in [

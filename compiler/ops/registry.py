@@ -6,6 +6,10 @@ modules are imported on the first lookup, so ``import compiler`` stays cheap.
 
 Input and output names use suffixes: ``bias?`` is optional (may be ``_`` in the IR),
 ``inputs*`` is variadic (only the last one may be).
+
+A schema also carries the op's traits (:mod:`.traits`): weights and their output-channel
+axis, bias, fused activation, quantization role, purity and cost. Passes and targets read
+them through the accessors here instead of keeping tables of op names.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..ir.types import UNKNOWN_DIM, Dim, DType, Shape, TensorType
+from .traits import WeightAxes, check_traits, cost_kind, node_flops
 
 REQUIRED = object()
 
@@ -116,6 +121,51 @@ class OpSchema:
     summary: str = ""
     category: str = "misc"
     module: str = ""
+    # traits (see compiler.ops.traits)
+    weights: WeightAxes = None
+    bias: int | None = None
+    quant_role: str = "none"
+    quant_inputs: tuple[int, ...] | str = (0,)
+    pure: bool = True
+    cost: str = ""
+
+    # -- traits ----------------------------------------------------------------------------
+    def weight_axes(self, attrs: dict[str, Any] | None = None) -> dict[int, int]:
+        """``{input index: output-channel axis}`` of the op's weight inputs, given the node's
+        attributes (defaults filled in for missing ones); ``{}`` for an op without weights.
+
+        The axis indexes the weight as the IR stores it and may be negative (matmul: ``-1``,
+        the N of ``[..., K, N]``). A weight input is a weight only when it is a constant;
+        the trait says where its output channels are, not that it is constant.
+        """
+        if self.weights is None:
+            return {}
+        if callable(self.weights):
+            full = {k: s.default for k, s in self.attrs.items() if not s.required}
+            full.update(attrs or {})
+            return dict(self.weights(full))
+        return dict(self.weights)
+
+    @property
+    def fused_activation(self) -> bool:
+        """Whether the op can carry a fused ``activation`` attribute (it declares one)."""
+        return "activation" in self.attrs
+
+    def data_inputs(self, num_inputs: int) -> list[int]:
+        """Indices (below ``num_inputs``) of the inputs a quantized form quantizes as data
+        operands (activations, or constants quantized like them); ``[]`` for role ``none``."""
+        if self.quant_role == "none":
+            return []
+        if self.quant_inputs == "*":
+            return list(range(num_inputs))
+        return [i for i in self.quant_inputs if i < num_inputs]
+
+    def flops(self, node: Any) -> tuple[int, int] | None:
+        """``(flops, macs)`` of ``node`` (an op of this schema) from its static shapes, or
+        None when they are not static; the rule is the ``cost`` trait's
+        (:func:`compiler.ops.traits.node_flops`)."""
+        return node_flops(node, cost_kind(self.cost, self.category), self.weight_axes(
+            node.attrs), self.bias)
 
     # -- arity -----------------------------------------------------------------------------
     @property
@@ -212,11 +262,20 @@ def defop(
     infer: Infer,
     summary: str = "",
     category: str = "misc",
+    weights: WeightAxes = None,
+    bias: int | None = None,
+    quant_role: str = "none",
+    quant_inputs: Sequence[int] | str = (0,),
+    pure: bool = True,
+    cost: str = "",
 ) -> Callable[[Kernel], Kernel]:
     """Register an op; decorates its reference kernel ``kernel(inputs, attrs) -> arrays``.
 
-    ``attrs`` maps names to :class:`AttrSpec` or to ``(type, default)`` tuples.
+    ``attrs`` maps names to :class:`AttrSpec` or to ``(type, default)`` tuples. The keyword
+    arguments after ``category`` are the op's traits (:mod:`compiler.ops.traits`).
     """
+    quant_inputs = quant_inputs if quant_inputs == "*" else tuple(quant_inputs)
+    check_traits(name, quant_role, quant_inputs, cost)
 
     def wrap(kernel: Kernel) -> Kernel:
         specs = {}
@@ -240,6 +299,12 @@ def defop(
                 summary=summary or (kernel.__doc__ or "").strip().split("\n")[0],
                 category=category,
                 module=kernel.__module__,
+                weights=weights,
+                bias=bias,
+                quant_role=quant_role,
+                quant_inputs=quant_inputs,
+                pure=pure,
+                cost=cost,
             )
         )
         return kernel
@@ -275,6 +340,13 @@ def get_schema(op: str) -> OpSchema | None:
 def all_schemas() -> dict[str, OpSchema]:
     _load_builtins()
     return dict(sorted(_REGISTRY.items()))
+
+
+def is_pure(op: str) -> bool:
+    """Whether ``op`` always gives the same outputs for the same inputs (its ``pure`` trait);
+    False for an op without a schema, whose behaviour infercc does not know."""
+    s = get_schema(op)
+    return s is not None and s.pure
 
 
 def schema_or_raise(op: str) -> OpSchema:
@@ -380,6 +452,7 @@ __all__ = [
     "defop",
     "register",
     "get_schema",
+    "is_pure",
     "all_schemas",
     "infer_types",
     "run_kernel",

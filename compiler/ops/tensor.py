@@ -183,7 +183,7 @@ def _infer_reshape(ctx: InferContext) -> list[TensorType]:
 
 
 @defop("reshape", inputs=("data", "shape"), attrs={"allowzero": ("int", 0)},
-       infer=_infer_reshape, category="tensor")
+       infer=_infer_reshape, category="tensor", quant_role="same_scale")
 def reshape(inputs, attrs):
     """Reshape; 0 copies the input dim (unless allowzero), -1 is inferred."""
     x, shape = inputs[0], _ints(inputs[1])
@@ -205,7 +205,7 @@ def _infer_flatten(ctx: InferContext) -> list[TensorType]:
 
 
 @defop("flatten", inputs=("input",), attrs={"axis": ("int", 1)}, infer=_infer_flatten,
-       category="tensor")
+       category="tensor", quant_role="same_scale")
 def flatten(inputs, attrs):
     """Flatten to 2-D: dims before ``axis`` and from ``axis`` on."""
     x = inputs[0]
@@ -232,7 +232,7 @@ def _infer_transpose(ctx: InferContext) -> list[TensorType]:
 
 
 @defop("transpose", inputs=("data",), attrs={"perm": ("ints", None)}, infer=_infer_transpose,
-       category="tensor")
+       category="tensor", quant_role="same_scale")
 def transpose(inputs, attrs):
     """Permute dims (default: reverse them)."""
     x = inputs[0]
@@ -259,7 +259,8 @@ def _infer_squeeze(ctx: InferContext) -> list[TensorType]:
     return [_ty(t.dtype, tuple(d for i, d in enumerate(t.shape) if i not in ax))]
 
 
-@defop("squeeze", inputs=("data", "axes?"), infer=_infer_squeeze, category="tensor")
+@defop("squeeze", inputs=("data", "axes?"), infer=_infer_squeeze, category="tensor",
+       quant_role="same_scale")
 def squeeze(inputs, attrs):
     """Remove size-1 dims (the listed ``axes``, or all of them)."""
     x = inputs[0]
@@ -286,7 +287,8 @@ def _infer_unsqueeze(ctx: InferContext) -> list[TensorType]:
     return [_ty(t.dtype, tuple(1 if i in ax else next(it) for i in range(r)))]
 
 
-@defop("unsqueeze", inputs=("data", "axes"), infer=_infer_unsqueeze, category="tensor")
+@defop("unsqueeze", inputs=("data", "axes"), infer=_infer_unsqueeze, category="tensor",
+       quant_role="same_scale")
 def unsqueeze(inputs, attrs):
     """Insert size-1 dims at ``axes`` (positions in the output)."""
     x, axes = inputs[0], _ints(inputs[1])
@@ -322,7 +324,7 @@ def _infer_concat(ctx: InferContext) -> list[TensorType]:
 
 
 @defop("concat", inputs=("inputs*",), attrs={"axis": ("int",)}, infer=_infer_concat,
-       category="tensor")
+       category="tensor", quant_role="same_scale", quant_inputs="*")
 def concat(inputs, attrs):
     """Join tensors along ``axis``."""
     xs = [x for x in inputs if x is not None]
@@ -367,7 +369,7 @@ def _infer_split(ctx: InferContext) -> list[TensorType]:
 
 @defop("split", inputs=("input", "split?"), outputs=("outputs*",),
        attrs={"axis": ("int", 0), "num_outputs": ("int", None)}, infer=_infer_split,
-       category="tensor")
+       category="tensor", quant_role="same_scale")
 def split(inputs, attrs):
     """Split along ``axis`` into the ``split`` sizes or ``num_outputs`` (last one smaller)."""
     x = inputs[0]
@@ -429,7 +431,7 @@ def _infer_slice(ctx: InferContext) -> list[TensorType]:
 
 
 @defop("slice", inputs=("data", "starts", "ends", "axes?", "steps?"), infer=_infer_slice,
-       category="tensor")
+       category="tensor", quant_role="same_scale")
 def slice_(inputs, attrs):
     """Strided slice; starts/ends clamp like Python slicing, negative steps walk back."""
     x = inputs[0]
@@ -460,7 +462,7 @@ def _check_index_range(idx: np.ndarray, n: int, op: str) -> np.ndarray:
 
 
 @defop("gather", inputs=("data", "indices"), attrs={"axis": ("int", 0)}, infer=_infer_gather,
-       category="tensor")
+       category="tensor", quant_role="same_scale")
 def gather(inputs, attrs):
     """Take slices of ``data`` along ``axis`` at ``indices`` (negative counts from the end)."""
     x, idx = inputs
@@ -625,7 +627,8 @@ def _infer_pad(ctx: InferContext) -> list[TensorType]:
 
 
 @defop("pad", inputs=("data", "pads", "constant_value?", "axes?"),
-       attrs={"mode": ("str", "constant")}, infer=_infer_pad, category="tensor")
+       attrs={"mode": ("str", "constant")}, infer=_infer_pad, category="tensor",
+       quant_role="same_scale")
 def pad(inputs, attrs):
     """Pad (or, with negative pads, crop) with a constant, reflection, edge copy or wrap."""
     x = inputs[0]

@@ -19,17 +19,6 @@ import numpy as np
 
 from compiler.ir.graph import CONST, Graph, Node, Value, is_sparse
 
-# Ops whose result differs from run to run: never folded or merged.
-NONDETERMINISTIC = frozenset(
-    {
-        "random_normal",
-        "random_uniform",
-        "random_normal_like",
-        "random_uniform_like",
-        "multinomial",
-        "bernoulli",
-    }
-)
 
 
 def subgraphs(node: Node) -> list[Graph]:

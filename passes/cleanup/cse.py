@@ -13,8 +13,9 @@ Guarantees:
   ones by their canonical CSR arrays) are merged the same way; the data is hashed, and
   bytes are compared on a hash match.
 * The kept node's source is the union of both sources.
-* Never merged: nondeterministic ops (random_*), nodes carrying subgraphs, and a duplicate
-  whose output is a graph output (that would rename or duplicate a graph output).
+* Never merged: impure ops (``pure`` trait False, such as random sampling; ops without a
+  schema), nodes carrying subgraphs, and a duplicate whose output is a graph output (that
+  would rename or duplicate a graph output).
 * Each subgraph is handled on its own.
 """
 
@@ -28,9 +29,10 @@ import numpy as np
 
 from compiler.ir.graph import CONST, Graph, Node, is_sparse
 from compiler.ops import get_schema
+from compiler.ops.registry import is_pure
 from compiler.pass_manager.base import Pass, PassContext, PassResult
 
-from ._rewrite import NONDETERMINISTIC, merge_sources, subgraphs, walk_graphs
+from ._rewrite import merge_sources, subgraphs, walk_graphs
 
 
 class _Unhashable(Exception):
@@ -52,7 +54,7 @@ class CommonSubexpressionElimination(Pass):
 def _cse(g: Graph, stats: dict[str, int]) -> None:
     seen: dict[Any, list[Node]] = {}
     for node in list(g.nodes):
-        if node.op in NONDETERMINISTIC or subgraphs(node):
+        if not is_pure(node.op) or subgraphs(node):
             continue
         if any(v.is_graph_output for v in node.outputs):
             # It may still serve as the kept copy for later duplicates.

@@ -13,7 +13,8 @@ Guarantees:
 * Folding never grows the model past ``max_elements`` per output: an output with more
   elements than that *and* more than all of the node's constant inputs together is not
   materialized (a ``constant_of_shape`` of 1e8 stays a node, while the transpose of a
-  large weight still folds, as it only replaces one tensor by another); nondeterministic ops (random_*) and the ops
+  large weight still folds, as it only replaces one tensor by another); impure ops (``pure``
+  trait False, such as random sampling) and the ops
   in ``keep_ops`` (default ``dequantize``: quantized weights stay quantized for targets
   that pattern-match dequantize -> conv) are never folded.
 * Provenance: the new const's source is the union of the folded node's source and the
@@ -34,10 +35,10 @@ import numpy as np
 
 from compiler.ir.graph import Graph, Node
 from compiler.ops import get_schema, infer_types, run_kernel
+from compiler.ops.registry import is_pure
 from compiler.pass_manager.base import Pass, PassContext, PassResult
 
 from ._rewrite import (
-    NONDETERMINISTIC,
     dense,
     make_const_node,
     merge_sources,
@@ -71,7 +72,7 @@ class FoldConstants(Pass):
 
     # -- general folding ---------------------------------------------------------------------
     def _foldable(self, node: Node) -> bool:
-        if node.op in NONDETERMINISTIC or node.op in self.keep_ops:
+        if not is_pure(node.op) or node.op in self.keep_ops:
             return False
         if any(v is not None and not v.is_const for v in node.inputs):
             return False

@@ -1,7 +1,8 @@
 """fuse-activation: fold a following activation into the op that produces its input.
 
-Requires: a verified graph; the producer ops' schemas accept the IR-only ``activation``
-attribute (conv, conv_transpose, gemm, matmul, add, sub, mul, div).
+Requires: a verified graph. The producers are the ops whose schema accepts the IR-only
+``activation`` attribute (their ``fused_activation`` trait: conv, conv_transpose, gemm,
+matmul, add, sub, mul, div).
 
 Guarantees:
 
@@ -24,6 +25,7 @@ from typing import ClassVar
 import numpy as np
 
 from compiler.ir.graph import Graph, Node
+from compiler.ops import get_schema
 from compiler.pass_manager.base import Pass, PassContext, PassResult
 
 from ._rewrite import (
@@ -35,7 +37,6 @@ from ._rewrite import (
     walk_graphs,
 )
 
-PRODUCERS = frozenset({"conv", "conv_transpose", "gemm", "matmul", "add", "sub", "mul", "div"})
 ACTIVATIONS = ("relu", "relu6", "relu_n1_to_1", "tanh", "sigmoid")
 TFLITE_FUSED = ["relu", "relu6", "relu_n1_to_1", "tanh"]
 
@@ -68,7 +69,7 @@ class FuseActivation(Pass):
                     continue
                 x = act.input(0)
                 prod = x.producer
-                if prod is None or prod.op not in PRODUCERS or len(prod.outputs) != 1:
+                if prod is None or not _takes_activation(prod) or len(prod.outputs) != 1:
                     continue
                 if single_use(x) is not act or prod.attrs.get("activation", ""):
                     continue
@@ -114,6 +115,11 @@ def _scalar(node: Node, i: int) -> float | None | bool:
     if a is None or a.size != 1:
         return False
     return float(a.ravel()[0])
+
+
+def _takes_activation(node: Node) -> bool:
+    s = get_schema(node.op)
+    return s is not None and s.fused_activation
 
 
 __all__ = ["FuseActivation", "activation_kind"]

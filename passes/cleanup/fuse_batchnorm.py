@@ -51,6 +51,7 @@ import numpy as np
 
 from compiler.ir.graph import Graph, Node, Value
 from compiler.ir.types import TensorType
+from compiler.ops import get_schema
 from compiler.pass_manager.base import Pass, PassContext, PassResult
 
 from ._rewrite import (
@@ -64,7 +65,17 @@ from ._rewrite import (
 
 log = logging.getLogger(__name__)
 
-PRODUCERS = ("conv", "conv_transpose", "gemm", "matmul")
+
+
+def _weight(node: Node) -> tuple[int, int, int | None] | None:
+    """``(weight input, output-channel axis, bias input)`` of an op with one weight (its
+    ``weights`` and ``bias`` traits: conv, conv_transpose, gemm, matmul), else None."""
+    s = get_schema(node.op)
+    axes = s.weight_axes(node.attrs) if s is not None else {}
+    if len(axes) != 1:
+        return None
+    (wi, axis), = axes.items()
+    return wi, axis, s.bias
 
 
 @dataclass
@@ -120,7 +131,7 @@ def _affine_params(node: Node) -> tuple[np.ndarray, np.ndarray] | None:
     if node.attrs.get("activation", ""):
         return None
     x, c = node.input(0), node.input(1)
-    if x is None or x.producer is None or x.producer.op not in PRODUCERS:
+    if x is None or x.producer is None or _weight(x.producer) is None:
         return None
     a = _float_const(c)
     rank, shape = x.type.rank, x.type.shape
@@ -147,38 +158,31 @@ def _float_const(v: Value | None) -> np.ndarray | None:
 def _fuse(g: Graph, bn: Node, s: np.ndarray, shift: np.ndarray) -> bool:
     x = bn.input(0)
     prod = x.producer if x is not None else None
-    if prod is None or prod.op not in PRODUCERS or len(prod.outputs) != 1:
+    weight = _weight(prod) if prod is not None else None
+    if weight is None or len(prod.outputs) != 1:
         return False
     if single_use(x) is not bn or prod.attrs.get("activation", ""):
         return False
     C = s.size
-    w = _float_const(prod.input(1))
-    if w is None:
+    wi, axis, bias_in = weight
+    w = _float_const(prod.input(wi))
+    if w is None or w.ndim < 2:
         return False
-    bias_in = 2
-    if prod.op == "conv":
-        if w.ndim < 2 or w.shape[0] != C:
-            return False
-        w_new = w * s.reshape((C,) + (1,) * (w.ndim - 1))
-    elif prod.op == "conv_transpose":
-        group = int(prod.attrs.get("group", 1))
-        if w.ndim < 2 or w.shape[0] % group or group * w.shape[1] != C:
-            return False
-        per = w.shape[1]
+    axis %= w.ndim
+    if prod.op in ("gemm", "matmul") and (w.ndim != 2 or x.type.rank != 2):
+        return False  # the weight's output channels are the batch norm's axis 1 only in 2-D
+    # channel c of group g is output channel g * per + c (one group but for conv_transpose)
+    group = int(prod.attrs.get("group", 1)) if prod.op == "conv_transpose" else 1
+    per = w.shape[axis]
+    if group * per != C or (axis == 1 and w.shape[0] % group):
+        return False
+    if group == 1:
+        shape = [1] * w.ndim
+        shape[axis] = C
+        w_new = w * s.reshape(shape)
+    else:  # conv_transpose [C_in, C_out / group, k...], axis 1
         ws = w.reshape((group, w.shape[0] // group, per) + w.shape[2:])
         w_new = (ws * s.reshape((group, 1, per) + (1,) * (w.ndim - 2))).reshape(w.shape)
-    elif prod.op == "gemm":
-        if w.ndim != 2 or x.type.rank != 2:
-            return False
-        trans_b = int(prod.attrs.get("transB", 0))
-        if (w.shape[0] if trans_b else w.shape[1]) != C:
-            return False
-        w_new = w * (s[:, None] if trans_b else s[None, :])
-    else:  # matmul [M, K] @ [K, N]
-        if w.ndim != 2 or x.type.rank != 2 or w.shape[1] != C:
-            return False
-        w_new = w * s[None, :]
-        bias_in = None
 
     b_val = prod.input(bias_in) if bias_in is not None else None
     if b_val is not None:
@@ -202,8 +206,8 @@ def _fuse(g: Graph, bn: Node, s: np.ndarray, shift: np.ndarray) -> bool:
             return False
         bias = b.astype(np.float64).ravel() * s + shift
 
-    _set_const_input(g, prod, 1, w_new.astype(w_dtype), bn.source)
-    if prod.op == "matmul":
+    _set_const_input(g, prod, wi, w_new.astype(w_dtype), bn.source)
+    if bias_in is None:  # matmul: no bias input, the shift becomes an add
         bias_v = g.add_const(bias.astype(w_dtype), x.name + "_bias", source=src, before=bn)
         add = g.add_node(
             "add", [x, bias_v], {}, out_types=[bn.outputs[0].type], names=[x.name + "_add"],
@@ -213,9 +217,9 @@ def _fuse(g: Graph, bn: Node, s: np.ndarray, shift: np.ndarray) -> bool:
         return _finish(g, bn, add.output)
     if prod.op == "gemm":
         prod.attrs = {**prod.attrs, "beta": 1.0}
-    inputs = list(prod.inputs) + [None] * (3 - len(prod.inputs))
+    inputs = list(prod.inputs) + [None] * (bias_in + 1 - len(prod.inputs))
     prod.inputs = inputs
-    _set_const_input(g, prod, 2, bias.astype(w_dtype), bn.source, hint=x.name + "_bias")
+    _set_const_input(g, prod, bias_in, bias.astype(w_dtype), bn.source, hint=x.name + "_bias")
     prod.source = src
     return _finish(g, bn, x)
 

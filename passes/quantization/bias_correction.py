@@ -28,35 +28,47 @@ import numpy as np
 
 from compiler.ir.graph import Node
 from compiler.ops.nn import pool_geometry
-from compiler.ops.registry import schema_or_raise
+from compiler.ops.registry import get_schema, schema_or_raise
 
-# The layers whose bias absorbs the shift (a matmul has no bias; after fuse-matmul-add a
-# matmul with one is a gemm). Calibration records the channel means of their data inputs.
-CORRECTED_OPS = frozenset({"conv", "gemm"})
+def corrects(node: Node) -> bool:
+    """Whether ``node``'s bias can absorb its weight-rounding shift: its op has a ``bias``
+    input (a matmul has none; after fuse-matmul-add a matmul with one is a gemm) and a shift
+    rule here (conv, gemm). Calibration records the channel means of such nodes' data
+    inputs."""
+    s = get_schema(node.op)
+    return s is not None and s.bias is not None and node.op in _SHIFTS
 
 
-def output_shift(node: Node, dw: np.ndarray, mean: np.ndarray, axis: int | None
+def output_shift(node: Node, dw: np.ndarray, mean: np.ndarray, axis: int | None = None
                  ) -> np.ndarray | None:
     """Mean change of ``node``'s output per output channel when its weight changes by ``dw``.
 
-    ``node`` is a conv (weight OIHW..., input NCHW...) or a gemm (``axis``: the weight's
-    output axis, as the quantizer uses it); ``mean`` holds the mean of each
-    input channel (axis 1 of the data input). None when the shapes do not fit (a conv input
-    with non-static spatial dims, a channel count that disagrees).
+    ``node`` is a conv (weight OIHW..., input NCHW...) or a gemm; ``axis`` is the weight's
+    output-channel axis, by default the op's ``weights`` trait (the axis the quantizer
+    quantizes along); ``mean`` holds the mean of each input channel (axis 1 of the data
+    input). None when the shapes do not fit (a conv input with non-static spatial dims, a
+    channel count that disagrees) or the op has no shift rule.
     """
-    dw = np.asarray(dw, np.float64)
-    mean = np.asarray(mean, np.float64)
-    if node.op == "conv":
-        return _conv_shift(node, dw, mean)
-    if node.op == "gemm" and dw.ndim == 2 and axis is not None:
-        k_axis = 1 - axis
-        if dw.shape[k_axis] != mean.size:
-            return None
-        return mean @ (dw if k_axis == 0 else dw.T)
-    return None
+    shift = _SHIFTS.get(node.op)
+    if shift is None:
+        return None
+    if axis is None:
+        axis = schema_or_raise(node.op).weight_axes(node.attrs)[1]
+    return shift(node, np.asarray(dw, np.float64), np.asarray(mean, np.float64), axis)
 
 
-def _conv_shift(node: Node, dw: np.ndarray, mean: np.ndarray) -> np.ndarray | None:
+def _gemm_shift(node: Node, dw: np.ndarray, mean: np.ndarray, axis: int) -> np.ndarray | None:
+    if dw.ndim != 2:
+        return None
+    k_axis = 1 - axis % 2
+    if dw.shape[k_axis] != mean.size:
+        return None
+    return mean @ (dw if k_axis == 0 else dw.T)
+
+
+def _conv_shift(node: Node, dw: np.ndarray, mean: np.ndarray, axis: int) -> np.ndarray | None:
+    if axis != 0:
+        return None  # the rule below reads dw as OIHW
     x = node.input(0)
     spatial = x.type.shape[2:] if x.type.rank and x.type.rank >= 3 else None
     if not spatial or not all(isinstance(d, int) for d in spatial):
@@ -80,6 +92,9 @@ def _conv_shift(node: Node, dw: np.ndarray, mean: np.ndarray) -> np.ndarray | No
     mg = m // group
     return np.einsum("gmc,gc->gm", taps.reshape(group, mg, cg),
                      mean.reshape(group, cg)).reshape(m)
+
+
+_SHIFTS = {"conv": _conv_shift, "gemm": _gemm_shift}
 
 
 def _resolved(node: Node) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from compiler.errors import InferccError
 from compiler.fileio import atomic_write
 from compiler.ir.graph import Graph, Node, Value
 
-from .bias_correction import CORRECTED_OPS
+from .bias_correction import corrects
 
 log = logging.getLogger(__name__)
 
@@ -853,7 +853,7 @@ def calibrate(
                                    f"{unknown}")
         chosen = [by_name[n] for n in wanted]
     weighted_inputs = {id(n.input(0)) for n in graph.nodes
-                       if n.op in CORRECTED_OPS and n.inputs and n.input(0) is not None}
+                       if corrects(n) and n.inputs and n.input(0) is not None}
     stats = {v.name: TensorStats(v.name, bins, channels=id(v) in weighted_inputs)
              for v in chosen}
     by_id = {id(v): stats[v.name] for v in chosen}

@@ -10,8 +10,13 @@ Contract (docs/notes: the INT8 contract; summarized here):
 
   and every other reader of ``%x`` reads ``%x.dq``. A graph output keeps its name: the dq
   value takes it and the float value is renamed ``<x>.f``. Graph inputs never change.
-* Activations are int8 per tensor: asymmetric ``[-128, 127]`` with a zero point for
-  ``scheme="tflite"``, symmetric ``[-127, 127]`` with zero point 0 for ``"tensorrt"``. The
+* What is quantized is the target's choice: a :class:`~compiler.quantization.spec.QuantSpec`
+  (``spec``, or the ``QUANT_SPEC`` of target ``scheme``) names the ops it runs quantized,
+  the ones whose output shares its input's parameters or has fixed parameters, and the
+  fused activations its kernels apply. Everything about an op (which inputs are data
+  operands, weights and their output-channel axis, the bias) comes from its schema's traits.
+* Activations are int8 per tensor: asymmetric ``[-128, 127]`` with a zero point (TFLite),
+  or symmetric ``[-127, 127]`` with zero point 0 when the spec says so (TensorRT). The
   range comes from the calibration statistics (``method``/``percentile``, see
   :mod:`.scales`), always widened to include 0. Graph inputs and outputs, and outputs of
   bounded activations (clip, fused relu6 / relu_n1_to_1), and tensors read only by a global
@@ -22,30 +27,33 @@ Contract (docs/notes: the INT8 contract; summarized here):
   whole, so the trade a clipping method makes on the tensor alone (less rounding noise for
   some clipping) is a loss there (the digits CNN: entropy on its pooled tensor alone costs
   4.7 dB of logit SQNR).
-* Weights (const input 1 of conv / conv_transpose, const B of gemm, const rank-2 B of
-  matmul) become an i8 const (per-channel symmetric, ``[-127, 127]``, zero point 0; per
-  tensor with ``per_channel=False``) + ``dequantize(w_q, scale[C], zp[C], axis)``.
-  Output-channel axis: conv OIHW 0, conv_transpose IOHW 1, gemm B 0 if transB else 1,
-  matmul ``[K, N]`` 1. Gemm ``alpha``/``beta`` are folded into B and C first.
-* Biases (const input 2 of conv / conv_transpose, C of gemm) become i32 consts with scale
+* Weights (the op's ``weights`` trait: const input 1 of conv / conv_transpose, const B of
+  gemm, const rank-2 B of matmul) become an i8 const (per-channel symmetric, ``[-127,
+  127]``, zero point 0; per tensor with ``per_channel=False``) + ``dequantize(w_q, scale[C],
+  zp[C], axis)`` along the trait's output-channel axis (conv OIHW 0, conv_transpose IOHW 1,
+  gemm B 0 if transB else 1, matmul ``[K, N]`` 1). Gemm ``alpha``/``beta`` are folded into B
+  and C first.
+* Biases (the ``bias`` trait: input 2 of conv / conv_transpose, C of gemm) become i32 consts with scale
   ``input_scale * weight_scale`` (per channel), zero point 0, + dequantize(axis=0).
 * Other const operands of quantized ops (add/sub/mul by a const, prelu slope, a const
   matmul B of rank != 2, const concat inputs) are quantized per tensor on their own
   min/max (concat: with the concat's parameters) into an i8 const + dequantize.
-* Shared parameters: the outputs of max_pool, global_max_pool, reduce_max, reshape,
-  flatten, squeeze, unsqueeze, transpose, slice, split, gather, pad, depth_to_space,
-  space_to_depth and resize use exactly their input's parameters. concat: one set of
-  parameters covering the union of its inputs' and output's ranges, used by every input and
-  the output; an input also read elsewhere (or pinned to fixed parameters) keeps its own and
-  is requantized in front of the concat (``%x.rq = quantize(%x.dq)``, ``%x.rdq``).
-* ``scheme="tflite"`` pins sigmoid and softmax outputs to ``(1/256, -128)`` and tanh to
-  ``(1/128, 0)`` (TFLite's int8 kernels require them).
+* Shared parameters: the outputs of the spec's ``same_scale`` ops (TFLite: max_pool,
+  avg_pool, global_max_pool, reduce_max, reshape, flatten, squeeze, unsqueeze, transpose,
+  slice, split, gather, pad, depth_to_space, resize) use exactly their input's parameters.
+  A multi-input one (concat): one set of parameters covering the union of its inputs' and
+  output's ranges, used by every input and the output; an input also read elsewhere (or
+  pinned to fixed parameters) keeps its own and is requantized in front of the concat
+  (``%x.rq = quantize(%x.dq)``, ``%x.rdq``).
+* The spec's ``fixed_output`` pins outputs (TFLite: sigmoid and softmax ``(1/256, -128)``,
+  tanh ``(1/128, 0)``, as its int8 kernels require).
 * ``keep_float`` names stay float: a name matches a node's source layer (any entry of
   ``node.source``) or its first output's value name. Unknown names are an error.
 * Inserted nodes carry ``source`` = their producer's (the consumer's for weights).
-* Ops outside :data:`QUANTIZABLE`, ops in subgraphs, ops with non-f32 data operands and,
-  for ``scheme="tflite"``, ops with a fused ``tanh``/``sigmoid`` activation stay float; their float inputs read the dq values, their outputs are quantized only when a
-  quantized op reads them.
+* Ops the spec does not quantize (not in its ``ops``, a fused activation its kernels do not
+  apply, a ``const_inputs`` operand that is not constant), ops in subgraphs and ops with
+  non-f32 data operands stay float; their float inputs read the dq values, their outputs
+  are quantized only when a quantized op reads them.
 
 A tensor that must be quantized but has no statistics is a :class:`QuantizeError` naming
 the value and its source layer (the stats belong to another graph: recalibrate).
@@ -64,10 +72,12 @@ import numpy as np
 from compiler.errors import InferccError, join_names
 from compiler.ir.graph import CONST, Graph, Node, Value, is_sparse
 from compiler.ir.types import DType, QuantParams, TensorType
+from compiler.ops.registry import schema_or_raise
 from compiler.pass_manager.base import Pass, PassContext, PassResult
+from compiler.quantization.spec import QuantSpec, QuantSpecError, spec_for
 
 from .calibration import CalibrationStats
-from .bias_correction import CORRECTED_OPS, output_shift
+from .bias_correction import corrects, output_shift
 from .scales import (
     METHODS,
     ScaleError,
@@ -80,35 +90,6 @@ from .scales import (
 
 log = logging.getLogger(__name__)
 
-SCHEMES = ("tflite", "tensorrt")
-
-# op -> indices of the inputs that are quantized data operands ("*" = all inputs).
-_DATA_INPUTS: dict[str, tuple[int, ...] | str] = {
-    "conv": (0,), "conv_transpose": (0,), "gemm": (0,), "matmul": (0, 1),
-    "add": (0, 1), "sub": (0, 1), "mul": (0, 1), "prelu": (0, 1),
-    "avg_pool": (0,), "max_pool": (0,), "global_avg_pool": (0,), "global_max_pool": (0,),
-    "reduce_mean": (0,), "reduce_max": (0,), "concat": "*",
-    "reshape": (0,), "flatten": (0,), "squeeze": (0,), "unsqueeze": (0,), "transpose": (0,),
-    "pad": (0,), "resize": (0,), "slice": (0,), "split": (0,), "gather": (0,),
-    "relu": (0,), "clip": (0,), "leaky_relu": (0,), "hard_swish": (0,), "sigmoid": (0,),
-    "tanh": (0,), "softmax": (0,), "depth_to_space": (0,), "space_to_depth": (0,),
-}
-#: Ops with TFLite int8 kernels: quantized unless kept float.
-QUANTIZABLE = frozenset(_DATA_INPUTS)
-#: Ops whose output uses exactly the input's parameters (TFLite's int8 AVERAGE_POOL_2D requires
-#: it too; an average never leaves its input's range).
-SHARED = frozenset({
-    "max_pool", "global_max_pool", "avg_pool", "reduce_max", "reshape", "flatten", "squeeze",
-    "unsqueeze", "transpose", "slice", "split", "gather", "pad", "depth_to_space",
-    "space_to_depth", "resize",
-})
-#: Output parameters TFLite's int8 kernels require (scheme "tflite").
-FIXED_TFLITE = {
-    "sigmoid": (1.0 / 256.0, -128),
-    "softmax": (1.0 / 256.0, -128),
-    "tanh": (1.0 / 128.0, 0),
-}
-_WEIGHTED = ("conv", "conv_transpose", "gemm")
 _I32 = np.iinfo(np.int32)
 
 
@@ -129,6 +110,7 @@ class QuantizeSummary:
 
     scheme: str
     method: str
+    symmetric: bool = False
     quantized_ops: dict[str, int] = field(default_factory=dict)
     float_nodes: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
@@ -167,7 +149,7 @@ class QuantizeSummary:
         for name, qp in items[:limit] if limit else items:
             s, z = qp.scale[0], qp.zero_point[0]
             lo, hi = s * (-128 - z), s * (127 - z)
-            if self.scheme == "tensorrt":
+            if self.symmetric:
                 lo = -127 * s
             rows.append((name, f"{s:.6g}", str(z), f"[{lo:.4g}, {hi:.4g}]",
                          self.sources.get(name, "")))
@@ -211,8 +193,8 @@ class _Classes:
 
 
 def _data_indices(node: Node) -> list[int]:
-    spec = _DATA_INPUTS[node.op]
-    idx = range(len(node.inputs)) if spec == "*" else spec
+    """The node's present quantized data operands (its op's ``quant_inputs`` trait)."""
+    idx = schema_or_raise(node.op).data_inputs(len(node.inputs))
     return [i for i in idx if node.input(i) is not None]
 
 
@@ -232,50 +214,58 @@ def _label(v: Value) -> str:
     return "graph input" if p is None else v.name
 
 
-def _weight_axis(node: Node) -> int | None:
-    """Output-channel axis of the node's weight (input 1) in IR layout, else None."""
-    w = node.input(1)
-    if node.op == "conv":
-        return 0
-    if node.op == "conv_transpose":
-        return 1
-    if node.op == "gemm":
-        return 0 if node.attrs.get("transB", 0) else 1
-    if node.op == "matmul" and w is not None and w.type.rank == 2:
-        return 1
+def _weight(node: Node) -> tuple[int, int] | None:
+    """``(input index, output-channel axis)`` of the node's weight when it is quantized per
+    channel (the op's ``weights`` trait, axis made non-negative), else None.
+
+    A weight that is also a data operand (matmul's B) is one only when it is a constant
+    matrix; otherwise it is quantized like any operand."""
+    schema = schema_or_raise(node.op)
+    data = schema.data_inputs(len(node.inputs))
+    for i, axis in schema.weight_axes(node.attrs).items():
+        w = node.input(i)
+        if w is None or not w.is_const:
+            return None
+        rank = np.ndim(w.const_value)
+        if i in data and rank != 2:
+            return None
+        return i, axis % rank
     return None
 
 
-def _quantizable(node: Node, scheme: str) -> bool:
-    """Whether the node's operands allow an int8 kernel (weights const, f32 data, ...)."""
-    if node.op not in QUANTIZABLE or not node.outputs:
+def _quantizable(node: Node, spec: QuantSpec) -> bool:
+    """Whether the target quantizes the node and its operands allow it (weights const, f32
+    data, ...)."""
+    if not node.outputs or not spec.quantizes(node):
         return False
-    if scheme == "tflite" and node.attrs.get("activation", "") in ("tanh", "sigmoid"):
-        # TFLite's int8 kernels fuse only the relu family, and the pre-activation range
-        # a separate TANH/LOGISTIC would need was not calibrated (it was fused away).
-        return False
-    for i in _data_indices(node):
+    schema = schema_or_raise(node.op)
+    data = _data_indices(node)
+    for i in data:
         if not _is_f32(node.input(i)):
             return False
     if not any(_is_f32(v) for v in node.outputs):
         return False
-    if node.op in _WEIGHTED:
-        w, b = node.input(1), node.input(2)
+    for i in schema.weight_axes(node.attrs):
+        if i in schema.data_inputs(len(node.inputs)):
+            continue  # matmul's B: an operand when it is no constant
+        w = node.input(i)
         if w is None or not w.is_const or not _is_f32(w):
             return False
-        if b is not None and (not b.is_const or not _is_f32(b)):
+    b = node.input(schema.bias) if schema.bias is not None else None
+    if b is not None and (not b.is_const or not _is_f32(b)):
+        return False
+    if node.op == "conv_transpose" and int(node.attrs.get("group", 1)) != 1:
+        return False  # bias channels != weight axis-1 channels
+    if node.op == "gemm":
+        w = node.input(1)
+        if node.attrs.get("transA", 0) or w.type.rank != 2:
             return False
-        if node.op == "conv_transpose" and int(node.attrs.get("group", 1)) != 1:
-            return False  # bias channels != weight axis-1 channels
-        if node.op == "gemm":
-            if node.attrs.get("transA", 0) or w.type.rank != 2:
-                return False
-            if b is not None and b.type.is_static and w.type.is_static:
-                n = w.type.shape[0 if node.attrs.get("transB", 0) else 1]
-                if int(np.prod(b.type.shape)) != n or b.type.shape[-1] != n:
-                    return False  # a C that is no per-output-channel bias
-            elif b is not None:
-                return False
+        if b is not None and b.type.is_static and w.type.is_static:
+            n = w.type.shape[0 if node.attrs.get("transB", 0) else 1]
+            if int(np.prod(b.type.shape)) != n or b.type.shape[-1] != n:
+                return False  # a C that is no per-output-channel bias
+        elif b is not None:
+            return False
     if node.op == "max_pool" and len(node.outputs) > 1 and node.outputs[1].has_uses:
         return False
     return True
@@ -283,13 +273,13 @@ def _quantizable(node: Node, scheme: str) -> bool:
 
 class _Planner:
     def __init__(self, graph: Graph, stats: CalibrationStats, method: str, percentile: float,
-                 scheme: str, keep: set[str]):
+                 spec: QuantSpec, keep: set[str]):
         self.g = graph
         self.stats = stats
         self.method = method
         self.percentile = percentile
-        self.scheme = scheme
-        self.symmetric = scheme == "tensorrt"
+        self.spec = spec
+        self.symmetric = spec.symmetric_activations
         self.keep = keep
         self.cls = _Classes()
         self.values: dict[int, Value] = {}       # activations to quantize, by id
@@ -322,7 +312,7 @@ class _Planner:
         for node in self.g.nodes:
             if node.op == CONST:
                 continue
-            if self.kept(node) or not _quantizable(node, self.scheme):
+            if self.kept(node) or not _quantizable(node, self.spec):
                 continue
             self.quantized.append(node)
             data = _data_indices(node)
@@ -331,7 +321,9 @@ class _Planner:
             for _, x in acts:
                 if id(x) not in self.values:
                     self.add(x)  # produced by a float op or a graph input: own range
-            if node.op in SHARED:
+            shared = node.op in self.spec.same_scale
+            variadic = schema_or_raise(node.op).quant_inputs == "*"
+            if shared and not variadic:
                 x = node.input(0)
                 for o in outs:
                     if x.is_const:
@@ -339,7 +331,7 @@ class _Planner:
                     else:
                         self.add(o, contributes=False)
                         self.cls.union(id(x), id(o))
-            elif node.op == "concat":
+            elif shared:  # any number of inputs (concat): one set of parameters for all
                 out = outs[0]
                 self.add(out)
                 for i, x in acts:
@@ -357,7 +349,7 @@ class _Planner:
             else:
                 for o in outs:
                     self.add(o)
-                fixed = FIXED_TFLITE.get(node.op) if self.scheme == "tflite" else None
+                fixed = self.spec.fixed(node.op)
                 if fixed is not None:
                     for o in outs:
                         self.fixed[id(o)] = fixed
@@ -422,7 +414,7 @@ def _bounded(node: Node) -> bool:
 
 
 def _weight_shift(node: Node, w_float: np.ndarray, w_qp: QuantParams,
-                  stats: CalibrationStats) -> np.ndarray | None:
+                  stats: CalibrationStats, axis: int) -> np.ndarray | None:
     """The mean output shift of ``node`` from rounding its weight (see
     :mod:`.bias_correction`), or None without the input's channel means."""
     x = node.input(0)
@@ -431,7 +423,7 @@ def _weight_shift(node: Node, w_float: np.ndarray, w_qp: QuantParams,
     if mean is None:
         return None
     dw = fake_quantize(w_float, w_qp, symmetric=True) - w_float
-    return output_shift(node, dw, mean, _weight_axis(node))
+    return output_shift(node, dw, mean, axis)
 
 
 def _only_averaged(v: Value) -> bool:
@@ -526,12 +518,13 @@ class _Rewriter:
         self._place([qv.producer, sv.producer, zv.producer, dq], c.producer)
         return dq.output
 
-    def weight(self, node: Node, axis: int, fold: float = 1.0) -> QuantParams:
-        w = node.input(1)
+    def weight(self, node: Node, i: int, axis: int, fold: float = 1.0) -> QuantParams:
+        """Quantize ``node``'s weight input ``i`` (times ``fold``) along ``axis``."""
+        w = node.input(i)
         key = ("w", id(w), axis, fold, self.per_channel)
         hit = self.cache.get(key)
         if hit is not None:
-            node.set_input(1, hit)
+            node.set_input(i, hit)
             return hit.producer.inputs[0].type.quant
         a = _dense(w).astype(np.float64) * fold
         qp = _f32_params(weight_params(a, axis if self.per_channel else None))
@@ -548,13 +541,13 @@ class _Rewriter:
         else:
             dq = self._qconst(w, q, qp, np.float32(s[0]), np.int8(0), None, node.source)
         self.cache[key] = dq
-        node.set_input(1, dq)
+        node.set_input(i, dq)
         return qp
 
-    def bias(self, node: Node, in_qp: QuantParams, w_qp: QuantParams, fold: float = 1.0,
+    def bias(self, node: Node, i: int, in_qp: QuantParams, w_qp: QuantParams, fold: float = 1.0,
              shift: np.ndarray | None = None) -> QuantParams:
-        """Quantize ``node``'s bias (times ``fold``, minus ``shift``) to int32."""
-        b = node.input(2)
+        """Quantize ``node``'s bias input ``i`` (times ``fold``, minus ``shift``) to int32."""
+        b = node.input(i)
         a = _dense(b).astype(np.float64).reshape(-1) * fold
         if shift is not None:
             a = a - shift
@@ -572,7 +565,7 @@ class _Rewriter:
             q = np.clip(q, _I32.min, _I32.max).astype(np.int32)
             dq = self._qconst(b, q, bqp, s, np.zeros(s.size, np.int32), 0, node.source)
             self.cache[key] = dq
-        node.set_input(2, dq)
+        node.set_input(i, dq)
         return bqp
 
     def reorder(self) -> None:
@@ -599,6 +592,7 @@ def quantize_graph(
     *,
     method: str = "minmax",
     percentile: float = 99.99,
+    spec: QuantSpec | None = None,
     scheme: str = "tflite",
     keep_float: Iterable[str] = (),
     per_channel: bool = True,
@@ -607,25 +601,28 @@ def quantize_graph(
     """Rewrite ``graph`` in place into QDQ form (see the module docstring) and summarize.
 
     ``stats`` must come from :func:`~.calibration.calibrate` run on this graph (after the
-    default pipeline), keyed by value name. ``bias_correction`` subtracts from each conv /
-    gemm bias the mean output shift its weight rounding causes (:mod:`.bias_correction`;
-    needs the input's channel means, which ``calibrate`` records; a layer without a bias
-    gets one).
+    default pipeline), keyed by value name. ``spec`` is the target's quantization spec;
+    without one, target ``scheme``'s (:func:`resolve_spec`). ``per_channel`` weights only
+    where the spec allows them. ``bias_correction`` subtracts from each conv / gemm bias the
+    mean output shift its weight rounding causes (:mod:`.bias_correction`; needs the
+    input's channel means, which ``calibrate`` records; a layer without a bias gets one).
     """
     if method not in METHODS:
         raise QuantizeError(f"unknown calibration method {method!r}; choose one of "
                             f"{', '.join(METHODS)}")
-    if scheme not in SCHEMES:
-        raise QuantizeError(f"unknown quantization scheme {scheme!r}; choose one of "
-                            f"{', '.join(SCHEMES)}")
+    if spec is None:
+        spec = resolve_spec(scheme)
+    if spec.activation_dtype != DType.I8 or not spec.symmetric_weights:
+        raise QuantizeError(f"quantization spec {spec.name!r}: infercc quantizes int8 "
+                            "activations and symmetric weights only")
     if not isinstance(stats, CalibrationStats):
         raise QuantizeError(f"quantize_graph needs CalibrationStats, got {type(stats).__name__}"
                             " (load a stats file with CalibrationStats.load(path))")
     keep = {str(k) for k in keep_float if str(k)}
-    planner = _Planner(graph, stats, method, percentile, scheme, keep)
+    planner = _Planner(graph, stats, method, percentile, spec, keep)
     planner.plan()
     params = planner.params()
-    summary = QuantizeSummary(scheme, method)
+    summary = QuantizeSummary(spec.name, method, spec.symmetric_activations)
     quantized_ids = {id(n) for n in planner.quantized}
     for n in graph.nodes:
         if n.op == CONST:
@@ -640,28 +637,30 @@ def quantize_graph(
         summary.params[v.name] = params[k]
         summary.sources[v.name] = _label(v)
 
-    rw = _Rewriter(graph, per_channel, planner.symmetric)
+    rw = _Rewriter(graph, per_channel and spec.per_channel_weights, planner.symmetric)
     # weights, biases and const operands first: they need the activations' params only.
     for node in planner.quantized:
-        concat_qp = params[id(node.outputs[0])] if node.op in SHARED | {"concat"} else None
-        if node.op in _WEIGHTED or (node.op == "matmul" and node.input(1).is_const
-                                     and _weight_axis(node) is not None):
+        concat_qp = params[id(node.outputs[0])] if node.op in spec.same_scale else None
+        weight = _weight(node)
+        if weight is not None:
+            wi, axis = weight
+            bi = schema_or_raise(node.op).bias
             alpha = float(node.attrs.get("alpha", 1.0)) if node.op == "gemm" else 1.0
             beta = float(node.attrs.get("beta", 1.0)) if node.op == "gemm" else 1.0
-            wname = node.input(1).name
-            correct = bias_correction and node.op in CORRECTED_OPS
-            w_float = _dense(node.input(1)) * alpha if correct else None
-            w_qp = rw.weight(node, _weight_axis(node), alpha)
+            wname = node.input(wi).name
+            correct = bias_correction and corrects(node)
+            w_float = _dense(node.input(wi)) * alpha if correct else None
+            w_qp = rw.weight(node, wi, axis, alpha)
             summary.weights[wname] = w_qp
-            shift = _weight_shift(node, w_float, w_qp, stats) if correct else None
-            if shift is not None and node.input(2) is None:
+            shift = _weight_shift(node, w_float, w_qp, stats, axis) if correct else None
+            if shift is not None and node.input(bi) is None:
                 zero = graph.add_const(np.zeros(shift.size, np.float32), f"{wname}.bias",
                                        source=node.source, before=node)
-                node.inputs = [*node.inputs[:2], zero]
-            b = node.input(2)
+                node.inputs = [*node.inputs[:bi], *[None] * (bi - len(node.inputs)), zero]
+            b = node.input(bi) if bi is not None else None
             if b is not None:
-                summary.biases[b.name] = rw.bias(node, params[id(node.input(0))], w_qp, beta,
-                                                 None if shift is None else shift)
+                summary.biases[b.name] = rw.bias(node, bi, params[id(node.input(0))], w_qp,
+                                                 beta, None if shift is None else shift)
                 summary.bias_corrected += shift is not None
             if node.op == "gemm" and (alpha != 1.0 or beta != 1.0):
                 node.attrs = {**node.attrs, "alpha": 1.0, "beta": 1.0}
@@ -689,6 +688,15 @@ def quantize_graph(
     return summary
 
 
+def resolve_spec(scheme: str) -> QuantSpec:
+    """The quantization spec of target ``scheme`` (looked up by name, so this pass imports no
+    target), as a :class:`QuantizeError` when there is none."""
+    try:
+        return spec_for(scheme)
+    except QuantSpecError as e:
+        raise QuantizeError(f"unknown quantization scheme {scheme!r}: {e}") from None
+
+
 def _drop_dead_consts(graph: Graph) -> None:
     for n in list(graph.nodes):
         if n.op == CONST and not n.outputs[0].has_uses:
@@ -714,9 +722,7 @@ class Quantize(Pass):
         if self.method not in METHODS:
             raise QuantizeError(f"quantize: method={self.method!r}; choose one of "
                                 f"{', '.join(METHODS)}")
-        if self.scheme not in SCHEMES:
-            raise QuantizeError(f"quantize: scheme={self.scheme!r}; choose one of "
-                                f"{', '.join(SCHEMES)}")
+        resolve_spec(self.scheme)  # an unknown scheme is an error in the pipeline string
         names: list[str] = []
         for k in self.keep_float:
             names.extend(s.strip() for s in str(k).split(";") if s.strip())

@@ -52,31 +52,8 @@ from .report import ErrorStats, LayerReport, collect_feeds, layer_report
 
 log = logging.getLogger(__name__)
 
-# The ops the quantize pass quantizes (notes: TFLite has int8 kernels for them); used when
-# passes.quantization.quantize does not export its own list.
-_FALLBACK_QUANTIZABLE = frozenset(
-    "conv conv_transpose gemm matmul add sub mul avg_pool max_pool global_avg_pool "
-    "global_max_pool reduce_mean reduce_max concat reshape flatten squeeze unsqueeze transpose "
-    "pad resize slice split gather relu clip leaky_relu prelu hard_swish sigmoid tanh softmax "
-    "depth_to_space space_to_depth".split())
-
-
 class SensitivityError(InferccError):
     """A sensitivity or mixed-precision request cannot be met; the message says why."""
-
-
-def quantizable_ops() -> frozenset[str]:
-    """The op names the quantize pass rewrites."""
-    try:
-        from . import quantize as qmod
-
-        for attr in ("QUANTIZABLE_OPS", "QUANTIZABLE"):
-            ops = getattr(qmod, attr, None)
-            if ops:
-                return frozenset(ops)
-    except ImportError:
-        pass
-    return _FALLBACK_QUANTIZABLE
 
 
 def _default_quantizer() -> Callable[..., Any]:
@@ -108,10 +85,14 @@ def quantizable_layers(graph: Graph, stats: Any = None, *,
 
     With ``stats`` the answer is exact: a copy is quantized (``qopts``: method, scheme, ...)
     and a node counts when its op is quantizable and its output is quantized (every
-    quantized op's outputs get a Q/DQ pair). Without ``stats`` every node of a quantizable
-    op with a float operand counts.
+    quantized op's outputs get a Q/DQ pair). Without ``stats`` every node of an op the
+    quantization spec (``qopts``' ``spec``, else target ``scheme``'s) quantizes with a
+    float operand counts.
     """
-    ops = quantizable_ops()
+    from .quantize import resolve_spec
+
+    spec = qopts.get("spec") or resolve_spec(qopts.get("scheme", "tflite"))
+    ops = spec.ops
     quantized: set[str] | None = None
     if stats is not None:
         q = _quantized_copy(graph, stats, quantizer or _default_quantizer(), (), **qopts)

@@ -50,8 +50,10 @@ import numpy as np
 
 from compiler.ir.graph import CONST, Graph, Node, Value
 from compiler.ir.types import DType, QuantParams, TensorType
+from compiler.ops.registry import schema_or_raise
 
 from .lower import TfliteEmitError, _dims, _ident, _Lowering, _perm, _Unsupported
+from .quant_spec import KERNELS_FIXED_OUTPUT, KERNELS_SAME_SCALE, QUANT_SPEC
 from .writer import TfliteWriter, tflite_type
 
 log = logging.getLogger(__name__)
@@ -60,29 +62,17 @@ _T_F32 = tflite_type(np.float32)
 _T_I8 = tflite_type(np.int8)
 _T_I32 = tflite_type(np.int32)
 
-#: IR ops that may run as int8 TFLite kernels (the contract's quantizable ops + identity)
-INT8_OPS = frozenset({
-    "conv", "conv_transpose", "gemm", "matmul", "add", "sub", "mul", "avg_pool", "max_pool",
-    "global_avg_pool", "global_max_pool", "reduce_mean", "reduce_max", "concat", "reshape",
-    "flatten", "squeeze", "unsqueeze", "transpose", "pad", "resize", "slice", "split",
-    "gather", "relu", "clip", "leaky_relu", "prelu", "hard_swish", "sigmoid", "tanh",
-    "softmax", "depth_to_space", "identity", "div"})
-#: input positions of each op that carry int8 data (others must be constants)
-_DATA_INPUTS = {"add": (0, 1), "sub": (0, 1), "mul": (0, 1), "prelu": (0, 1)}
-_FUSABLE = {"", "relu", "relu6", "relu_n1_to_1"}
+#: IR ops that may run as int8 TFLite kernels (the quantization spec's ops + identity)
+INT8_OPS = QUANT_SPEC.ops | {"identity"}
+_FUSABLE = QUANT_SPEC.fused_activations
 #: TFLite ops whose int8 kernels need the output parameters equal to the input's
-SAME_SCALE = frozenset({
-    "CONCATENATION", "RESHAPE", "TRANSPOSE", "MAX_POOL_2D", "AVERAGE_POOL_2D",
-    "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "SPLIT_V", "SPLIT", "STRIDED_SLICE",
-    "SLICE", "GATHER", "PAD", "PADV2", "MIRROR_PAD", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH",
-    "REDUCE_MAX", "REDUCE_MIN", "MAXIMUM", "MINIMUM", "SQUEEZE"})
+SAME_SCALE = KERNELS_SAME_SCALE
 #: ops that only move or pad bytes: an output made by the lowering without parameters
 #: takes its input's
 _VIEW_OPS = frozenset({"TRANSPOSE", "RESHAPE", "PAD", "PADV2", "MIRROR_PAD", "SLICE",
                        "STRIDED_SLICE"})
 #: output parameters TFLite's int8 kernels require
-FIXED_OUTPUT = {"LOGISTIC": (1.0 / 256, -128), "SOFTMAX": (1.0 / 256, -128),
-                "TANH": (1.0 / 128, 0)}
+FIXED_OUTPUT = KERNELS_FIXED_OUTPUT
 #: where the bias sits (int32 with scale input x weight)
 _BIAS_INPUT = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "TRANSPOSE_CONV": 3}
 _DATA_INPUT = {"TRANSPOSE_CONV": 2}  # the activation input (0 for every other op)
@@ -94,6 +84,15 @@ _V2 = frozenset({
     "TANH", "PAD", "PADV2", "CONCATENATION", "SOFTMAX", "MEAN", "MIRROR_PAD", "REDUCE_MAX",
     "REDUCE_MIN", "SUM", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "BATCH_MATMUL",
     "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "DEQUANTIZE", "PACK", "ARG_MAX"})
+
+
+def _int8_data_inputs(node: Node) -> tuple[int, ...]:
+    """Inputs of the node's int8 kernel that carry int8 data (the others must be constants):
+    its op's quantized data operands less its weights; input 0 of identity."""
+    s = schema_or_raise(node.op)
+    weights = s.weight_axes(node.attrs)
+    data = [i for i in s.data_inputs(len(node.inputs)) if i not in weights]
+    return tuple(data) or (0,)
 
 
 def is_qdq(graph: Graph) -> bool:
@@ -289,35 +288,30 @@ class QuantLowering(_Lowering):
         act = node.attrs.get("activation", "") or ""
         if act not in _FUSABLE or (act and op in ("conv_transpose", "matmul")):
             return f"activation {act!r} is not fused by TFLite's int8 kernels"
-        data = _DATA_INPUTS.get(op, (0,))
-        if op == "concat":
-            data = tuple(range(len(node.inputs)))
+        data = _int8_data_inputs(node)
+        weights = schema_or_raise(op).weight_axes(node.attrs)
         for i, v in enumerate(node.inputs):
             if v is None:
                 continue
             if i in data and v.is_const:
-                if op in (*_DATA_INPUTS, "concat") and id(v) in self.consts and \
+                if len(data) > 1 and id(v) in self.consts and \
                         self.consts[id(v)][1].axis is None:
                     continue
                 return f"operand %{v.name} is a float constant, not quantized per tensor"
             if i in data and not self._dq_act(v):
                 return f"input %{v.name} is not a quantized activation"
-            if i not in data and not v.is_const and op not in ("conv", "conv_transpose",
-                                                               "gemm", "matmul"):
+            if i not in data and not v.is_const and not weights:
                 return f"input %{v.name} must be a constant"
         if op == "div":
             c = node.inputs[1]
             a = None if id(c) in self.consts else c.const_value
             if a is None or np.asarray(a).dtype != np.float32 or not np.all(np.asarray(a)):
                 return "only division by a nonzero float constant becomes an int8 MUL"
-        weight_axis = {"conv": 0, "conv_transpose": 1, "gemm": None, "matmul": 1}
-        if op in weight_axis:
-            wv = node.inputs[1]
+        for wi, axis in weights.items():
+            wv = node.inputs[wi]
             if op == "matmul" and not (wv.is_const and wv.type.rank == 2):
                 return "matmul of two activations (BATCH_MATMUL) stays float"
-            axis = weight_axis[op]
-            if op == "gemm":
-                axis = 0 if int(node.attrs.get("transB", 0) or 0) else 1
+            axis %= wv.type.rank
             entry = self.consts.get(id(wv))
             if entry is None or entry[0].dtype != np.int8:
                 return f"weight %{wv.name} is not an int8 constant"
