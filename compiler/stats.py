@@ -29,6 +29,7 @@ from typing import Any
 
 from .ir.graph import CONST, Graph, Node, Value, is_sparse
 from .ir.types import TensorType
+from .ir.walk import walk_nodes
 
 # Ops whose MACs are computed from shapes, with the positions of (data, weight) inputs.
 _CONV = {"conv": (0, 1), "conv_integer": (0, 1), "qlinear_conv": (0, 3)}
@@ -174,7 +175,7 @@ def model_stats(graph: Graph) -> ModelStats:
 
 
 def _walk(graph: Graph, st: ModelStats) -> None:
-    for node in graph.nodes:
+    for node, _ in walk_nodes(graph):
         st.nodes += 1
         st.op_histogram[node.op] += 1
         if node.op == CONST:
@@ -190,9 +191,6 @@ def _walk(graph: Graph, st: ModelStats) -> None:
                 st.flops += r[0]
                 st.macs += r[1]
                 st.flops_by_op[node.op] += r[0]
-        for v in node.attrs.values():
-            if isinstance(v, Graph):
-                _walk(v, st)
 
 
 def human(n: float, unit: str = "") -> str:

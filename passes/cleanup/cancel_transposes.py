@@ -28,14 +28,8 @@ import numpy as np
 
 from compiler.ir.graph import Graph, Node, Value
 from compiler.pass_manager.base import Pass, PassContext, PassResult
-
-from ._rewrite import (
-    bypass_node,
-    const_array,
-    erase_dead_chain,
-    merge_sources,
-    walk_graphs,
-)
+from compiler.ir.rewrite import bypass, const_array, erase_dead_chain, merge_sources
+from compiler.ir.walk import walk_graphs
 
 
 @dataclass
@@ -78,7 +72,7 @@ def _perm(node: Node) -> list[int] | None:
 def _forward(g: Graph, node: Node, x: Value, stats: dict[str, int]) -> None:
     """Remove ``node`` (whose output equals ``x``) and erase what became dead."""
     inner = [v.producer for v in node.inputs if v is not None]
-    if bypass_node(g, node, node.outputs[0], x):
+    if bypass(node, x, node.outputs[0]):
         stats["removed"] += 1
     else:  # a graph output that cannot take x's place: keep a plain identity
         node.op = "identity"
@@ -86,7 +80,7 @@ def _forward(g: Graph, node: Node, x: Value, stats: dict[str, int]) -> None:
         node.inputs = [x]
         stats["kept_as_identity"] += 1
     for p in inner:
-        erase_dead_chain(g, p)
+        erase_dead_chain(p)
 
 
 def _transpose(g: Graph, node: Node, stats: dict[str, int]) -> None:
@@ -101,7 +95,7 @@ def _transpose(g: Graph, node: Node, stats: dict[str, int]) -> None:
             node.inputs = [inner.inputs[0]]
             node.attrs = {**node.attrs, "perm": q}
             node.source = merge_sources(inner.source, node.source)
-            erase_dead_chain(g, inner)
+            erase_dead_chain(inner)
             stats["transposes_composed"] += 1
             p2 = q
     if p2 == list(range(len(p2))):
@@ -116,7 +110,7 @@ def _reshape(g: Graph, node: Node, stats: dict[str, int]) -> None:
     if composable and shape is not None and (int(node.attrs.get("allowzero", 0)) or not np.any(shape == 0)):
         node.set_input(0, inner.inputs[0])
         node.source = merge_sources(inner.source, node.source)
-        erase_dead_chain(g, inner)
+        erase_dead_chain(inner)
         stats["reshapes_composed"] += 1
     x, y = node.inputs[0], node.outputs[0]
     if x.type.is_static and y.type.is_static and tuple(x.type.shape) == tuple(y.type.shape):

@@ -29,8 +29,10 @@ import numpy as np
 from compiler.ir.graph import CONST, Graph, Node, is_sparse
 from compiler.ops import get_schema
 from compiler.pass_manager.base import Pass, PassContext, PassResult
+from compiler.ir.rewrite import merge_sources
+from compiler.ir.walk import subgraphs, walk_graphs
 
-from ._rewrite import NONDETERMINISTIC, merge_sources, subgraphs, walk_graphs
+from ._rewrite import NONDETERMINISTIC
 
 
 class _Unhashable(Exception):

@@ -25,8 +25,8 @@ from typing import ClassVar
 
 from compiler.ir.graph import Graph, Node
 from compiler.pass_manager.base import Pass, PassContext, PassResult
-
-from ._rewrite import bypass_node, const_array, erase_if_dead, merge_sources, single_use, walk_graphs
+from compiler.ir.rewrite import bypass, const_array, erase_if_dead, merge_sources, single_use
+from compiler.ir.walk import walk_graphs
 
 
 @dataclass
@@ -65,11 +65,11 @@ def _fuse(g: Graph, add: Node) -> bool:
             before=add)
         gemm = g.add_node("gemm", [x, w, b_val], {"activation": add.attrs.get("activation", "")},
                           source=merge_sources(mm.source, add.source), before=add)
-        if not bypass_node(g, add, add.outputs[0], gemm.outputs[0]):
+        if not bypass(add, gemm.outputs[0], add.outputs[0]):
             g.erase_node(gemm)  # pragma: no cover - the gemm output is fresh, never an output
             return False
-        erase_if_dead(g, mm)
-        erase_if_dead(g, bias.producer)
+        erase_if_dead(mm)
+        erase_if_dead(bias.producer)
         return True
     return False
 

@@ -23,8 +23,8 @@ import numpy as np
 
 from compiler.ir.graph import Graph, Node
 from compiler.pass_manager.base import Pass, PassContext, PassResult
-
-from ._rewrite import bypass_node, const_array, erase_if_dead, walk_graphs
+from compiler.ir.rewrite import bypass, const_array, erase_if_dead
+from compiler.ir.walk import walk_graphs
 
 
 @dataclass
@@ -39,10 +39,10 @@ class RemoveIdentity(Pass):
                 if node.graph is not g or not _removable(node):
                     continue
                 extra = [v.producer for v in node.inputs[1:] if v is not None]
-                if bypass_node(g, node, node.outputs[0], node.inputs[0]):
+                if bypass(node, node.inputs[0], node.outputs[0]):
                     stats["removed"] += 1
                     for p in extra:  # dropout's ratio/training_mode constants
-                        erase_if_dead(g, p)
+                        erase_if_dead(p)
                 else:
                     stats["kept_for_output"] += 1
         return PassResult(modified=stats["removed"] > 0, stats=stats)
