@@ -92,6 +92,11 @@ def fingerprint(graph: Graph) -> str:
     return h.hexdigest()
 
 
+def _fmt_ms(ms: float) -> str:
+    """Milliseconds for a header: whole numbers from 10 ms, two significant digits below."""
+    return f"{ms:.0f}" if ms >= 10 else f"{ms:.2g}"
+
+
 def _emit(text: str, stream: TextIO | None, logger: logging.Logger | None) -> None:
     if logger is not None:
         logger.info("%s", text.rstrip("\n"))
@@ -141,7 +146,10 @@ class PrintIR(PassInstrument):
             return
         if self.only_on_change and fingerprint(graph) == self._before:
             return
-        header = f"----- IR after {record.spec} (pass {record.index}/{record.total}) -----"
+        header = (
+            f"----- IR after {record.spec} (pass {record.index}/{record.total}, "
+            f"{_fmt_ms(record.time_ms)} ms, {record.nodes_before} -> {record.nodes_after} nodes) -----"
+        )
         _emit(print_graph(graph, with_data=self.with_data, header=header), self.stream,
               self.logger)
 
