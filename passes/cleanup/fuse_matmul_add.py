@@ -24,9 +24,20 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from compiler.ir.graph import Graph, Node
+from compiler.ir.pattern import Const, Match, Op, Rule, X, apply_rules
+from compiler.ir.rewrite import const_array
 from compiler.pass_manager.base import Pass, PassContext, PassResult
-from compiler.ir.rewrite import bypass, const_array, erase_if_dead, merge_sources, single_use
-from compiler.ir.walk import walk_graphs
+
+
+def _no_activation(node: Node) -> bool:
+    return not node.attrs.get("activation", "")
+
+
+RULES = [
+    # x @ W + b = gemm(x, W, b)   (x: rank-2 float, W: constant [K, N], b: constant [N] or [1, N])
+    Rule(Op("add", Op("matmul", X, Const(name="W"), name="mm", one_use=True, where=_no_activation),
+            Const(name="b"), commutative=True), lambda m: _gemm(m), "fused"),
+]
 
 
 @dataclass
@@ -35,43 +46,26 @@ class FuseMatmulAdd(Pass):
     summary: ClassVar[str] = "Fold a constant bias add after a rank-2 matmul into one gemm"
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        fused = 0
-        for g in list(walk_graphs(graph)):
-            for add in list(g.nodes):
-                if add.graph is g and add.op == "add" and _fuse(g, add):
-                    fused += 1
+        fused = apply_rules(graph, RULES).fired.get("fused", 0)
         return PassResult(modified=fused > 0, stats={"fused": fused})
 
 
-def _fuse(g: Graph, add: Node) -> bool:
-    for i in (0, 1):
-        mm_out, bias = add.input(i), add.input(1 - i)
-        mm = mm_out.producer if mm_out is not None else None
-        if mm is None or mm.op != "matmul" or mm.attrs.get("activation", ""):
-            continue
-        if single_use(mm_out) is not add:
-            continue
-        x, w = mm.input(0), mm.input(1)
-        w_arr, b_arr = const_array(w), const_array(bias)
-        if w_arr is None or b_arr is None or w_arr.ndim != 2 or x.type.rank != 2:
-            continue
-        if not x.type.dtype.is_float or b_arr.dtype != w_arr.dtype:
-            continue
-        n = w_arr.shape[1]
-        if b_arr.shape not in ((n,), (1, n)):
-            continue
-        b_val = bias if b_arr.ndim == 1 else g.add_const(
-            b_arr.reshape(n), g.fresh_name(f"{bias.name}.vec"), source=bias.producer.source,
-            before=add)
-        gemm = g.add_node("gemm", [x, w, b_val], {"activation": add.attrs.get("activation", "")},
-                          source=merge_sources(mm.source, add.source), before=add)
-        if not bypass(add, gemm.outputs[0], add.outputs[0]):
-            g.erase_node(gemm)  # pragma: no cover - the gemm output is fresh, never an output
-            return False
-        erase_if_dead(mm)
-        erase_if_dead(bias.producer)
-        return True
-    return False
+def _gemm(m: Match) -> Node | None:
+    """The gemm replacing ``m.root`` (the add), placed before it; None when a guard fails."""
+    g, add, x, bias = m.graph, m.root, m.X, m.b
+    w_arr, b_arr = const_array(m.W), const_array(bias)
+    if w_arr.ndim != 2 or x.type.rank != 2:
+        return None
+    if not x.type.dtype.is_float or b_arr.dtype != w_arr.dtype:
+        return None
+    n = w_arr.shape[1]
+    if b_arr.shape not in ((n,), (1, n)):
+        return None
+    b_val = bias if b_arr.ndim == 1 else g.add_const(
+        b_arr.reshape(n), g.fresh_name(f"{bias.name}.vec"), source=bias.producer.source,
+        before=add)
+    return g.add_node("gemm", [x, m.W, b_val], {"activation": add.attrs.get("activation", "")},
+                      source=m.source, before=add)
 
 
 __all__ = ["FuseMatmulAdd"]
