@@ -29,6 +29,7 @@ from typing import Any
 
 from .ir.graph import CONST, Graph, Node, is_sparse
 from .ir.types import TensorType
+from .ir.walk import walk_nodes
 
 FLOPS_NOTE = (
     "FLOPs: conv/conv_transpose/gemm/matmul count 2 per multiply-accumulate; elementwise and "
@@ -95,7 +96,7 @@ def model_stats(graph: Graph) -> ModelStats:
 
 
 def _walk(graph: Graph, st: ModelStats) -> None:
-    for node in graph.nodes:
+    for node, _ in walk_nodes(graph):
         st.nodes += 1
         st.op_histogram[node.op] += 1
         if node.op == CONST:
@@ -111,9 +112,6 @@ def _walk(graph: Graph, st: ModelStats) -> None:
                 st.flops += r[0]
                 st.macs += r[1]
                 st.flops_by_op[node.op] += r[0]
-        for v in node.attrs.values():
-            if isinstance(v, Graph):
-                _walk(v, st)
 
 
 def human(n: float, unit: str = "") -> str:

@@ -23,7 +23,7 @@ from passes.cleanup.cancel_transposes import CancelTransposes
 from passes.cleanup.cse import CommonSubexpressionElimination
 from passes.cleanup.dce import DeadCodeElimination
 from passes.cleanup.fold_constants import FoldConstants
-from passes.cleanup.fuse_activation import FuseActivation
+from passes.fusion.fuse_activation import FuseActivation
 from passes.cleanup.remove_identity import RemoveIdentity
 
 

@@ -391,7 +391,7 @@ def test_instrument_flags(tmp_path, tiny, crash_site):
     assert r.returncode == 0, r.stderr
     # printed once: the second drop-identity finds nothing to remove
     assert r.stderr.count("// ----- IR after drop-identity") == 1
-    assert "(pass 1/2)" in r.stderr
+    assert "(pass 1/2, " in r.stderr and " ms, 3 -> 2 nodes) -----" in r.stderr
     assert "===== pass timing and statistics =====" in r.stderr
     assert "removed=1" in r.stderr and "removed=0" in r.stderr
     assert sorted(p.name for p in dumps.iterdir()) == [

@@ -12,7 +12,7 @@ import pytest
 from compiler.interpreter import Interpreter
 from compiler.ir import Graph, TensorType, parse_graph, verify
 from compiler.pass_manager.base import PassContext
-from passes.cleanup.fuse_batchnorm import FuseBatchNorm
+from passes.fusion.fuse_batchnorm import FuseBatchNorm
 from tests.test_cleanup_passes import apply, assert_ir, assert_same_numerics
 
 torch = pytest.importorskip("torch")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from compiler.ir import parse_graph, print_graph
-from passes.cleanup.fuse_matmul_add import FuseMatmulAdd
+from passes.fusion.fuse_matmul_add import FuseMatmulAdd
 from tests.test_cleanup_passes import apply, assert_same_numerics
 
 FUSABLE = """

@@ -379,17 +379,28 @@ class Graph:
         return g
 
     def copy(self) -> "Graph":
-        """A deep copy (constant arrays are shared; passes replace them, never mutate)."""
+        """A deep copy: new values, nodes and graphs all the way down.
+
+        Subgraphs held in attributes (``if`` branches, ``loop`` bodies, lists of graphs) are
+        copied recursively; a subgraph node that reads a value of an enclosing graph reads
+        that value's copy. Names, types, sources, annotations and metadata are kept.
+        Constant arrays (and other non-graph attribute values) are shared, not copied:
+        passes replace a constant's array, they never mutate it in place.
+        """
+        return self._copy({})
+
+    def _copy(self, vmap: dict[int, Value]) -> "Graph":
+        # ``vmap`` maps id(original value) -> copy for this graph and every enclosing one,
+        # so values captured from an outer scope resolve to the outer copy.
         g = Graph(self.name)
         g.metadata = dict(self.metadata)
-        vmap: dict[int, Value] = {}
         for v in self.inputs:
             vmap[id(v)] = g.add_input(v.name, v.type)
         for n in self.nodes:
             node = g.add_node(
                 n.op,
-                [vmap[id(v)] if v is not None else None for v in n.inputs],
-                dict(n.attrs),
+                [_mapped(vmap, v, self) for v in n.inputs],
+                {k: _copy_attr(a, vmap) for k, a in n.attrs.items()},
                 out_types=[v.type for v in n.outputs],
                 names=[v.name for v in n.outputs],
                 source=n.source,
@@ -397,7 +408,7 @@ class Graph:
             )
             for a, b in zip(n.outputs, node.outputs):
                 vmap[id(a)] = b
-        g.outputs = [vmap[id(v)] for v in self.outputs]
+        g.outputs = [_mapped(vmap, v, self) for v in self.outputs]
         return g
 
     def __str__(self) -> str:
@@ -407,6 +418,26 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"Graph(@{self.name}, {len(self.inputs)} inputs, {len(self.nodes)} nodes)"
+
+
+def _mapped(vmap: dict[int, Value], v: Value | None, g: Graph) -> Value | None:
+    if v is None:
+        return None
+    try:
+        return vmap[id(v)]
+    except KeyError:
+        raise IRError(f"cannot copy graph @{g.name}: %{v.name} is defined outside it") from None
+
+
+def _copy_attr(a: Any, vmap: dict[int, Value]) -> Any:
+    """An attribute value for a copied node: graphs (also inside lists) are copied."""
+    if isinstance(a, Graph):
+        return a._copy(vmap)
+    if isinstance(a, (list, tuple)) and any(isinstance(x, Graph) for x in a):
+        return type(a)(x._copy(vmap) if isinstance(x, Graph) else x for x in a)
+    if isinstance(a, list):
+        return list(a)
+    return a
 
 
 def _is_sparse(x: Any) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph import Graph, Value
+from .graph import CONST, Graph, Value
 from .types import DType, QuantParams, TensorType
 
 
@@ -218,6 +218,9 @@ class _Parser:
                 break
         self.expect("=")
         op_tok = self.expect_kind("ident", "an op name")
+        if op_tok.text == CONST and self.tok.text != "(" and len(out_names) == 1:
+            self.parse_short_const(g, env, out_names[0])
+            return
         self.expect("(")
         inputs: list[Value | None] = []
         while not self.accept(")"):
@@ -253,13 +256,43 @@ class _Parser:
             source=source,
             annotations=annotations,
         )
-        for v in node.outputs:
-            env[v.name] = v
+        self.add_to(env, node)
         # Node() copies its attribute dicts: point deferred resource fills at the copies.
         self.pending = [
             (node.attrs if c is attrs else node.annotations if c is annotations else c, k, r, w)
             for c, k, r, w in self.pending
         ]
+
+    def parse_short_const(self, g: Graph, env: dict[str, Value], out: tuple[_Tok, TensorType]) -> None:
+        """``%w: T = const VALUE [// source]``: the short form of a constant.
+
+        A resource without ``<key>`` is keyed by the value's name; without a comment the
+        provenance is the value's own name.
+        """
+        vt, ty = out
+        name = _unquote(vt.text[1:])
+        if name in env:
+            raise self.error(f"%{name} is defined twice", vt)
+        t = self.tok
+        attrs: dict[str, Any] = {}
+        if t.kind == "ident" and t.text in ("dense_resource", "sparse_resource") and self.toks[self.i + 1].text != "<":
+            self.next()
+            self.pending.append((attrs, "value", name, t.text))
+        elif t.kind == "ident" and t.text in ("dense", "dense_resource", "sparse_resource"):
+            attrs["value"] = self.parse_attr_value(attrs, "value")
+        else:
+            raise self.error(f"expected a constant value after 'const', found '{t.text}'", t)
+        source: tuple[str, ...] = (name,)
+        if self.tok.kind == "comment" and self._same_line(self.toks[self.i - 1], self.tok):
+            source = _parse_source(self.next().text[2:].strip())
+        node = g.add_node(CONST, [], attrs, out_types=[ty], names=[name], source=source)
+        self.add_to(env, node)
+        self.pending = [(node.attrs if c is attrs else c, k, r, w) for c, k, r, w in self.pending]
+
+    @staticmethod
+    def add_to(env: dict[str, Value], node: Any) -> None:
+        for v in node.outputs:
+            env[v.name] = v
 
     def _same_line(self, a: _Tok, b: _Tok) -> bool:
         return "\n" not in self.text[a.pos : b.pos]

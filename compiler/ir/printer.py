@@ -1,13 +1,20 @@
 """The IR text format, printing side (the grammar is in docs/ir.md; parser.py reads it back).
 
     graph @tiny(%x: f32[1,3,32,32]) -> (f32[1,10]) {
-      %w1: f32[16,3,3,3] = const {value=dense_resource<w1>}  // conv1.weight
-      %c1: f32[1,16,32,32] = conv(%x, %w1, _) {pads=[1,1,1,1], strides=[1,1]}  // conv1
-      return %c1
+      %conv1.weight: f32[16,3,3,3] = const dense_resource
+      %six: f32[] = const dense<f32[] [6.0]>  // relu6
+      %zero: f32[] = const() {value=dense<f32[] [0.0]>}
+      %c1: f32[1,16,32,32] = conv(%x, %conv1.weight, _) {pads=[1,1,1,1], strides=[1,1]}  // conv1
+      ...
     }
     resources {
-      w1: f32[16,3,3,3] "<base64 of little-endian bytes>"
+      conv1.weight: f32[16,3,3,3] "<base64 of little-endian bytes>"
     }
+
+A ``const`` with provenance is written short: its value follows the op name, a resource
+whose key is the value's name drops the key, and a provenance that is just the value's own
+name (a weight imported under its own name) is left out. A ``const`` without provenance, with
+annotations or other attributes is written in the general node form.
 
 Small tensors are written inline (``dense<f32[3] [1.0, 2.0, 3.0]>``); larger ones go to the
 trailing ``resources`` section, which ``with_data=False`` leaves out for display. Floats are
@@ -23,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph import Graph, Node, Value, is_sparse
+from .graph import CONST, Graph, Node, Value, is_sparse
 from .types import DType, TensorType
 
 INLINE_LIMIT = 8  # elements; larger tensors are written as resources
@@ -109,7 +116,32 @@ class _Printer:
             parts.append(f"{k}={self.fmt_attr(v, hint, indent)}")
         return "{" + ", ".join(parts) + "}"
 
+    def short_const(self, n: Node, indent: str) -> str | None:
+        """The short line of a ``const`` with provenance, else None (general form).
+
+        ``%w: f32[16,3,3,3] = const dense_resource`` (resource key and provenance are both
+        the value's own name) or ``%t: f32[2] = const dense<f32[2] [1.0, 2.0]>  // tr, w``.
+        """
+        if n.op != CONST or not n.source or n.annotations or list(n.attrs) != ["value"]:
+            return None
+        if len(n.outputs) != 1:
+            return None
+        v = n.outputs[0]
+        value = n.attrs["value"]
+        if not (is_sparse(value) or isinstance(value, np.ndarray)):
+            return None
+        text = self.fmt_attr(value, v.name, indent)
+        if text.endswith(f"_resource<{fmt_key(v.name)}>"):
+            text = text[: text.index("<")]  # the key is the value's name
+        line = f"{indent}{fmt_value(v)}: {v.type} = {CONST} {text}"
+        if n.source != (v.name,):
+            line += "  // " + fmt_source(n.source)
+        return line
+
     def node(self, n: Node, indent: str) -> str:
+        short = self.short_const(n, indent)
+        if short is not None:
+            return short
         outs = ", ".join(f"{fmt_value(v)}: {v.type}" for v in n.outputs)
         ins = ", ".join(fmt_value(v) for v in n.inputs)
         line = f"{indent}{outs} = {n.op}({ins})"

@@ -9,6 +9,7 @@ Shape dimensions are ``int`` (static), ``str`` (a symbolic name such as ``"N"``)
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ class DType(str, enum.Enum):
     @property
     def numpy(self) -> np.dtype:
         """The numpy dtype that stores this element type."""
+        if self is DType.BF16:
+            return _bfloat16()
         return np.dtype(_TO_NUMPY[self])
 
     @property
@@ -87,14 +90,23 @@ _TO_NUMPY = {
     DType.U64: "uint64",
     DType.BOOL: "bool",
     DType.STR: "object",
-    DType.BF16: "float32",  # replaced by ml_dtypes.bfloat16 when that is importable
+    DType.BF16: "float32",  # see _bfloat16: ml_dtypes.bfloat16 when that is importable
 }
-try:  # ml_dtypes ships with onnx/tensorflow; without it bf16 computes in f32
-    import ml_dtypes as _ml
 
-    _TO_NUMPY[DType.BF16] = _ml.bfloat16
-except ImportError:  # pragma: no cover
-    pass
+
+@functools.lru_cache(maxsize=None)
+def _bfloat16() -> np.dtype:
+    """The numpy dtype of ``bf16``: ``ml_dtypes.bfloat16``, else float32.
+
+    Resolved on first use, not at import: importing ml_dtypes costs about a second, and most
+    runs (``infercc passes``, float32 models) never touch bf16. ml_dtypes ships with
+    onnx/tensorflow; without it bf16 computes in f32.
+    """
+    try:
+        import ml_dtypes
+    except ImportError:  # pragma: no cover
+        return np.dtype(np.float32)
+    return np.dtype(ml_dtypes.bfloat16)
 
 _FROM_NUMPY = {
     np.dtype(v): k

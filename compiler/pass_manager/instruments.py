@@ -28,6 +28,8 @@ from typing import Any, TextIO
 from ..fileio import atomic_write
 from ..ir.graph import Graph
 from ..ir.printer import print_graph
+from ..ir.walk import count_nodes as _count_nodes
+from ..ir.walk import walk_nodes
 from .base import Pass, PassContext
 
 log = logging.getLogger(__name__)
@@ -73,15 +75,7 @@ class PassInstrument:
 
 def count_nodes(graph: Graph) -> int:
     """Nodes in ``graph`` and every nested subgraph."""
-    n = 0
-    for node in graph.nodes:
-        n += 1
-        for v in node.attrs.values():
-            if isinstance(v, Graph):
-                n += count_nodes(v)
-            elif isinstance(v, (list, tuple)):
-                n += sum(count_nodes(x) for x in v if isinstance(x, Graph))
-    return n
+    return _count_nodes(graph)
 
 
 def fingerprint(graph: Graph) -> str:
@@ -91,16 +85,16 @@ def fingerprint(graph: Graph) -> str:
     by array identity (passes replace constant arrays, they never mutate them in place).
     """
     h = hashlib.sha1(print_graph(graph).encode("utf-8"))
-    stack = [graph]
-    while stack:
-        g = stack.pop()
-        for node in g.nodes:
-            for k, v in node.attrs.items():
-                if isinstance(v, Graph):
-                    stack.append(v)
-                elif hasattr(v, "shape") or hasattr(v, "nnz"):
-                    h.update(f"{k}:{id(v)};".encode())
+    for node, _ in walk_nodes(graph):
+        for k, v in node.attrs.items():
+            if hasattr(v, "shape") or hasattr(v, "nnz"):
+                h.update(f"{k}:{id(v)};".encode())
     return h.hexdigest()
+
+
+def _fmt_ms(ms: float) -> str:
+    """Milliseconds for a header: whole numbers from 10 ms, two significant digits below."""
+    return f"{ms:.0f}" if ms >= 10 else f"{ms:.2g}"
 
 
 def _emit(text: str, stream: TextIO | None, logger: logging.Logger | None) -> None:
@@ -152,7 +146,10 @@ class PrintIR(PassInstrument):
             return
         if self.only_on_change and fingerprint(graph) == self._before:
             return
-        header = f"----- IR after {record.spec} (pass {record.index}/{record.total}) -----"
+        header = (
+            f"----- IR after {record.spec} (pass {record.index}/{record.total}, "
+            f"{_fmt_ms(record.time_ms)} ms, {record.nodes_before} -> {record.nodes_after} nodes) -----"
+        )
         _emit(print_graph(graph, with_data=self.with_data, header=header), self.stream,
               self.logger)
 

@@ -103,7 +103,7 @@ class PassManager:
         report = PipelineReport()
         total = len(self.pipeline)
         for i, p in enumerate(self.pipeline):
-            snapshot = _snapshot(graph) if self.reproducer is not None else None
+            snapshot = graph.copy() if self.reproducer is not None else None
             nodes_before = count_nodes(graph)
             for inst in self.instruments:
                 inst.before_pass(p, i + 1, graph)
@@ -201,18 +201,6 @@ def read_reproducer_pipeline(text: str) -> str | None:
             if rest.startswith("pipeline="):
                 return rest[len("pipeline="):]
     return None
-
-
-def _snapshot(graph: Graph) -> Graph:
-    """A copy deep enough that a pass mutating ``graph`` (subgraphs included) leaves it intact."""
-    g = graph.copy()
-    for node in g.nodes:
-        for k, v in node.attrs.items():
-            if isinstance(v, Graph):
-                node.attrs[k] = _snapshot(v)
-            elif isinstance(v, list) and any(isinstance(x, Graph) for x in v):
-                node.attrs[k] = [_snapshot(x) if isinstance(x, Graph) else x for x in v]
-    return g
 
 
 __all__ = [

@@ -27,15 +27,29 @@ from typing import ClassVar
 import numpy as np
 
 from compiler.ir.graph import Graph, Node, Value
+from compiler.ir.pattern import Const, Match, Op, Rule, X, apply_rules
+from compiler.ir.rewrite import const_array
 from compiler.pass_manager.base import Pass, PassContext, PassResult
 
-from ._rewrite import (
-    bypass_node,
-    const_array,
-    erase_dead_chain,
-    merge_sources,
-    walk_graphs,
-)
+
+def _forward(m: Match) -> Value:
+    return m.X
+
+
+RULES = [
+    # transpose(transpose(x, p1), p2) = transpose(x, q), q[i] = p1[p2[i]]
+    Rule(Op("transpose", Op("transpose", X, name="inner")), lambda m: _compose_transposes(m), "transposes_composed"),
+    # transpose(x, identity) = x
+    Rule(Op("transpose", X, where=lambda n: _is_identity(_perm(n))), _forward, "removed"),
+    # reshape(reshape(x, s1), s2) = reshape(x, s2) unless a 0 in s2 copies a dim of the inner result
+    Rule(Op("reshape", Op("reshape", X, name="inner"), Const(name="shape")), lambda m: _compose_reshapes(m), "reshapes_composed"),
+    # reshape(x, s) = x when s is x's own static shape
+    Rule(Op("reshape", X, where=lambda n: _same_static_shape(n)), _forward, "removed"),
+    # squeeze(unsqueeze(x, a), a) = x
+    Rule(Op("squeeze", Op("unsqueeze", X, name="inner")), lambda m: _cancel_pair(m), "removed"),
+    # unsqueeze(squeeze(x, a), a) = x
+    Rule(Op("unsqueeze", Op("squeeze", X, name="inner")), lambda m: _cancel_pair(m), "removed"),
+]
 
 
 @dataclass
@@ -44,24 +58,23 @@ class CancelTransposes(Pass):
     summary: ClassVar[str] = "Compose/cancel transpose pairs, reshape chains, squeeze/unsqueeze pairs"
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        counts = apply_rules(graph, RULES, on_kept=_keep_as_identity)
         stats = {
-            "transposes_composed": 0,
-            "reshapes_composed": 0,
-            "removed": 0,
-            "kept_as_identity": 0,
+            "transposes_composed": counts.fired.get("transposes_composed", 0),
+            "reshapes_composed": counts.fired.get("reshapes_composed", 0),
+            "removed": counts.fired.get("removed", 0),
+            "kept_as_identity": sum(counts.kept.values()),
         }
-        for g in list(walk_graphs(graph)):
-            for node in list(g.nodes):
-                if node.graph is not g:
-                    continue
-                if node.op == "transpose":
-                    _transpose(g, node, stats)
-                elif node.op == "reshape":
-                    _reshape(g, node, stats)
-                elif node.op in ("squeeze", "unsqueeze"):
-                    _squeeze_pair(g, node, stats)
         changed = any(stats.values())
         return PassResult(modified=changed, stats=stats)
+
+
+def _keep_as_identity(node: Node, x: Value) -> bool:
+    """A graph output that cannot take x's place: keep a plain identity."""
+    node.op = "identity"
+    node.attrs = {}
+    node.inputs = [x]
+    return True
 
 
 def _perm(node: Node) -> list[int] | None:
@@ -75,52 +88,34 @@ def _perm(node: Node) -> list[int] | None:
     return [int(a) + n if int(a) < 0 else int(a) for a in p]
 
 
-def _forward(g: Graph, node: Node, x: Value, stats: dict[str, int]) -> None:
-    """Remove ``node`` (whose output equals ``x``) and erase what became dead."""
-    inner = [v.producer for v in node.inputs if v is not None]
-    if bypass_node(g, node, node.outputs[0], x):
-        stats["removed"] += 1
-    else:  # a graph output that cannot take x's place: keep a plain identity
-        node.op = "identity"
-        node.attrs = {}
-        node.inputs = [x]
-        stats["kept_as_identity"] += 1
-    for p in inner:
-        erase_dead_chain(g, p)
+def _is_identity(p: list[int] | None) -> bool:
+    return p is not None and p == list(range(len(p)))
 
 
-def _transpose(g: Graph, node: Node, stats: dict[str, int]) -> None:
-    p2 = _perm(node)
-    if p2 is None:
-        return
-    inner = node.inputs[0].producer
-    if inner is not None and inner.op == "transpose" and inner.graph is g:
-        p1 = _perm(inner)
-        if p1 is not None and len(p1) == len(p2):
-            q = [p1[i] for i in p2]
-            node.inputs = [inner.inputs[0]]
-            node.attrs = {**node.attrs, "perm": q}
-            node.source = merge_sources(inner.source, node.source)
-            erase_dead_chain(g, inner)
-            stats["transposes_composed"] += 1
-            p2 = q
-    if p2 == list(range(len(p2))):
-        _forward(g, node, node.inputs[0], stats)
+def _compose_transposes(m: Match) -> Node | None:
+    node, inner = m.root, m.inner
+    p1, p2 = _perm(inner), _perm(node)
+    if p1 is None or p2 is None or len(p1) != len(p2):
+        return None
+    node.inputs = [m.X]
+    node.attrs = {**node.attrs, "perm": [p1[i] for i in p2]}
+    node.source = m.source
+    return node
 
 
-def _reshape(g: Graph, node: Node, stats: dict[str, int]) -> None:
-    inner = node.inputs[0].producer
-    shape = const_array(node.input(1))
-    composable = inner is not None and inner.op == "reshape" and inner.graph is g
+def _compose_reshapes(m: Match) -> Node | None:
+    node = m.root
     # A 0 in the outer shape copies a dim of the inner result: only safe with allowzero=1.
-    if composable and shape is not None and (int(node.attrs.get("allowzero", 0)) or not np.any(shape == 0)):
-        node.set_input(0, inner.inputs[0])
-        node.source = merge_sources(inner.source, node.source)
-        erase_dead_chain(g, inner)
-        stats["reshapes_composed"] += 1
+    if not int(node.attrs.get("allowzero", 0)) and np.any(const_array(m.shape) == 0):
+        return None
+    node.set_input(0, m.X)
+    node.source = m.source
+    return node
+
+
+def _same_static_shape(node: Node) -> bool:
     x, y = node.inputs[0], node.outputs[0]
-    if x.type.is_static and y.type.is_static and tuple(x.type.shape) == tuple(y.type.shape):
-        _forward(g, node, x, stats)
+    return x.type.is_static and y.type.is_static and tuple(x.type.shape) == tuple(y.type.shape)
 
 
 def _axes(node: Node, rank: int | None) -> list[int] | None:
@@ -138,21 +133,16 @@ def _axes(node: Node, rank: int | None) -> list[int] | None:
     return sorted(axes)
 
 
-def _squeeze_pair(g: Graph, node: Node, stats: dict[str, int]) -> None:
-    inner = node.inputs[0].producer
-    want = "unsqueeze" if node.op == "squeeze" else "squeeze"
-    if inner is None or inner.op != want or inner.graph is not g:
-        return
-    x = inner.inputs[0]
-    mid = node.inputs[0]
+def _cancel_pair(m: Match) -> Value | None:
+    x, mid = m.X, m.root.inputs[0]
     if x.type.rank is None or mid.type.rank is None:
-        return
+        return None
     # Both axis lists index the wider of the two ranks (the unsqueezed/squeezed-from tensor).
     wide = max(x.type.rank, mid.type.rank)
-    a_outer, a_inner = _axes(node, wide), _axes(inner, wide)
+    a_outer, a_inner = _axes(m.root, wide), _axes(m.inner, wide)
     if a_outer is None or a_outer != a_inner or not a_outer:
-        return
-    _forward(g, node, x, stats)
+        return None
+    return x
 
 
 __all__ = ["CancelTransposes"]

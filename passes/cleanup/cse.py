@@ -31,8 +31,8 @@ from compiler.ir.graph import CONST, Graph, Node, is_sparse
 from compiler.ops import get_schema
 from compiler.ops.registry import is_pure
 from compiler.pass_manager.base import Pass, PassContext, PassResult
-
-from ._rewrite import merge_sources, subgraphs, walk_graphs
+from compiler.ir.rewrite import merge_sources
+from compiler.ir.walk import subgraphs, walk_graphs
 
 
 class _Unhashable(Exception):

@@ -17,7 +17,7 @@ from typing import ClassVar
 from compiler.ir.graph import Graph
 from compiler.pass_manager.base import Pass, PassContext, PassResult
 
-from ._rewrite import subgraphs
+from compiler.ir.walk import walk_graphs
 
 
 @dataclass
@@ -30,7 +30,12 @@ class DeadCodeElimination(Pass):
         return PassResult(modified=removed > 0, stats={"removed": removed})
 
 
-def _dce(g: Graph) -> int:
+def _dce(graph: Graph) -> int:
+    # Lazily walked: a subgraph is reached only if its node survived the enclosing graph.
+    return sum(_dce_one(g) for g in walk_graphs(graph))
+
+
+def _dce_one(g: Graph) -> int:
     live: set[int] = {id(v) for v in g.outputs}
     dead = []
     for node in reversed(g.nodes):
@@ -44,9 +49,6 @@ def _dce(g: Graph) -> int:
     for node in dead:
         g.erase_node(node)
     removed = len(dead)
-    for node in g.nodes:
-        for sub in subgraphs(node):
-            removed += _dce(sub)
     return removed
 
 

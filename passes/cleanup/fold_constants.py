@@ -37,13 +37,9 @@ from compiler.ir.graph import Graph, Node
 from compiler.ops import get_schema, infer_types, run_kernel
 from compiler.ops.registry import is_pure
 from compiler.pass_manager.base import Pass, PassContext, PassResult
+from compiler.ir.rewrite import dense, merge_sources, to_const
+from compiler.ir.walk import walk_graphs
 
-from ._rewrite import (
-    dense,
-    make_const_node,
-    merge_sources,
-    walk_graphs,
-)
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +109,7 @@ class FoldConstants(Pass):
         source = merge_sources(
             node.source, *(v.producer.source for v in node.inputs if v is not None)
         )
-        make_const_node(g, node, out, source)
+        to_const(node, out, source)
         return "folded"
 
     def _too_large(self, node: Node, budget: int) -> bool:
@@ -142,7 +138,7 @@ class FoldConstants(Pass):
                 return False
             value = np.array(dims, dtype=np.int64)
         source = merge_sources(node.source)
-        make_const_node(g, node, [value], source)
+        to_const(node, [value], source)
         return True
 
 

@@ -22,9 +22,19 @@ from typing import ClassVar
 import numpy as np
 
 from compiler.ir.graph import Graph, Node
+from compiler.ir.pattern import Op, Rule, X, apply_rules
+from compiler.ir.rewrite import const_array
 from compiler.pass_manager.base import Pass, PassContext, PassResult
 
-from ._rewrite import bypass_node, const_array, erase_if_dead, walk_graphs
+
+def _forward(m):
+    return m.X
+
+
+RULES = [
+    Rule(Op("identity", X, where=lambda n: len(n.outputs) == 1), _forward, "removed"),  # identity(x) = x
+    Rule(Op("dropout", X, where=lambda n: _inference_dropout(n)), _forward, "removed"),  # dropout(x) = x at inference
+]
 
 
 @dataclass
@@ -33,28 +43,13 @@ class RemoveIdentity(Pass):
     summary: ClassVar[str] = "Remove identity and inference-mode dropout"
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        stats = {"removed": 0, "kept_for_output": 0}
-        for g in list(walk_graphs(graph)):
-            for node in list(g.nodes):
-                if node.graph is not g or not _removable(node):
-                    continue
-                extra = [v.producer for v in node.inputs[1:] if v is not None]
-                if bypass_node(g, node, node.outputs[0], node.inputs[0]):
-                    stats["removed"] += 1
-                    for p in extra:  # dropout's ratio/training_mode constants
-                        erase_if_dead(g, p)
-                else:
-                    stats["kept_for_output"] += 1
+        counts = apply_rules(graph, RULES)
+        stats = {"removed": counts.fired.get("removed", 0), "kept_for_output": counts.kept.get("removed", 0)}
         return PassResult(modified=stats["removed"] > 0, stats=stats)
 
 
-def _removable(node: Node) -> bool:
-    if not node.inputs or node.inputs[0] is None:
-        return False
-    if node.op == "identity":
-        return len(node.outputs) == 1
-    if node.op != "dropout":
-        return False
+def _inference_dropout(node: Node) -> bool:
+    """No mask reader and training_mode absent or a constant false (the ratio is moot)."""
     if any(v.has_uses for v in node.outputs[1:]):
         return False
     training = node.input(2)

@@ -39,8 +39,8 @@ from compiler.ir.graph import CONST, Graph, Value
 from compiler.ir.types import TensorType
 from compiler.ops import infer_types
 from compiler.pass_manager.base import Pass, PassContext, PassResult
-
-from ._rewrite import const_array, walk_graphs
+from compiler.ir.rewrite import const_array
+from compiler.ir.walk import walk_graphs
 from .fold_constants import FoldConstants
 
 log = logging.getLogger(__name__)

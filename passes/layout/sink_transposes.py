@@ -39,12 +39,7 @@ import numpy as np
 from compiler.ir.graph import Graph, Node, Value
 from compiler.ops.registry import infer_types
 from compiler.pass_manager.base import Pass, PassContext, PassResult
-from passes.cleanup._rewrite import (
-    bypass_node,
-    const_array,
-    erase_dead_chain,
-    merge_sources,
-)
+from compiler.ir.rewrite import bypass, const_array, erase_dead_chain, merge_sources, move_output
 
 UNARY = frozenset(
     ["relu", "sigmoid", "tanh", "elu", "selu", "celu", "leaky_relu", "hard_sigmoid", "hard_swish", "swish", "mish", "gelu", "softplus", "softsign", "thresholded_relu", "shrink", "exp", "log", "neg", "sqrt", "abs", "reciprocal", "cast", "identity", "erf", "floor", "ceil", "round", "sign", "not", "isnan", "isinf", "sin", "cos", "clip", "dropout"]
@@ -140,13 +135,11 @@ def _retarget(g: Graph, c: Node, inputs: list, attrs: dict, out_perm: list[int] 
     if out_perm is None or _is_identity(out_perm):
         old.type = t
         return
-    nv = Value(g.unique_name(old.name + "_nchw"), t)
-    nv.graph = g
-    nv.producer, nv.index = c, 0
-    c.outputs = [nv]
-    tn = Node("transpose", [nv], [old], {"perm": list(out_perm)}, c.source)
-    tn.graph = g
-    g.nodes.insert(g.nodes.index(c) + 1, tn)
+    # `old` keeps its name and readers but is now computed by a transpose of c's new output.
+    tn = g.add_node("transpose", [], {"perm": list(out_perm)}, out_types=[t],
+                    names=[old.name + "_nchw"], source=c.source, after=c)
+    nv = move_output(old, tn)
+    tn.inputs = [nv]
 
 
 # -- one round -----------------------------------------------------------------------------
@@ -166,7 +159,7 @@ def _round(g: Graph, stats: dict[str, int]) -> bool:
         if p is None:
             continue
         if _is_identity(p):
-            if bypass_node(g, node, node.outputs[0], node.inputs[0]):
+            if bypass(node, node.inputs[0], node.outputs[0]):
                 stats["cancelled"] += 1
                 changed = True
             continue
@@ -180,7 +173,7 @@ def _round(g: Graph, stats: dict[str, int]) -> bool:
             if _push(g, c, p, stats):
                 changed = True
         if node.graph is g and not out.has_uses:
-            erase_dead_chain(g, node)
+            erase_dead_chain(node)
     return changed
 
 
@@ -196,7 +189,7 @@ def _push(g: Graph, c: Node, p: list[int], stats: dict[str, int]) -> bool:
         c.inputs = [x]
         c.attrs = {**c.attrs, "perm": q}
         stats["composed"] += 1
-        if _is_identity(q) and bypass_node(g, c, c.outputs[0], x):
+        if _is_identity(q) and bypass(c, x, c.outputs[0]):
             stats["cancelled"] += 1
         return True
     if op in UNARY:
@@ -318,7 +311,7 @@ def _compose_reshape(g: Graph, node: Node, stats: dict[str, int]) -> bool:
         return False
     node.set_input(0, inner.inputs[0])
     node.source = merge_sources(inner.source, node.source)
-    erase_dead_chain(g, inner)
+    erase_dead_chain(inner)
     stats["to_reshape"] += 1
     return True
 

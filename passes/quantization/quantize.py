@@ -71,6 +71,7 @@ import numpy as np
 
 from compiler.errors import InferccError, join_names
 from compiler.ir.graph import CONST, Graph, Node, Value, is_sparse
+from compiler.ir.rewrite import reorder
 from compiler.ir.types import DType, QuantParams, TensorType
 from compiler.ops.registry import schema_or_raise
 from compiler.pass_manager.base import Pass, PassContext, PassResult
@@ -583,7 +584,7 @@ class _Rewriter:
             emit(n)
         for n in originals:
             emit(n)
-        self.g.nodes = order
+        reorder(self.g, order)
 
 
 def quantize_graph(

@@ -48,6 +48,7 @@ from typing import Any
 from compiler.errors import InferccError
 from compiler.ir.graph import CONST, Graph, Node, Value
 from compiler.ir.types import DType
+from compiler.ir.walk import walk_graphs
 
 from . import tensors
 from compiler.fileio import atomic_write, temp_beside
@@ -606,16 +607,8 @@ def _make_attribute(key: str, value: Any, kind: int) -> Any:
 
 
 def _collect_names(g: Graph, out: set[str]) -> None:
-    for v in g.values():
-        out.add(v.name)
-    for n in g.nodes:
-        for a in n.attrs.values():
-            if isinstance(a, Graph):
-                _collect_names(a, out)
-            elif isinstance(a, (list, tuple)):
-                for x in a:
-                    if isinstance(x, Graph):
-                        _collect_names(x, out)
+    for sub in walk_graphs(g):
+        out.update(v.name for v in sub.values())
 
 
 __all__ = ["DEFAULT_OPSET", "ORT_OPSET", "OnnxExportError", "OnnxWriteError", "default_opset", "export_onnx"]

@@ -27,15 +27,8 @@ import numpy as np
 from compiler.ir.graph import Graph, Node
 from compiler.ops import get_schema
 from compiler.pass_manager.base import Pass, PassContext, PassResult
-
-from ._rewrite import (
-    bypass_node,
-    const_array,
-    erase_if_dead,
-    merge_sources,
-    single_use,
-    walk_graphs,
-)
+from compiler.ir.rewrite import bypass, const_array, erase_if_dead, merge_sources, single_use
+from compiler.ir.walk import walk_graphs
 
 ACTIVATIONS = ("relu", "relu6", "relu_n1_to_1", "tanh", "sigmoid")
 TFLITE_FUSED = ["relu", "relu6", "relu_n1_to_1", "tanh"]
@@ -78,10 +71,10 @@ class FuseActivation(Pass):
                 bounds = [v.producer for v in act.inputs[1:] if v is not None]
                 prod.attrs = {**prod.attrs, "activation": kind}
                 prod.source = merge_sources(prod.source, act.source)
-                if not bypass_node(g, act, act.outputs[0], x):  # pragma: no cover
+                if not bypass(act, x, act.outputs[0]):  # pragma: no cover
                     raise AssertionError("fuse-activation: could not forward the activation output")
                 for b in bounds:  # clip's bound constants, when nothing else reads them
-                    erase_if_dead(g, b)
+                    erase_if_dead(b)
                 stats["fused"] += 1
                 stats[kind] = stats.get(kind, 0) + 1
         return PassResult(modified=stats["fused"] > 0, stats=stats)

@@ -53,15 +53,8 @@ from compiler.ir.graph import Graph, Node, Value
 from compiler.ir.types import TensorType
 from compiler.ops import get_schema
 from compiler.pass_manager.base import Pass, PassContext, PassResult
-
-from ._rewrite import (
-    bypass_node,
-    const_array,
-    erase_if_dead,
-    merge_sources,
-    single_use,
-    walk_graphs,
-)
+from compiler.ir.rewrite import bypass, const_array, erase_if_dead, merge_sources, single_use
+from compiler.ir.walk import walk_graphs
 
 log = logging.getLogger(__name__)
 
@@ -227,10 +220,10 @@ def _fuse(g: Graph, bn: Node, s: np.ndarray, shift: np.ndarray) -> bool:
 def _finish(g: Graph, bn: Node, replacement: Value) -> bool:
     y = bn.outputs[0]
     params = [v.producer for v in bn.inputs[1:] if v is not None]
-    if not bypass_node(g, bn, y, replacement):  # pragma: no cover - replacement is a node output
+    if not bypass(bn, replacement, y):  # pragma: no cover - replacement is a node output
         raise AssertionError("fuse-batchnorm: could not forward the batch_norm output")
     for p in params:  # gamma/beta/mean/var constants read by nothing else
-        erase_if_dead(g, p)
+        erase_if_dead(p)
     return True
 
 
@@ -247,7 +240,7 @@ def _set_const_input(g: Graph, node: Node, i: int, array: np.ndarray, extra_sour
     name = old.name + "_fused" if old is not None else (hint or "bias")  # add_const uniquifies
     v = g.add_const(array, name, source=src, before=node)
     node.set_input(i, v)
-    erase_if_dead(g, old.producer if old is not None else None)
+    erase_if_dead(old.producer if old is not None else None)
 
 
 def _to_mul_add(g: Graph, bn: Node, s: np.ndarray, shift: np.ndarray) -> bool:
