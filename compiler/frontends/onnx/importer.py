@@ -3,7 +3,7 @@
 Contract of :func:`load_onnx`:
 
 * Opsets 11 up to the newest one ONNX knows are supported; older forms of ops are
-  normalized into the latest opset's form (``compiler.frontends.onnx_normalize`` holds the
+  normalized into the latest opset's form (``compiler.frontends.onnx.normalize`` holds the
   per-op rules: attributes that became inputs, changed defaults, renamed ops), and many
   opset 7-10 forms are accepted too.
 * Initializers and ``Constant`` nodes become ``const`` nodes that keep their ONNX names.
@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InferccError, ModelLoadError, UnsupportedOpsError
-from ..ir.graph import Graph, Node, Value, sanitize_name
-from ..ir.types import UNKNOWN_DIM, DType, TensorType, types_compatible
-from ..ops.registry import SchemaError, check_arity, get_schema, infer_types
+from ...errors import InferccError, ModelLoadError, UnsupportedOpsError
+from ...ir.graph import Graph, Node, Value, sanitize_name
+from ...ir.types import UNKNOWN_DIM, DType, TensorType, types_compatible
+from ...ops.registry import SchemaError, check_arity, get_schema, infer_types
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def walk_nodes(graph: Any) -> Iterator[Any]:
 
 def unsupported_ops(model: Any) -> dict[str, list[str]]:
     """Op types (with the names of the nodes using them) that the IR cannot express."""
-    from .onnx_normalize import required_ir_ops
+    from .normalize import required_ir_ops
 
     opset = default_opset(model)
     found: dict[str, list[str]] = {}
@@ -399,7 +399,7 @@ class _Converter:
 
     # -- nodes ------------------------------------------------------------------------------
     def convert_node(self, node: Any, scope: _Scope) -> None:
-        from .onnx_normalize import NodeView, normalize
+        from .normalize import NodeView, normalize
 
         label = node_label(node)
         where = f"{self.label}: node '{label}' ({node.op_type})"

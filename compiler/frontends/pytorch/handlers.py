@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InferccError, ModelLoadError, UnsupportedOpsError
-from ..ir.graph import Graph, Value, sanitize_name
-from ..ir.types import UNKNOWN_DIM, DType, TensorType
-from ..ops.registry import infer_types
+from ...errors import InferccError, ModelLoadError, UnsupportedOpsError
+from ...ir.graph import Graph, Value, sanitize_name
+from ...ir.types import UNKNOWN_DIM, DType, TensorType
+from ...ops.registry import infer_types
 
 log = logging.getLogger(__name__)
 

@@ -38,11 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InferccError, ModelLoadError, UnsupportedOpsError
-from ..ir.graph import Graph, Value, sanitize_name
-from ..ir.types import UNKNOWN_DIM, DType, QuantParams, TensorType, types_compatible
-from ..ops.registry import run_kernel
-from .tflite_ops import LOWERINGS, SUPPORTED_OPS
+from ...errors import InferccError, ModelLoadError, UnsupportedOpsError
+from ...ir.graph import Graph, Value, sanitize_name
+from ...ir.types import UNKNOWN_DIM, DType, QuantParams, TensorType, types_compatible
+from ...ops.registry import run_kernel
+from .ops import LOWERINGS, SUPPORTED_OPS
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ def load_tflite(
     ``input_shapes`` maps input names (signature names or tensor names) to shapes that
     replace the declared ones (ints, symbol names, or ``None``/``-1``/``"?"``).
     """
-    from ..ir.verifier import verify
+    from ...ir.verifier import verify
 
     model, buf, label = read_model(path)
     if not 0 <= subgraph < len(model.subgraphs):
@@ -243,7 +243,7 @@ def _cleanup(graph: Graph) -> None:
     """Cancel the layout transposes the lowering left back to back, then drop dead nodes."""
     from passes import BUILTIN_PASSES
 
-    from ..pass_manager.base import PassContext
+    from ...pass_manager.base import PassContext
 
     ctx = PassContext()
     names = ["cancel-transposes"]
@@ -416,7 +416,7 @@ class _Converter:
         dt = self.dtype(i).numpy
         arr = np.frombuffer(raw, dtype=dt).copy()
         if t.sparsity is not None:
-            from .tflite_sparse import SparsityError, densify
+            from .sparse import SparsityError, densify
 
             try:
                 return densify(arr, self.shape(i), t.sparsity)
