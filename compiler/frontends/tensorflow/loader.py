@@ -42,11 +42,14 @@ from typing import Any
 from ...errors import ModelLoadError
 from ...ir.graph import Graph, Value, sanitize_name
 from ...ir.types import UNKNOWN_DIM, TensorType
+from ...pass_manager import PassManager
 from .lowering import SUPPORTED_OPS, TFImportError, lower_graph_def
 
 log = logging.getLogger(__name__)
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+# The lowering wraps every NHWC conv/pool in a transpose pair; sinking cancels the pairs.
+CLEANUP_PIPELINE = "sink-transposes,dce"
 
 
 def _tf():
@@ -348,11 +351,6 @@ def _freeze_pb(path: Path, shapes: dict) -> _Frozen:
 
 
 def _build(fz: _Frozen, shapes: dict, layout: str) -> Graph:
-    from passes.cleanup.dce import DeadCodeElimination
-    from passes.layout.sink_transposes import SinkTransposes
-
-    from ...pass_manager.base import PassContext
-
     name = sanitize_name(Path(fz.label).stem if not fz.label.startswith("<") else fz.label.strip("<>").split()[-1])
     graph = Graph(name or "main")
     placeholder_vals: dict[str, Value] = {}
@@ -379,9 +377,7 @@ def _build(fz: _Frozen, shapes: dict, layout: str) -> Graph:
             graph.rename(v, nm)
         final.append(v)
     graph.outputs = final
-    ctx = PassContext()
-    SinkTransposes().run(graph, ctx)
-    DeadCodeElimination().run(graph, ctx)
+    PassManager(CLEANUP_PIPELINE, verify=False).run(graph)
     graph.metadata["source_format"] = "tensorflow"
     graph.metadata["layout"] = layout
     return graph

@@ -17,7 +17,8 @@ Contract of :func:`load_tflite`:
   both layouts: conv-like ops read and produce NCHW, layout-neutral ops (elementwise,
   activations, pad, concat, reductions over known axes) stay in the layout their input
   already has, and a ``transpose`` is inserted only where the other layout is needed. The
-  ``cancel-transposes`` pass (and ``sink-transposes`` when installed) and ``dce`` run last.
+  ``cancel-transposes``, ``sink-transposes`` and ``dce`` passes run last (through the
+  :class:`~compiler.pass_manager.PassManager`).
 * Graph inputs/outputs are named by the signature def when the model has one, else by
   their tensor names; other values keep their tensor names. ``node.source`` is the op's
   first output tensor name.
@@ -42,6 +43,7 @@ from ...errors import InferccError, ModelLoadError, UnsupportedOpsError
 from ...ir.graph import Graph, Value, sanitize_name
 from ...ir.types import UNKNOWN_DIM, DType, QuantParams, TensorType, types_compatible
 from ...ops.registry import run_kernel
+from ...pass_manager import PassManager
 from .ops import LOWERINGS, SUPPORTED_OPS
 
 log = logging.getLogger(__name__)
@@ -239,52 +241,14 @@ def load_tflite(
     return graph
 
 
+# The lowering leaves layout transposes back to back around layout-neutral ops: cancel the
+# pairs, sink the rest through those ops, cancel again, then drop what became dead.
+CLEANUP_PIPELINE = "cancel-transposes,sink-transposes,cancel-transposes,dce"
+
+
 def _cleanup(graph: Graph) -> None:
-    """Cancel the layout transposes the lowering left back to back, then drop dead nodes."""
-    from passes import BUILTIN_PASSES
-
-    from ...pass_manager.base import PassContext
-
-    ctx = PassContext()
-    names = ["cancel-transposes"]
-    if "sink-transposes" in BUILTIN_PASSES or _module_exists("passes.layout.sink_transposes"):
-        names = ["cancel-transposes", "sink-transposes", "cancel-transposes"]
-    names.append("dce")
-    for name in names:
-        cls = _pass_class(name)
-        if cls is not None:
-            cls().run(graph, ctx)
-
-
-def _module_exists(mod: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(mod) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _pass_class(name: str) -> Any:
-    import importlib
-
-    from passes import BUILTIN_PASSES
-
-    target = BUILTIN_PASSES.get(name)
-    if target is None and name == "sink-transposes" and _module_exists("passes.layout.sink_transposes"):
-        mod = importlib.import_module("passes.layout.sink_transposes")
-        for v in vars(mod).values():
-            if isinstance(v, type) and getattr(v, "name", None) == name:
-                return v
-        return None
-    if target is None:
-        return None
-    mod_name, cls_name = target.split(":")
-    try:
-        return getattr(importlib.import_module(mod_name), cls_name)
-    except Exception as e:  # noqa: BLE001 - an optional pass that fails to import is skipped
-        log.warning("pass %s is unavailable: %s", name, e)
-        return None
+    """Run :data:`CLEANUP_PIPELINE` on the converted graph (the caller verifies the result)."""
+    PassManager(CLEANUP_PIPELINE, verify=False).run(graph)
 
 
 @dataclass
