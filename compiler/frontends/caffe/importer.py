@@ -55,47 +55,11 @@ log = logging.getLogger(__name__)
 
 F32 = DType.F32
 
-# Caffe layer type -> how it lowers (generates docs/frontends.md's op table).
-SUPPORTED_OPS: dict[str, str] = {
-    "Input": "graph input (input_param.shape; also the legacy net-level input/input_shape/input_dim)",
-    "Data": "graph input (shape from input_shapes); label tops are dropped",
-    "ImageData": "graph input (shape from input_shapes)",
-    "HDF5Data": "graph input (shape from input_shapes)",
-    "WindowData": "graph input (shape from input_shapes)",
-    "MemoryData": "graph input [batch_size, channels, height, width]",
-    "Convolution": "conv (group, dilation, every pad/kernel/stride spelling)",
-    "Deconvolution": "conv_transpose",
-    "InnerProduct": "gemm (flatten from axis first; transpose)",
-    "Pooling": "max_pool / avg_pool (Caffe ceil rounding, count_include_pad) / global_*_pool",
-    "ReLU": "relu, or leaky_relu when negative_slope != 0",
-    "PReLU": "prelu (channel_shared -> one slope)",
-    "Sigmoid": "sigmoid",
-    "TanH": "tanh",
-    "ELU": "elu",
-    "AbsVal": "abs",
-    "BNLL": "softplus",
-    "Exp": "exp of (shift + scale * x) * ln(base)",
-    "Log": "log(shift + scale * x) / ln(base)",
-    "Power": "(shift + scale * x) ^ power as mul/add/pow",
-    "Threshold": "cast(greater(x, threshold))",
-    "Clip": "clip",
-    "Swish": "x * sigmoid(beta * x)",
-    "BatchNorm": "batch_norm with gamma=1, beta=0 (stats / moving-average factor); "
-                 "use_global_stats=false -> batch statistics from reduce_mean",
-    "Scale": "mul (+ add with bias_term); the scale may be a second bottom; right after a "
-             "BatchNorm it becomes that batch_norm's gamma/beta",
-    "Bias": "add; the bias may be a second bottom",
-    "Eltwise": "add/sub/mul (SUM with coeff), mul (PROD), max (MAX)",
-    "Concat": "concat (axis or concat_dim)",
-    "Softmax": "softmax (axis)",
-    "Dropout": "removed (identity at test time)",
-    "LRN": "lrn (ACROSS_CHANNELS); WITHIN_CHANNEL -> x * (1 + alpha * avg_pool(x^2))^-beta",
-    "Flatten": "flatten / reshape (axis, end_axis)",
-    "Reshape": "reshape (shape with 0/-1, axis, num_axes)",
-    "Permute": "transpose",
-    "Slice": "split (slice_point, or equal parts)",
-    "Split": "no node: every top is the bottom's value",
-    "Crop": "slice to the second bottom's shape (axis, offset)",
+# Caffe layer type -> how it lowers (docs/frontends.md's op table): filled by the layer
+# lowerings' registrations below, plus the layers dropped from the inference graph.
+SUPPORTED_OPS: dict[str, str] = {}
+# Layers that compute nothing at test time (losses, accuracy, silence) -> note.
+_DROPPED_NOTES = {
     "Silence": "dropped",
     "Accuracy": "dropped (training/evaluation only)",
     "SoftmaxWithLoss": "dropped (training only)",
@@ -106,9 +70,9 @@ SUPPORTED_OPS: dict[str, str] = {
     "MultinomialLogisticLoss": "dropped (training only)",
     "ContrastiveLoss": "dropped (training only)",
 }
-
 _DATA_LAYERS = {"Data", "ImageData", "HDF5Data", "WindowData", "MemoryData"}
-_DROPPED = {"Silence", "Accuracy"} | {k for k, v in SUPPORTED_OPS.items() if v.startswith("dropped (train")}
+_DROPPED = set(_DROPPED_NOTES)
+SUPPORTED_OPS.update(_DROPPED_NOTES)
 # Layer type -> how many parameter blobs it has (with and without its optional bias).
 _LEARNABLE = {"Convolution", "Deconvolution", "InnerProduct", "BatchNorm", "Scale", "Bias", "PReLU"}
 
@@ -512,15 +476,18 @@ Lowering = Callable[[_Builder, _Layer, list[Value]], list[Value | None]]
 _LOWER: dict[str, Lowering] = {}
 
 
-def _lowers(*types: str):
+def _lowers(*types: str, note: str):
+    """Register a lowering of the layer ``types``; ``note`` is their docs/frontends.md entry."""
     def deco(fn: Lowering) -> Lowering:
         for t in types:
             _LOWER[t] = fn
+            SUPPORTED_OPS[t] = note
         return fn
     return deco
 
 
-@_lowers("Input")
+@_lowers("Input", note="graph input (input_param.shape; also the legacy net-level "
+                        "input/input_shape/input_dim)")
 def _input(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     shapes = list(layer.param("input_param").shape) if layer.has("input_param") else []
     out = []
@@ -530,7 +497,9 @@ def _input(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return out
 
 
-@_lowers("Data", "ImageData", "HDF5Data", "WindowData", "MemoryData")
+@_lowers("Data", note="graph input (shape from input_shapes); label tops are dropped")
+@_lowers("ImageData", "HDF5Data", "WindowData", note="graph input (shape from input_shapes)")
+@_lowers("MemoryData", note="graph input [batch_size, channels, height, width]")
 def _data(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     shape = None
     if layer.type == "MemoryData" and layer.has("memory_data_param"):
@@ -539,7 +508,8 @@ def _data(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [b._define_input(layer.top[0], shape)] + [None] * (len(layer.top) - 1)
 
 
-@_lowers("Convolution", "Deconvolution")
+@_lowers("Convolution", note="conv (group, dilation, every pad/kernel/stride spelling)")
+@_lowers("Deconvolution", note="conv_transpose")
 def _conv(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("convolution_param")
     x = ins[0]
@@ -562,7 +532,7 @@ def _conv(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [b.node("conv_transpose" if transposed else "conv", [x, *ws], attrs, out=0)]
 
 
-@_lowers("InnerProduct")
+@_lowers("InnerProduct", note="gemm (flatten from axis first; transpose)")
 def _inner_product(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("inner_product_param")
     x = ins[0]
@@ -591,7 +561,8 @@ def _inner_product(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value |
     return [b.node("reshape", [y, b.const(lead + [nout], "shape", np.int64)], out=0)]
 
 
-@_lowers("Pooling")
+@_lowers("Pooling", note="max_pool / avg_pool (Caffe ceil rounding, count_include_pad) / "
+                          "global_*_pool")
 def _pooling(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     from . import proto as cp
 
@@ -625,7 +596,7 @@ def _pooling(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]
     return [y]
 
 
-@_lowers("ReLU")
+@_lowers("ReLU", note="relu, or leaky_relu when negative_slope != 0")
 def _relu(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     slope = layer.param("relu_param").negative_slope if layer.has("relu_param") else 0.0
     if slope != 0.0:
@@ -633,7 +604,7 @@ def _relu(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [b.node("relu", ins[:1], out=0)]
 
 
-@_lowers("PReLU")
+@_lowers("PReLU", note="prelu (channel_shared -> one slope)")
 def _prelu(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     x = ins[0]
     r = b.rank(x)
@@ -655,10 +626,10 @@ def _unary(op: str) -> Lowering:
 
 
 for _t, _op in {"Sigmoid": "sigmoid", "TanH": "tanh", "AbsVal": "abs", "BNLL": "softplus"}.items():
-    _LOWER[_t] = _unary(_op)
+    _lowers(_t, note=_op)(_unary(_op))
 
 
-@_lowers("ELU")
+@_lowers("ELU", note="elu")
 def _elu(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     alpha = layer.param("elu_param").alpha
     return [b.node("elu", ins[:1], {"alpha": float(alpha)}, out=0)]
@@ -673,7 +644,7 @@ def _affine(b: _Builder, x: Value, scale: float, shift: float, last: bool) -> Va
     return x
 
 
-@_lowers("Power")
+@_lowers("Power", note="(shift + scale * x) ^ power as mul/add/pow")
 def _power(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("power_param")
     power, scale, shift = float(p.power), float(p.scale), float(p.shift)
@@ -685,7 +656,8 @@ def _power(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [x]
 
 
-@_lowers("Exp", "Log")
+@_lowers("Exp", note="exp of (shift + scale * x) * ln(base)")
+@_lowers("Log", note="log(shift + scale * x) / ln(base)")
 def _exp_log(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("exp_param" if layer.type == "Exp" else "log_param")
     ln_base = 1.0 if p.base == -1.0 else math.log(p.base)
@@ -699,14 +671,14 @@ def _exp_log(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]
     return [b.node("mul", [y, b.const(1.0 / ln_base, "inv_ln_base")], out=0)]
 
 
-@_lowers("Threshold")
+@_lowers("Threshold", note="cast(greater(x, threshold))")
 def _threshold(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     t = float(layer.param("threshold_param").threshold)
     gt = b.node("greater", [ins[0], b.const(t, "threshold")])
     return [b.node("cast", [gt], {"to": 1}, out=0)]
 
 
-@_lowers("Clip")
+@_lowers("Clip", note="clip")
 def _clip(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("clip_param")
     if not (p.HasField("min") and p.HasField("max")):
@@ -714,14 +686,15 @@ def _clip(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [b.node("clip", [ins[0], b.const(p.min, "min"), b.const(p.max, "max")], out=0)]
 
 
-@_lowers("Swish")
+@_lowers("Swish", note="x * sigmoid(beta * x)")
 def _swish(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     beta = float(layer.param("swish_param").beta)
     z = ins[0] if beta == 1.0 else b.node("mul", [ins[0], b.const(beta, "beta")])
     return [b.node("mul", [ins[0], b.node("sigmoid", [z])], out=0)]
 
 
-@_lowers("BatchNorm")
+@_lowers("BatchNorm", note="batch_norm with gamma=1, beta=0 (stats / moving-average factor); "
+                            "use_global_stats=false -> batch statistics from reduce_mean")
 def _batch_norm(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("batch_norm_param")
     x = ins[0]
@@ -771,7 +744,8 @@ def _broadcast_param(b: _Builder, layer: _Layer, x: Value, p: Any, second: Value
     return b.const(arr, what)
 
 
-@_lowers("Scale")
+@_lowers("Scale", note="mul (+ add with bias_term); the scale may be a second bottom; right after "
+                        "a BatchNorm it becomes that batch_norm's gamma/beta")
 def _scale(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("scale_param")
     x = ins[0]
@@ -818,7 +792,7 @@ def _merge_into_batch_norm(b: _Builder, layer: _Layer, x: Value, p: Any) -> Valu
     return merged.output
 
 
-@_lowers("Bias")
+@_lowers("Bias", note="add; the bias may be a second bottom")
 def _bias(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("bias_param")
     x = ins[0]
@@ -826,7 +800,7 @@ def _bias(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [b.node("add", [x, bias], out=0)]
 
 
-@_lowers("Eltwise")
+@_lowers("Eltwise", note="add/sub/mul (SUM with coeff), mul (PROD), max (MAX)")
 def _eltwise(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     from . import proto as cp
 
@@ -855,24 +829,26 @@ def _eltwise(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]
     return [y]
 
 
-@_lowers("Concat")
+@_lowers("Concat", note="concat (axis or concat_dim)")
 def _concat(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("concat_param")
     axis = int(p.concat_dim) if p.HasField("concat_dim") else int(p.axis)
     return [b.node("concat", ins, {"axis": axis}, out=0)]
 
 
-@_lowers("Softmax")
+@_lowers("Softmax", note="softmax (axis)")
 def _softmax(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [b.node("softmax", ins[:1], {"axis": int(layer.param("softmax_param").axis)}, out=0)]
 
 
-@_lowers("Dropout", "Split")
+@_lowers("Dropout", note="removed (identity at test time)")
+@_lowers("Split", note="no node: every top is the bottom's value")
 def _alias(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [ins[0]] * len(layer.top)
 
 
-@_lowers("LRN")
+@_lowers("LRN", note="lrn (ACROSS_CHANNELS); WITHIN_CHANNEL -> "
+                      "x * (1 + alpha * avg_pool(x^2))^-beta")
 def _lrn(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     from . import proto as cp
 
@@ -895,7 +871,7 @@ def _lrn(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [b.node("mul", [x, scale], out=0)]
 
 
-@_lowers("Flatten")
+@_lowers("Flatten", note="flatten / reshape (axis, end_axis)")
 def _flatten(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("flatten_param")
     x = ins[0]
@@ -916,7 +892,7 @@ def _flatten(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]
     return [b.node("reshape", [x, b.const(shape, "shape", np.int64)], out=0)]
 
 
-@_lowers("Reshape")
+@_lowers("Reshape", note="reshape (shape with 0/-1, axis, num_axes)")
 def _reshape(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("reshape_param")
     x = ins[0]
@@ -937,7 +913,7 @@ def _reshape(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]
     return [b.node("reshape", [x, b.const(shape, "shape", np.int64)], out=0)]
 
 
-@_lowers("Permute")
+@_lowers("Permute", note="transpose")
 def _permute(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     r = b.rank(ins[0])
     order = [int(o) for o in layer.param("permute_param").order]
@@ -947,7 +923,7 @@ def _permute(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]
     return [b.node("transpose", ins[:1], {"perm": perm}, out=0)]
 
 
-@_lowers("Slice")
+@_lowers("Slice", note="split (slice_point, or equal parts)")
 def _slice(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("slice_param")
     x = ins[0]
@@ -969,7 +945,7 @@ def _slice(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return b.node("split", [x, split], {"axis": axis}, num_outputs=n)
 
 
-@_lowers("Crop")
+@_lowers("Crop", note="slice to the second bottom's shape (axis, offset)")
 def _crop(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     if len(ins) != 2:
         raise b.fail("needs two bottoms (the blob to crop and one of the target size)")
@@ -991,8 +967,3 @@ def _crop(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [b.node("slice", [x, b.const(starts, "starts", np.int64),
                              b.const(ends, "ends", np.int64),
                              b.const(axes, "axes", np.int64)], out=0)]
-
-
-missing_lowerings = set(SUPPORTED_OPS) - set(_LOWER) - _DROPPED
-assert not missing_lowerings, missing_lowerings
-del missing_lowerings

@@ -5,6 +5,13 @@
 runs ONNX's own node test cases through the importer and the reference interpreter.
 """
 
-from .importer import OnnxImportError, load_onnx, node_label, read_model, unsupported_ops
+from .importer import OnnxImportError, load_onnx, node_label, read_model, supported_ops, unsupported_ops
 
-__all__ = ["OnnxImportError", "load_onnx", "node_label", "read_model", "unsupported_ops"]
+__all__ = [
+    "OnnxImportError",
+    "load_onnx",
+    "node_label",
+    "read_model",
+    "supported_ops",
+    "unsupported_ops",
+]

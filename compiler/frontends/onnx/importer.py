@@ -186,6 +186,24 @@ def unsupported_ops(model: Any) -> dict[str, list[str]]:
     return found
 
 
+def supported_ops() -> dict[str, str]:
+    """Default-domain ONNX op types the importer lowers (at the newest opset) -> the IR ops
+    they become, from the same rule :func:`unsupported_ops` checks nodes with."""
+    import onnx.defs
+
+    from .normalize import required_ir_ops
+
+    opset = onnx.defs.onnx_opset_version()
+    names = {s.name for s in onnx.defs.get_all_schemas_with_history() if s.domain in DEFAULT_DOMAINS}
+    out: dict[str, str] = {}
+    for name in sorted(names):
+        needed = required_ir_ops(name, opset)
+        if needed is None or not all(get_schema(n) is not None for n in needed):
+            continue
+        out[name] = ", ".join(f"`{n}`" for n in needed) if needed else "folded into a `const`"
+    return out
+
+
 # -- conversion ----------------------------------------------------------------------------
 
 
@@ -768,4 +786,4 @@ def _same_attr(a: Any, b: Any) -> bool:
         return False
 
 
-__all__ = ["OnnxImportError", "load_onnx", "node_label", "read_model", "unsupported_ops"]
+__all__ = ["OnnxImportError", "load_onnx", "node_label", "read_model", "supported_ops", "unsupported_ops"]
