@@ -34,6 +34,7 @@ from .lowering import (
 from .registry import Handler, register
 from .registry import handles as _h
 
+
 def _only_first_output(n: Any) -> str | None:
     for u in n.users:
         if u.target is operator.getitem and u.args[1] != 0 and u.users:

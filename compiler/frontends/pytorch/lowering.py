@@ -11,7 +11,6 @@ check) and import :mod:`.handlers` so the table is filled.
 
 from __future__ import annotations
 
-import logging
 import operator
 import re
 from collections.abc import Sequence
@@ -24,8 +23,6 @@ from ...ir.graph import Graph, Value, sanitize_name
 from ...ir.types import UNKNOWN_DIM, DType, TensorType
 from ...ops.registry import infer_types
 from .registry import TABLE
-
-log = logging.getLogger(__name__)
 
 INT64_MAX = 9223372036854775807
 
