@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from compiler.frontends import onnx_conformance as oc
+from compiler.frontends.onnx import conformance as oc
 
 EXPECTED = Path(__file__).resolve().parent.parent / "tests" / "onnx_node_expected_failures.txt"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from google.protobuf import text_format
 
-from compiler.frontends import caffe_proto as cp
+from compiler.frontends.caffe import proto as cp
 from tests.conftest import model_path
 
 

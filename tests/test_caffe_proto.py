@@ -1,4 +1,4 @@
-"""Tests of infercc's own Caffe protobuf messages (compiler.frontends.caffe_proto).
+"""Tests of infercc's own Caffe protobuf messages (compiler.frontends.caffe.proto).
 
 Independent references: OpenCV's Caffe importer (its own compiled caffe.proto) reads the
 .caffemodel files written here; real Caffe wrote the open_nsfw .caffemodel read here; numpy
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from compiler.errors import ModelLoadError
-from compiler.frontends import caffe_proto as cp
+from compiler.frontends.caffe import proto as cp
 from tests.caffe_nets import v1_lenet
 from tests.conftest import model_path
 

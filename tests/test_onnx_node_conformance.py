@@ -3,7 +3,7 @@
 Every case of ``onnx.backend.test.loader.load_model_tests(kind="node")`` (the installed
 onnx's own cases, with the expected outputs ONNX's reference produced) is imported, verified,
 run on the reference interpreter and compared at the case's own rtol/atol
-(``compiler.frontends.onnx_conformance``). Cases using an op type without an IR schema are
+(``compiler.frontends.onnx.conformance``). Cases using an op type without an IR schema are
 ``unsupported`` and not judged here; ``bench/onnx_conformance.py`` prints the full table.
 
 The assertions: every case whose op types are all supported passes unless it is listed in
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.frontends import onnx_conformance as oc
+from compiler.frontends.onnx import conformance as oc
 
 EXPECTED_FAILURES = Path(__file__).with_name("onnx_node_expected_failures.txt")
 

@@ -32,7 +32,7 @@ def measure() -> list[dict]:
     import keras
     import tensorflow as tf
 
-    from compiler.frontends.tensorflow_frontend import load_tensorflow
+    from compiler.frontends.tensorflow import load_tensorflow
     from compiler.interpreter import run_graph
 
     rows = []

@@ -5,8 +5,8 @@
 | source | frontend |
 |---|---|
 | ``.onnx`` file, ``onnx.ModelProto`` | :func:`compiler.frontends.onnx.load_onnx` |
-| ``torch.nn.Module`` (with ``example_inputs=``), ``.pt2`` (torch.export.save) | :mod:`compiler.frontends.pytorch` |
-| Keras model, ``.keras``/``.h5``/``.hdf5``, SavedModel directory, frozen ``.pb`` | :mod:`compiler.frontends.tensorflow_frontend` |
+| ``torch.nn.Module`` (with ``example_inputs=``), ``.pt2`` (torch.export.save) | :mod:`compiler.frontends.pytorch` (``load_pytorch``, ``load_pytorch_file``) |
+| Keras model, ``.keras``/``.h5``/``.hdf5``, SavedModel directory, frozen ``.pb`` | :func:`compiler.frontends.tensorflow.load_tensorflow` |
 | ``.prototxt`` (+ ``weights=`` or a ``.caffemodel`` beside it) | :func:`compiler.frontends.caffe.load_caffe` |
 | ``.tflite`` | :func:`compiler.frontends.tflite.load_tflite` |
 | ``.ir`` text | :func:`compiler.ir.parser.load_ir` |
@@ -49,7 +49,7 @@ def load(source: Any, **options: Any) -> Graph:
             )
         return load_pytorch(source, options.pop("example_inputs"), **options)
     if kind in ("keras", "tf_keras", "tensorflow") or hasattr(source, "signatures"):
-        from .tensorflow_frontend import load_tensorflow
+        from .tensorflow import load_tensorflow
 
         return load_tensorflow(source, **options)
     raise ModelLoadError(
@@ -67,7 +67,7 @@ def _load_path(path: Path, options: dict[str, Any]) -> Graph:
         raise ModelLoadError(f"{path}: no such file or directory")
     if path.is_dir():
         if (path / "saved_model.pb").exists():
-            from .tensorflow_frontend import load_tensorflow
+            from .tensorflow import load_tensorflow
 
             return load_tensorflow(path, **options)
         raise ModelLoadError(
@@ -105,7 +105,7 @@ def _load_path(path: Path, options: dict[str, Any]) -> Graph:
 
         return load_pytorch_file(path, **options)
     if suffix in TF_SUFFIXES:
-        from .tensorflow_frontend import load_tensorflow
+        from .tensorflow import load_tensorflow
 
         return load_tensorflow(path, **options)
     if suffix in (".pt", ".pth"):

@@ -40,7 +40,7 @@ import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 from google.protobuf.message import DecodeError, Message
 
-from ..errors import ModelLoadError
+from ...errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -1120,7 +1120,7 @@ def read_caffemodel(path: str | os.PathLike[str]) -> Any:
 
 def write_caffemodel(net: Any, path: str | os.PathLike[str]) -> None:
     """Serialize ``net`` to ``path`` atomically: readers see the old file or the new one."""
-    from ..fileio import atomic_write
+    from ...fileio import atomic_write
 
     atomic_write(path, net.SerializeToString())
 

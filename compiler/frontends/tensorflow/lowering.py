@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelLoadError, UnsupportedOpsError
-from ..ir.graph import Graph, Value, sanitize_name
-from ..ir.types import DType
-from ..ops.registry import schema_or_raise
-from . import strided_slice
+from ...errors import ModelLoadError, UnsupportedOpsError
+from ...ir.graph import Graph, Value, sanitize_name
+from ...ir.types import DType
+from ...ops.registry import schema_or_raise
+from .. import strided_slice
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ class _Lowerer:
         if missing:
             raise UnsupportedOpsError(
                 self.label, missing,
-                "See SUPPORTED_OPS in compiler/frontends/tf_graph.py for the TensorFlow ops "
+                "See SUPPORTED_OPS in compiler/frontends/tensorflow/lowering.py for the TensorFlow ops "
                 "infercc lowers.",
             )
         for node in order:

@@ -1,8 +1,8 @@
 """Per-op lowerings of TFLite builtin operators into IR ops.
 
 Each lowering is ``fn(c, op)`` where ``c`` is the converter of
-:mod:`compiler.frontends.tflite` (tensor access, layout bookkeeping, node emission) and
-``op`` an :class:`~compiler.frontends.tflite.OpView`. Lowerings read inputs with
+:mod:`compiler.frontends.tflite.converter` (tensor access, layout bookkeeping, node emission) and
+``op`` an :class:`~compiler.frontends.tflite.converter.OpView`. Lowerings read inputs with
 ``c.get(i, layout)`` (real-valued: quantized tensors come dequantized) and record results
 with ``c.emit(..., out=i, layout=...)`` (which re-quantizes quantized outputs).
 
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..ir.types import DType
-from . import strided_slice
+from ...ir.types import DType
+from .. import strided_slice
 
 NHWC, NCHW = "nhwc", "nchw"
 TO_NCHW = (0, 3, 1, 2)
@@ -42,7 +42,7 @@ def lowers(*kinds: str, note: str) -> Callable:
 
 
 def _err(c: Any, msg: str) -> Exception:
-    from .tflite import TfliteImportError
+    from .converter import TfliteImportError
 
     return TfliteImportError(f"{c.label}: {c.where}: {msg}")
 
@@ -220,7 +220,7 @@ def _cast(c, op):
 
 @lowers("DEQUANTIZE", note="float16 constant: const f16 + cast f32; int8: dequantize")
 def _dequantize(c, op):
-    from .tflite import _ConstSrc
+    from .converter import _ConstSrc
 
     x, out = op.input(0), _out(op)
     if c.is_const(x):

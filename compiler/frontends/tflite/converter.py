@@ -17,7 +17,8 @@ Contract of :func:`load_tflite`:
   both layouts: conv-like ops read and produce NCHW, layout-neutral ops (elementwise,
   activations, pad, concat, reductions over known axes) stay in the layout their input
   already has, and a ``transpose`` is inserted only where the other layout is needed. The
-  ``cancel-transposes`` pass (and ``sink-transposes`` when installed) and ``dce`` run last.
+  ``cancel-transposes``, ``sink-transposes`` and ``dce`` passes run last (through the
+  :class:`~compiler.pass_manager.PassManager`).
 * Graph inputs/outputs are named by the signature def when the model has one, else by
   their tensor names; other values keep their tensor names. ``node.source`` is the op's
   first output tensor name.
@@ -30,7 +31,6 @@ Contract of :func:`load_tflite`:
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InferccError, ModelLoadError, UnsupportedOpsError
-from ..ir.graph import Graph, Value, sanitize_name
-from ..ir.types import UNKNOWN_DIM, DType, QuantParams, TensorType, types_compatible
-from ..ops.registry import run_kernel
-from .tflite_ops import LOWERINGS, SUPPORTED_OPS
+from ...errors import InferccError, ModelLoadError, UnsupportedOpsError
+from ...ir.graph import Graph, Value, sanitize_name
+from ...ir.types import UNKNOWN_DIM, DType, QuantParams, TensorType, types_compatible
+from ...ops.registry import run_kernel
+from ...pass_manager import PassManager
+from .ops import LOWERINGS
+from .reader import builtin_names, decode, op_label, op_type, reachable_subgraphs, read_model
 
 log = logging.getLogger(__name__)
 
@@ -72,107 +74,11 @@ _TYPE_NAMES = {
     13: "RESOURCE", 14: "VARIANT", 15: "UINT32", 16: "UINT16", 17: "INT4", 18: "BFLOAT16",
 }
 
-# Op codes whose options call other subgraphs: (options attribute names).
-_CALLS = {
-    "CALL_ONCE": ("initSubgraphIndex",),
-    "IF": ("thenSubgraphIndex", "elseSubgraphIndex"),
-    "WHILE": ("condSubgraphIndex", "bodySubgraphIndex"),
-    "CALL": ("subgraph",),
-    "STABLEHLO_COMPOSITE": ("decompositionSubgraphIndex",),
-}
-
-
 class TfliteImportError(ModelLoadError):
     """The model is readable but an op, tensor or option cannot be lowered into the IR."""
 
 
-# -- reading -------------------------------------------------------------------------------
-
-
-def read_model(source: Any) -> tuple[Any, bytes, str]:
-    """``(ModelT, file bytes, label)`` for a path or bytes; ModelLoadError when unreadable."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    if isinstance(source, (bytes, bytearray)):
-        buf, label = bytes(source), "<tflite bytes>"
-    elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        label = str(path)
-        if not path.exists():
-            raise ModelLoadError(f"{label}: no such file; check the path to the .tflite model")
-        if path.is_dir():
-            raise ModelLoadError(f"{label}: is a directory; pass the .tflite file inside it")
-        try:
-            buf = path.read_bytes()
-        except OSError as e:
-            raise ModelLoadError(f"{label}: cannot read the file ({e})") from None
-    else:
-        raise ModelLoadError(
-            f"cannot read a TFLite model from a {type(source).__name__}; pass a path to a "
-            ".tflite file or its bytes"
-        )
-    if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise ModelLoadError(
-            f"{label}: not a TFLite flatbuffer (file identifier {buf[4:8]!r}, expected b'TFL3'); "
-            "the file may be truncated or of another format: re-export or re-download it"
-        )
-    try:
-        model = schema.ModelT.InitFromPackedBuf(buf, 0)
-    except Exception as e:  # noqa: BLE001 - any unpack failure means a corrupt file
-        raise ModelLoadError(
-            f"{label}: corrupt TFLite flatbuffer ({type(e).__name__}: {str(e)[:200]}); "
-            "re-export or re-download it"
-        ) from None
-    if not model.subgraphs:
-        raise ModelLoadError(f"{label}: the model holds no subgraph")
-    return model, buf, label
-
-
-def _builtin_names() -> dict[int, str]:
-    from ai_edge_litert import schema_py_generated as schema
-
-    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-
-
-def op_type(model: Any, op: Any, names: dict[int, str]) -> str:
-    """The op's builtin name (``CONV_2D``), or ``custom:<code>`` for a custom op."""
-    oc = model.operatorCodes[op.opcodeIndex]
-    code = max(int(oc.deprecatedBuiltinCode), int(oc.builtinCode))
-    name = names.get(code, f"BUILTIN_{code}")
-    if name == "CUSTOM":
-        cc = oc.customCode.decode("utf-8", "replace") if oc.customCode else "?"
-        return f"custom:{cc}"
-    return name
-
-
-def _text(b: Any) -> str:
-    if b is None:
-        return ""
-    return b.decode("utf-8", "replace") if isinstance(b, (bytes, bytearray)) else str(b)
-
-
-def op_label(sg: Any, op: Any, k: int, kind: str) -> str:
-    """Provenance of an op: its first output tensor name (else ``KIND#k``)."""
-    for i in op.outputs if op.outputs is not None else []:
-        if i >= 0:
-            return _text(sg.tensors[i].name)
-    ins = [_text(sg.tensors[i].name) for i in (op.inputs if op.inputs is not None else []) if i >= 0]
-    return f"{kind}#{k}" + (f"({ins[0]})" if ins else "")
-
-
-def _reachable_subgraphs(model: Any, start: int, names: dict[int, str]) -> list[int]:
-    seen, stack = [], [start]
-    while stack:
-        s = stack.pop()
-        if s in seen or not 0 <= s < len(model.subgraphs):
-            continue
-        seen.append(s)
-        for op in model.subgraphs[s].operators or []:
-            for field in _CALLS.get(op_type(model, op, names), ()):
-                idx = getattr(op.builtinOptions, field, None)
-                if isinstance(idx, (int, np.integer)):
-                    stack.append(int(idx))
-    return seen
+# -- op support ----------------------------------------------------------------------------
 
 
 def unsupported_ops(model: Any, subgraph: int = 0) -> dict[str, list[str]]:
@@ -180,9 +86,9 @@ def unsupported_ops(model: Any, subgraph: int = 0) -> dict[str, list[str]]:
 
     Covers the subgraph and every subgraph its ops call (CALL_ONCE, IF, WHILE, ...).
     """
-    names = _builtin_names()
+    names = builtin_names()
     found: dict[str, list[str]] = {}
-    for s in _reachable_subgraphs(model, subgraph, names):
+    for s in reachable_subgraphs(model, subgraph, names):
         sg = model.subgraphs[s]
         for k, op in enumerate(sg.operators or []):
             kind = op_type(model, op, names)
@@ -209,7 +115,7 @@ def load_tflite(
     ``input_shapes`` maps input names (signature names or tensor names) to shapes that
     replace the declared ones (ints, symbol names, or ``None``/``-1``/``"?"``).
     """
-    from ..ir.verifier import verify
+    from ...ir.verifier import verify
 
     model, buf, label = read_model(path)
     if not 0 <= subgraph < len(model.subgraphs):
@@ -235,56 +141,18 @@ def load_tflite(
     verify(graph)
     graph.metadata["source_format"] = "tflite"
     if model.description:
-        graph.metadata["producer"] = _text(model.description)
+        graph.metadata["producer"] = decode(model.description)
     return graph
 
 
+# The lowering leaves layout transposes back to back around layout-neutral ops: cancel the
+# pairs, sink the rest through those ops, cancel again, then drop what became dead.
+CLEANUP_PIPELINE = "cancel-transposes,sink-transposes,cancel-transposes,dce"
+
+
 def _cleanup(graph: Graph) -> None:
-    """Cancel the layout transposes the lowering left back to back, then drop dead nodes."""
-    from passes import BUILTIN_PASSES
-
-    from ..pass_manager.base import PassContext
-
-    ctx = PassContext()
-    names = ["cancel-transposes"]
-    if "sink-transposes" in BUILTIN_PASSES or _module_exists("passes.layout.sink_transposes"):
-        names = ["cancel-transposes", "sink-transposes", "cancel-transposes"]
-    names.append("dce")
-    for name in names:
-        cls = _pass_class(name)
-        if cls is not None:
-            cls().run(graph, ctx)
-
-
-def _module_exists(mod: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(mod) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _pass_class(name: str) -> Any:
-    import importlib
-
-    from passes import BUILTIN_PASSES
-
-    target = BUILTIN_PASSES.get(name)
-    if target is None and name == "sink-transposes" and _module_exists("passes.layout.sink_transposes"):
-        mod = importlib.import_module("passes.layout.sink_transposes")
-        for v in vars(mod).values():
-            if isinstance(v, type) and getattr(v, "name", None) == name:
-                return v
-        return None
-    if target is None:
-        return None
-    mod_name, cls_name = target.split(":")
-    try:
-        return getattr(importlib.import_module(mod_name), cls_name)
-    except Exception as e:  # noqa: BLE001 - an optional pass that fails to import is skipped
-        log.warning("pass %s is unavailable: %s", name, e)
-        return None
+    """Run :data:`CLEANUP_PIPELINE` on the converted graph (the caller verifies the result)."""
+    PassManager(CLEANUP_PIPELINE, verify=False).run(graph)
 
 
 @dataclass
@@ -325,7 +193,7 @@ class _Converter:
         self.buf = buf
         self.label = label
         self.sg = model.subgraphs[sg_index]
-        self.graph = Graph(sanitize_name(_text(self.sg.name)) or Path(label).stem or "main")
+        self.graph = Graph(sanitize_name(decode(self.sg.name)) or Path(label).stem or "main")
         self.tensors = self.sg.tensors or []
         self.cache: dict[tuple, Value] = {}
         self.primary: dict[int, str] = {}
@@ -342,12 +210,12 @@ class _Converter:
             if int(sd.subgraphIndex) != sg_index:
                 continue
             for m in list(sd.inputs or []) + list(sd.outputs or []):
-                names.setdefault(int(m.tensorIndex), _text(m.name))
+                names.setdefault(int(m.tensorIndex), decode(m.name))
             break
         return names
 
     def name(self, i: int) -> str:
-        return self.names.get(i) or _text(self.tensors[i].name) or f"t{i}"
+        return self.names.get(i) or decode(self.tensors[i].name) or f"t{i}"
 
     def tensor(self, i: int) -> Any:
         return self.tensors[i]
@@ -416,7 +284,7 @@ class _Converter:
         dt = self.dtype(i).numpy
         arr = np.frombuffer(raw, dtype=dt).copy()
         if t.sparsity is not None:
-            from .tflite_sparse import SparsityError, densify
+            from .sparse import SparsityError, densify
 
             try:
                 return densify(arr, self.shape(i), t.sparsity)
@@ -517,7 +385,7 @@ class _Converter:
             q = QuantParams(q.scale, q.zero_point, axis)
         name = name or self.name(i)
         tensor_is_real = not self.is_quant(i)
-        c = self.graph.add_const(arr, name, source=(_text(self.tensors[i].name),),
+        c = self.graph.add_const(arr, name, source=(decode(self.tensors[i].name),),
                                  type=TensorType(DType.from_numpy(arr.dtype), arr.shape, q))
         if (real or tensor_is_real) and q is not None:
             return self.dequant(c, q, name + "_real")
@@ -709,10 +577,10 @@ class _Converter:
     # -- driver -------------------------------------------------------------------------
     def convert(self, input_shapes: dict[str, Sequence[Any]]) -> Graph:
         sg = self.sg
-        names = _builtin_names()
+        names = builtin_names()
         self._collect_consts()
         inputs = [int(i) for i in (sg.inputs if sg.inputs is not None else [])]
-        known = {self.name(i) for i in inputs} | {_text(self.tensors[i].name) for i in inputs}
+        known = {self.name(i) for i in inputs} | {decode(self.tensors[i].name) for i in inputs}
         unknown = sorted(set(input_shapes) - known)
         if unknown:
             raise ModelLoadError(
@@ -722,7 +590,7 @@ class _Converter:
         for i in inputs:
             if i in self.constsrc:
                 continue
-            shape = input_shapes.get(self.name(i), input_shapes.get(_text(self.tensors[i].name)))
+            shape = input_shapes.get(self.name(i), input_shapes.get(decode(self.tensors[i].name)))
             if shape is not None:
                 shape = tuple(UNKNOWN_DIM if d is None else d for d in shape)
             v = self.graph.add_input(self.name(i), self.ttype(i, shape))
@@ -755,4 +623,4 @@ class _Converter:
                 self.constsrc[i] = _ConstSrc(arr, self.quant(i))
 
 
-__all__ = ["SUPPORTED_OPS", "TfliteImportError", "load_tflite", "read_model", "unsupported_ops"]
+__all__ = ["TfliteImportError", "load_tflite", "unsupported_ops"]

@@ -38,7 +38,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,56 +45,21 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InferccError, ModelLoadError, UnsupportedOpsError, join_names
-from ..ir.graph import Graph, Value
-from ..ir.types import UNKNOWN_DIM, DType, TensorType
-from ..ops.registry import SchemaError
+from ...errors import InferccError, ModelLoadError, UnsupportedOpsError, join_names
+from ...ir.graph import Graph, Value
+from ...ir.types import UNKNOWN_DIM, DType, TensorType
+from ...ops.registry import SchemaError
+from .reader import Layer, active_at_test, layer_blobs, net_layers, read_net
 
 log = logging.getLogger(__name__)
 
 F32 = DType.F32
 
-# Caffe layer type -> how it lowers (generates docs/frontends.md's op table).
-SUPPORTED_OPS: dict[str, str] = {
-    "Input": "graph input (input_param.shape; also the legacy net-level input/input_shape/input_dim)",
-    "Data": "graph input (shape from input_shapes); label tops are dropped",
-    "ImageData": "graph input (shape from input_shapes)",
-    "HDF5Data": "graph input (shape from input_shapes)",
-    "WindowData": "graph input (shape from input_shapes)",
-    "MemoryData": "graph input [batch_size, channels, height, width]",
-    "Convolution": "conv (group, dilation, every pad/kernel/stride spelling)",
-    "Deconvolution": "conv_transpose",
-    "InnerProduct": "gemm (flatten from axis first; transpose)",
-    "Pooling": "max_pool / avg_pool (Caffe ceil rounding, count_include_pad) / global_*_pool",
-    "ReLU": "relu, or leaky_relu when negative_slope != 0",
-    "PReLU": "prelu (channel_shared -> one slope)",
-    "Sigmoid": "sigmoid",
-    "TanH": "tanh",
-    "ELU": "elu",
-    "AbsVal": "abs",
-    "BNLL": "softplus",
-    "Exp": "exp of (shift + scale * x) * ln(base)",
-    "Log": "log(shift + scale * x) / ln(base)",
-    "Power": "(shift + scale * x) ^ power as mul/add/pow",
-    "Threshold": "cast(greater(x, threshold))",
-    "Clip": "clip",
-    "Swish": "x * sigmoid(beta * x)",
-    "BatchNorm": "batch_norm with gamma=1, beta=0 (stats / moving-average factor); "
-                 "use_global_stats=false -> batch statistics from reduce_mean",
-    "Scale": "mul (+ add with bias_term); the scale may be a second bottom; right after a "
-             "BatchNorm it becomes that batch_norm's gamma/beta",
-    "Bias": "add; the bias may be a second bottom",
-    "Eltwise": "add/sub/mul (SUM with coeff), mul (PROD), max (MAX)",
-    "Concat": "concat (axis or concat_dim)",
-    "Softmax": "softmax (axis)",
-    "Dropout": "removed (identity at test time)",
-    "LRN": "lrn (ACROSS_CHANNELS); WITHIN_CHANNEL -> x * (1 + alpha * avg_pool(x^2))^-beta",
-    "Flatten": "flatten / reshape (axis, end_axis)",
-    "Reshape": "reshape (shape with 0/-1, axis, num_axes)",
-    "Permute": "transpose",
-    "Slice": "split (slice_point, or equal parts)",
-    "Split": "no node: every top is the bottom's value",
-    "Crop": "slice to the second bottom's shape (axis, offset)",
+# Caffe layer type -> how it lowers (docs/frontends.md's op table): filled by the layer
+# lowerings' registrations below, plus the layers dropped from the inference graph.
+SUPPORTED_OPS: dict[str, str] = {}
+# Layers that compute nothing at test time (losses, accuracy, silence) -> note.
+_DROPPED_NOTES = {
     "Silence": "dropped",
     "Accuracy": "dropped (training/evaluation only)",
     "SoftmaxWithLoss": "dropped (training only)",
@@ -106,9 +70,9 @@ SUPPORTED_OPS: dict[str, str] = {
     "MultinomialLogisticLoss": "dropped (training only)",
     "ContrastiveLoss": "dropped (training only)",
 }
-
 _DATA_LAYERS = {"Data", "ImageData", "HDF5Data", "WindowData", "MemoryData"}
-_DROPPED = {"Silence", "Accuracy"} | {k for k, v in SUPPORTED_OPS.items() if v.startswith("dropped (train")}
+_DROPPED = set(_DROPPED_NOTES)
+SUPPORTED_OPS.update(_DROPPED_NOTES)
 # Layer type -> how many parameter blobs it has (with and without its optional bias).
 _LEARNABLE = {"Convolution", "Deconvolution", "InnerProduct", "BatchNorm", "Scale", "Bias", "PReLU"}
 
@@ -117,106 +81,12 @@ class CaffeImportError(ModelLoadError):
     """The model is readable but a layer, blob or field cannot be lowered into the IR."""
 
 
-@dataclass
-class _Layer:
-    """One layer of either format, with the type spelled as in the current format."""
-
-    name: str
-    type: str
-    bottom: list[str]
-    top: list[str]
-    msg: Any  # LayerParameter or V1LayerParameter: *_param fields are read from it
-    index: int
-    index_in_net: int = -1  # position among the active layers
-
-    def param(self, field_name: str) -> Any:
-        return getattr(self.msg, field_name)
-
-    def has(self, field_name: str) -> bool:
-        try:
-            return self.msg.HasField(field_name)
-        except ValueError:  # the V1 message lacks this parameter field
-            return False
-
-
-# -- reading ---------------------------------------------------------------------------------
-
-
-def _read_net(source: Any, kind: str) -> tuple[Any, str]:
-    from . import caffe_proto as cp
-
-    if isinstance(source, cp.NetParameter):
-        return source, source.name or f"<caffe {kind}>"
-    if not isinstance(source, (str, os.PathLike)):
-        raise ModelLoadError(
-            f"cannot read a Caffe {kind} from a {type(source).__name__}; pass a path or a "
-            "caffe NetParameter")
-    path = Path(source)
-    if not path.exists():
-        what = ".prototxt network definition" if kind == "prototxt" else ".caffemodel weights"
-        raise ModelLoadError(f"{path}: no such file; check the path to the {what}")
-    if path.is_dir():
-        raise ModelLoadError(f"{path}: is a directory; pass the {kind} file inside it")
-    net = cp.read_prototxt(path) if kind == "prototxt" else cp.read_caffemodel(path)
-    return net, str(path)
-
-
-def _layers(net: Any) -> list[_Layer]:
-    """The net's layers in order, V1 ``layers`` converted to current type names."""
-    from . import caffe_proto as cp
-
-    out = []
-    if cp.is_v1(net):
-        for i, l in enumerate(net.layers):
-            enum_name = cp.V1LayerParameter.LayerType.Name(l.type)
-            t = cp.V1_TYPE_NAMES.get(enum_name, enum_name)
-            out.append(_Layer(l.name or f"layer{i}", t, list(l.bottom), list(l.top), l, i))
-    else:
-        for i, l in enumerate(net.layer):
-            out.append(_Layer(l.name or f"layer{i}", l.type, list(l.bottom), list(l.top), l, i))
-    return out
-
-
-def _rule_matches(rule: Any) -> bool:
-    """Whether a NetStateRule holds for Caffe's default test state (TEST, level 0, no stages)."""
-    from . import caffe_proto as cp
-
-    if rule.HasField("phase") and rule.phase != cp.TEST:
-        return False
-    if rule.HasField("min_level") and rule.min_level > 0:
-        return False
-    if rule.HasField("max_level") and rule.max_level < 0:
-        return False
-    return len(rule.stage) == 0  # a required stage is never set; not_stage always passes
-
-
-def _active(layer: _Layer) -> bool:
-    inc, exc = list(layer.msg.include), list(layer.msg.exclude)
-    if inc:
-        return any(_rule_matches(r) for r in inc)
-    return not any(_rule_matches(r) for r in exc)
-
-
-def _weights(model: Any, label: str) -> dict[str, list[np.ndarray]]:
-    """Layer name -> its blobs as float32 arrays (stored shapes, legacy 4-D included)."""
-    from . import caffe_proto as cp
-
-    out: dict[str, list[np.ndarray]] = {}
-    for layer in _layers(model):
-        if len(layer.msg.blobs):
-            out[layer.name] = [
-                cp.blob_to_array(b, f"{label}: layer '{layer.name}' blob {i}").astype(np.float32, copy=False)
-                for i, b in enumerate(layer.msg.blobs)
-            ]
-    return out
-
-
 # -- support checks --------------------------------------------------------------------------
 
 
-def _unsupported_setting(layer: _Layer) -> str | None:
+def _unsupported_setting(layer: Layer) -> str | None:
     """A key such as ``Pooling(pool=STOCHASTIC)`` when this layer's settings cannot lower."""
-    from . import caffe_proto as cp
+    from . import proto as cp
 
     t = layer.type
     if t == "Pooling":
@@ -228,7 +98,7 @@ def _unsupported_setting(layer: _Layer) -> str | None:
     return None
 
 
-def unsupported_layers(layers: Sequence[_Layer]) -> dict[str, list[str]]:
+def unsupported_layers(layers: Sequence[Layer]) -> dict[str, list[str]]:
     """Layer types (or type settings) infercc cannot lower, with the layers using them."""
     found: dict[str, list[str]] = {}
     for layer in layers:
@@ -238,7 +108,7 @@ def unsupported_layers(layers: Sequence[_Layer]) -> dict[str, list[str]]:
     return found
 
 
-def _needs_blobs(layer: _Layer) -> bool:
+def _needs_blobs(layer: Layer) -> bool:
     if layer.type not in _LEARNABLE:
         return False
     # Scale/Bias with a second bottom read their parameter from it
@@ -262,21 +132,21 @@ def load_caffe(
     symbol names, or None/-1/"?" for unknown dims). ``caffemodel`` may be omitted only for
     nets without learnable layers. ``name`` names the graph (default: the net's name).
     """
-    net, label = _read_net(prototxt, "prototxt")
-    layers = [l for l in _layers(net) if _active(l)]
+    net, label = read_net(prototxt, "prototxt")
+    layers = [l for l in net_layers(net) if active_at_test(l)]
     for i, l in enumerate(layers):
         l.index_in_net = i
     missing = unsupported_layers(layers)
     if missing:
         raise UnsupportedOpsError(
             label, missing,
-            "See SUPPORTED_OPS in compiler/frontends/caffe.py (docs/frontends.md) for the "
+            "See compiler.frontends.caffe.SUPPORTED_OPS (docs/frontends.md) for the "
             "Caffe layers infercc reads; convert the others before importing.")
     weights: dict[str, list[np.ndarray]] = {}
     model_label = "<no caffemodel>"
     if caffemodel is not None:
-        model, model_label = _read_net(caffemodel, "caffemodel")
-        weights = _weights(model, model_label)
+        model, model_label = read_net(caffemodel, "caffemodel")
+        weights = layer_blobs(model, model_label)
     no_blobs = [l.name for l in layers if _needs_blobs(l) and l.name not in weights]
     if no_blobs:
         if caffemodel is None:
@@ -305,8 +175,8 @@ class _Builder:
     graph: Graph = field(default_factory=Graph)
     blobs: dict[str, Value] = field(default_factory=dict)  # blob name -> current value
     written: set[str] = field(default_factory=set)  # blob names written so far
-    layer: _Layer | None = None
-    layers: list[_Layer] = field(default_factory=list)
+    layer: Layer | None = None
+    layers: list[Layer] = field(default_factory=list)
     _out_names: list[str] = field(default_factory=list)
 
     # -- helpers used by layer lowerings --------------------------------------------------
@@ -376,7 +246,7 @@ class _Builder:
         return len(v.type.shape)
 
     # -- driver ----------------------------------------------------------------------------
-    def build(self, name: str, layers: list[_Layer]) -> Graph:
+    def build(self, name: str, layers: list[Layer]) -> Graph:
         g = self.graph
         g.name = name
         available: dict[str, None] = {}  # Caffe's available blobs, in order: the outputs
@@ -426,7 +296,7 @@ class _Builder:
                 f"are {', '.join(v.name for v in g.inputs) or 'none'}")
         return g
 
-    def _name_for(self, top: str, layer: _Layer) -> str:
+    def _name_for(self, top: str, layer: Layer) -> str:
         if top not in self.written:  # add_node suffixes a name already taken otherwise
             return top
         return layer.name if len(layer.top) == 1 else f"{layer.name}/{top}"
@@ -508,20 +378,23 @@ def _caffe_pool_out(size: int, k: int, pad: int, stride: int, ceil: bool) -> int
 # Each takes (builder, layer, bottom values) and returns one value per top (None for a top
 # that is not part of the inference graph).
 
-Lowering = Callable[[_Builder, _Layer, list[Value]], list[Value | None]]
+Lowering = Callable[[_Builder, Layer, list[Value]], list[Value | None]]
 _LOWER: dict[str, Lowering] = {}
 
 
-def _lowers(*types: str):
+def _lowers(*types: str, note: str):
+    """Register a lowering of the layer ``types``; ``note`` is their docs/frontends.md entry."""
     def deco(fn: Lowering) -> Lowering:
         for t in types:
             _LOWER[t] = fn
+            SUPPORTED_OPS[t] = note
         return fn
     return deco
 
 
-@_lowers("Input")
-def _input(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Input", note="graph input (input_param.shape; also the legacy net-level "
+                        "input/input_shape/input_dim)")
+def _input(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     shapes = list(layer.param("input_param").shape) if layer.has("input_param") else []
     out = []
     for i, top in enumerate(layer.top):
@@ -530,8 +403,10 @@ def _input(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return out
 
 
-@_lowers("Data", "ImageData", "HDF5Data", "WindowData", "MemoryData")
-def _data(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Data", note="graph input (shape from input_shapes); label tops are dropped")
+@_lowers("ImageData", "HDF5Data", "WindowData", note="graph input (shape from input_shapes)")
+@_lowers("MemoryData", note="graph input [batch_size, channels, height, width]")
+def _data(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     shape = None
     if layer.type == "MemoryData" and layer.has("memory_data_param"):
         p = layer.param("memory_data_param")
@@ -539,8 +414,9 @@ def _data(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [b._define_input(layer.top[0], shape)] + [None] * (len(layer.top) - 1)
 
 
-@_lowers("Convolution", "Deconvolution")
-def _conv(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Convolution", note="conv (group, dilation, every pad/kernel/stride spelling)")
+@_lowers("Deconvolution", note="conv_transpose")
+def _conv(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("convolution_param")
     x = ins[0]
     xs = x.type.shape
@@ -562,8 +438,8 @@ def _conv(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [b.node("conv_transpose" if transposed else "conv", [x, *ws], attrs, out=0)]
 
 
-@_lowers("InnerProduct")
-def _inner_product(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("InnerProduct", note="gemm (flatten from axis first; transpose)")
+def _inner_product(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("inner_product_param")
     x = ins[0]
     r = b.rank(x)
@@ -591,9 +467,10 @@ def _inner_product(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value |
     return [b.node("reshape", [y, b.const(lead + [nout], "shape", np.int64)], out=0)]
 
 
-@_lowers("Pooling")
-def _pooling(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
-    from . import caffe_proto as cp
+@_lowers("Pooling", note="max_pool / avg_pool (Caffe ceil rounding, count_include_pad) / "
+                          "global_*_pool")
+def _pooling(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
+    from . import proto as cp
 
     p = layer.param("pooling_param")
     x = ins[0]
@@ -625,16 +502,16 @@ def _pooling(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]
     return [y]
 
 
-@_lowers("ReLU")
-def _relu(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("ReLU", note="relu, or leaky_relu when negative_slope != 0")
+def _relu(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     slope = layer.param("relu_param").negative_slope if layer.has("relu_param") else 0.0
     if slope != 0.0:
         return [b.node("leaky_relu", ins[:1], {"alpha": float(slope)}, out=0)]
     return [b.node("relu", ins[:1], out=0)]
 
 
-@_lowers("PReLU")
-def _prelu(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("PReLU", note="prelu (channel_shared -> one slope)")
+def _prelu(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     x = ins[0]
     r = b.rank(x)
     shared = layer.param("prelu_param").channel_shared if layer.has("prelu_param") else False
@@ -649,17 +526,17 @@ def _prelu(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
 
 
 def _unary(op: str) -> Lowering:
-    def lower(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+    def lower(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
         return [b.node(op, ins[:1], out=0)]
     return lower
 
 
 for _t, _op in {"Sigmoid": "sigmoid", "TanH": "tanh", "AbsVal": "abs", "BNLL": "softplus"}.items():
-    _LOWER[_t] = _unary(_op)
+    _lowers(_t, note=_op)(_unary(_op))
 
 
-@_lowers("ELU")
-def _elu(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("ELU", note="elu")
+def _elu(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     alpha = layer.param("elu_param").alpha
     return [b.node("elu", ins[:1], {"alpha": float(alpha)}, out=0)]
 
@@ -673,8 +550,8 @@ def _affine(b: _Builder, x: Value, scale: float, shift: float, last: bool) -> Va
     return x
 
 
-@_lowers("Power")
-def _power(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Power", note="(shift + scale * x) ^ power as mul/add/pow")
+def _power(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("power_param")
     power, scale, shift = float(p.power), float(p.scale), float(p.shift)
     x = _affine(b, ins[0], scale, shift, last=power == 1.0)
@@ -685,8 +562,9 @@ def _power(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [x]
 
 
-@_lowers("Exp", "Log")
-def _exp_log(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Exp", note="exp of (shift + scale * x) * ln(base)")
+@_lowers("Log", note="log(shift + scale * x) / ln(base)")
+def _exp_log(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("exp_param" if layer.type == "Exp" else "log_param")
     ln_base = 1.0 if p.base == -1.0 else math.log(p.base)
     if layer.type == "Exp":  # base^(shift + scale*x) = exp(ln(base) * (shift + scale*x))
@@ -699,30 +577,31 @@ def _exp_log(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]
     return [b.node("mul", [y, b.const(1.0 / ln_base, "inv_ln_base")], out=0)]
 
 
-@_lowers("Threshold")
-def _threshold(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Threshold", note="cast(greater(x, threshold))")
+def _threshold(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     t = float(layer.param("threshold_param").threshold)
     gt = b.node("greater", [ins[0], b.const(t, "threshold")])
     return [b.node("cast", [gt], {"to": 1}, out=0)]
 
 
-@_lowers("Clip")
-def _clip(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Clip", note="clip")
+def _clip(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("clip_param")
     if not (p.HasField("min") and p.HasField("max")):
         raise b.fail("clip_param needs both min and max")
     return [b.node("clip", [ins[0], b.const(p.min, "min"), b.const(p.max, "max")], out=0)]
 
 
-@_lowers("Swish")
-def _swish(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Swish", note="x * sigmoid(beta * x)")
+def _swish(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     beta = float(layer.param("swish_param").beta)
     z = ins[0] if beta == 1.0 else b.node("mul", [ins[0], b.const(beta, "beta")])
     return [b.node("mul", [ins[0], b.node("sigmoid", [z])], out=0)]
 
 
-@_lowers("BatchNorm")
-def _batch_norm(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("BatchNorm", note="batch_norm with gamma=1, beta=0 (stats / moving-average factor); "
+                            "use_global_stats=false -> batch statistics from reduce_mean")
+def _batch_norm(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("batch_norm_param")
     x = ins[0]
     r = b.rank(x)
@@ -747,7 +626,7 @@ def _batch_norm(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | No
     return [b.node("batch_norm", ins, {"epsilon": eps}, out=0)]
 
 
-def _broadcast_param(b: _Builder, layer: _Layer, x: Value, p: Any, second: Value | None,
+def _broadcast_param(b: _Builder, layer: Layer, x: Value, p: Any, second: Value | None,
                      blob_index: int, what: str) -> Value:
     """The Scale/Bias parameter (blob or second bottom) shaped to broadcast against x:
     it covers x's axes [axis, axis + num_axes) and gets trailing ones for the rest."""
@@ -771,8 +650,9 @@ def _broadcast_param(b: _Builder, layer: _Layer, x: Value, p: Any, second: Value
     return b.const(arr, what)
 
 
-@_lowers("Scale")
-def _scale(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Scale", note="mul (+ add with bias_term); the scale may be a second bottom; right after "
+                        "a BatchNorm it becomes that batch_norm's gamma/beta")
+def _scale(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("scale_param")
     x = ins[0]
     second = ins[1] if len(ins) > 1 else None
@@ -787,7 +667,7 @@ def _scale(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [b.node("add", [y, bias], out=0)]
 
 
-def _merge_into_batch_norm(b: _Builder, layer: _Layer, x: Value, p: Any) -> Value | None:
+def _merge_into_batch_norm(b: _Builder, layer: Layer, x: Value, p: Any) -> Value | None:
     """Caffe's BatchNorm + Scale idiom as ONE batch_norm (gamma, beta from the Scale), so
     that fuse-batchnorm folds both into the conv before them. Done only when the BatchNorm
     result is read by this Scale alone and the Scale is per channel; else None."""
@@ -818,17 +698,17 @@ def _merge_into_batch_norm(b: _Builder, layer: _Layer, x: Value, p: Any) -> Valu
     return merged.output
 
 
-@_lowers("Bias")
-def _bias(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Bias", note="add; the bias may be a second bottom")
+def _bias(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("bias_param")
     x = ins[0]
     bias = _broadcast_param(b, layer, x, p, ins[1] if len(ins) > 1 else None, 0, "bias")
     return [b.node("add", [x, bias], out=0)]
 
 
-@_lowers("Eltwise")
-def _eltwise(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
-    from . import caffe_proto as cp
+@_lowers("Eltwise", note="add/sub/mul (SUM with coeff), mul (PROD), max (MAX)")
+def _eltwise(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
+    from . import proto as cp
 
     p = layer.param("eltwise_param")
     if len(ins) < 2:
@@ -855,26 +735,28 @@ def _eltwise(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]
     return [y]
 
 
-@_lowers("Concat")
-def _concat(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Concat", note="concat (axis or concat_dim)")
+def _concat(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("concat_param")
     axis = int(p.concat_dim) if p.HasField("concat_dim") else int(p.axis)
     return [b.node("concat", ins, {"axis": axis}, out=0)]
 
 
-@_lowers("Softmax")
-def _softmax(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Softmax", note="softmax (axis)")
+def _softmax(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     return [b.node("softmax", ins[:1], {"axis": int(layer.param("softmax_param").axis)}, out=0)]
 
 
-@_lowers("Dropout", "Split")
-def _alias(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Dropout", note="removed (identity at test time)")
+@_lowers("Split", note="no node: every top is the bottom's value")
+def _alias(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     return [ins[0]] * len(layer.top)
 
 
-@_lowers("LRN")
-def _lrn(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
-    from . import caffe_proto as cp
+@_lowers("LRN", note="lrn (ACROSS_CHANNELS); WITHIN_CHANNEL -> "
+                      "x * (1 + alpha * avg_pool(x^2))^-beta")
+def _lrn(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
+    from . import proto as cp
 
     p = layer.param("lrn_param")
     size = int(p.local_size)
@@ -895,8 +777,8 @@ def _lrn(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [b.node("mul", [x, scale], out=0)]
 
 
-@_lowers("Flatten")
-def _flatten(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Flatten", note="flatten / reshape (axis, end_axis)")
+def _flatten(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("flatten_param")
     x = ins[0]
     r = b.rank(x)
@@ -916,8 +798,8 @@ def _flatten(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]
     return [b.node("reshape", [x, b.const(shape, "shape", np.int64)], out=0)]
 
 
-@_lowers("Reshape")
-def _reshape(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Reshape", note="reshape (shape with 0/-1, axis, num_axes)")
+def _reshape(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("reshape_param")
     x = ins[0]
     r = b.rank(x)
@@ -937,8 +819,8 @@ def _reshape(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]
     return [b.node("reshape", [x, b.const(shape, "shape", np.int64)], out=0)]
 
 
-@_lowers("Permute")
-def _permute(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Permute", note="transpose")
+def _permute(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     r = b.rank(ins[0])
     order = [int(o) for o in layer.param("permute_param").order]
     if len(set(order)) != len(order) or any(o >= r for o in order):
@@ -947,8 +829,8 @@ def _permute(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]
     return [b.node("transpose", ins[:1], {"perm": perm}, out=0)]
 
 
-@_lowers("Slice")
-def _slice(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Slice", note="split (slice_point, or equal parts)")
+def _slice(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("slice_param")
     x = ins[0]
     axis = int(p.slice_dim) if p.HasField("slice_dim") and not p.HasField("axis") else int(p.axis)
@@ -969,8 +851,8 @@ def _slice(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return b.node("split", [x, split], {"axis": axis}, num_outputs=n)
 
 
-@_lowers("Crop")
-def _crop(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
+@_lowers("Crop", note="slice to the second bottom's shape (axis, offset)")
+def _crop(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     if len(ins) != 2:
         raise b.fail("needs two bottoms (the blob to crop and one of the target size)")
     p = layer.param("crop_param")
@@ -991,8 +873,3 @@ def _crop(b: _Builder, layer: _Layer, ins: list[Value]) -> list[Value | None]:
     return [b.node("slice", [x, b.const(starts, "starts", np.int64),
                              b.const(ends, "ends", np.int64),
                              b.const(axes, "axes", np.int64)], out=0)]
-
-
-missing_lowerings = set(SUPPORTED_OPS) - set(_LOWER) - _DROPPED
-assert not missing_lowerings, missing_lowerings
-del missing_lowerings

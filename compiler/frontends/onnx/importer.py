@@ -3,7 +3,7 @@
 Contract of :func:`load_onnx`:
 
 * Opsets 11 up to the newest one ONNX knows are supported; older forms of ops are
-  normalized into the latest opset's form (``compiler.frontends.onnx_normalize`` holds the
+  normalized into the latest opset's form (``compiler.frontends.onnx.normalize`` holds the
   per-op rules: attributes that became inputs, changed defaults, renamed ops), and many
   opset 7-10 forms are accepted too.
 * Initializers and ``Constant`` nodes become ``const`` nodes that keep their ONNX names.
@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InferccError, ModelLoadError, UnsupportedOpsError
-from ..ir.graph import Graph, Node, Value, sanitize_name
-from ..ir.types import UNKNOWN_DIM, DType, TensorType, types_compatible
-from ..ops.registry import SchemaError, check_arity, get_schema, infer_types
+from ...errors import InferccError, ModelLoadError, UnsupportedOpsError
+from ...ir.graph import Graph, Node, Value, sanitize_name
+from ...ir.types import UNKNOWN_DIM, DType, TensorType, types_compatible
+from ...ops.registry import SchemaError, check_arity, get_schema, infer_types
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def walk_nodes(graph: Any) -> Iterator[Any]:
 
 def unsupported_ops(model: Any) -> dict[str, list[str]]:
     """Op types (with the names of the nodes using them) that the IR cannot express."""
-    from .onnx_normalize import required_ir_ops
+    from .normalize import required_ir_ops
 
     opset = default_opset(model)
     found: dict[str, list[str]] = {}
@@ -184,6 +184,24 @@ def unsupported_ops(model: Any) -> dict[str, list[str]]:
             key = node.op_type
         found.setdefault(key, []).append(node_label(node))
     return found
+
+
+def supported_ops() -> dict[str, str]:
+    """Default-domain ONNX op types the importer lowers (at the newest opset) -> the IR ops
+    they become, from the same rule :func:`unsupported_ops` checks nodes with."""
+    import onnx.defs
+
+    from .normalize import required_ir_ops
+
+    opset = onnx.defs.onnx_opset_version()
+    names = {s.name for s in onnx.defs.get_all_schemas_with_history() if s.domain in DEFAULT_DOMAINS}
+    out: dict[str, str] = {}
+    for name in sorted(names):
+        needed = required_ir_ops(name, opset)
+        if needed is None or not all(get_schema(n) is not None for n in needed):
+            continue
+        out[name] = ", ".join(f"`{n}`" for n in needed) if needed else "folded into a `const`"
+    return out
 
 
 # -- conversion ----------------------------------------------------------------------------
@@ -399,7 +417,7 @@ class _Converter:
 
     # -- nodes ------------------------------------------------------------------------------
     def convert_node(self, node: Any, scope: _Scope) -> None:
-        from .onnx_normalize import NodeView, normalize
+        from .normalize import NodeView, normalize
 
         label = node_label(node)
         where = f"{self.label}: node '{label}' ({node.op_type})"
@@ -768,4 +786,4 @@ def _same_attr(a: Any, b: Any) -> bool:
         return False
 
 
-__all__ = ["OnnxImportError", "load_onnx", "node_label", "read_model", "unsupported_ops"]
+__all__ = ["OnnxImportError", "load_onnx", "node_label", "read_model", "supported_ops", "unsupported_ops"]

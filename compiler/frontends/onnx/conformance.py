@@ -56,7 +56,7 @@ def load_cases(pattern: str | None = None) -> list[Any]:
 
 
 def model_op_types(model: Any) -> tuple[str, ...]:
-    from .onnx import walk_nodes
+    from .importer import walk_nodes
 
     seen: dict[str, None] = {}
     for n in walk_nodes(model.graph):
@@ -118,10 +118,10 @@ def _time_limit(seconds: int):
 
 def run_case(case: Any, time_limit_s: int = CASE_TIME_LIMIT_S) -> CaseResult:
     """Import, verify, run and compare one node test case."""
-    from ..errors import UnsupportedOpsError
-    from ..interpreter import Interpreter
-    from ..ir.verifier import verify
-    from .onnx import load_onnx
+    from ...errors import UnsupportedOpsError
+    from ...interpreter import Interpreter
+    from ...ir.verifier import verify
+    from .importer import load_onnx
 
     ops = model_op_types(case.model)
     res = CaseResult(case.name, FAILED, primary_op(case.name, ops), ops)

@@ -8,7 +8,7 @@ Contract of :func:`load_tensorflow`:
   or a frozen ``GraphDef`` ``.pb`` file.
 * The model is traced to a concrete function and frozen (variables become constants);
   function calls left in the graph are inlined by TF's own function optimizer. Then
-  :mod:`compiler.frontends.tf_graph` lowers the ops the outputs need.
+  :mod:`compiler.frontends.tensorflow.lowering` lowers the ops the outputs need.
 * Graph inputs are named after the Keras inputs / signature keys / placeholders; unknown
   dims come from ``input_shapes`` (name -> shape), else the batch dim becomes 1 and any
   other unknown dim is an error (the lowering folds shape arithmetic statically).
@@ -25,7 +25,7 @@ Contract of :func:`load_tensorflow`:
     after each 4-D input (NHWC->NCHW) and one before each 4-D output.
   - Models whose data path goes through layout-sensitive reshapes may keep transposes
     inside; results are exact either way.
-* ``node.source`` is the Keras layer name (see :func:`tf_graph.layer_name`).
+* ``node.source`` is the Keras layer name (see :func:`~compiler.frontends.tensorflow.lowering.layer_name`).
 * Unsupported ops: all of them, with their layers, in one
   :class:`~compiler.errors.UnsupportedOpsError`. Missing or unreadable files:
   :class:`~compiler.errors.ModelLoadError`.
@@ -39,14 +39,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelLoadError
-from ..ir.graph import Graph, Value, sanitize_name
-from ..ir.types import UNKNOWN_DIM, TensorType
-from .tf_graph import SUPPORTED_OPS, TFImportError, lower_graph_def
+from ...errors import ModelLoadError
+from ...ir.graph import Graph, Value, sanitize_name
+from ...ir.types import UNKNOWN_DIM, TensorType
+from ...pass_manager import PassManager
+from .lowering import SUPPORTED_OPS, TFImportError, lower_graph_def
 
 log = logging.getLogger(__name__)
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+# The lowering wraps every NHWC conv/pool in a transpose pair; sinking cancels the pairs.
+CLEANUP_PIPELINE = "sink-transposes,dce"
 
 
 def _tf():
@@ -348,15 +351,10 @@ def _freeze_pb(path: Path, shapes: dict) -> _Frozen:
 
 
 def _build(fz: _Frozen, shapes: dict, layout: str) -> Graph:
-    from passes.cleanup.dce import DeadCodeElimination
-    from passes.layout.sink_transposes import SinkTransposes
-
-    from ..pass_manager.base import PassContext
-
     name = sanitize_name(Path(fz.label).stem if not fz.label.startswith("<") else fz.label.strip("<>").split()[-1])
     graph = Graph(name or "main")
     placeholder_vals: dict[str, Value] = {}
-    from .tf_graph import tf_dtype
+    from .lowering import tf_dtype
 
     for ir_name, ph, dtype_enum, shp in fz.inputs:
         static = _resolve_shape(ir_name, shp, shapes, fz.label)
@@ -379,9 +377,7 @@ def _build(fz: _Frozen, shapes: dict, layout: str) -> Graph:
             graph.rename(v, nm)
         final.append(v)
     graph.outputs = final
-    ctx = PassContext()
-    SinkTransposes().run(graph, ctx)
-    DeadCodeElimination().run(graph, ctx)
+    PassManager(CLEANUP_PIPELINE, verify=False).run(graph)
     graph.metadata["source_format"] = "tensorflow"
     graph.metadata["layout"] = layout
     return graph

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from ..ir.graph import Graph, Value, sanitize_name
-from ..ir.types import DType, TensorType
-from ..ops.onnx_names import ir_name
+from ...ir.graph import Graph, Value, sanitize_name
+from ...ir.types import DType, TensorType
+from ...ops.onnx_names import ir_name
 
 # op type -> IR op name where it is not ir_name(op_type)
 _RENAMED = {"Constant": "const", "Identity": "identity", "Upsample": "resize", "Scatter": "scatter_elements"}
@@ -107,7 +107,7 @@ class NodeView:
         return None if v is None else v.const_value
 
     def fail(self, msg: str):
-        from .onnx import OnnxImportError
+        from .importer import OnnxImportError
 
         raise OnnxImportError(f"{self.where}: {msg}")
 
@@ -386,7 +386,7 @@ def _union(a: list[Value], b: list[Value]) -> list[Value]:
 
 
 def add_fresh_input(g: Graph, hint: str, t: TensorType) -> Value:
-    from .onnx import add_fresh_input as _add
+    from .importer import add_fresh_input as _add
 
     return _add(g, hint, t)
 
