@@ -26,7 +26,8 @@ def test_registry_lists_lowerings_per_op():
         assert op in ops, op
     assert "erf" not in ops and "cumsum" not in ops
     conv = registry.lowerings("conv")
-    assert [e.fn.__module__ for e in conv] == ["targets.tflite.ops.conv"]
+    assert [(e.fn.__module__, e.fn.__name__) for e in conv] == [
+        ("targets.tflite.ops.conv", "lower_conv")]
     # float add, integer add and nothing else
     add = {e.fn.__name__ for e in registry.lowerings("add")}
     assert add == {"lower_binary", "lower_int_binary"}

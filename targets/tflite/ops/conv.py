@@ -41,12 +41,14 @@ from ..writer import op_version
 
 
 def spatial(node: Node, attrs: dict, kernel: Sequence[int]) -> tuple:
+    """(sizes, strides, dilations, begin pads, end pads, mode) of a 2-D window op; mode is
+    ``VALID`` (no pads), ``SAME`` (TFLite's) or ``EXPLICIT``."""
     from compiler.ops.nn import pool_geometry
 
     x = node.inputs[0]
     if x.type.rank != 4:
         raise Unsupported(f"input %{x.name} has rank {x.type.rank}; only 2-D (NCHW) "
-                           "windows are supported")
+                          "windows are supported")
     sizes = x.type.shape[2:]
     if not all(isinstance(d, int) for d in sizes):
         raise Unsupported(f"spatial dims {list(sizes)} of %{x.name} must be static")
@@ -67,15 +69,17 @@ def spatial(node: Node, attrs: dict, kernel: Sequence[int]) -> tuple:
 
 
 def check_out_size(node: Node, sizes, kernel, strides, dils, mode) -> None:
+    """Refuse ``node`` when TFLite's ``mode`` padding gives another output size."""
     want = node.outputs[0].type.shape[2:]
     for n, k, s, d, o in zip(sizes, kernel, strides, dils, want):
         got = -(-n // s) if mode == "SAME" else (n - (k - 1) * d - 1) // s + 1
         if isinstance(o, int) and got != o:
             raise Unsupported(f"output size {list(want)} differs from what TFLite's "
-                               f"{mode} padding gives (ceil_mode?)")
+                              f"{mode} padding gives (ceil_mode?)")
 
 
 def pad_nhwc(ctx: EmitContext, x: Value, begins, ends, name: str, value: float = 0.0) -> int:
+    """``x`` stored NHWC with its spatial axes padded by ``value`` (``PAD`` / ``PADV2``)."""
     src = ctx.nhwc(x)
     shape = list(x.type.shape)
     for i in range(2):
@@ -92,12 +96,12 @@ def pad_nhwc(ctx: EmitContext, x: Value, begins, ends, name: str, value: float =
 
 
 @lowering("conv")
-def conv(ctx: EmitContext, node: Node, attrs: dict) -> None:
+def lower_conv(ctx: EmitContext, node: Node, attrs: dict) -> None:
     x, wv = node.inputs[0], node.inputs[1]
     b = node.input(2)
     w = ctx.weight(wv, "the conv weight")
     if w.ndim == 3 and x.type.rank == 3:
-        return conv1d(ctx, node, attrs, w)  # lower_seq
+        return conv1d(ctx, node, attrs, w)
     if w.ndim != 4:
         raise Unsupported(f"weight rank {w.ndim}: only 2-D convolutions are supported")
     kernel = list(w.shape[2:])
@@ -113,7 +117,7 @@ def conv(ctx: EmitContext, node: Node, attrs: dict) -> None:
         opname, wperm = "DEPTHWISE_CONV_2D", (1, 2, 3, 0)
     else:
         raise Unsupported(f"grouped conv with group={group} (C_in={cin}) is neither plain "
-                           "nor depthwise")
+                          "nor depthwise")
     bias = np.zeros(o, np.float32) if b is None else ctx.weight(b, "the conv bias")
     folded = peepholes.folded_pad(ctx, x)
     if folded is not None:  # a zero pad equal to TFLite SAME (checked by fold_pad)
@@ -129,9 +133,9 @@ def conv(ctx: EmitContext, node: Node, attrs: dict) -> None:
     fused, out, post = ctx.act(node.outputs[0], attrs.get("activation", ""), TO_NHWC)
     base = wv.name
     w_idx = ctx.weight_const(wv, base + ("_ohwi" if group == 1 else "_1hwc"),
-                               w.transpose(wperm), wperm)
+                             w.transpose(wperm), wperm)
     b_idx = ctx.float_const((b.name if b is not None else base + "_bias"),
-                              bias.reshape(-1))
+                            bias.reshape(-1))
     common = {"padding": 0 if mode == "SAME" else 1, "strideH": strides[0],
               "strideW": strides[1], "dilationHFactor": dils[0], "dilationWFactor": dils[1],
               "fusedActivationFunction": fused}
@@ -146,6 +150,8 @@ def conv(ctx: EmitContext, node: Node, attrs: dict) -> None:
 
 
 def pool(ctx: EmitContext, node: Node, attrs: dict, opname: str) -> None:
+    """``MAX_POOL_2D`` / ``AVERAGE_POOL_2D`` (``opname``) with the padding rules of the
+    module doc."""
     x = node.inputs[0]
     kernel = [int(k) for k in attrs["kernel_shape"]]
     if len(kernel) != 2:
@@ -166,7 +172,7 @@ def pool(ctx: EmitContext, node: Node, attrs: dict, opname: str) -> None:
             b <= (k - 1) // 2 and e <= (k - 1) // 2
             for b, e, k in zip(begins, ends, kernel)) and (
             mode == "EXPLICIT" or pool_size_differs(node, sizes, kernel, strides,
-                                                           mode)):
+                                                    mode)):
         # padding with the lowest float never wins a max, so centred explicit pads (up
         # to (k - 1) // 2 a side, as torch's padding=k//2 and Caffe give) and the extra
         # end padding a ceil_mode window reaches into become PADV2 + VALID. Wider pads
@@ -177,15 +183,15 @@ def pool(ctx: EmitContext, node: Node, attrs: dict, opname: str) -> None:
         ends = [max(0, (o - 1) * s + k - n - b)
                 for o, s, k, n, b in zip(outs, strides, kernel, sizes, begins)]
         src = pad_nhwc(ctx, x, begins, ends, node.outputs[0].name,
-                        value=float(np.finfo(np.float32).min))
+                       value=float(np.finfo(np.float32).min))
         sizes = [n + bb + e for n, bb, e in zip(sizes, begins, ends)]
         mode = "VALID"
     elif mode == "EXPLICIT":
         raise Unsupported(f"pads {begins + ends} are neither zero nor TFLite SAME, and "
-                           "TFLite pooling cannot express other padding")
+                          "TFLite pooling cannot express other padding")
     check_out_size(node, sizes, kernel, strides, [1, 1], mode)
     opts = ctx.w.options("Pool2D", padding=0 if mode == "SAME" else 1, strideH=strides[0],
-                          strideW=strides[1], filterHeight=kernel[0], filterWidth=kernel[1])
+                         strideW=strides[1], filterHeight=kernel[0], filterWidth=kernel[1])
     ctx.w.add_operator(opname, [src], [ctx.out(node.outputs[0], TO_NHWC)], opts)
 
 
@@ -198,19 +204,19 @@ def pool_size_differs(node: Node, sizes, kernel, strides, mode) -> bool:
 
 
 @lowering("max_pool")
-def max_pool(ctx: EmitContext, node: Node, attrs: dict) -> None:
+def lower_max_pool(ctx: EmitContext, node: Node, attrs: dict) -> None:
     if len(node.outputs) > 1 and node.outputs[1].has_uses:
         raise Unsupported("the Indices output has no TFLite form")
     pool(ctx, node, attrs, "MAX_POOL_2D")
 
 
 @lowering("avg_pool")
-def avg_pool(ctx: EmitContext, node: Node, attrs: dict) -> None:
+def lower_avg_pool(ctx: EmitContext, node: Node, attrs: dict) -> None:
     pool(ctx, node, attrs, "AVERAGE_POOL_2D")
 
 
 @lowering("conv_transpose")
-def conv_transpose(ctx: EmitContext, node: Node, attrs: dict) -> None:
+def lower_conv_transpose(ctx: EmitContext, node: Node, attrs: dict) -> None:
     x, y = node.inputs[0], node.outputs[0]
     w = ctx.weight(node.inputs[1], "the conv_transpose weight")
     if w.ndim != 4 or x.type.rank != 4:
@@ -236,7 +242,7 @@ def conv_transpose(ctx: EmitContext, node: Node, attrs: dict) -> None:
         mode, tshape, crop = 1, full, any(b or f != q for f, q, b in zip(full, outs, begins))
     else:
         raise Unsupported(f"output size {outs} (output_padding?) lies beyond the "
-                           "transposed convolution's extent")
+                          "transposed convolution's extent")
     b = node.input(2)
     bias = np.zeros(o, np.float32) if b is None else ctx.weight(b, "the bias")
     fused, out, post = ctx.act(y, attrs.get("activation", ""), TO_NHWC, fusable=False)
@@ -244,20 +250,20 @@ def conv_transpose(ctx: EmitContext, node: Node, attrs: dict) -> None:
     dst = ctx.tmp(y.name + "_full", [n, *tshape, o]) if crop else out
     ins = [ctx.i32("output_shape", [nn, *tshape, o]),
            ctx.weight_const(node.inputs[1], node.inputs[1].name + "_ohwi",
-                              w.transpose(1, 2, 3, 0), (1, 2, 3, 0)),
+                            w.transpose(1, 2, 3, 0), (1, 2, 3, 0)),
            ctx.nhwc(x), ctx.float_const(y.name + "_bias", bias.reshape(-1))]
     opts = ctx.w.options("TransposeConv", padding=mode, strideH=strides[0],
-                          strideW=strides[1])
+                         strideW=strides[1])
     ctx.w.add_operator("TRANSPOSE_CONV", ins, [dst], opts,
-                        version=op_version("TRANSPOSE_CONV", with_bias=True))
+                       version=op_version("TRANSPOSE_CONV", with_bias=True))
     if crop:
         ctx.w.add_operator("SLICE", [dst, ctx.i32("begin", [0, *begins, 0]),
-                                      ctx.i32("size", [-1, *outs, o])], [out])
+                                     ctx.i32("size", [-1, *outs, o])], [out])
     post()
 
 
 @lowering("resize")
-def resize(ctx: EmitContext, node: Node, attrs: dict) -> None:
+def lower_resize(ctx: EmitContext, node: Node, attrs: dict) -> None:
     x, y = node.inputs[0], node.outputs[0]
     if x.type.rank != 4:
         raise Unsupported("only rank-4 (NCHW) resize is supported")
@@ -291,25 +297,25 @@ def resize(ctx: EmitContext, node: Node, attrs: dict) -> None:
         raise Unsupported(f"mode {mode!r} has no TFLite form")
     if ct not in table:
         raise Unsupported(f"coordinate_transformation_mode/nearest_mode {ct} has no "
-                           "TFLite form")
+                          "TFLite form")
     ac, hp = table[ct]
     opts = ctx.w.options(kind, alignCorners=ac, halfPixelCenters=hp)
     ctx.w.add_operator(opname, [ctx.nhwc(x), ctx.i32("size", outs)],
-                        [ctx.out(y, TO_NHWC)], opts,
-                        version=op_version(opname, half_pixel=hp))
+                       [ctx.out(y, TO_NHWC)], opts,
+                       version=op_version(opname, half_pixel=hp))
 
 
 @lowering("depth_to_space")
-def depth_to_space(ctx: EmitContext, node: Node, attrs: dict) -> None:
+def lower_depth_to_space(ctx: EmitContext, node: Node, attrs: dict) -> None:
     if attrs.get("mode", "DCR") != "DCR":
         raise Unsupported("only DCR depth_to_space matches TFLite's DEPTH_TO_SPACE")
     opts = ctx.w.options("DepthToSpace", blockSize=int(attrs["blocksize"]))
     ctx.w.add_operator("DEPTH_TO_SPACE", [ctx.nhwc(node.inputs[0])],
-                        [ctx.out(node.outputs[0], TO_NHWC)], opts)
+                       [ctx.out(node.outputs[0], TO_NHWC)], opts)
 
 
 def conv1d(ctx: EmitContext, node: Node, attrs: dict, w: np.ndarray) -> None:
-    U = Unsupported
+    """A 1-D conv (weight ``w`` [O, C/group, K]) as a 2-D one over [N, 1, L, C]."""
     x, y = node.inputs[0], node.outputs[0]
     n, cin, length = x.type.shape
     out_len = y.type.shape[2]
@@ -344,8 +350,8 @@ def conv1d(ctx: EmitContext, node: Node, attrs: dict, w: np.ndarray) -> None:
     else:
         padded = ctx.tmp(x.name + "_pad", [n, 1, length + sum(pads), cin])
         ctx.w.add_operator("PAD", [src4, ctx.i32("paddings",
-                                                    [[0, 0], [0, 0], pads, [0, 0]])],
-                            [padded])
+                                                 [[0, 0], [0, 0], pads, [0, 0]])],
+                           [padded])
         src4, mode = padded, "VALID"
     fused, out, post = ctx.act(y, attrs.get("activation", ""), (0, 2, 1))
     res4 = ctx.tmp(y.name + "_n1lc", [n, 1, out_len, o])
@@ -359,7 +365,7 @@ def conv1d(ctx: EmitContext, node: Node, attrs: dict, w: np.ndarray) -> None:
         version = op_version("DEPTHWISE_CONV_2D", dilated=dil != 1)
     ins = [src4, ctx.float_const(wname + ("_ohwi" if group == 1 else "_1hwc"), wt),
            ctx.float_const(b.name if b is not None else wname + "_bias",
-                             bias.reshape(-1))]
+                           bias.reshape(-1))]
     ctx.w.add_operator(opname, ins, [res4], opts, version=version)
     ctx.reshape_known(res4, out, [nn, out_len, o])
     post()

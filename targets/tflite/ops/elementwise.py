@@ -11,12 +11,11 @@ axis is not stored last). Every op works in the order its input is stored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from compiler.ir.graph import Node, Value
+from compiler.ir.graph import Node
 
 from ..context import EmitContext, const_scalar
 from ..errors import Unsupported
@@ -45,7 +44,7 @@ def lower_binary(ctx: EmitContext, node: Node, attrs: dict) -> None:
     a, b = (ctx.operand(v, p) for v in node.inputs[:2])
     fused, out, post = ctx.act(out_v, attrs.get("activation", ""), p)
     ctx.w.add_operator(opname, [a, b], [out],
-                        ctx.w.options(opt, fusedActivationFunction=fused))
+                       ctx.w.options(opt, fusedActivationFunction=fused))
     post()
 
 
@@ -53,7 +52,7 @@ def unary(ctx: EmitContext, node: Node, opname: str, options: Any = None) -> Non
     """``opname`` applied to the single input, the result stored in the input's order."""
     x = node.inputs[0]
     ctx.w.add_operator(opname, [ctx.get(x)], [ctx.out(node.outputs[0], ctx.perm_of(x))],
-                        options)
+                       options)
 
 
 @lowering(*_UNARY)
@@ -109,7 +108,7 @@ def lower_clip(ctx: EmitContext, node: Node, attrs: dict) -> None:
         else:
             dst = ctx.tmp(out_v.name + "_lo", permute(out_v.type.shape, p))
         bound = ctx.w.add_const(f"{out_v.name}_{opname.lower()}",
-                                 np.asarray([c], np.float32))
+                                np.asarray([c], np.float32))
         ctx.w.add_operator(opname, [src, bound], [dst])
         src = dst
 
@@ -132,5 +131,4 @@ def lower_softmax(ctx: EmitContext, node: Node, attrs: dict) -> None:
         p = TO_NHWC if (r == 4 and axis == 1) else \
             tuple([a for a in range(r) if a != axis] + [axis])
     ctx.w.add_operator("SOFTMAX", [ctx.as_perm(x, p)], [ctx.out(node.outputs[0], p)],
-                        ctx.w.options("Softmax", beta=1.0))
-
+                       ctx.w.options("Softmax", beta=1.0))

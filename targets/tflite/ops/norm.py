@@ -5,18 +5,14 @@ over the stored axes. Both work in the order their input is stored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 
-from compiler.ir.graph import Node, Value
+from compiler.ir.graph import Node
 
 from ..context import EmitContext
 from ..errors import Unsupported
 from ..registry import lowering
 from ..layout import permute
-
 
 
 @lowering("batch_norm")
@@ -54,9 +50,9 @@ def lower_layer_norm(ctx: EmitContext, node: Node, attrs: dict) -> None:
     keep = ctx.w.options("Reducer", keepDims=True)
     mean, d, sq, var, ve, inv, nrm = (
         ctx.tmp(n + s, sh) for s, sh in (("_mean", red), ("_centered", shape),
-                                           ("_sq", shape), ("_var", red),
-                                           ("_var_eps", red), ("_rstd", red),
-                                           ("_normed", shape)))
+                                         ("_sq", shape), ("_var", red),
+                                         ("_var_eps", red), ("_rstd", red),
+                                         ("_normed", shape)))
     src = ctx.get(x)
     ctx.w.add_operator("MEAN", [src, axes], [mean], keep)
     ctx.w.add_operator("SUB", [src, mean], [d], ctx.w.options("Sub"))

@@ -34,7 +34,6 @@ from .elementwise import unary
 _DEFAULT_ACTS = ["Sigmoid", "Tanh", "Tanh"]
 
 
-
 @lowering("pow")
 def lower_pow(ctx: EmitContext, node: Node, attrs: dict) -> None:
     x, e, y = node.inputs[0], node.inputs[1], node.outputs[0]
@@ -94,7 +93,7 @@ def lower_lstm(ctx: EmitContext, node: Node, attrs: dict) -> None:
     # X W^T + Wb for every step at once: [T, B, 4H]
     gx = ctx.tmp(n + "_xw", [T, B, 4 * hid])
     ctx.w.add_operator("FULLY_CONNECTED", [ctx.logical(x), w_idx, wb], [gx], fc,
-                        version=5)  # keep_num_dims needs version 5 (op_version.cc)
+                       version=5)  # keep_num_dims needs version 5 (op_version.cc)
     steps = [ctx.tmp(f"{n}_xw{t}", [B, 4 * hid]) for t in range(T)]
     if T > 1:
         ctx.w.add_operator("UNPACK", [gx], steps, ctx.w.options("Unpack", num=T, axis=0))
@@ -109,11 +108,11 @@ def lower_lstm(ctx: EmitContext, node: Node, attrs: dict) -> None:
         sh = [B, hid]
         gh, gates = ctx.tmp(k + "_hr", [B, 4 * hid]), ctx.tmp(k + "_gates", [B, 4 * hid])
         ctx.w.add_operator("FULLY_CONNECTED", [h, r_idx, rb], [gh],
-                            ctx.w.options("FullyConnected"))
+                           ctx.w.options("FullyConnected"))
         ctx.w.add_operator("ADD", [g_x, gh], [gates], ctx.w.options("Add"))
         raw = [ctx.tmp(f"{k}_{q}", sh) for q in "iofc"]
         ctx.w.add_operator("SPLIT", [split_axis, gates], raw,
-                            ctx.w.options("Split", numSplits=4))
+                           ctx.w.options("Split", numSplits=4))
         i, o, f, cc = (ctx.tmp(f"{k}_{q}_act", sh) for q in "iofc")
         for src, dst, op in zip(raw, (i, o, f, cc), ("LOGISTIC",) * 3 + ("TANH",)):
             ctx.w.add_operator(op, [src], [dst])
@@ -137,7 +136,7 @@ def lower_lstm(ctx: EmitContext, node: Node, attrs: dict) -> None:
             ctx.alias(y, parts[0], tuple(range(4)))
         else:
             ctx.w.add_operator("CONCATENATION", parts, [ctx.out(y)],
-                                ctx.w.options("Concatenation", axis=0))
+                               ctx.w.options("Concatenation", axis=0))
     for v, last in ((y_h, h), (y_c, c)):
         if v is not None and v.has_uses:
             ctx.reshape_known(last, ctx.out(v), [1, B, hid])

@@ -17,15 +17,13 @@ from compiler.ir.graph import Node, Value
 from compiler.ir.types import DType
 
 from .. import peepholes
-from ..context import EmitContext, const_ints, const_scalar
+from ..context import EmitContext, const_ints, const_scalar, np_dtype
 from ..errors import Unsupported
 from ..layout import TO_NHWC, after_transpose, drop_axes, ident, permute
 from ..registry import lowering
-
-_I32_MAX = 2**31 - 1
-from ..context import np_dtype
 from ..writer import tflite_type
 
+_I32_MAX = 2**31 - 1
 
 
 @lowering("reshape", "flatten", "squeeze", "unsqueeze")
@@ -67,7 +65,7 @@ def lower_concat(ctx: EmitContext, node: Node, attrs: dict) -> None:
     p = ctx.pick_perm(node.inputs, r)
     ins = [ctx.as_perm(v, p) for v in node.inputs]
     ctx.w.add_operator("CONCATENATION", ins, [ctx.out(y, p)],
-                        ctx.w.options("Concatenation", axis=p.index(axis)))
+                       ctx.w.options("Concatenation", axis=p.index(axis)))
 
 
 @lowering("transpose")
@@ -144,9 +142,9 @@ def lower_slice(ctx: EmitContext, node: Node, attrs: dict) -> None:
     opts = ctx.w.options("StridedSlice", beginMask=bmask, endMask=emask)
     n = y.name
     ctx.w.add_operator("STRIDED_SLICE", [ctx.get(x), ctx.i32(n + "_begin", begin),
-                                          ctx.i32(n + "_end", end),
-                                          ctx.i32(n + "_strides", stride)],
-                        [ctx.out(y, p)], opts)
+                                         ctx.i32(n + "_end", end),
+                                         ctx.i32(n + "_strides", stride)],
+                       [ctx.out(y, p)], opts)
 
 
 @lowering("gather")
@@ -173,7 +171,7 @@ def lower_gather(ctx: EmitContext, node: Node, attrs: dict) -> None:
     src = ctx.as_perm(x, p)
     opts = ctx.w.options("Gather", axis=p.index(axis))
     ctx.w.add_operator("GATHER", [src, ctx.i32(y.name + "_indices", idx)],
-                        [ctx.out(y, out_perm if idx.ndim <= 1 else None)], opts)
+                       [ctx.out(y, out_perm if idx.ndim <= 1 else None)], opts)
 
 
 @lowering("split")
@@ -187,8 +185,8 @@ def lower_split(ctx: EmitContext, node: Node, attrs: dict) -> None:
     p = ctx.perm_of(x)
     outs = [ctx.out(v, p) for v in node.outputs]
     ctx.w.add_operator("SPLIT_V", [ctx.get(x), ctx.i32("size_splits", sizes),
-                                    ctx.i32("split_axis", [p.index(axis)])], outs,
-                        ctx.w.options("SplitV", numSplits=len(outs)))
+                                   ctx.i32("split_axis", [p.index(axis)])], outs,
+                       ctx.w.options("SplitV", numSplits=len(outs)))
 
 
 def slice_unknown_dim(s: int, e: int, st: int, axis: int,
