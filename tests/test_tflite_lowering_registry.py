@@ -153,3 +153,22 @@ def test_tensor_map_gives_order_and_index():
         assert list(t.shape) == [[1, 3, 8, 8], [1, 8, 8, 4], [1, 8, 8, 4]][
             ("x", "c", "r").index(name)]
         assert m[name].scale is None
+
+
+def test_tensor_map_of_an_int8_graph_carries_parameters():
+    from compiler.ir.types import DType
+
+    g = Graph("q")
+    x = g.add_input("x", TensorType(DType.F32, (1, 4)))
+    s = g.add_const(np.float32(0.25), "s")
+    z = g.add_const(np.int8(3), "z")
+    q = g.add_node("quantize", [x, s, z], names=["x.q"]).output
+    d = g.add_node("dequantize", [q, s, z], names=["x.dq"]).output
+    r = g.add_node("relu", [d], names=["r"]).output
+    q2 = g.add_node("quantize", [r, s, z], names=["r.q"]).output
+    g.outputs = [g.add_node("dequantize", [q2, s, z], names=["r.dq"]).output]
+    m = emit(g).tensors
+    assert m["x"].scale is None  # io_dtype="float": a float input, then QUANTIZE
+    assert m["r"].scale == (0.25,) and m["r"].zero_point == (3,)  # the relu runs in int8
+    # a dequantize emits nothing: its value is the int8 tensor it reads
+    assert m["x.dq"].index == m["x.q"].index

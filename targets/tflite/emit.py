@@ -35,6 +35,7 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from compiler.ir.graph import CONST, Graph, Node, Value
 
@@ -42,6 +43,7 @@ from . import registry
 from .context import TENSOR_TYPES, EmitContext, np_dtype
 from .errors import TfliteEmitError, TfliteWriteError, Unsupported
 from .layout import dims, ident
+from .writer import TfliteWriter
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +222,9 @@ def _values(g: Graph) -> Iterator[Value]:
             yield from (v for v in node.outputs if v is not None)
 
 
-def _tensor_map(w, tensors: dict) -> dict[str, DeployedTensor]:
+def _tensor_map(w: TfliteWriter, tensors: dict[str, tuple[Any, tuple[int, ...]]]
+                ) -> dict[str, DeployedTensor]:
+    """The map of IR value name -> tensor, indexed after the writer dropped unused ones."""
     index = {id(t): i for i, t in enumerate(w.subgraph.tensors)}
     out = {}
     for name, (t, perm) in tensors.items():

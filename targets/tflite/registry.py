@@ -39,19 +39,18 @@ def nonfloat_result(node: Node, ctx: Any = None) -> bool:
 
 
 def any_result(node: Node, ctx: Any = None) -> bool:
+    """Every node (for a lowering that checks types itself)."""
     return True
 
 
 @dataclass(frozen=True)
 class Lowering:
+    """One registered lowering: ``fn`` serves ``op`` when ``when(node, ctx)`` holds."""
+
     op: str
     fn: LowerFn
     when: Predicate
     priority: int = 0
-
-    @property
-    def name(self) -> str:
-        return f"{self.fn.__module__}.{self.fn.__qualname__}"
 
 
 _REGISTRY: dict[str, list[Lowering]] = {}
