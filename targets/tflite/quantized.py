@@ -1,6 +1,6 @@
 """Fully-integer TFLite emission for IR graphs in QDQ form.
 
-Contract of :func:`quantized_lowering` (used by :func:`targets.tflite.lower.emit_tflite` when
+Contract of :class:`Int8Policy` (used by :func:`targets.tflite.lower.emit_tflite` when
 the graph has ``quantize``/``dequantize`` nodes; the QDQ form is the one pass ``quantize``
 writes, see ``docs/quantization.md``):
 
@@ -36,14 +36,15 @@ writes, see ``docs/quantization.md``):
 * Nodes the QDQ form quantizes but TFLite cannot run in int8 (e.g. a conv with a fused
   sigmoid, BATCH_MATMUL of two activations) run in float between DEQUANTIZE/QUANTIZE, as the
   fake-quant reference computes them; each is logged and listed in
-  :attr:`QuantLowering.float_nodes`. Nodes that cannot be expressed at all are reported at
+  :attr:`Int8Policy.float_nodes`. Nodes that cannot be expressed at all are reported at
   once by :class:`~targets.tflite.lower.TfliteEmitError` before anything is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,8 @@ from compiler.ir.graph import CONST, Graph, Node, Value
 from compiler.ir.types import DType, QuantParams, TensorType
 from compiler.ops.registry import schema_or_raise
 
-from .lower import TfliteEmitError, _dims, _ident, _Lowering, _perm, _Unsupported
+from .errors import TfliteEmitError, Unsupported
+from .layout import broadcast_to_order, dims, ident, permute
 from .quant_spec import KERNELS_FIXED_OUTPUT, KERNELS_SAME_SCALE, QUANT_SPEC
 from .writer import TfliteWriter, tflite_type
 
@@ -100,12 +102,12 @@ def is_qdq(graph: Graph) -> bool:
     return any(n.op in ("quantize", "dequantize") for n in graph.nodes)
 
 
-def quantized_lowering(graph: Graph, *, float16: bool = False,
-                       io_dtype: str = "float") -> "QuantLowering":
+def int8_policy(graph: Graph, *, float16: bool = False, io_dtype: str = "float") -> Int8Policy:
+    """The int8 policy of QDQ graph ``graph`` (its emission context lowers ``policy.g``)."""
     if float16:
         raise TfliteEmitError(graph.name, [("model", "-", "float16 weights and int8 "
                                             "quantization exclude each other; use one")])
-    return QuantLowering(graph, io_dtype)
+    return Int8Policy(graph, io_dtype)
 
 
 def int8_version(name: str, ins: Sequence[Any], outs: Sequence[Any], options: Any,
@@ -137,7 +139,7 @@ def int8_version(name: str, ins: Sequence[Any], outs: Sequence[Any], options: An
     return max(v, base)
 
 
-def _qp_key(t: Any) -> tuple:
+def qp_key(t: Any) -> tuple:
     q = t.quantization
     return (tuple(np.float32(s) for s in q.scale), tuple(int(z) for z in q.zeroPoint))
 
@@ -228,19 +230,27 @@ def _params_of(node: Node, arrays: list) -> QuantParams:
     return QuantParams.per_axis(s, z, axis)
 
 
-# -- the lowering ----------------------------------------------------------------------------
+# -- the policy ------------------------------------------------------------------------------
 
 
-class QuantLowering(_Lowering):
-    """:class:`~targets.tflite.lower._Lowering` with int8 tensors (see the module doc)."""
+class Int8Policy:
+    """How a QDQ graph's int8 tensors are written (see the module doc).
+
+    The :class:`~targets.tflite.context.EmitContext` lowering ``policy.g`` (the prepared
+    copy) holds this object as ``ctx.quant`` and consults it where a tensor's type or
+    parameters depend on quantization; the Q/DQ nodes and int8 ``div`` have their own
+    lowerings (:mod:`targets.tflite.ops.quant`), selected when :meth:`is_int8` holds.
+    """
 
     def __init__(self, graph: Graph, io_dtype: str = "float"):
+        self.name = graph.name
         self.prep = _Prepared(graph)
-        super().__init__(self.prep.g, False)
-        self.w = _HookedWriter(graph.name, self._add_op)
+        self.g = self.prep.g
         self.io_int8 = io_dtype == "int8"
-        self.problems.extend(self.prep.problems)
+        #: problems found while preparing the graph (reported with the lowering's)
+        self.problems = list(self.prep.problems)
         self.consts, self.act = self.prep.consts, self.prep.act
+        self.ctx: Any = None  # the EmitContext, set by bind()
         self._int8 = False
         self._untyped: set[int] = set()
         self._shadows: dict[int, Value] = {}
@@ -250,6 +260,12 @@ class QuantLowering(_Lowering):
         self._out_qp: dict[int, QuantParams] = {}
         self._cur_qp: QuantParams | None = None
         self._plan()
+
+    def bind(self, ctx: Any) -> TfliteWriter:
+        """Attach to the emission context ``ctx``; returns the writer ``ctx`` must use (its
+        operators go through :meth:`_add_op`, which applies TFLite's int8 kernel rules)."""
+        self.ctx = ctx
+        return _HookedWriter(self.name, self._add_op)
 
     # -- planning --------------------------------------------------------------------------
     def _dq_act(self, v: Value | None) -> bool:
@@ -323,21 +339,155 @@ class QuantLowering(_Lowering):
                     return f"bias %{v.name} must be a constant"
         return ""
 
-    # -- per-node mode, tensors ------------------------------------------------------------
-    def _lower_node(self, node: Node, fn: Callable[[Node, dict], None], attrs: dict) -> None:
-        self._int8 = id(node) in self.int8_nodes
+    def is_int8(self, node: Node) -> bool:
+        """Whether ``node`` runs as an int8 TFLite kernel."""
+        return id(node) in self.int8_nodes
+
+    # -- hooks the emission context calls ----------------------------------------------------
+    @contextlib.contextmanager
+    def node_scope(self, node: Node) -> Iterator[None]:
+        """While ``node`` is lowered: its int8 mode and planned result parameters."""
+        self._int8 = self.is_int8(node)
         planned = [self._out_qp[id(v)] for v in node.outputs if id(v) in self._out_qp]
         self._cur_qp = planned[0] if planned else None
         try:
-            fn(node, attrs)
+            yield
         finally:
             self._int8 = False
 
-    def _set_quant(self, idx: int, qp: QuantParams | tuple, dtype: int = _T_I8,
-                   dim: int = 0) -> None:
-        t = self.w.tensor(idx)
+    def on_result(self, v: Value, idx: int) -> None:
+        """Result tensor ``idx`` of ``v`` was made: int8 with its planned parameters."""
+        if self._int8 and id(v) in self._out_qp:
+            self.set_quant(idx, self._out_qp[id(v)])
+
+    def on_helper(self, idx: int, dtype: Any) -> None:
+        """Helper tensor ``idx`` was made: a float32 one is typed when an op writes it."""
+        if np.dtype(dtype) == np.float32:
+            self._untyped.add(idx)  # a view made by the lowering; typed when written
+
+    def float_view(self, v: Value | None) -> Value | None:
+        """``v``, or its float stand-in when a float kernel reads int8 value ``v``."""
+        if (v is not None and not self._int8 and id(v) in self.ctx.t
+                and self.is_i8(self.ctx.t[id(v)])):
+            return self._shadow(v)
+        return v
+
+    def _shadow(self, v: Value) -> Value:
+        """A float stand-in for int8 value ``v`` (DEQUANTIZE once, in v's stored order)."""
+        ctx = self.ctx
+        if id(v) not in self._shadows:
+            s = Value(v.name + "_dequant", TensorType(DType.F32, v.type.shape))
+            p = ctx.perm_of(v)
+            static, sig = dims(permute(v.type.shape, p))
+            dst = ctx.w.add_tensor(v.name + "_dequant", np.float32, static,
+                                   shape_signature=sig)
+            ctx.w.add_operator("DEQUANTIZE", [ctx.t[id(v)]], [dst])
+            ctx.alias(s, dst, p)
+            self._shadows[id(v)] = s
+        return self._shadows[id(v)]
+
+    def int8_const(self, v: Value, want: Sequence[int]) -> int | None:
+        """The int8 tensor of quantized constant ``v`` in order ``want`` when an int8
+        kernel reads it (e.g. a concat operand), else None."""
+        if not (self._int8 and v.is_const and id(v) in self.consts):
+            return None
+        ctx = self.ctx
+        key = (id(v), ("i8", tuple(want)))
+        if key not in ctx.consts:
+            q, qp = self.consts[id(v)]
+            a = np.ascontiguousarray(q.astype(np.int8).transpose(want))
+            ctx.consts[key] = ctx.w.add_const(v.name, a)
+            self.set_quant(ctx.consts[key], qp)
+        return ctx.consts[key]
+
+    def int8_operand(self, v: Value, perm: Sequence[int]) -> int | None:
+        """The int8 tensor of quantized constant ``v`` broadcast against a value stored in
+        order ``perm`` when an int8 kernel reads it, else None."""
+        if not (self._int8 and v.is_const and id(v) in self.consts):
+            return None
+        ctx = self.ctx
+        key = (id(v), ("i8bcast", tuple(perm)))
+        if key not in ctx.consts:
+            q, qp = self.consts[id(v)]
+            if q.ndim > len(perm):
+                raise Unsupported(f"constant %{v.name} has rank {q.ndim} > {len(perm)}")
+            a = broadcast_to_order(q, perm)
+            idx = ctx.w.add_const(v.name, np.ascontiguousarray(a.astype(np.int8)))
+            self.set_quant(idx, qp)
+            ctx.consts[key] = idx
+        return ctx.consts[key]
+
+    def weight_const(self, v: Value | None, name: str, perm: Sequence[int]) -> int | None:
+        """The int8 per-channel tensor of weight ``v`` (transposed by ``perm``) when an int8
+        kernel reads it, else None; the quantized axis follows the transpose."""
+        if not (self._int8 and v is not None and id(v) in self.consts):
+            return None
+        q, qp = self.consts[id(v)]
+        idx = self.ctx.w.add_const(name,
+                                   np.ascontiguousarray(q.transpose(perm).astype(np.int8)))
+        dim = 0 if qp.axis is None else list(perm).index(qp.axis)
+        self.set_quant(idx, qp, dim=dim)
+        return idx
+
+    # -- interface -------------------------------------------------------------------------
+    def graph_input(self, v: Value) -> int | None:
+        """The int8 tensor of input ``v`` (``io_dtype="int8"`` and only quantize nodes read
+        it), else None (a float input)."""
+        users = v.users
+        if not (self.io_int8 and users and all(u.op == "quantize" for u in users)
+                and not v.is_graph_output):
+            if self.io_int8:
+                log.warning("input %s is not quantized; it stays float32", v.name)
+            return None
+        ctx = self.ctx
+        static, sig = dims(v.type.shape)
+        idx = ctx.w.add_tensor(v.name, np.int8, static, shape_signature=sig)
+        self.set_quant(idx, self.act[id(users[0].outputs[0])])
+        ctx.alias(v, idx, ident(len(static)))
+        return idx
+
+    def graph_output(self, v: Value) -> int | None:
+        """The tensor of output ``v`` when it is an int8 value (int8 for ``io_dtype="int8"``,
+        else DEQUANTIZEd to float), else None (a float output)."""
+        ctx = self.ctx
+        if id(v) not in ctx.t or not self.is_i8(ctx.t[id(v)]):
+            if self.io_int8:
+                log.warning("output %s is not quantized; it stays float32", v.name)
+            return None
+        src, p = ctx.t[id(v)], ctx.perm_of(v)
+        r = len(p)
+        taken = set(ctx.w.subgraph.inputs) | set(ctx.outs)
+        if p != ident(r):
+            dst = ctx.tmp(v.name + ("" if self.io_int8 else "_int8"), v.type.shape)
+            ctx.transpose(src, [p.index(a) for a in range(r)], dst)
+            src = dst
+        if self.io_int8:
+            if src in taken or (p == ident(r) and ctx.w.tensor(src).name != v.name):
+                if src in taken:
+                    dst = ctx.tmp(v.name, v.type.shape)
+                    ctx.w.add_operator("RESHAPE", [src, ctx.i32(
+                        "shape", dims(v.type.shape)[1])], [dst])
+                    src = dst
+                else:  # the tensor is this output's alone: it takes the output's name
+                    ctx.w.tensor(src).name = ctx.w.unique_name(v.name)
+            return src
+        static, sig = dims(v.type.shape)
+        idx = ctx.w.add_tensor(v.name, np.float32, static, shape_signature=sig)
+        ctx.w.add_operator("DEQUANTIZE", [src], [idx])
+        return idx
+
+    def finish(self) -> None:
+        if self.float_nodes:
+            log.info("%d quantized node(s) run in float: %s", len(self.float_nodes),
+                     ", ".join(f"{op} ({layer})" for op, layer, _ in self.float_nodes))
+
+    # -- tensors ---------------------------------------------------------------------------
+    def set_quant(self, idx: int, qp: QuantParams | tuple, dtype: int = _T_I8,
+                  dim: int = 0) -> None:
+        """Give tensor ``idx`` type ``dtype`` and quantization parameters ``qp``."""
+        t = self.ctx.w.tensor(idx)
         t.type = dtype
-        q = self.w._s.QuantizationParametersT()
+        q = self.ctx.w._s.QuantizationParametersT()
         if isinstance(qp, QuantParams):
             scales, zps = qp.scale, qp.zero_point
         else:
@@ -349,192 +499,33 @@ class QuantLowering(_Lowering):
 
     def _like(self, src: int, name: str, qp: tuple | None = None) -> int:
         """A new int8 activation tensor shaped as ``src`` (its parameters unless ``qp``)."""
-        t = self.w.tensor(src)
-        idx = self.w.add_tensor(name, np.int8, list(t.shape),
-                                shape_signature=t.shapeSignature)
-        self._set_quant(idx, qp if qp is not None else _qp_key(t))
+        t = self.ctx.w.tensor(src)
+        idx = self.ctx.w.add_tensor(name, np.int8, list(t.shape),
+                                    shape_signature=t.shapeSignature)
+        self.set_quant(idx, qp if qp is not None else qp_key(t))
         return idx
 
-    def _is_i8(self, idx: int) -> bool:
-        return idx >= 0 and self.w.tensor(idx).type == _T_I8
-
-    def _out(self, v: Value, perm: Sequence[int] | None = None) -> int:
-        idx = super()._out(v, perm)
-        if self._int8 and id(v) in self._out_qp:
-            self._set_quant(idx, self._out_qp[id(v)])
-        return idx
-
-    def _tmp(self, name: str, shape: Sequence[Any], dtype: Any = np.float32) -> int:
-        idx = super()._tmp(name, shape, dtype)
-        if np.dtype(dtype) == np.float32:
-            self._untyped.add(idx)  # a view made by the lowering; typed when written
-        return idx
-
-    def _shadow(self, v: Value) -> Value:
-        """A float stand-in for int8 value ``v`` (DEQUANTIZE once, in v's stored order)."""
-        if id(v) not in self._shadows:
-            s = Value(v.name + "_dequant", TensorType(DType.F32, v.type.shape))
-            p = self.perm_of(v)
-            static, sig = _dims(_perm(v.type.shape, p))
-            dst = self.w.add_tensor(v.name + "_dequant", np.float32, static,
-                                    shape_signature=sig)
-            self.w.add_operator("DEQUANTIZE", [self.t[id(v)]], [dst])
-            self._alias(s, dst, p)
-            self._shadows[id(v)] = s
-        return self._shadows[id(v)]
-
-    def _floatview(self, v: Value | None) -> Value | None:
-        if (v is not None and not self._int8 and id(v) in self.t
-                and self._is_i8(self.t[id(v)])):
-            return self._shadow(v)
-        return v
-
-    def get(self, v: Value | None) -> int:
-        return super().get(self._floatview(v))
-
-    def as_perm(self, v: Value, want: Sequence[int]) -> int:
-        if self._int8 and v.is_const and id(v) in self.consts:  # e.g. a concat operand
-            key = (id(v), ("i8", tuple(want)))
-            if key not in self._consts:
-                q, qp = self.consts[id(v)]
-                a = np.ascontiguousarray(q.astype(np.int8).transpose(want))
-                self._consts[key] = self.w.add_const(v.name, a)
-                self._set_quant(self._consts[key], qp)
-            return self._consts[key]
-        return super().as_perm(self._floatview(v), want)
-
-    def operand(self, v: Value, perm: Sequence[int]) -> int:
-        if not (self._int8 and v.is_const and id(v) in self.consts):
-            return super().operand(v, perm)
-        key = (id(v), ("i8bcast", tuple(perm)))
-        if key not in self._consts:
-            q, qp = self.consts[id(v)]
-            r = len(perm)
-            if q.ndim > r:
-                raise _Unsupported(f"constant %{v.name} has rank {q.ndim} > {r}")
-            a = q.reshape((1,) * (r - q.ndim) + q.shape).transpose(perm)
-            while a.ndim > 1 and a.shape[0] == 1:
-                a = a.reshape(a.shape[1:])
-            idx = self.w.add_const(v.name, np.ascontiguousarray(a.astype(np.int8)))
-            self._set_quant(idx, qp)
-            self._consts[key] = idx
-        return self._consts[key]
-
-    def _weight_const(self, v: Value | None, name: str, array: np.ndarray,
-                      perm: Sequence[int]) -> int:
-        if not (self._int8 and v is not None and id(v) in self.consts):
-            return super()._weight_const(v, name, array, perm)
-        q, qp = self.consts[id(v)]
-        idx = self.w.add_const(name, np.ascontiguousarray(q.transpose(perm).astype(np.int8)))
-        dim = 0 if qp.axis is None else list(perm).index(qp.axis)
-        self._set_quant(idx, qp, dim=dim)
-        return idx
-
-    def _op_div(self, node: Node, attrs: dict) -> None:
-        """Division by a constant in int8: MUL by its reciprocal, an int8 constant quantized
-        symmetrically per tensor (exact for a scalar: 127 steps)."""
-        if not self._int8:
-            super()._op_div(node, attrs)
-            return
-        x, c, y = node.inputs[0], node.inputs[1], node.outputs[0]
-        r = y.type.rank
-        p = self._pick_perm([x], r)
-        recip = 1.0 / np.asarray(c.const_value, np.float64)
-        if recip.ndim > r:
-            raise _Unsupported(f"constant %{c.name} has rank {recip.ndim} > {r}")
-        recip = recip.reshape((1,) * (r - recip.ndim) + recip.shape).transpose(p)
-        while recip.ndim > 1 and recip.shape[0] == 1:
-            recip = recip.reshape(recip.shape[1:])
-        scale = float(np.abs(recip).max()) / 127
-        idx = self.w.add_const(c.name + "_reciprocal",
-                               np.clip(np.rint(recip / scale), -127, 127).astype(np.int8))
-        self._set_quant(idx, ((scale,), (0,)))
-        fused, out, post = self._act(y, attrs.get("activation", ""), p)
-        self.w.add_operator("MUL", [self.as_perm(x, p), idx], [out],
-                            self.w.options("Mul", fusedActivationFunction=fused))
-        post()
-
-    # -- Q/DQ ------------------------------------------------------------------------------
-    def _op_quantize(self, node: Node, attrs: dict) -> None:
-        x, y = node.inputs[0], node.outputs[0]
-        qp = self.act[id(y)]
-        src = _Lowering.get(self, x)  # the tensor as stored, int8 or float
-        p = self.perm_of(x)
-        want = ((np.float32(qp.scale[0]),), (int(qp.zero_point[0]),))
-        if self._is_i8(src) and _qp_key(self.w.tensor(src)) == want:
-            self._alias(y, src, p)
-            return
-        static, sig = _dims(_perm(y.type.shape, p))
-        dst = self.w.add_tensor(y.name, np.int8, static, shape_signature=sig)
-        self._set_quant(dst, qp)
-        self.w.add_operator("QUANTIZE", [src], [dst])
-        self._alias(y, dst, p)
-
-    def _op_dequantize(self, node: Node, attrs: dict) -> None:
-        x, y = node.inputs[0], node.outputs[0]
-        self._alias(y, self.t[id(x)], self.perm_of(x))
-
-    # -- interface -------------------------------------------------------------------------
-    def _graph_input(self, v: Value) -> int:
-        users = v.users
-        if not (self.io_int8 and users and all(u.op == "quantize" for u in users)
-                and not v.is_graph_output):
-            if self.io_int8:
-                log.warning("input %s is not quantized; it stays float32", v.name)
-            return super()._graph_input(v)
-        static, sig = _dims(v.type.shape)
-        idx = self.w.add_tensor(v.name, np.int8, static, shape_signature=sig)
-        self._set_quant(idx, self.act[id(users[0].outputs[0])])
-        self._alias(v, idx, _ident(len(static)))
-        return idx
-
-    def _graph_output(self, v: Value) -> int:
-        if id(v) not in self.t or not self._is_i8(self.t[id(v)]):
-            if self.io_int8:
-                log.warning("output %s is not quantized; it stays float32", v.name)
-            return super()._graph_output(v)
-        src, p = self.t[id(v)], self.perm_of(v)
-        r = len(p)
-        taken = set(self.w.subgraph.inputs) | set(getattr(self, "_outs", []))
-        if p != _ident(r):
-            dst = self._tmp(v.name + ("" if self.io_int8 else "_int8"), v.type.shape)
-            self.transpose(src, [p.index(a) for a in range(r)], dst)
-            src = dst
-        if self.io_int8:
-            if src in taken or (p == _ident(r) and self.w.tensor(src).name != v.name):
-                if src in taken:
-                    dst = self._tmp(v.name, v.type.shape)
-                    self.w.add_operator("RESHAPE", [src, self._i32(
-                        "shape", _dims(v.type.shape)[1])], [dst])
-                    src = dst
-                else:  # the tensor is this output's alone: it takes the output's name
-                    self.w.tensor(src).name = self.w.unique_name(v.name)
-            idx = src
-        else:
-            static, sig = _dims(v.type.shape)
-            idx = self.w.add_tensor(v.name, np.float32, static, shape_signature=sig)
-            self.w.add_operator("DEQUANTIZE", [src], [idx])
-        self._outs = getattr(self, "_outs", []) + [idx]
-        return idx
+    def is_i8(self, idx: int) -> bool:
+        return idx >= 0 and self.ctx.w.tensor(idx).type == _T_I8
 
     # -- the operator hook -----------------------------------------------------------------
     def _add_op(self, name: str, ins: list[int], outs: list[int], options: Any,
                 version: int) -> Any:
-        w, T = self.w, self.w.tensor
+        w, T = self.ctx.w, self.ctx.w.tensor
         data = _DATA_INPUT.get(name, 0)
         src = ins[data] if len(ins) > data else -1
-        if name in _VIEW_OPS and self._is_i8(src):
+        if name in _VIEW_OPS and self.is_i8(src):
             for o in outs:
                 if o in self._untyped:
-                    self._set_quant(o, _qp_key(T(src)))
+                    self.set_quant(o, qp_key(T(src)))
                     self._untyped.discard(o)
         if name in ("QUANTIZE", "DEQUANTIZE"):
-            if name == "DEQUANTIZE" and self._is_i8(src):
+            if name == "DEQUANTIZE" and self.is_i8(src):
                 version = max(version, 2)
             return w.add_raw(name, ins, outs, options, version)
-        if not self._is_i8(src):
+        if not self.is_i8(src):
             self._untyped.difference_update(outs)
-            acts = [i for i in ins if self._is_i8(i) and T(i).buffer == 0]
+            acts = [i for i in ins if self.is_i8(i) and T(i).buffer == 0]
             if acts:
                 raise AssertionError(f"infercc bug: float {name} reads int8 tensor "
                                      f"{T(acts[0]).name}")
@@ -544,27 +535,27 @@ class QuantLowering(_Lowering):
             if o in self._untyped and self._int8 and self._cur_qp is not None:
                 # an intermediate of the node (e.g. TRANSPOSE_CONV before its crop): the
                 # node's result parameters
-                self._set_quant(o, self._cur_qp)
-            if not self._is_i8(o):
-                raise _Unsupported(f"{name} would write {T(o).name} without int8 parameters")
+                self.set_quant(o, self._cur_qp)
+            if not self.is_i8(o):
+                raise Unsupported(f"{name} would write {T(o).name} without int8 parameters")
         self._untyped.difference_update(outs)
-        in_qp = _qp_key(T(src))
+        in_qp = qp_key(T(src))
         for i, k in enumerate(ins):
             if k < 0 or i == data or T(k).type != _T_F32 or not T(k).buffer:
                 continue
             ins[i] = self._int_const(k, src, ins[1] if i == _BIAS_INPUT.get(name) else None)
         pre, post = [], []
         if name == "CONCATENATION":
-            out_qp = _qp_key(T(outs[0]))
+            out_qp = qp_key(T(outs[0]))
             for i, k in enumerate(ins):
-                if _qp_key(T(k)) != out_qp:
+                if qp_key(T(k)) != out_qp:
                     ins[i] = self._like(k, T(k).name + "_requant", out_qp)
                     pre.append((k, ins[i]))
         elif name in SAME_SCALE or name in FIXED_OUTPUT:
             want = in_qp if name in SAME_SCALE else ((np.float32(FIXED_OUTPUT[name][0]),),
                                                      (FIXED_OUTPUT[name][1],))
             for i, o in enumerate(outs):
-                if _qp_key(T(o)) != want:
+                if qp_key(T(o)) != want:
                     outs[i] = self._like(o, T(o).name + "_kernel", want)
                     post.append((outs[i], o))
         for a, b in pre:
@@ -580,26 +571,23 @@ class QuantLowering(_Lowering):
         """An integer copy of float constant tensor ``k`` read by an int8 op: int32 bias
         (``weight`` given: scale = input scale x weight scale) or int8 with the input's
         parameters (a pad value or a clamp bound)."""
-        t = self.w.tensor(k)
-        f = np.frombuffer(bytes(self.w.model.buffers[t.buffer].data), np.float32)
+        t = self.ctx.w.tensor(k)
+        f = np.frombuffer(bytes(self.ctx.w.model.buffers[t.buffer].data), np.float32)
         f = f.reshape(list(t.shape)).astype(np.float64)
-        in_s, in_z = _qp_key(self.w.tensor(src))
+        in_s, in_z = qp_key(self.ctx.w.tensor(src))
         if weight is not None:
-            ws = np.asarray(self.w.tensor(weight).quantization.scale, np.float64)
+            ws = np.asarray(self.ctx.w.tensor(weight).quantization.scale, np.float64)
             scale = (np.float64(in_s[0]) * ws).astype(np.float32)
             q = np.clip(np.rint(f / np.broadcast_to(scale, f.shape).astype(np.float64)),
                         -2**31, 2**31 - 1).astype(np.int32)
-            idx = self.w.add_const(t.name + "_int32", q)
-            self._set_quant(idx, (scale, np.zeros(scale.size, np.int64)), _T_I32)
+            idx = self.ctx.w.add_const(t.name + "_int32", q)
+            self.set_quant(idx, (scale, np.zeros(scale.size, np.int64)), _T_I32)
             return idx
         q = np.clip(np.rint(f / float(in_s[0])) + in_z[0], -128, 127).astype(np.int8)
-        idx = self.w.add_const(t.name + "_int8", q)
-        self._set_quant(idx, (in_s, in_z))
+        idx = self.ctx.w.add_const(t.name + "_int8", q)
+        self.set_quant(idx, (in_s, in_z))
         return idx
 
-    def run(self) -> bytes:
-        data = super().run()
-        if self.float_nodes:
-            log.info("%d quantized node(s) run in float: %s", len(self.float_nodes),
-                     ", ".join(f"{op} ({layer})" for op, layer, _ in self.float_nodes))
-        return data
+    def qp_key(self, idx: int) -> tuple:
+        """The (scales, zero points) of tensor ``idx`` as compared for equality."""
+        return qp_key(self.ctx.w.tensor(idx))
