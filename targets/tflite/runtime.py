@@ -91,6 +91,8 @@ class LiteRTExecutor:
         self.input_names = [by_index.get(d["index"], d["name"]) for d in self.inputs]
         self.output_names = [by_index.get(d["index"], d["name"]) for d in self.output_details]
         self.last_invoke_ms = float("nan")
+        # id(interpreter) -> input tensor index -> the shape it is allocated for
+        self._shapes: dict[int, dict[int, tuple[int, ...]]] = {}
 
     # -- opening ---------------------------------------------------------------------------
     def _open(self, preserve: bool) -> Any:
@@ -143,18 +145,30 @@ class LiteRTExecutor:
             if self._preserving is None:
                 self._preserving = self._open(preserve=True)
             interp = self._preserving
+        arrays = []
         for name, d in zip(self.input_names, self.inputs):
             x = np.asarray(feeds[name])
             perm = self._map.get(name, (None, None))[1]
             if perm is not None:
                 x = np.transpose(x, perm)
-            shape = tuple(int(s) for s in d["shape"])
-            if x.shape != shape:
-                if x.size != int(np.prod(shape)):
-                    raise ExecutorError(f"{self.label}: input {name!r} takes shape "
-                                        f"{list(shape)}, got {list(x.shape)}")
-                x = x.reshape(shape)
-            interp.set_tensor(d["index"], quantize_input(x, d))
+            arrays.append(quantize_input(x, d))
+        shapes = self._shapes.setdefault(id(interp), {
+            d["index"]: tuple(int(n) for n in d["shape"]) for d in self.inputs})
+        changed = [(d, x) for d, x in zip(self.inputs, arrays) if shapes[d["index"]] != x.shape]
+        if changed:  # a dynamic dimension, or a model LiteRT lets us resize
+            try:
+                for d, x in changed:
+                    interp.resize_tensor_input(d["index"], list(x.shape))
+                    shapes[d["index"]] = x.shape
+                interp.allocate_tensors()
+            except (ValueError, RuntimeError) as e:
+                shapes.clear()
+                self._shapes.pop(id(interp))
+                got = {d["name"]: list(x.shape) for d, x in changed}
+                raise ExecutorError(f"{self.label}: LiteRT cannot take inputs of shapes {got} "
+                                    f"({e})") from e
+        for d, x in zip(self.inputs, arrays):
+            interp.set_tensor(d["index"], x)
         t0 = time.perf_counter()
         try:
             interp.invoke()
