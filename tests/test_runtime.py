@@ -235,7 +235,8 @@ def test_plugin_shadowing_a_builtin_is_an_error(tmp_path, monkeypatch):
 
 
 def test_broken_plugin_is_named(tmp_path, monkeypatch):
-    _write_plugin(tmp_path, "broken = infercc_fake_executor:Broken", "raise ImportError('no npu')\n")
+    _write_plugin(tmp_path, "broken = infercc_fake_executor:Broken",
+                  "raise ImportError('no npu')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "infercc_fake_executor", raising=False)
     with pytest.raises(ExecutorError, match="executor 'broken' from plugin distribution "

@@ -21,7 +21,8 @@ Contract of :func:`calibrate`:
   ``nonfinite``; a warning names the tensor (and its channel sums are dropped).
 * The model runs through the ``"onnxruntime"`` executor of :mod:`compiler.runtime` (the
   exported graph, every recorded value captured) when it can, else through the
-  ``"reference"`` executor with its observer hook (each activation folded in as it is produced and then released); see
+  ``"reference"`` executor with its observer hook (each activation folded in as it is
+  produced and then released); see
   ``executor`` of :func:`calibrate`. Under onnxruntime, samples run stacked in batches
   when the graph allows it (see :func:`_run_onnxruntime`); statistics do not depend on
   the batching beyond float rounding.
@@ -706,8 +707,9 @@ def calibrate(
     executor of :mod:`compiler.runtime` (each activation folded in as it is produced);
     ``"onnxruntime"`` is the onnxruntime executor (the graph exported in memory, every
     recorded value captured, per-channel sums computed beside the model; several times
-    faster on conv nets; values agree with the interpreter to float32 rounding, so min/max may differ in the last
-    bits and a value within rounding of a bin edge may land in the neighbouring bin);
+    faster on conv nets; values agree with the interpreter to float32 rounding, so min/max
+    may differ in the last bits and a value within rounding of a bin edge may land in the
+    neighbouring bin);
     ``"auto"`` (default) uses onnxruntime when it imports and accepts the export, else the
     interpreter, logging which and why at INFO.
     """
