@@ -69,6 +69,8 @@ class Executor(Protocol):
 def check_feeds(feeds: Mapping[str, object], input_names: Sequence[str], model: str) -> None:
     """Raise :class:`ExecutorError` unless ``feeds`` holds exactly ``input_names``."""
     names = set(input_names)
+    if feeds.keys() == names:  # the common case, checked once per run: keep it cheap
+        return
     missing = [n for n in input_names if n not in feeds]
     extra = [n for n in feeds if n not in names]
     if missing or extra:
