@@ -24,6 +24,7 @@ from compiler.runtime import (
     RunResult,
     executor_names,
     open_executor,
+    reset_registry,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -195,6 +196,14 @@ def test_unknown_option_names_the_executor(compiled):
         open_executor("reference", compiled.graph, bogus=1)
 
 
+@pytest.fixture
+def fresh_registry():
+    """The registry re-reads entry points now and after the test (its table is cached)."""
+    reset_registry()
+    yield
+    reset_registry()
+
+
 def _write_plugin(site: Path, entry: str, module: str) -> None:
     (site / "infercc_fake_executor.py").write_text(textwrap.dedent(module))
     info = site / "infercc_fake_executor-0.1.dist-info"
@@ -204,7 +213,7 @@ def _write_plugin(site: Path, entry: str, module: str) -> None:
     (info / "entry_points.txt").write_text(f"[infercc.executors]\n{entry}\n")
 
 
-def test_plugin_executor_through_an_entry_point(tmp_path, monkeypatch):
+def test_plugin_executor_through_an_entry_point(tmp_path, monkeypatch, fresh_registry):
     _write_plugin(tmp_path, "double = infercc_fake_executor:Double", """
         import numpy as np
         from compiler.runtime import RunResult
@@ -220,24 +229,27 @@ def test_plugin_executor_through_an_entry_point(tmp_path, monkeypatch):
                 return RunResult({"y": np.asarray(feeds["x"]) * self.factor})
         """)
     monkeypatch.syspath_prepend(str(tmp_path))
+    reset_registry()
     monkeypatch.delitem(sys.modules, "infercc_fake_executor", raising=False)
     assert "double" in executor_names()
     ex = open_executor("double", None, factor=3.0)
     np.testing.assert_array_equal(ex.run({"x": np.array([1.0, 2.0])}).outputs["y"], [3.0, 6.0])
 
 
-def test_plugin_shadowing_a_builtin_is_an_error(tmp_path, monkeypatch):
+def test_plugin_shadowing_a_builtin_is_an_error(tmp_path, monkeypatch, fresh_registry):
     _write_plugin(tmp_path, "litert = infercc_fake_executor:Nothing", "Nothing = None\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    reset_registry()
     with pytest.raises(ExecutorError, match="'litert' is defined twice: by builtin .* and "
                                             "by plugin distribution 'infercc-fake-executor'"):
         executor_names()
 
 
-def test_broken_plugin_is_named(tmp_path, monkeypatch):
+def test_broken_plugin_is_named(tmp_path, monkeypatch, fresh_registry):
     _write_plugin(tmp_path, "broken = infercc_fake_executor:Broken",
                   "raise ImportError('no npu')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    reset_registry()
     monkeypatch.delitem(sys.modules, "infercc_fake_executor", raising=False)
     with pytest.raises(ExecutorError, match="executor 'broken' from plugin distribution "
                                             "'infercc-fake-executor'.*ImportError: no npu"):

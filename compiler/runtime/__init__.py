@@ -6,7 +6,13 @@ models (see :mod:`compiler.runtime.base` for the contract and
 """
 
 from .base import Executor, ExecutorError, RunResult
-from .registry import BUILTIN_EXECUTORS, ENTRY_POINT_GROUP, executor_names, open_executor
+from .registry import (
+    BUILTIN_EXECUTORS,
+    ENTRY_POINT_GROUP,
+    executor_names,
+    open_executor,
+    reset_registry,
+)
 
 __all__ = ["BUILTIN_EXECUTORS", "ENTRY_POINT_GROUP", "Executor", "ExecutorError",
-           "RunResult", "executor_names", "open_executor"]
+           "RunResult", "executor_names", "open_executor", "reset_registry"]
