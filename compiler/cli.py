@@ -573,25 +573,23 @@ def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _tflite_run_report(path: str, seed: int = 0) -> list[str]:
     """Run ``path`` once in LiteRT on seeded random inputs; report ops, latency, outputs."""
-    import time
     from collections import Counter
 
     import numpy as np
 
+    from .runtime import ExecutorError, open_executor
+
     try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        return ["  (not run: ai_edge_litert is not installed)"]
-    try:
-        interp = Interpreter(model_path=str(path), num_threads=1)
-        # count before allocate_tensors: afterwards the delegate adds DELEGATE nodes
-        ops = Counter(o["op_name"] for o in interp._get_ops_details())
-        interp.allocate_tensors()
-    except (RuntimeError, ValueError) as e:
+        ex = open_executor("litert", path)
+    except ExecutorError as e:
+        if "not installed" in e.reason:
+            return ["  (not run: ai_edge_litert is not installed)"]
         # the emitter wrote a file LiteRT refuses: that is an infercc bug, not a user error
         raise RuntimeError(f"LiteRT cannot load the written model {path}: {e}") from e
+    ops = Counter(ex.op_counts())
     rng = np.random.default_rng(seed)
-    for d in interp.get_input_details():
+    feeds = {}
+    for name, d in zip(ex.input_names, ex.inputs):
         shape, dtype = tuple(int(x) for x in d["shape"]), np.dtype(d["dtype"])
         if dtype.kind == "f":
             x = rng.standard_normal(shape).astype(dtype)
@@ -601,16 +599,14 @@ def _tflite_run_report(path: str, seed: int = 0) -> list[str]:
             x = rng.integers(-128, 128, size=shape).astype(dtype)
         else:
             x = rng.integers(0, 10, size=shape).astype(dtype)
-        interp.set_tensor(d["index"], x)
-    t0 = time.perf_counter()
-    interp.invoke()
-    ms = (time.perf_counter() - t0) * 1e3
+        feeds[name] = x
+    outputs = ex.run(feeds).outputs
+    ms = ex.last_invoke_ms
     lines = [f"  ops ({sum(ops.values())}): "
              + ", ".join(f"{k} {v}" for k, v in sorted(ops.items(), key=lambda kv: (-kv[1], kv[0])))]
     lines.append(f"  LiteRT run (1 thread, seeded random inputs): {ms:.2f} ms")
-    for d in interp.get_output_details():
-        y = interp.get_tensor(d["index"])
-        lines.append(f"  output {d['name']}: {list(y.shape)} {y.dtype}")
+    for name, y in outputs.items():
+        lines.append(f"  output {name}: {list(y.shape)} {y.dtype}")
     return lines
 
 

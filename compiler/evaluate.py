@@ -27,8 +27,8 @@ Contract:
   of the first output against the reference (dB, over all samples' elements), size and
   latency with their ratios to the reference.
 
-Only the standard library and numpy are imported at import time; LiteRT
-(``ai_edge_litert``, or ``tf.lite`` as a fallback) when a model is run.
+Only the standard library and numpy are imported at import time; models run through the
+``"litert"`` executor of :mod:`compiler.runtime` (imported when a model is run).
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import logging
 import math
 import os
 import statistics
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,19 +148,6 @@ def _model_bytes(model: str | os.PathLike | bytes) -> bytes:
     return p.read_bytes()
 
 
-def _interpreter(data: bytes, threads: int, name: str):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # pragma: no cover - LiteRT ships with the TFLite target
-        from tensorflow.lite import Interpreter  # type: ignore[no-redef]
-    try:
-        interp = Interpreter(model_content=data, num_threads=threads)
-        interp.allocate_tensors()
-    except (ValueError, RuntimeError) as e:
-        raise EvaluationError(f"{name}: LiteRT cannot load the model ({e})") from e
-    return interp
-
-
 def _strip_tensor_name(name: str) -> str:
     # TFLiteConverter names inputs "serving_default_<name>:0".
     base = name.split(":")[0]
@@ -173,11 +159,17 @@ class _Runner:
 
     def __init__(self, name: str, model: bytes, arrays: dict[str, np.ndarray], threads: int,
                  max_samples: int | None) -> None:
+        from .runtime import ExecutorError, open_executor
+
         self.name = name
         self.size = len(model)
-        self.interp = _interpreter(model, threads, name)
-        self.inputs = self.interp.get_input_details()
-        self.output_details = self.interp.get_output_details()
+        try:
+            self.executor = open_executor("litert", model, threads=threads, dequantize=True,
+                                          label=name)
+        except ExecutorError as e:
+            raise EvaluationError(str(e)) from e
+        self.inputs = self.executor.inputs
+        self.output_details = self.executor.output_details
         self.sources = self._match_inputs(arrays)
         counts = {d["name"]: a.shape[0] for d, a in zip(self.inputs, self.sources)}
         if len(set(counts.values())) > 1:
@@ -215,42 +207,23 @@ class _Runner:
         return out
 
     def feed(self, i: int) -> None:
-        for d, a in zip(self.inputs, self.sources):
+        self.feeds = {}
+        for name, d, a in zip(self.executor.input_names, self.inputs, self.sources):
             shape = tuple(int(s) for s in d["shape"])
-            x = np.asarray(a[i]).reshape(shape)
-            self.interp.set_tensor(d["index"], _to_input_dtype(x, d))
+            self.feeds[name] = np.asarray(a[i]).reshape(shape)
 
     def invoke(self) -> float:
-        t0 = time.perf_counter()
-        self.interp.invoke()
-        return (time.perf_counter() - t0) * 1e3
+        """Run the fed sample; the invoke time alone, milliseconds."""
+        from .runtime import ExecutorError
+
+        try:
+            self.result = self.executor.run(self.feeds)
+        except ExecutorError as e:
+            raise EvaluationError(str(e)) from e
+        return self.executor.last_invoke_ms
 
     def read(self) -> list[np.ndarray]:
-        return [_dequantize_output(self.interp.get_tensor(d["index"]), d)
-                for d in self.output_details]
-
-
-def _to_input_dtype(x: np.ndarray, detail: dict) -> np.ndarray:
-    dtype = np.dtype(detail["dtype"])
-    if x.dtype == dtype:
-        return x
-    if dtype.kind in "iu" and x.dtype.kind == "f":
-        scale, zp = detail["quantization"]
-        if scale == 0:
-            raise EvaluationError(f"input {detail['name']!r} is {dtype} without quantization "
-                                  "parameters; feed integer data")
-        info = np.iinfo(dtype)
-        q = np.rint(x.astype(np.float64) / scale) + zp
-        return np.clip(q, info.min, info.max).astype(dtype)
-    return x.astype(dtype)
-
-
-def _dequantize_output(y: np.ndarray, detail: dict) -> np.ndarray:
-    if y.dtype.kind in "iu":
-        scale, zp = detail["quantization"]
-        if scale:
-            return ((y.astype(np.float64) - zp) * scale).astype(np.float32)
-    return np.array(y, dtype=np.float32, copy=True)
+        return [np.asarray(y, dtype=np.float32) for y in self.result.outputs.values()]
 
 
 # -- evaluation ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Test helpers for INT8 emission: a small QDQ-form builder and LiteRT comparison.
+"""Test helpers for INT8 emission: a small QDQ-form builder and an onnxruntime data reader.
 
 ``qdq_form`` writes the contract's QDQ form (docs/quantization.md) with plain min/max
 ranges, independently of passes/quantization/quantize.py, so the TFLite integer emitter is
@@ -154,42 +154,6 @@ def _const_dq(g: Graph, node, i: int, q: np.ndarray, qp: QuantParams, axis) -> N
     dq = g.add_node("dequantize", [qc, s, z], attrs, names=[c.name + ".dq"], before=node,
                     source=node.source)
     node.set_input(i, dq.output)
-
-
-def run_litert(data: bytes, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run a .tflite (bytes) through its signature; int8 inputs are quantized from float
-    feeds with the tensor's parameters and int8 outputs dequantized."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    it = Interpreter(model_content=data, num_threads=1)
-    it.allocate_tensors()
-    runner = it.get_signature_runner()
-    ins = runner.get_input_details()
-    args = {}
-    for k, d in ins.items():
-        x = np.asarray(feeds[k])
-        if d["dtype"] == np.int8:
-            s, z = d["quantization"]
-            x = np.clip(np.rint(x / s) + z, -128, 127).astype(np.int8)
-        args[k] = x.astype(d["dtype"])
-    outs = runner(**args)
-    det = runner.get_output_details()
-    res = {}
-    for k, y in outs.items():
-        if y.dtype == np.int8:
-            s, z = det[k]["quantization"]
-            y = (y.astype(np.float32) - z) * s
-        res[k] = y
-    return res
-
-
-def op_counts(data: bytes) -> dict[str, int]:
-    from collections import Counter
-
-    from ai_edge_litert.interpreter import Interpreter
-
-    it = Interpreter(model_content=data)
-    return dict(Counter(o["op_name"] for o in it._get_ops_details()))
 
 
 def ort_reader(samples, name: str = "input"):

@@ -27,14 +27,9 @@ ATOL = 1e-5
 
 
 def _run_tflite(data: bytes, *inputs: np.ndarray) -> list[np.ndarray]:
-    from ai_edge_litert.interpreter import Interpreter
+    from tests.support.oracles import run_litert_list
 
-    interp = Interpreter(model_content=data, num_threads=1)
-    interp.allocate_tensors()
-    for d, x in zip(interp.get_input_details(), inputs):
-        interp.set_tensor(d["index"], x)
-    interp.invoke()
-    return [interp.get_tensor(d["index"]) for d in interp.get_output_details()]
+    return run_litert_list(data, inputs)
 
 
 def _ort(path_or_bytes, x: np.ndarray) -> list[np.ndarray]:

@@ -12,7 +12,7 @@ import compiler
 from compiler.cli import main
 from compiler.errors import InferccError
 from compiler.interpreter import Interpreter
-from tests.int8_util import op_counts, run_litert
+from tests.support.oracles import op_counts, run_litert
 
 onnx = pytest.importorskip("onnx")
 

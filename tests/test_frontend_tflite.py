@@ -23,22 +23,15 @@ from compiler.frontends.tflite import (
 )
 from compiler.interpreter import run_graph
 from compiler.ir import verify
+from compiler.runtime import open_executor
 from tests.conftest import model_path
+from tests.support.oracles import run_litert_list
 
 
-def _litert(model, feeds: list[np.ndarray], preserve: bool = False):
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    kw = {"model_path": str(model)} if not isinstance(model, bytes) else {"model_content": model}
-    if preserve:  # intermediate tensors are only kept by the builtin kernels (no XNNPACK)
-        kw["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        kw["experimental_preserve_all_tensors"] = True
-    it = Interpreter(**kw)
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), feeds):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-    return it, [it.get_tensor(d["index"]) for d in it.get_output_details()]
+def _litert(model, feeds: list[np.ndarray]) -> list[np.ndarray]:
+    """The model's outputs in LiteRT, in order (the litert executor is not under test here;
+    see tests/support/oracles.py)."""
+    return run_litert_list(model, feeds)
 
 
 def _seeded_inputs(model, seed: int = 0, lo: float = -1.0, hi: float = 1.0) -> list[np.ndarray]:
@@ -62,7 +55,7 @@ def compare(model, *, seed: int = 0, lo: float = -1.0, hi: float = 1.0, graph=No
     g = graph if graph is not None else load_tflite(model)
     verify(g)
     feeds = _seeded_inputs(model, seed, lo, hi)
-    _, refs = _litert(model, feeds)
+    refs = _litert(model, feeds)
     ours = run_graph(g, {v.name: x for v, x in zip(g.inputs, feeds)})
     rows = []
     assert len(refs) == len(g.outputs)
@@ -149,10 +142,12 @@ def test_sparse_constants_decode_like_litert_densify():
     assert len(dens) == 46
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        it, _ = _litert(p, _seeded_inputs(p), preserve=True)
-    for op in dens:
+        ex = open_executor("litert", p)
+        names = [sg.tensors[int(op.outputs[0])].name.decode() for op in dens]
+        got = ex.run(dict(zip(ex.input_names, _seeded_inputs(p))), capture=names).captured
+    for op, name in zip(dens, names):
         ours = conv.constsrc[int(op.inputs[0])].array
-        ref = it.get_tensor(int(op.outputs[0]))
+        ref = got[name]
         assert ours.dtype == ref.dtype and np.array_equal(ours, ref)
 
 
@@ -161,7 +156,7 @@ def test_input_shapes_override_and_bytes_source():
     g = load_tflite(p.read_bytes(), input_shapes={load_tflite(p).inputs[0].name: ["N", 1]})
     assert g.inputs[0].type.shape == ("N", 1)
     x = np.linspace(0, 6, 7, dtype=np.float32)[:, None]
-    _, ref = _litert(p, [x[:1]])
+    ref = _litert(p, [x[:1]])
     out = run_graph(g, {g.inputs[0].name: x})[g.outputs[0].name]
     assert out.shape == (7, 1)
     np.testing.assert_allclose(out[:1], ref[0], rtol=0, atol=1e-6)  # measured 3e-8
@@ -237,7 +232,7 @@ def test_int8_mobilenet_fake_quant_top1():
     q = g.inputs[0].type.quant
     for name, label in (("chelsea", 285), ("coffee", 967)):
         x = _imagenet_int8(name, q.scale[0], q.zero_point[0])
-        _, (ref,) = _litert(p, [x])
+        (ref,) = _litert(p, [x])
         ours = run_graph(g, {g.inputs[0].name: x})[g.outputs[0].name]
         lsb = np.abs(ours.astype(np.int32) - ref.astype(np.int32))
         # fake-quant (float math, one rounding per tensor) vs LiteRT's integer kernels:

@@ -52,7 +52,7 @@ def test_keras_dense_emits_one_fully_connected(tmp_path):
     import tensorflow as tf
 
     import compiler
-    from tests.int8_util import op_counts
+    from tests.support.oracles import op_counts
 
     tf.keras.utils.set_random_seed(0)
     m = tf.keras.Sequential([tf.keras.Input((6,)), tf.keras.layers.Dense(4, activation="relu"),
@@ -61,7 +61,7 @@ def test_keras_dense_emits_one_fully_connected(tmp_path):
     ops = op_counts(r.data)
     assert ops == {"FULLY_CONNECTED": 2}, ops
     x = np.random.default_rng(0).standard_normal((1, 6)).astype(np.float32)
-    from tests.int8_util import run_litert
+    from tests.support.oracles import run_litert
 
     got = next(iter(run_litert(r.data, {r.graph.inputs[0].name: x}).values()))
     np.testing.assert_allclose(got, m(x).numpy(), rtol=1e-5, atol=1e-6)  # measured ~1e-7

@@ -16,21 +16,11 @@ from targets.tflite import emit_tflite
 from tests.conftest import model_path
 
 pytest.importorskip("ai_edge_litert")
-from ai_edge_litert.interpreter import Interpreter as LiteInterpreter
+from ai_edge_litert.interpreter import Interpreter as LiteInterpreter  # noqa: E402
+
+from tests.support.oracles import run_litert_list  # noqa: E402
 
 from tests.test_tflite_target import op_names, unpack
-
-
-def run_lite(it: LiteInterpreter, xs: list[np.ndarray]) -> list[np.ndarray]:
-    ins = it.get_input_details()
-    for d, x in zip(ins, xs):
-        if list(d["shape"]) != list(x.shape):
-            it.resize_tensor_input(d["index"], list(x.shape))
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), xs):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-    return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
 
 
 # (model, bound on max |diff| / max |reference output|). Measured: 0.0 for every model
@@ -66,8 +56,8 @@ def test_roundtrip(rel, rtol_max, batch=1):
     for d in orig.get_input_details():
         shape = [s if s > 0 else batch for s in d["shape_signature"]]
         xs.append(r.uniform(-1, 1, shape).astype(np.float32))
-    want = run_lite(orig, xs)
-    got = run_lite(LiteInterpreter(model_content=data), xs)
+    want = run_litert_list(path, xs)
+    got = run_litert_list(data, xs)
     assert len(got) == len(want)
     for a, b in zip(got, want):
         assert a.shape == b.shape

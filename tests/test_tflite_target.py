@@ -29,20 +29,12 @@ pytest.importorskip("ai_edge_litert")
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter as LiteInterpreter
 
+from tests.support.oracles import run_litert
+
 
 def run_tflite(data: bytes, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run a model in LiteRT; inputs and outputs are matched by tensor name."""
-    it = LiteInterpreter(model_content=data)
-    ins = {d["name"]: d for d in it.get_input_details()}
-    assert set(ins) == set(feeds)
-    for name, x in feeds.items():
-        if list(ins[name]["shape"]) != list(x.shape):
-            it.resize_tensor_input(ins[name]["index"], list(x.shape))
-    it.allocate_tensors()
-    for name, x in feeds.items():
-        it.set_tensor(ins[name]["index"], x)
-    it.invoke()
-    return {d["name"]: it.get_tensor(d["index"]).copy() for d in it.get_output_details()}
+    return run_litert(data, feeds, dequantize=False)
 
 
 def run_ref(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

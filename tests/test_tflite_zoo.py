@@ -25,9 +25,7 @@ from tests.models_torch import (  # noqa: E402
     ResNetLike,
     TransformerNet,
 )
-from tests.test_tflite_roundtrip import run_lite  # noqa: E402
-
-from ai_edge_litert.interpreter import Interpreter as LiteInterpreter  # noqa: E402
+from tests.support.oracles import run_litert_list  # noqa: E402
 
 
 def _rel(a: np.ndarray, b: np.ndarray, floor: float = 1e-6) -> float:
@@ -53,7 +51,7 @@ def _check(model, tol: float, floor: float = 1e-6, values: dict | None = None,
     res = compiler.compile(model, target="tflite", **load_options)
     g = res.graph
     xs = _inputs(g, values)
-    got = run_lite(LiteInterpreter(model_content=res.data), xs)
+    got = run_litert_list(res.data, xs)
     ref = run_graph(g, {v.name: x for v, x in zip(g.inputs, xs)})
     want = [ref[v.name] for v in g.outputs]
     assert len(got) == len(want)
@@ -195,7 +193,7 @@ def test_se_block_pattern_lowers_lean():
     assert sorted(op_names(unpack(data))) == ["CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "RESHAPE",
                                               "RESHAPE"]
     xv = r.standard_normal((1, 16, 16, c)).astype(np.float32)
-    (got,) = run_lite(LiteInterpreter(model_content=data), [xv])
+    (got,) = run_litert_list(data, [xv])
     t = torch.nn.functional.pad(torch.from_numpy(xv).permute(0, 3, 1, 2), (0, 1, 0, 1))
     t = torch.nn.functional.conv2d(t, torch.from_numpy(dw), stride=2, groups=c)
     want = torch.nn.functional.conv2d(t.mean((2, 3), keepdim=True), torch.from_numpy(pw))

@@ -19,9 +19,10 @@ Contract of :func:`calibrate`:
   all samples and positions, for bias correction (:mod:`.bias_correction`).
 * Non-finite values (NaN, +-inf) are left out of every statistic and counted in
   ``nonfinite``; a warning names the tensor (and its channel sums are dropped).
-* The model runs through onnxruntime on the exported graph (every recorded value an extra
-  output) when it can, else through :class:`compiler.interpreter.Interpreter` with its
-  observer hook (each activation folded in as it is produced and then released); see
+* The model runs through the ``"onnxruntime"`` executor of :mod:`compiler.runtime` (the
+  exported graph, every recorded value captured) when it can, else through the
+  ``"reference"`` executor with its observer hook (each activation folded in as it is
+  produced and then released); see
   ``executor`` of :func:`calibrate`. Under onnxruntime, samples run stacked in batches
   when the graph allows it (see :func:`_run_onnxruntime`); statistics do not depend on
   the batching beyond float rounding.
@@ -460,7 +461,7 @@ def default_tensors(graph: Graph) -> list[Value]:
     return out
 
 
-EXECUTORS = ("auto", "onnxruntime", "interpreter")
+EXECUTORS = ("auto", "onnxruntime", "interpreter", "reference")
 
 
 def _cores() -> int:
@@ -470,172 +471,49 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-class _NoOrt(Exception):
-    """The onnxruntime executor cannot run this graph; the message says why."""
+class _Recorder:
+    """The recorded values of one calibration run, from an onnxruntime executor.
 
-
-class _OrtRunner:
-    """The float graph exported to ONNX, every recorded value added as a graph output.
-
-    The exporter keeps main-graph value names (they are claimed before anything else and IR
-    names are unique), so each recorded IR value is the ONNX value of the same name; a name
-    the exported model does not define (a dead constant, a value inside a subgraph) makes
-    the whole executor unusable rather than silently unrecorded.
+    ``run`` returns the values of ``record`` in order, followed by the channel sums the
+    executor computed beside the model; ``channel_outputs[k]`` is the position of
+    record[k]'s sums in that list (None when it has none). Outputs are preallocated and
+    reused by the executor (see ``reuse_outputs`` of
+    :class:`targets.onnx.runtime.OnnxruntimeExecutor`): a result is valid until the
+    next-but-one run, which is how :func:`_run_onnxruntime` consumes them.
     """
 
-    def __init__(self, graph: Graph, record: list[Value], channels: Iterable[str] = ()):
-        try:
-            import onnxruntime as ort
-        except ImportError as e:
-            raise _NoOrt(f"onnxruntime does not import ({e})") from None
-        from onnx import TensorProto, helper
-
-        from targets.onnx.exporter import export_onnx
-        from targets.onnx.tensors import elem_type
-
-        try:
-            model = export_onnx(graph, value_info=False)
-        except InferccError as e:
-            raise _NoOrt(f"the ONNX export failed: {str(e).splitlines()[0]}") from None
-        g = model.graph
-        defined = ({i.name for i in g.input} | {t.name for t in g.initializer}
-                   | {o for n in g.node for o in n.output})
-        missing = [v.name for v in record if v.name not in defined]
-        if missing:
-            raise _NoOrt(f"the exported model does not define {missing[:5]}")
-        present = {o.name for o in g.output}
-        # A leading dim of 1 or a symbolic one is made symbolic, so that several samples can
-        # run as one batch; whether the graph really is batch-polymorphic is checked on the
-        # first batch (see calibrate).
-        self.batchable = bool(g.input) and all(
-            v.type.rank and not (isinstance(v.type.shape[0], int) and v.type.shape[0] != 1)
-            for v in graph.inputs)
-        if self.batchable:
-            for i in g.input:
-                dims = i.type.tensor_type.shape.dim
-                dims[0].Clear()
-                dims[0].dim_param = "infercc_calibration_batch"
-            # shapes inferred for the fixed batch (the opset conversion records them) would
-            # now be wrong; onnxruntime infers them again
-            del g.value_info[:]
-            for o in g.output:
-                o.type.tensor_type.ClearField("shape")
-        try:
-            types = {v.name: elem_type(v.type.dtype) for v in record}
-        except (KeyError, ValueError) as e:
-            raise _NoOrt(f"a recorded value has no ONNX element type ({e})") from None
-        for v in record:
-            if v.name not in present:
-                # element type only: the IR's (possibly symbolic) shape is not needed here
-                g.output.append(helper.make_tensor_value_info(v.name, types[v.name], None))
-                present.add(v.name)
-        self.graph = graph
-        self.names = [v.name for v in record]
-        # Per-channel sums of the values in ``channels`` (rank >= 3): a ReduceSum over the
-        # spatial axes, an [N, C] output, computed by onnxruntime beside the model rather than
-        # by the statistics fold, which is the slower side (EfficientNet-Lite0: 5 ms per
-        # sample less). ``channel_outputs[k]`` is the output index of record[k]'s sums.
-        self.channel_outputs: list[int | None] = [None] * len(record)
-        wanted = set(channels)
-        for k, v in enumerate(record):
-            if v.name not in wanted or not v.type.rank or v.type.rank < 3:
-                continue
-            axes = f"infercc_spatial_axes_{v.type.rank}"
-            if axes not in defined:
-                g.initializer.append(helper.make_tensor(axes, TensorProto.INT64,
-                                                        [v.type.rank - 2],
-                                                        list(range(2, v.type.rank))))
-                defined.add(axes)
-            out = f"{v.name}__infercc_channel_sum"
-            while out in defined:
-                out += "_"
-            defined.add(out)
-            g.node.append(helper.make_node("ReduceSum", [v.name, axes], [out], keepdims=0,
-                                           name=out))
-            g.output.append(helper.make_tensor_value_info(out, types[v.name], None))
-            self.channel_outputs[k] = len(self.names)
-            self.names.append(out)
-        self.input_names = {v.name for v in graph.inputs}
-        try:
-            so = ort.SessionOptions()
-            # one core is left to folding the previous batch into the statistics, which
-            # runs meanwhile; with every core, onnxruntime's spinning workers and the fold
-            # slow each other down (EfficientNet-Lite0 on 2 cores: 36 -> 26 ms per sample)
-            so.intra_op_num_threads = max(1, _cores() - 1)
-            self.session = ort.InferenceSession(model.SerializeToString(), so,
-                                                providers=["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001 - onnxruntime has its own exception types
-            raise _NoOrt(f"onnxruntime rejects the exported model: "
-                         f"{type(e).__name__}: {str(e).strip()[:300]}") from None
+    def __init__(self, executor: Any, record: list[str]):
+        self.executor = executor
+        self.graph = executor.graph
+        self.batchable = executor.batchable
+        self.names = record
+        sums = [n for n in record if n in executor.channel_sum_names]
+        self.channel_outputs: list[int | None] = [
+            len(record) + sums.index(n) if n in sums else None for n in record]
+        self._sums = sums
 
     def run(self, feed: Mapping[str, Any], index: int, count: int = 1) -> list[np.ndarray]:
         """The recorded values for one feed (``count`` samples from ``index`` stacked), in
-        ``record`` order."""
-        from compiler.interpreter import InterpreterError, _coerce
+        ``record`` order, then the channel sums."""
+        from compiler.runtime import ExecutorError
+        from compiler.runtime.base import check_feeds
 
-        missing = [n for n in self.input_names if n not in feed]
-        extra = [n for n in feed if n not in self.input_names]
-        if missing or extra:  # the interpreter's own check and message
-            raise InterpreterError(
-                f"graph @{self.graph.name} inputs are {sorted(self.input_names)}; "
-                f"missing {sorted(missing)}, unexpected {sorted(extra)}")
-        feeds = {v.name: np.ascontiguousarray(_coerce(feed[v.name], v))
-                 for v in self.graph.inputs}
-        key = tuple((a.shape, a.dtype.str) for a in feeds.values())
+        check_feeds(feed, self.executor.input_names, f"graph @{self.graph.name}")
         try:
-            if self._slots is not None and key == self._key:
-                try:
-                    return self._run_bound(feeds)
-                except Exception as e:  # noqa: BLE001 - e.g. a data-dependent output shape
-                    log.debug("calibration: preallocated outputs unusable (%s); plain runs",
-                              e)
-                    self._slots = None
-            outs = self.session.run(self.names, feeds)
-        except Exception as e:  # noqa: BLE001 - onnxruntime has its own exception types
-            shapes = {k: a.shape for k, a in feeds.items()}
+            r = self.executor.run(feed, self.names)
+        except ExecutorError as e:
+            shapes = {k: np.shape(a) for k, a in feed.items()}
             which = f"sample {index}" if count == 1 else f"samples {index}-{index + count - 1}"
             raise CalibrationError(
                 f"calibration {which} (input shapes {shapes}) failed in onnxruntime: "
-                f"{type(e).__name__}: {str(e).strip()[:300]}; check the sample against the "
+                f"{e.reason}; check the sample against the "
                 f"inputs of @{self.graph.name}, or calibrate with executor='interpreter' "
                 "for a per-node error") from None
-        if self._key is None:
-            self._key = key
-            self._slots = self._make_slots(outs)
-        return outs
-
-    # Outputs are written into two preallocated sets of arrays, alternating: onnxruntime
-    # otherwise allocates fresh output memory on every run, and touching it (page faults)
-    # was ~15% of FER's calibration time. Two sets, because calibrate folds sample n while
-    # sample n+1 runs; sample n+2 starts only after sample n was folded.
-    _key: tuple | None = None
-    _slots: list | None = None
-    _turn: int = 0
+        return [r.captured[n] for n in self.names] + [r.channel_sums[n] for n in self._sums]
 
     def forget_shapes(self) -> None:
         """Let the next run's input shapes choose the preallocated outputs."""
-        self._key = self._slots = None
-
-    def _make_slots(self, outs: list[Any]) -> list | None:
-        if not all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in outs):
-            return None
-        slots = []
-        for _ in range(2):
-            arrays = [np.empty_like(a) for a in outs]
-            binding = self.session.io_binding()
-            for name, a in zip(self.names, arrays):
-                binding.bind_output(name, "cpu", 0, a.dtype, list(a.shape), a.ctypes.data)
-            slots.append((binding, arrays))
-        return slots
-
-    def _run_bound(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        binding, arrays = self._slots[self._turn]
-        self._turn ^= 1
-        for name, a in feeds.items():
-            binding.bind_cpu_input(name, a)
-        self.session.run_with_iobinding(binding)
-        return arrays
-
+        self.executor.forget_shapes()
 
 
 # Samples run through onnxruntime in batches of about this many bytes of recorded outputs:
@@ -709,7 +587,7 @@ def _rows_agree(batched: list[Any], count: int, singles: dict[int, list[Any]]) -
     return True
 
 
-def _run_onnxruntime(runner: _OrtRunner, feeds: Iterator[dict[str, Any]],
+def _run_onnxruntime(runner: _Recorder, feeds: Iterator[dict[str, Any]],
                      targets: list[TensorStats], inputs: list[tuple[str, TensorStats]],
                      bar: Any) -> int:
     """Run every feed through ``runner``, folding the outputs into ``targets``; the count.
@@ -825,12 +703,13 @@ def calibrate(
     must be a multiple of 4 and at least 256 (the entropy method needs 128 |x| bins).
     ``progress`` shows a tqdm bar (samples/s) on stderr. Each feed counts as one sample.
 
-    ``executor`` runs the model: ``"interpreter"`` is :class:`compiler.interpreter.Interpreter`
-    (each activation folded in as it is produced); ``"onnxruntime"`` exports the graph with
-    :func:`targets.onnx.exporter.export_onnx` (in memory), every recorded value as an extra
-    output, and runs one ``InferenceSession`` per call (several times faster on conv nets;
-    values agree with the interpreter to float32 rounding, so min/max may differ in the last
-    bits and a value within rounding of a bin edge may land in the neighbouring bin);
+    ``executor`` runs the model: ``"interpreter"`` (or ``"reference"``) is the reference
+    executor of :mod:`compiler.runtime` (each activation folded in as it is produced);
+    ``"onnxruntime"`` is the onnxruntime executor (the graph exported in memory, every
+    recorded value captured, per-channel sums computed beside the model; several times
+    faster on conv nets; values agree with the interpreter to float32 rounding, so min/max
+    may differ in the last bits and a value within rounding of a bin edge may land in the
+    neighbouring bin);
     ``"auto"`` (default) uses onnxruntime when it imports and accepts the export, else the
     interpreter, logging which and why at INFO.
     """
@@ -840,7 +719,6 @@ def calibrate(
         raise CalibrationError(f"calibrate: executor={executor!r}; use one of "
                                f"{', '.join(EXECUTORS)}")
     from compiler._version import __version__
-    from compiler.interpreter import Interpreter
 
     if tensors is None:
         chosen = default_tensors(graph)
@@ -869,16 +747,25 @@ def calibrate(
     input_ids = {id(v) for v in graph.inputs}
     recorded = [v for v in chosen if id(v) not in input_ids]
     ort_runner = None
-    if executor != "interpreter":
+    if executor not in ("interpreter", "reference"):
+        from compiler.runtime import ExecutorError, open_executor
+
         try:
-            ort_runner = _OrtRunner(graph, recorded,
-                                    [v.name for v in recorded if stats[v.name].channels])
-        except _NoOrt as e:
+            # one core is left to folding the previous batch into the statistics, which
+            # runs meanwhile; with every core, onnxruntime's spinning workers and the fold
+            # slow each other down (EfficientNet-Lite0 on 2 cores: 36 -> 26 ms per sample)
+            ort = open_executor(
+                "onnxruntime", graph, capture=[v.name for v in recorded],
+                channel_sums=[v.name for v in recorded if stats[v.name].channels],
+                threads=max(1, _cores() - 1), batch=True, reuse_outputs=True)
+            ort_runner = _Recorder(ort, [v.name for v in recorded])
+        except ExecutorError as e:
             if executor == "onnxruntime":
                 raise CalibrationError(f"calibrate: executor='onnxruntime' cannot run "
-                                       f"@{graph.name}: {e}; use executor='interpreter'"
-                                       ) from None
-            log.info("calibrating @%s with the reference interpreter: %s", graph.name, e)
+                                       f"@{graph.name}: {e.reason}; use "
+                                       "executor='interpreter'") from None
+            log.info("calibrating @%s with the reference interpreter: %s", graph.name,
+                     e.reason)
     if ort_runner is not None:
         log.info("calibrating @%s with onnxruntime (%d recorded tensors)", graph.name,
                  len(stats))
@@ -893,11 +780,13 @@ def calibrate(
             n = _run_onnxruntime(ort_runner, feeds, [stats[v.name] for v in recorded],
                                  inputs, bar)
         else:
+            from compiler.runtime import open_executor
+
             n = 0
-            interp = Interpreter(graph)
+            reference = open_executor("reference", graph, observer=observer)
             for feed in feeds:
                 _update_inputs(inputs, [feed])
-                interp.run(feed, observer=observer)
+                reference.run(feed)
                 n += 1
                 if bar is not None:
                     bar.update(1)

@@ -4,7 +4,7 @@ Contract of :func:`layer_report`:
 
 * ``float_graph`` is the float model (after the default pipeline, as calibrated) and
   ``quant_graph`` the same model in QDQ form (``quantize_graph`` applied to a copy). Both run
-  through :class:`compiler.interpreter.Interpreter` on the same samples.
+  through the reference executor (:mod:`compiler.runtime`) on the same samples.
 * One :class:`LayerRow` per quantized activation: a ``dequantize`` node fed by a ``quantize``
   node whose input is a float value of the quant graph. The row compares that ``dequantize``
   output (``%x.dq``, what every consumer of ``%x`` reads) with the value ``%x`` of the float
@@ -441,7 +441,7 @@ def layer_report(
     ``max_samples`` (None: all) are used. See the module docstring for what a row measures.
     Raises :class:`ReportError` when the graphs' inputs differ or there are no samples.
     """
-    from compiler.interpreter import Interpreter
+    from compiler.runtime import open_executor
 
     fin = [v.name for v in float_graph.inputs]
     qin = [v.name for v in quant_graph.inputs]
@@ -461,7 +461,6 @@ def layer_report(
     if missing:
         log.warning("report: float outputs %s are not outputs of the quantized graph", missing)
 
-    fi, qi = Interpreter(float_graph), Interpreter(quant_graph)
     fcache: dict[str, np.ndarray] = {}
     qcache: dict[int, np.ndarray] = {}
 
@@ -486,6 +485,8 @@ def layer_report(
             if x is not None:
                 local[k].update(x, a)
 
+    fi = open_executor("reference", float_graph, observer=f_obs)
+    qi = open_executor("reference", quant_graph, observer=q_obs)
     n = 0
     bar = _progress(max_samples, f"report @{float_graph.name}", progress)
     try:
@@ -498,9 +499,9 @@ def layer_report(
             for v in quant_graph.inputs:
                 if id(v) in qx_ids:
                     qcache[id(v)] = np.asarray(feed[v.name], dtype=v.type.dtype.numpy)
-            fres = fi.run(feed, observer=f_obs)
+            fres = fi.run(feed).outputs
             # graph-input pairs: their dq is produced by the quant run, the float value is the feed
-            qres = qi.run(feed, observer=q_obs)
+            qres = qi.run(feed).outputs
             for name, st in out_acc.items():
                 st.update(fres[name], qres[name])
             n += 1

@@ -144,7 +144,7 @@ class _Evaluator:
     """Runs trial graphs against cached float results on fixed samples (see module doc)."""
 
     def __init__(self, float_graph: Graph, feeds: list[dict[str, Any]], cache_bytes: int):
-        from compiler.interpreter import Interpreter
+        from compiler.runtime import open_executor
 
         self.float_graph = float_graph
         self.feeds = feeds
@@ -157,18 +157,19 @@ class _Evaluator:
         self.caches: list[dict[str, np.ndarray]] | None = []
         self.refs: list[np.ndarray] = []
         used = 0
-        interp = Interpreter(float_graph)
+        cache: dict[str, np.ndarray] = {}  # the current sample's activations
+
+        def obs(node: Node, arrs: list[np.ndarray]) -> None:
+            if self.caches is not None and node.op != CONST:
+                for v, a in zip(node.outputs, arrs):
+                    cache[v.name] = a
+
+        reference = open_executor("reference", float_graph, observer=obs)
         t0 = time.perf_counter()
         for feed in feeds:
-            cache: dict[str, np.ndarray] = {}
+            cache = {}
             keep = self.caches is not None
-
-            def obs(node: Node, arrs: list[np.ndarray], cache=cache) -> None:
-                if node.op != CONST:
-                    for v, a in zip(node.outputs, arrs):
-                        cache[v.name] = a
-
-            res = interp.run(feed, observer=obs if keep else None)
+            res = reference.run(feed).outputs
             self.refs.append(np.asarray(res[self.output]))
             if keep:
                 for v in float_graph.inputs:
@@ -234,10 +235,10 @@ class _Evaluator:
         st = ErrorStats()
         agree = rows = 0
         if self.caches is None:
-            from compiler.interpreter import Interpreter
+            from compiler.runtime import open_executor
 
-            interp = Interpreter(g)
-            got_all = [np.asarray(interp.run(f, outputs=[self.output])[self.output])
+            trial = open_executor("reference", g)
+            got_all = [np.asarray(trial.run(f, capture=[self.output]).captured[self.output])
                        for f in self.feeds]
         else:
             clean, consts, steps = self._plan(g)
