@@ -108,12 +108,15 @@ class _Unsupported(Exception):
 
 
 def emit_tflite(graph: Graph, path: str | os.PathLike | None = None, *,
-                float16: bool = False, io_dtype: str = "float") -> bytes:
+                float16: bool = False, io_dtype: str = "float",
+                tensor_map: dict[str, tuple[int, tuple[int, ...], Any]] | None = None
+                ) -> bytes:
     """Lower ``graph`` to TFLite flatbuffer bytes; also write them to ``path`` if given.
 
     A graph in QDQ form (it has ``quantize``/``dequantize`` nodes) is written with integer
     kernels by :mod:`targets.tflite.quantized`; ``io_dtype="int8"`` then makes its quantized
     inputs and outputs int8 tensors (``"float"``: QUANTIZE/DEQUANTIZE at the interface).
+    ``tensor_map``, when given, is filled with :meth:`_Lowering.placed_values`.
     """
     from .quantized import is_qdq, quantized_lowering
 
@@ -121,9 +124,12 @@ def emit_tflite(graph: Graph, path: str | os.PathLike | None = None, *,
         raise TfliteEmitError(graph.name, [("model", "-", f"io_dtype {io_dtype!r} is neither "
                                             "'float' nor 'int8'")])
     if is_qdq(graph):
-        data = quantized_lowering(graph, float16=float16, io_dtype=io_dtype).run()
+        lowering = quantized_lowering(graph, float16=float16, io_dtype=io_dtype)
     else:
-        data = _Lowering(graph, float16).run()
+        lowering = _Lowering(graph, float16)
+    data = lowering.run()
+    if tensor_map is not None:
+        tensor_map.update(lowering.placed_values())
     if path is not None:
         with _write_errors(path):
             from compiler.fileio import atomic_write
@@ -255,6 +261,18 @@ class _Lowering(NonFloatOps, SequenceOps):
         self.w.set_inputs(in_idx, [v.name for v in self.g.inputs])
         self.w.set_outputs(out_idx, [v.name for v in self.g.outputs])
         return self.w.finish()
+
+    def placed_values(self) -> dict[str, tuple[int, tuple[int, ...], Any]]:
+        """After :meth:`run`: IR value name -> (index of its tensor in the written model,
+        the physical order it is stored in, the flatbuffer ``TensorT``) for every value of
+        the graph that has a tensor there."""
+        out = {}
+        for v in self.g.values():
+            if id(v) in self.t:
+                i = self.w.final_index(self.t[id(v)])
+                if i is not None:
+                    out[v.name] = (i, self.perm_of(v), self.w.tensor(i))
+        return out
 
     def _lower_node(self, node: Node, fn: Callable[[Node, dict], None], attrs: dict) -> None:
         """Lower one node (a hook: the integer lowering sets its per-node mode here)."""

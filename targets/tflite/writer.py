@@ -112,6 +112,7 @@ class TfliteWriter:
         self.input_names: list[str] = []
         self.output_names: list[str] = []
         self._finished = False
+        self._remap: dict[int, int] | None = None  # set by _drop_unused: old -> new index
 
     # -- buffers and tensors ---------------------------------------------------------------
     def add_buffer(self, data: bytes) -> int:
@@ -262,6 +263,7 @@ class TfliteWriter:
         keep = [i for i in range(len(sg.tensors)) if i in used]
         if len(keep) < len(sg.tensors):
             remap = {old: new for new, old in enumerate(keep)}
+            self._remap = remap
 
             def fix(seq):
                 return None if seq is None else [remap[i] if i >= 0 else i for i in seq]
@@ -280,6 +282,11 @@ class TfliteWriter:
                 t.buffer = bmap[t.buffer]
             for m in self.model.metadata:
                 m.buffer = bmap[m.buffer]
+
+    def final_index(self, index: int) -> int | None:
+        """After :meth:`finish`: the index in the written model of the tensor
+        :meth:`add_tensor` numbered ``index``, or None when it was dropped as unused."""
+        return index if self._remap is None else self._remap.get(index)
 
     def finish(self) -> bytes:
         """Serialize the model (adds the signature and the version metadata)."""
