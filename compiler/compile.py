@@ -69,7 +69,7 @@ from .errors import InferccError
 log = logging.getLogger(__name__)
 
 __all__ = ["AccuracyResult", "CompileResult", "Int8OptionError", "TargetMismatchError",
-           "UnknownTargetError", "compile"]
+           "UnknownTargetError", "compile", "compile_pipeline", "int8_refusal"]
 
 # passes whose time CompileResult.timings reports under their own name
 _OWN_TIMINGS = ("calibrate", "quantize")
@@ -186,18 +186,10 @@ def compile(  # noqa: A001 - the public name is compiler.compile
                               "activations on sample inputs; pass calibration data, not saved "
                               "statistics")
     # Build the pipeline before loading: a typo should not cost a (possibly slow) model load.
-    from .pass_manager import PassContext, PassManager, Pipeline, default_registry, \
-        parse_pipeline
+    from .pass_manager import PassContext, PassManager
 
-    passes = list(parse_pipeline(pipeline if pipeline is not None
-                                 else tgt.default_pipeline(int8)))
-    if int8:
-        reg = default_registry()
-        if saved_stats is None:
-            passes.append(reg.get("calibrate")())
-        passes.append(reg.get("quantize")(method=method, percentile=percentile,
-                                          keep_float=list(keep_float)))
-    parsed = Pipeline(passes)
+    parsed = compile_pipeline(tgt, pipeline, int8=int8, calibrate=saved_stats is None,
+                              method=method, percentile=percentile, keep_float=keep_float)
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -245,6 +237,26 @@ def compile(  # noqa: A001 - the public name is compiler.compile
                          accuracy=accuracy, emitted=emitted, target_options=options)
 
 
+def compile_pipeline(target: Any, pipeline: str | None = None, *, int8: bool = False,
+                     calibrate: bool = True, method: str = "minmax",
+                     percentile: float = 99.99, keep_float: Sequence[str] = ()) -> Any:
+    """The :class:`~compiler.pass_manager.Pipeline` :func:`compile` runs for ``target`` (a
+    :class:`~targets.Target`): ``pipeline`` (default: the target's default pipeline), and
+    with ``int8`` then ``calibrate`` (unless ``calibrate=False``: saved statistics are
+    given) and ``quantize`` with the given options."""
+    from .pass_manager import Pipeline, default_registry, parse_pipeline
+
+    passes = list(parse_pipeline(pipeline if pipeline is not None
+                                 else target.default_pipeline(int8)))
+    if int8:
+        reg = default_registry()
+        if calibrate:
+            passes.append(reg.get("calibrate")())
+        passes.append(reg.get("quantize")(method=method, percentile=percentile,
+                                          keep_float=list(keep_float)))
+    return Pipeline(passes)
+
+
 class _FloatGraphKeeper:
     """A pass instrument that keeps a copy of the graph as it is before ``quantize`` (the
     float model the accuracy report and mixed precision compare against)."""
@@ -273,6 +285,18 @@ class Int8OptionError(InferccError):
     """The int8 options of :func:`compile` do not fit together."""
 
 
+def int8_refusal(target: Any) -> str | None:
+    """Why ``target`` (a :class:`~targets.Target`) cannot take int8, or None when it can."""
+    if target.supports_int8:
+        return None
+    from targets import get_target, target_names
+
+    offer = [t for t in map(get_target, target_names()) if t.supports_int8]
+    return (f"int8 quantization is {'/'.join(t.title or t.name for t in offer) or 'not offered'}"
+            f"-only for now; target {target.name!r} cannot take it"
+            + (f" (use target={offer[0].name!r})" if offer else ""))
+
+
 def _check_int8_options(target: Any, int8: bool, calibration: Any, method: str,
                         keep_float: Sequence[str], given: Mapping[str, Any]) -> None:
     """Refuse option combinations before any (slow) model load."""
@@ -283,14 +307,9 @@ def _check_int8_options(target: Any, int8: bool, calibration: Any, method: str,
         if extra:
             raise Int8OptionError(f"{', '.join(extra)} only apply with int8=True")
         return
-    if not target.supports_int8:
-        from targets import get_target, target_names
-
-        offer = [t for t in map(get_target, target_names()) if t.supports_int8]
-        raise Int8OptionError(
-            f"int8 quantization is {'/'.join(t.title or t.name for t in offer) or 'not offered'}"
-            f"-only for now; target {target.name!r} cannot take it"
-            + (f" (use target={offer[0].name!r})" if offer else ""))
+    refusal = int8_refusal(target)
+    if refusal:
+        raise Int8OptionError(refusal)
     if given.get("float16"):
         raise Int8OptionError("int8 and float16 exclude each other; pick one")
     if calibration is None:

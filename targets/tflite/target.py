@@ -12,7 +12,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from compiler.ir.graph import CONST, Node
 from compiler.ir.types import DType
@@ -37,7 +37,7 @@ class TFLiteOptions(TargetOptions):
     name: ClassVar[str] = "tflite"
 
     float16: bool = False
-    io_dtype: str = "float"
+    io_dtype: Literal["float", "int8"] = "float"
 
     def __post_init__(self) -> None:
         if self.io_dtype not in ("float", "int8"):
