@@ -45,8 +45,7 @@ Contract of :func:`compile`:
   errors are raised before the model is loaded; nothing is written when the target refuses
   the graph.
 
-This module imports only the standard library (and the light :mod:`targets.base`) at import
-time, so ``import compiler`` stays fast; frontends, passes and emitters are imported when
+This module imports only the standard library at import time, so ``import compiler`` stays fast; frontends, passes and emitters are imported when
 :func:`compile` runs.
 """
 
@@ -62,14 +61,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from targets.base import TargetMismatchError, UnknownTargetError
-
 from .errors import InferccError
 
 log = logging.getLogger(__name__)
 
 __all__ = ["AccuracyResult", "CompileResult", "Int8OptionError", "TargetMismatchError",
            "UnknownTargetError", "compile", "compile_pipeline", "int8_refusal"]
+
+
+
+def __getattr__(name: str) -> Any:
+    # the target errors live with the targets (imported lazily: targets imports compiler)
+    if name in ("TargetMismatchError", "UnknownTargetError"):
+        import targets.base
+
+        return getattr(targets.base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # passes whose time CompileResult.timings reports under their own name
 _OWN_TIMINGS = ("calibrate", "quantize")

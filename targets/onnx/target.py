@@ -79,7 +79,7 @@ def _tensor_map(graph: Any, model: Any) -> dict[str, DeployedTensor]:
 
 def _dtype_name(dtype: Any) -> str:
     try:
-        return dtype.numpy().name
+        return dtype.numpy.name
     except (TypeError, ValueError, KeyError):  # element types numpy cannot store (int4)
         return str(dtype)
 
