@@ -226,8 +226,8 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     accuracy = None
     if keeper is not None and keeper.graph is not None:
         t0 = time.perf_counter()
-        accuracy = _accuracy(keeper.graph, graph, stats, calibration, preprocess, method,
-                             percentile, keep_float, keep_sensitive, sqnr_budget, progress)
+        accuracy = _accuracy(keeper, graph, stats, ctx, calibration, preprocess, method,
+                             percentile, keep_sensitive, sqnr_budget, progress)
         if accuracy.graph is not None:
             graph, summary = accuracy.graph, accuracy.summary
         timings["accuracy"] = time.perf_counter() - t0
@@ -267,17 +267,19 @@ def compile_pipeline(target: Any, pipeline: str | None = None, *, int8: bool = F
 
 class _FloatGraphKeeper:
     """A pass instrument that keeps a copy of the graph as it is before ``quantize`` (the
-    float model the accuracy report and mixed precision compare against)."""
+    float model the accuracy report and mixed precision compare against) and the quantize
+    pass itself (mixed precision re-runs it keeping more layers float)."""
 
     def __init__(self) -> None:
         self.graph = None
+        self.quantize = None
 
     def before_pipeline(self, graph, passes, ctx) -> None:
         pass
 
     def before_pass(self, p, index, graph) -> None:
         if p.name == "quantize":
-            self.graph = graph.copy()
+            self.graph, self.quantize = graph.copy(), p
 
     def after_pass(self, p, graph, record) -> None:
         pass
@@ -390,15 +392,19 @@ def _check_accuracy_options(int8: bool, report: bool, keep_sensitive: int | None
         raise Int8OptionError(f"keep_sensitive={keep_sensitive}; use a count >= 0")
 
 
-def _accuracy(float_graph, graph, stats, calibration: Any, preprocess: Any, method: str,
-              percentile: float, keep_float: Sequence[str], keep_sensitive: int | None,
+def _accuracy(keeper: _FloatGraphKeeper, graph, stats, ctx: Any, calibration: Any,
+              preprocess: Any, method: str, percentile: float, keep_sensitive: int | None,
               sqnr_budget: float | None, progress: bool) -> AccuracyResult:
-    """Per-layer report of ``graph`` (QDQ form) vs ``float_graph`` on the calibration data;
-    with ``keep_sensitive``/``sqnr_budget``, first re-quantize a copy of ``float_graph``
-    keeping the most sensitive layers float (mixed precision; ``result.graph``)."""
+    """Per-layer report of ``graph`` (QDQ form) vs the float graph ``keeper`` kept, on the
+    calibration data; with ``keep_sensitive``/``sqnr_budget``, first re-run the quantize pass
+    on a copy of the float graph keeping the most sensitive layers float (mixed precision;
+    ``result.graph``)."""
+    import dataclasses
+
     from passes.quantization.report import collect_feeds, layer_report
     from passes.quantization.sensitivity import mixed_precision
 
+    float_graph = keeper.graph
     data = calibration
     if isinstance(data, (str, os.PathLike)):  # read the file or image folder once
         data = collect_feeds(float_graph, data, 32, preprocess)
@@ -409,12 +415,12 @@ def _accuracy(float_graph, graph, stats, calibration: Any, preprocess: Any, meth
                              max_samples=32)
         result.ranking, result.kept, result.met = list(mp.ranking), list(mp.kept), mp.met
         if mp.kept:
-            from passes.quantization.quantize import quantize_graph
-
+            quantize = dataclasses.replace(
+                keeper.quantize, keep_float=list(keeper.quantize.keep_float) + list(mp.kept))
             requant = float_graph.copy()
-            result.summary = quantize_graph(requant, stats, method=method,
-                                            percentile=percentile, scheme="tflite",
-                                            keep_float=tuple(keep_float) + tuple(mp.kept))
+            sub = dataclasses.replace(ctx, artifacts={"calibration": stats})
+            quantize.run(requant, sub)
+            result.summary = sub.artifacts["quantization"]
             graph = result.graph = requant
     result.report = layer_report(float_graph, graph, data, max_samples=32, progress=progress)
     return result

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from typing import Any
 from compiler.errors import join_names
 
 from .base import Target, TargetMismatchError, UnknownTargetError
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "infercc.targets"
 
@@ -125,11 +128,20 @@ class TargetRegistry:
         return obj()
 
     def for_path(self, path: str | os.PathLike) -> str | None:
-        """The name of the target whose ``extensions`` include ``path``'s suffix, or None."""
+        """The name of the target whose ``extensions`` include ``path``'s suffix, or None
+        (targets that cannot be loaded are skipped with a warning)."""
         suffix = Path(path).suffix.lower()
         if not suffix:
             return None
-        owners = [n for n in self.names() if suffix in self.get(n).extensions]
+        owners = []
+        for n in self.names():
+            try:
+                target = self.get(n)
+            except UnknownTargetError as e:  # a broken plugin must not block the others
+                log.warning("%s", e)
+                continue
+            if suffix in target.extensions:
+                owners.append(n)
         if len(owners) > 1:
             raise TargetMismatchError(f"{os.fspath(path)}: the extension '{suffix}' belongs to "
                                       f"several targets ({', '.join(owners)}); name one")
