@@ -16,7 +16,8 @@ Contract of :func:`compile`:
 * The graph is optimised by one :class:`~compiler.pass_manager.PassManager` running
   ``pipeline`` (a pipeline string; default: the target's
   :meth:`~targets.Target.default_pipeline`), then handed to :meth:`~targets.Target.emit`.
-  ``instruments``, ``reproducer`` and ``verify`` are the pass manager's.
+  ``instruments``, ``reproducer`` and ``verify`` are the pass manager's. Passes see the
+  target's name in ``ctx.target`` and its typed options in ``ctx.options["target_options"]``.
 * ``int8=True`` (targets with ``supports_int8``) makes a fully-integer model: the pipeline
   gets ``calibrate`` and ``quantize{method=...,percentile=...,keep_float=[...]}`` appended
   (the default pipeline is the target's int8 one), so instruments, verification and crash
@@ -180,8 +181,6 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     tgt, spec = resolve_target(target, output)
     given = {k: v for k, v in (("float16", float16), ("io_dtype", io_dtype))
              if v != {"float16": False, "io_dtype": "float"}[k]}
-    if io_dtype not in ("float", "int8"):
-        raise Int8OptionError(f"io_dtype {io_dtype!r}: use 'float' or 'int8'")
     _check_int8_options(tgt, int8, calibration, method, keep_float, given)
     options = tgt.options(spec, **given)
     if int8 and getattr(options, "float16", False):
@@ -251,12 +250,13 @@ def compile_pipeline(target: Any, pipeline: str | None = None, *, int8: bool = F
     """The :class:`~compiler.pass_manager.Pipeline` :func:`compile` runs for ``target`` (a
     :class:`~targets.Target`): ``pipeline`` (default: the target's default pipeline), and
     with ``int8`` then ``calibrate`` (unless ``calibrate=False``: saved statistics are
-    given) and ``quantize`` with the given options."""
+    given) and ``quantize`` with the given options, unless ``pipeline`` has its own
+    ``quantize`` (whose requirements the pass manager checks)."""
     from .pass_manager import Pipeline, default_registry, parse_pipeline
 
     passes = list(parse_pipeline(pipeline if pipeline is not None
                                  else target.default_pipeline(int8)))
-    if int8:
+    if int8 and not any(p.name == "quantize" for p in passes):  # else the caller's own
         reg = default_registry()
         if calibrate:
             passes.append(reg.get("calibrate")())

@@ -177,3 +177,21 @@ def test_cli_crash_in_quantize_names_the_reproducer(cal_npz, tmp_path, capsys, m
     assert rc == 2 and "ZeroDivisionError" in err and str(repro) in err
     assert read_reproducer_pipeline(repro.read_text()) == "quantize"
     assert not (tmp_path / "m.tflite").exists()
+
+
+def test_a_pipeline_with_its_own_quantize_is_run_as_given(samples):
+    feeds = list(samples)
+    r = compiler.compile(TINY_CNN, int8=True, calibration=feeds,
+                         pipeline="remove-identity,fuse-batchnorm,dce,calibrate,quantize{method=entropy}")
+    assert r.pipeline == "remove-identity,fuse-batchnorm,dce,calibrate,quantize{method=entropy}"
+    assert r.quantization.num_quantized > 0
+    with pytest.raises(PipelineError, match="'quantize' .*needs the 'calibration' artifact"):
+        compiler.compile(TINY_CNN, int8=True, calibration=feeds, pipeline="dce,quantize")
+
+
+def test_a_bad_io_dtype_is_a_target_option_error():
+    from targets import TargetOptionError
+
+    with pytest.raises(TargetOptionError, match="io_dtype"):
+        compiler.compile("no-such-model.onnx", int8=True, calibration=[np.zeros(1)],
+                         io_dtype="int16")
