@@ -121,10 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
             "Load a model, run a pass pipeline over it (default: the target's pipeline) and "
             "write it for a target, which follows -o's extension unless --target names it. "
             "With --int8, calibrate and quantize run as passes of the same pipeline, so "
-            "--print-ir-after, --dump-dir, --timing and crash reproducers cover them. A .tflite result is then run once in the LiteRT "
-            "interpreter on seeded random inputs, and a short report is printed: path, size, "
-            "TFLite ops, latency and output shapes. Nothing is written when the target cannot "
-            "express the model; the error lists the nodes at fault.", 88),
+            "--print-ir-after, --dump-dir, --timing and crash reproducers cover them. A "
+            ".tflite result is then run once in the LiteRT interpreter on seeded random "
+            "inputs, and a short report is printed: path, size, TFLite ops, latency and "
+            "output shapes. Nothing is written when the target cannot express the model; the "
+            "error lists the nodes at fault.", 88),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="default pipeline: " + _default_pipeline(),
     )
@@ -480,7 +481,7 @@ def _write_onnx(graph, path: str) -> None:
 def cmd_compile(args: argparse.Namespace) -> int:
     from targets import get_target, resolve_target
 
-    from .compile import _saved_stats, compile_pipeline, int8_refusal
+    from .compile import compile_pipeline, int8_refusal, saved_statistics
     from .compile import compile as compile_model
 
     if args.int8 and args.target:  # the int8 refusal says more than an extension mismatch
@@ -497,7 +498,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # the whole pipeline (calibrate and quantize included), parsed before the model loads
     pipeline = compile_pipeline(
         target, args.pipeline, int8=args.int8,
-        calibrate=not args.int8 or _saved_stats(args.calibration) is None,
+        calibrate=not args.int8 or saved_statistics(args.calibration) is None,
         method=args.method, percentile=args.percentile, keep_float=args.keep_float)
     options: dict[str, Any] = {}
     if args.weights:

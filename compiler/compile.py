@@ -46,8 +46,8 @@ Contract of :func:`compile`:
   errors are raised before the model is loaded; nothing is written when the target refuses
   the graph.
 
-This module imports only the standard library at import time, so ``import compiler`` stays fast; frontends, passes and emitters are imported when
-:func:`compile` runs.
+This module imports only the standard library at import time, so ``import compiler`` stays
+fast; frontends, passes, targets and emitters are imported when :func:`compile` runs.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ from .errors import InferccError
 log = logging.getLogger(__name__)
 
 __all__ = ["AccuracyResult", "CompileResult", "Int8OptionError", "TargetMismatchError",
-           "UnknownTargetError", "compile", "compile_pipeline", "int8_refusal"]
+           "UnknownTargetError", "compile", "compile_pipeline", "int8_refusal",
+           "saved_statistics"]
 
 
 
@@ -187,7 +188,7 @@ def compile(  # noqa: A001 - the public name is compiler.compile
         raise Int8OptionError("int8 and float16 exclude each other; pick one")
     wants_accuracy = report or keep_sensitive is not None or sqnr_budget is not None
     _check_accuracy_options(int8, report, keep_sensitive, sqnr_budget)
-    saved_stats = _saved_stats(calibration) if int8 else None
+    saved_stats = saved_statistics(calibration) if int8 else None
     if wants_accuracy and saved_stats is not None:
         raise Int8OptionError("the accuracy report and mixed precision compare float and int8 "
                               "activations on sample inputs; pass calibration data, not saved "
@@ -333,7 +334,7 @@ def _check_int8_options(target: Any, int8: bool, calibration: Any, method: str,
                               f"{', '.join(METHODS)}")
 
 
-def _saved_stats(calibration: Any):
+def saved_statistics(calibration: Any) -> Any:
     """``calibration`` as saved statistics (a CalibrationStats, or a stats ``.npz`` written by
     ``CalibrationStats.save``), else None: it is calibration data."""
     from passes.quantization.calibration import CalibrationError, CalibrationStats

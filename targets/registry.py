@@ -42,7 +42,8 @@ DEFAULT_TARGET = "tflite"
 
 @dataclass
 class TargetInfo:
-    """Where one target comes from; ``instance`` is filled in on first :meth:`TargetRegistry.get`."""
+    """Where one target comes from; ``instance`` is filled in on first
+    :meth:`TargetRegistry.get`."""
 
     name: str
     source: str  # "module:Class"
@@ -216,10 +217,11 @@ def resolve_target(target: str | None, output: str | os.PathLike | None) -> tupl
             f"'{suffix or '(no extension)'}' is none of {', '.join(known)}. Name the target "
             "(--target / target=) or use one of those extensions.")
     if owner is not None and owner != chosen.name:
+        rename = (Path(output).with_suffix(chosen.extensions[0]).name if chosen.extensions
+                  else "differently")
         raise TargetMismatchError(
             f"target '{chosen.name}' writes {', '.join(chosen.extensions) or 'its own'} files, "
             f"but the output {os.fspath(output)} has target '{owner}''s extension "
-            f"'{suffix}'. Name the output "
-            f"{Path(output).with_suffix(chosen.extensions[0]).name if chosen.extensions else 'differently'}"
-            f", or leave the target out to follow the extension.")
+            f"'{suffix}'. Name the output {rename}, or leave the target out to follow the "
+            "extension.")
     return chosen, spec

@@ -181,9 +181,9 @@ def test_cli_crash_in_quantize_names_the_reproducer(cal_npz, tmp_path, capsys, m
 
 def test_a_pipeline_with_its_own_quantize_is_run_as_given(samples):
     feeds = list(samples)
-    r = compiler.compile(TINY_CNN, int8=True, calibration=feeds,
-                         pipeline="remove-identity,fuse-batchnorm,dce,calibrate,quantize{method=entropy}")
-    assert r.pipeline == "remove-identity,fuse-batchnorm,dce,calibrate,quantize{method=entropy}"
+    own = "remove-identity,fuse-batchnorm,dce,calibrate,quantize{method=entropy}"
+    r = compiler.compile(TINY_CNN, int8=True, calibration=feeds, pipeline=own)
+    assert r.pipeline == own
     assert r.quantization.num_quantized > 0
     with pytest.raises(PipelineError, match="'quantize' .*needs the 'calibration' artifact"):
         compiler.compile(TINY_CNN, int8=True, calibration=feeds, pipeline="dce,quantize")

@@ -170,7 +170,8 @@ class PassManager:
                 raise PipelineError(
                     f"pass '{format_pass(p)}' (pass {i + 1} of {len(self.pipeline)}) needs the "
                     f"'{a}' artifact, which no earlier pass produces and the caller did not "
-                    f"provide: {put}, or provide it in PassContext.artifacts['{a}']. Nothing was run.")
+                    f"provide: {put}, or provide it in PassContext.artifacts['{a}']. Nothing "
+                    "was run.")
             available.update(p.produces)
 
     def _failure(
