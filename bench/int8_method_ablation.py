@@ -39,17 +39,16 @@ def main(argv=None) -> int:
     from compiler.compile import _load
     from compiler.evaluate import evaluate_many, sqnr_db, top1_agreement
     from compiler.pass_manager import PassContext, PassManager, parse_pipeline
-    from passes import DEFAULT_PIPELINE
     from passes.quantization import quantize as q
     from passes.quantization.calibration import calibrate
+    from targets import get_target
     from targets.tflite.lower import emit_tflite
 
     case = CASES[args.model]()
     ref = np.asarray(case.model.predict(case.eval_x, batch_size=64, verbose=0), np.float32)
     ref = ref.reshape(len(ref), -1)
-    # the pipeline compile(int8=True) runs
-    pipeline = parse_pipeline(DEFAULT_PIPELINE.replace(
-        "fuse-activation", "fuse-activation{allowed=[relu,relu6,relu_n1_to_1]}"))
+    # the pipeline compile(int8=True) runs before calibrate and quantize
+    pipeline = parse_pipeline(get_target("tflite").default_pipeline(int8=True))
 
     def optimized():
         with quiet_fds():

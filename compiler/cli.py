@@ -2,8 +2,9 @@
 
     infercc inspect MODEL [--input-shape x:1x3x224x224] [--show-ir]
     infercc opt MODEL [-p PIPELINE] [-o OUT.ir|OUT.onnx] [--timing] [--dump-dir DIR] ...
-    infercc compile MODEL --target tflite|onnx -o OUT [--float16] [-p PIPELINE] [--timing]
+    infercc compile MODEL -o OUT.tflite|OUT.onnx [--target NAME] [--float16] [-p PIPELINE] ...
     infercc passes [NAME ...]
+    infercc targets [NAME ...]
     infercc ops [NAME ...]
 
 Exit codes: 0 success, 2 a user error (bad model, bad pipeline, failing pass; the message
@@ -104,47 +105,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT",
                    help="write the result: OUT.ir (IR text with data) or OUT.onnx (ONNX model)")
     _add_input_shape(p)
-    p.add_argument("--print-ir-after", metavar="NAME|all", action="append", default=[],
-                   help="print the IR to stderr after the named pass (repeatable, or "
-                   "comma-separated) or after every pass ('all')")
-    p.add_argument("--print-ir-after-change", action="store_true",
-                   help="print the IR only after passes that changed it (with --print-ir-after "
-                   "limits those; alone it means after any pass that changes the graph)")
-    p.add_argument("--dump-dir", metavar="DIR",
-                   help="write 000_input.ir, 001_<pass>.ir, ... into DIR (numbered dumps from "
-                   "an earlier run there are replaced)")
-    p.add_argument("--dump-data", action="store_true",
-                   help="include tensor data in --dump-dir files (makes them loadable)")
+    _add_instrument_flags(p)
     p.add_argument("--show-ir", action="store_true",
                    help="print the optimized IR to stdout (also when -o writes a file)")
     p.add_argument("--timing", action="store_true",
                    help="print a per-pass table of time, node counts and pass statistics")
-    p.add_argument("--no-verify", action="store_true",
-                   help="do not verify the IR after each pass (faster; bugs surface later)")
-    p.add_argument("--reproducer", metavar="PATH",
-                   help="where to write a crash reproducer if a pass fails (default: a file "
-                   "in the temp directory)")
     p.set_defaults(func=cmd_opt)
 
     # compile -------------------------------------------------------------------------------
     p = sub.add_parser(
         "compile",
         parents=[common],
-        help="optimise a model and emit it for a target (TFLite or ONNX)",
+        help="optimise a model and emit it for a target (see `infercc targets`)",
         description=textwrap.fill(
-            "Load a model, run a pass pipeline over it (default: the default pipeline) and "
-            "write it for a target. A .tflite result is then run once in the LiteRT "
-            "interpreter on seeded random inputs, and a short report is printed: path, size, "
-            "TFLite ops, latency and output shapes. Nothing is written when the target cannot "
-            "express the model; the error lists the nodes at fault.", 88),
+            "Load a model, run a pass pipeline over it (default: the target's pipeline) and "
+            "write it for a target, which follows -o's extension unless --target names it. "
+            "With --int8, calibrate and quantize run as passes of the same pipeline, so "
+            "--print-ir-after, --dump-dir, --timing and crash reproducers cover them. A "
+            ".tflite result is then run once in the LiteRT interpreter on seeded random "
+            "inputs, and a short report is printed: path, size, TFLite ops, latency and "
+            "output shapes. Nothing is written when the target cannot express the model; the "
+            "error lists the nodes at fault.", 88),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="default pipeline: " + _default_pipeline(),
     )
     p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("-t", "--target", choices=("tflite", "onnx"), default="tflite",
-                   help="what to emit (default: tflite)")
+    p.add_argument("-t", "--target", metavar="NAME",
+                   help="what to emit, optionally with options: tflite, onnx, "
+                   "'tflite{float16=true}' (default: the target of -o's extension; `infercc "
+                   "targets` lists them)")
     p.add_argument("-o", "--output", metavar="OUT", required=True,
-                   help="the file to write (written atomically)")
+                   help="the file to write (written atomically); its extension selects the "
+                   "target (.tflite, .onnx)")
     p.add_argument("-p", "--pipeline", metavar="PIPELINE",
                    help="passes to run before emitting (default: see below)")
     p.add_argument("--float16", action="store_true",
@@ -192,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_shape(p)
     p.add_argument("--timing", action="store_true",
                    help="print per-pass and per-phase (load, optimize, emit) times on stderr")
+    _add_instrument_flags(p)
     p.add_argument("--no-run", action="store_true",
                    help="do not run the written .tflite in the LiteRT interpreter")
     p.add_argument("--show-ir", action="store_true",
@@ -209,6 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="show only these passes")
     p.set_defaults(func=cmd_passes)
+
+    # targets ---------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "targets",
+        parents=[common],
+        help="list the targets (builtin and plugins) with their options",
+        description="List builtin and plugin targets: summary, output extensions, options "
+        "with types and defaults, int8 support, executor and where each comes from. Plugins "
+        "register targets through the 'infercc.targets' entry-point group.",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="show only these targets")
+    p.set_defaults(func=cmd_targets)
 
     # ops -------------------------------------------------------------------------------------
     p = sub.add_parser(
@@ -229,6 +234,60 @@ def _add_input_shape(p: argparse.ArgumentParser) -> None:
                    "like N or ?); repeatable")
     p.add_argument("--weights", metavar="FILE",
                    help="Caffe weights (.caffemodel) for a .prototxt; default: the one beside it")
+
+
+def _add_instrument_flags(p: argparse.ArgumentParser) -> None:
+    """The pass manager's observation flags (see :func:`_instruments`)."""
+    p.add_argument("--print-ir-after", metavar="NAME|all", action="append", default=[],
+                   help="print the IR to stderr after the named pass (repeatable, or "
+                   "comma-separated) or after every pass ('all')")
+    p.add_argument("--print-ir-after-change", action="store_true",
+                   help="print the IR only after passes that changed it (with --print-ir-after "
+                   "limits those; alone it means after any pass that changes the graph)")
+    p.add_argument("--dump-dir", metavar="DIR",
+                   help="write 000_input.ir, 001_<pass>.ir, ... into DIR (numbered dumps from "
+                   "an earlier run there are replaced)")
+    p.add_argument("--dump-data", action="store_true",
+                   help="include tensor data in --dump-dir files (makes them loadable)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="do not verify the IR after each pass (faster; bugs surface later)")
+    p.add_argument("--reproducer", metavar="PATH",
+                   help="where to write a crash reproducer if a pass fails (default: a file "
+                   "in the temp directory)")
+
+
+def _instruments(args: argparse.Namespace, pipeline: Any, *, timing: bool = True) -> list:
+    """The instruments ``--print-ir-after``, ``--print-ir-after-change``, ``--dump-dir`` and
+    (with ``timing``) ``--timing`` ask for, for ``pipeline`` (its pass names are checked)."""
+    from .pass_manager import DumpIR, PrintIR, Timing
+
+    instruments: list = []
+    after = [n.strip() for spec in args.print_ir_after for n in spec.split(",") if n.strip()]
+    if after or args.print_ir_after_change:
+        if "all" in after or not after:
+            sel: Any = "all"
+        else:
+            names_in_pipeline = {p.name for p in pipeline}
+            missing = [n for n in after if n not in names_in_pipeline]
+            if missing:
+                raise PipelineError(
+                    f"--print-ir-after {', '.join(missing)}: not in the pipeline "
+                    f"({pipeline or 'empty'}); name a pass of the pipeline or 'all'"
+                )
+            sel = after
+        instruments.append(PrintIR(sel, only_on_change=args.print_ir_after_change,
+                                   stream=sys.stderr))
+    if args.dump_dir:
+        instruments.append(DumpIR(args.dump_dir, with_data=args.dump_data))
+    if timing and args.timing:
+        instruments.append(Timing(stream=sys.stderr))
+    return instruments
+
+
+def _reproducer_path(args: argparse.Namespace) -> str:
+    return args.reproducer or os.path.join(
+        tempfile.gettempdir(), f"infercc-reproducer-{Path(args.model).stem}-{os.getpid()}.ir"
+    )
 
 
 def _default_pipeline() -> str:
@@ -348,11 +407,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_opt(args: argparse.Namespace) -> int:
     from .ir import print_graph
     from .pass_manager import (
-        DumpIR,
         PassContext,
         PassManager,
-        PrintIR,
-        Timing,
         parse_pipeline,
         read_reproducer_pipeline,
     )
@@ -374,30 +430,8 @@ def cmd_opt(args: argparse.Namespace) -> int:
             pipeline_text = _default_pipeline()
     # Parse the pipeline before loading the model: a typo should not cost a model load.
     pipeline = parse_pipeline(pipeline_text)
-    names_in_pipeline = {p.name for p in pipeline}
-
-    instruments = []
-    after = [n.strip() for spec in args.print_ir_after for n in spec.split(",") if n.strip()]
-    if after or args.print_ir_after_change:
-        if "all" in after or not after:
-            sel: Any = "all"
-        else:
-            missing = [n for n in after if n not in names_in_pipeline]
-            if missing:
-                raise PipelineError(
-                    f"--print-ir-after {', '.join(missing)}: not in the pipeline "
-                    f"({pipeline or 'empty'}); name a pass of the pipeline or 'all'"
-                )
-            sel = after
-        instruments.append(PrintIR(sel, only_on_change=args.print_ir_after_change,
-                                   stream=sys.stderr))
-    if args.dump_dir:
-        instruments.append(DumpIR(args.dump_dir, with_data=args.dump_data))
-    if args.timing:
-        instruments.append(Timing(stream=sys.stderr))
-    reproducer = args.reproducer or os.path.join(
-        tempfile.gettempdir(), f"infercc-reproducer-{Path(args.model).stem}-{os.getpid()}.ir"
-    )
+    instruments = _instruments(args, pipeline)
+    reproducer = _reproducer_path(args)
 
     graph = load_model(args.model, parse_input_shapes(args.input_shape), check=not args.no_verify,
                        weights=args.weights)
@@ -445,25 +479,35 @@ def _write_onnx(graph, path: str) -> None:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from .compile import compile as compile_model
-    from .pass_manager import parse_pipeline
+    from targets import get_target, resolve_target
 
-    if args.float16 and args.target != "tflite":
-        raise UsageError("--float16 applies to --target tflite only")
+    from .compile import compile_pipeline, int8_refusal, saved_statistics
+    from .compile import compile as compile_model
+
+    if args.int8 and args.target:  # the int8 refusal says more than an extension mismatch
+        refusal = int8_refusal(get_target(args.target.partition("{")[0]))
+        if refusal:
+            raise UsageError(refusal.replace("target=", "--target "))
+    target, spec = resolve_target(args.target, args.output)
     int8_opts = _int8_options(args)
     if args.eval:
-        if args.target != "tflite":
+        if target.executor != "litert":
             raise UsageError("--eval runs .tflite models in LiteRT; use --target tflite")
         if not os.path.isfile(args.eval):
             raise UsageError(f"--eval {args.eval}: no such file")
-    if args.pipeline is not None:
-        parse_pipeline(args.pipeline)  # a typo should not cost a model load
+    # the whole pipeline (calibrate and quantize included), parsed before the model loads
+    pipeline = compile_pipeline(
+        target, args.pipeline, int8=args.int8,
+        calibrate=not args.int8 or saved_statistics(args.calibration) is None,
+        method=args.method, percentile=args.percentile, keep_float=args.keep_float)
     options: dict[str, Any] = {}
     if args.weights:
         options["weights"] = args.weights
     shapes = parse_input_shapes(args.input_shape) or None
-    result = compile_model(args.model, args.target, pipeline=args.pipeline,
+    result = compile_model(args.model, spec, pipeline=args.pipeline,
                            float16=args.float16, output=args.output, input_shapes=shapes,
+                           instruments=_instruments(args, pipeline, timing=False),
+                           reproducer=_reproducer_path(args), verify=not args.no_verify,
                            **int8_opts, **options)
     if args.save_calibration:
         result.calibration.save(args.save_calibration)
@@ -474,8 +518,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.timing:
         t = result.timings
         sys.stderr.write(result.report.table() + "\n")
-        sys.stderr.write(f"phases: load {t['load'] * 1e3:.1f} ms, optimize "
-                         f"{t['optimize'] * 1e3:.1f} ms, emit {t['emit'] * 1e3:.1f} ms\n")
+        phases = ["load", "optimize", "calibrate", "quantize", "accuracy", "emit"]
+        sys.stderr.write("phases: " + ", ".join(f"{k} {t[k] * 1e3:.1f} ms" for k in phases
+                                                if k in t) + "\n")
     out = [f"infercc: wrote {args.output} ({result.size:,} bytes, target {result.target}, "
            f"{len(result.records)} passes)"]
     if args.int8:
@@ -486,7 +531,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
                       if args.save_calibration else ""))
     if result.accuracy is not None:
         out += _accuracy_lines(result.accuracy, args.report)
-    if args.target == "tflite" and not args.no_run:
+    if target.executor == "litert" and not args.no_run:
         out += _tflite_run_report(args.output)
     if args.eval:
         out += _eval_table(args, result, shapes, options)
@@ -503,7 +548,7 @@ def _eval_table(args: argparse.Namespace, result: Any, shapes: Any,
     kind = "int8" if args.int8 else "float16" if args.float16 else "float32"
     models: dict[str, bytes] = {}
     if kind != "float32":
-        models["float32"] = compile_model(args.model, "tflite", pipeline=args.pipeline,
+        models["float32"] = compile_model(args.model, result.target, pipeline=args.pipeline,
                                           input_shapes=shapes, **options).data
     models[kind] = result.data
     results = evaluate_many(models, args.eval, threads=1)
@@ -553,9 +598,6 @@ def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
         if given:
             raise UsageError(f"{', '.join(given)} only apply with --int8")
         return {}
-    if args.target != "tflite":
-        raise UsageError(f"--int8 is TFLite-only for now; --target {args.target} cannot take "
-                         "it (use --target tflite)")
     if args.float16:
         raise UsageError("--int8 and --float16 exclude each other; pick one")
     if not args.calibration:
@@ -634,6 +676,39 @@ def cmd_passes(args: argparse.Namespace) -> int:
         out.append(f"{n}  -  {cls.summary or '(no summary)'}")
         out.append(f"    source: {source}")
         opts = describe_options(cls)
+        if opts:
+            out.append("    options:")
+            for name, tp, default in opts:
+                out.append(f"      {name}: {tp} = {default}")
+    sys.stdout.write("\n".join(out) + "\n")
+    return EXIT_OK
+
+
+# -- targets ---------------------------------------------------------------------------------
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    from targets import UnknownTargetError, default_registry, describe_target_options
+
+    reg = default_registry()
+    names = args.names or reg.names()
+    for n in names:
+        if n not in reg:
+            raise UnknownTargetError(reg.unknown_message(n))
+    out = []
+    for n in names:
+        info = reg.info(n)
+        try:
+            target = reg.get(n)
+        except UnknownTargetError as e:
+            out.append(f"{n}  -  (unavailable)\n    {e}")
+            continue
+        out.append(f"{n}  -  {target.summary or '(no summary)'}")
+        out.append(f"    extensions: {', '.join(target.extensions) or '(none)'}")
+        out.append(f"    int8: {'yes' if target.supports_int8 else 'no'}")
+        out.append(f"    executor: {target.executor or '(none)'}")
+        out.append(f"    source: {info.origin}")
+        opts = describe_target_options(target)
         if opts:
             out.append("    options:")
             for name, tp, default in opts:

@@ -1,4 +1,4 @@
-"""One call from a model to a deployable file: load -> optimise -> emit.
+"""One call from a model to a deployable file: load -> optimise (-> quantize) -> emit.
 
 Contract of :func:`compile`:
 
@@ -6,29 +6,30 @@ Contract of :func:`compile`:
   .keras/.h5/.pb, SavedModel directory, .pt2, .ir), an ``onnx.ModelProto``, a
   ``torch.nn.Module`` (pass ``example_inputs=`` in ``load_options``), a Keras model, or an
   IR :class:`~compiler.ir.Graph` (used as is and optimised **in place**).
-* The graph is optimised by a :class:`~compiler.pass_manager.PassManager` running
-  ``pipeline`` (a pipeline string; default :data:`passes.DEFAULT_PIPELINE`), then handed to
-  the target's emitter:
-
-  - ``"tflite"``: :func:`targets.tflite.lower.emit_tflite` (``float16`` stores weights as
-    float16). TensorFlow/Keras sources are loaded with ``layout="NHWC"`` (TFLite's layout;
-    the emitter folds the boundary transposes) unless ``load_options`` names a layout.
-  - ``"onnx"``: :func:`targets.onnx.exporter.export_onnx` (``float16`` is refused).
-
-* ``int8=True`` (TFLite only) makes a fully-integer model: after the pipeline the graph is
-  calibrated (:func:`passes.quantization.calibration.calibrate`) on ``calibration``, rewritten
-  into QDQ form by :func:`passes.quantization.quantize.quantize_graph` (scheme ``"tflite"``,
-  ``method``/``percentile`` choose the activation ranges, ``keep_float`` names layers kept in
-  float) and emitted with int8 kernels; ``io_dtype="int8"`` also makes the quantized inputs
-  and outputs int8 tensors. ``calibration`` is a
+* ``target`` names a registered target (:mod:`targets`; ``infercc targets`` lists them),
+  optionally with options: ``"tflite{float16=true}"``. Without it the target follows
+  ``output``'s extension (``x.onnx`` -> ONNX), and is :data:`targets.DEFAULT_TARGET` when
+  there is no output. A target whose extension differs from ``output``'s is a
+  :class:`~targets.TargetMismatchError`. The target's :meth:`~targets.Target.load_hints`
+  fill in load options the caller did not give (TFLite loads TensorFlow/Keras sources in
+  NHWC). ``float16`` and ``io_dtype`` are target options (TFLite's).
+* The graph is optimised by one :class:`~compiler.pass_manager.PassManager` running
+  ``pipeline`` (a pipeline string; default: the target's
+  :meth:`~targets.Target.default_pipeline`), then handed to :meth:`~targets.Target.emit`.
+  ``instruments``, ``reproducer`` and ``verify`` are the pass manager's. Passes see the
+  target's name in ``ctx.target`` and its typed options in ``ctx.options["target_options"]``.
+* ``int8=True`` (targets with ``supports_int8``) makes a fully-integer model: the pipeline
+  gets ``calibrate`` and ``quantize{method=...,percentile=...,keep_float=[...]}`` appended
+  (the default pipeline is the target's int8 one), so instruments, verification and crash
+  reproducers cover them. ``calibration`` is a
   :class:`~passes.quantization.calibration.CalibrationStats`, the path of a stats ``.npz``
-  written by ``CalibrationStats.save`` (used as is, nothing is run), or calibration data:
-  anything ``calibrate`` takes (a list of feed dicts or arrays, a data ``.npz`` keyed by
-  input name, an ``.npy``, a directory of images read with the ``preprocess`` recipe, an
-  iterable); ``progress`` shows calibration's progress bar. Without an explicit
-  ``pipeline`` the default one fuses only the relu family (TFLite's int8 kernels fuse no
-  tanh/sigmoid). ``CompileResult.calibration`` and ``.quantization`` hold the statistics and
-  the quantize summary; ``timings`` gains ``calibrate`` and ``quantize``.
+  written by ``CalibrationStats.save`` (used as is: ``calibrate`` is left out), or
+  calibration data: anything ``calibrate`` takes (a list of feed dicts or arrays, a data
+  ``.npz`` keyed by input name, an ``.npy``, a directory of images read with the
+  ``preprocess`` recipe, an iterable); ``progress`` shows calibration's progress bar.
+  ``io_dtype="int8"`` also makes the quantized inputs and outputs int8 tensors.
+  ``CompileResult.calibration`` and ``.quantization`` hold the statistics and the quantize
+  summary; ``timings`` gains ``calibrate`` (when it ran) and ``quantize``.
 * Accuracy (int8 only, needs calibration *data*): ``report=True`` compares every quantized
   activation with float on (up to 32 of) the calibration samples
   (:func:`passes.quantization.report.layer_report`); ``keep_sensitive=N`` keeps the N most
@@ -36,16 +37,17 @@ Contract of :func:`compile`:
   (:func:`passes.quantization.sensitivity.mixed_precision`; the best model found is emitted
   even when the budget is missed). ``CompileResult.accuracy`` holds the report, the ranking
   and the layers kept; ``timings`` gains ``accuracy``.
-* ``output`` (optional): where the emitter writes the file, atomically. Without it the
+* ``output`` (optional): where the target writes the file, atomically. Without it the
   result is built in memory only (``CompileResult.size`` still says how large it is).
 * ``input_shapes={"name": dims}`` fixes input dimensions; for ``.ir``/``.pt2`` files (which
   carry their own shapes) they override the declared shapes and types are re-inferred.
 * Errors in the user's input (unknown target, unloadable model, failing pass, a graph the
-  target cannot express) raise :class:`~compiler.errors.InferccError` subclasses; nothing is
-  written when the emitter refuses the graph.
+  target cannot express) raise :class:`~compiler.errors.InferccError` subclasses; option
+  errors are raised before the model is loaded; nothing is written when the target refuses
+  the graph.
 
 This module imports only the standard library at import time, so ``import compiler`` stays
-fast; frontends, passes and emitters are imported when :func:`compile` runs.
+fast; frontends, passes, targets and emitters are imported when :func:`compile` runs.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ import gc
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -63,11 +66,23 @@ from .errors import InferccError
 
 log = logging.getLogger(__name__)
 
-TARGETS: tuple[str, ...] = ("tflite", "onnx")
+__all__ = ["AccuracyResult", "CompileResult", "Int8OptionError", "TargetMismatchError",
+           "UnknownTargetError", "compile", "compile_pipeline", "int8_refusal",
+           "saved_statistics"]
 
 
-class UnknownTargetError(InferccError):
-    """``target`` names no emitter."""
+
+def __getattr__(name: str) -> Any:
+    # the target errors live with the targets (imported lazily: targets imports compiler)
+    if name in ("TargetMismatchError", "UnknownTargetError"):
+        import targets.base
+
+        return getattr(targets.base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# passes whose time CompileResult.timings reports under their own name
+_OWN_TIMINGS = ("calibrate", "quantize")
 
 
 @dataclass
@@ -76,8 +91,10 @@ class CompileResult:
 
     ``graph`` is the optimised IR graph, ``data`` the emitted bytes (TFLite flatbuffer or a
     serialised ONNX model), ``output`` the written path (or ``None``), ``size`` the byte count,
-    ``records`` the pass manager's per-pass records and ``timings`` seconds spent per phase
-    (``load``, ``optimize``, ``emit``).
+    ``records`` the pass manager's per-pass records, ``timings`` seconds spent per phase
+    (``load``, ``optimize``, ``emit``; ``calibrate``/``quantize``/``accuracy`` with int8),
+    ``emitted`` the target's :class:`~targets.EmitResult` (its ``tensor_map`` says where each
+    IR value lives in the emitted model) and ``target_options`` the target's typed options.
     """
 
     graph: Any
@@ -91,6 +108,8 @@ class CompileResult:
     calibration: Any = field(default=None, repr=False)
     quantization: Any = field(default=None, repr=False)
     accuracy: "AccuracyResult | None" = field(default=None, repr=False)
+    emitted: Any = field(default=None, repr=False)
+    target_options: Any = None
 
     @property
     def report(self):
@@ -98,6 +117,11 @@ class CompileResult:
         from .pass_manager.manager import PipelineReport
 
         return PipelineReport(list(self.records))
+
+    @property
+    def tensor_map(self) -> dict:
+        """IR value name -> :class:`~targets.DeployedTensor` (see ``emitted``)."""
+        return self.emitted.tensor_map if self.emitted is not None else {}
 
     @property
     def total_seconds(self) -> float:
@@ -129,7 +153,7 @@ def _gc_paused(fn):
 @_gc_paused
 def compile(  # noqa: A001 - the public name is compiler.compile
     model: Any,
-    target: str = "tflite",
+    target: str | None = None,
     *,
     pipeline: str | None = None,
     float16: bool = False,
@@ -146,104 +170,158 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     report: bool = False,
     keep_sensitive: int | None = None,
     sqnr_budget: float | None = None,
+    instruments: Iterable[Any] = (),
+    reproducer: str | os.PathLike | None = None,
+    verify: bool = True,
     **load_options: Any,
 ) -> CompileResult:
-    """Load ``model``, run ``pipeline`` over it and emit it for ``target`` (see the module doc)."""
-    target = str(target).lower()
-    if target not in TARGETS:
-        raise UnknownTargetError(
-            f"unknown target {target!r}; the targets are: {', '.join(TARGETS)}"
-        )
-    if float16 and target != "tflite":
-        raise UnknownTargetError(f"float16 is a TFLite option; target {target!r} does not take it")
-    _check_int8_options(target, int8, calibration, method, float16, keep_float, io_dtype)
+    """Load ``model``, run the pipeline over it and emit it for ``target`` (see the module
+    doc)."""
+    from targets import resolve_target
+
+    tgt, spec = resolve_target(target, output)
+    given = {k: v for k, v in (("float16", float16), ("io_dtype", io_dtype))
+             if v != {"float16": False, "io_dtype": "float"}[k]}
+    _check_int8_options(tgt, int8, calibration, method, keep_float, given)
+    options = tgt.options(spec, **given)
+    if int8 and getattr(options, "float16", False):
+        raise Int8OptionError("int8 and float16 exclude each other; pick one")
     wants_accuracy = report or keep_sensitive is not None or sqnr_budget is not None
     _check_accuracy_options(int8, report, keep_sensitive, sqnr_budget)
-    saved_stats = _saved_stats(calibration) if int8 else None
+    saved_stats = saved_statistics(calibration) if int8 else None
     if wants_accuracy and saved_stats is not None:
         raise Int8OptionError("the accuracy report and mixed precision compare float and int8 "
                               "activations on sample inputs; pass calibration data, not saved "
                               "statistics")
-    # Parse the pipeline before loading: a typo should not cost a (possibly slow) model load.
-    from passes import DEFAULT_PIPELINE
+    # Build the pipeline before loading: a typo should not cost a (possibly slow) model load.
+    from .pass_manager import PassContext, PassManager
 
-    from .pass_manager import PassContext, PassManager, parse_pipeline
-
-    if pipeline is not None:
-        pipeline_text = pipeline
-    elif int8:
-        # TFLite's int8 kernels fuse only the relu family; a tanh/sigmoid left as its own op
-        # gets calibrated and runs in int8 instead of falling back to float.
-        pipeline_text = DEFAULT_PIPELINE.replace(
-            "fuse-activation", "fuse-activation{allowed=[relu,relu6,relu_n1_to_1]}")
-    else:
-        pipeline_text = DEFAULT_PIPELINE
-    parsed = parse_pipeline(pipeline_text)
+    parsed = compile_pipeline(tgt, pipeline, int8=int8, calibrate=saved_stats is None,
+                              method=method, percentile=percentile, keep_float=keep_float)
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    graph = _load(model, target, input_shapes, dict(load_options))
+    graph = _load(model, tgt, input_shapes, dict(load_options))
     timings["load"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    passes_run = PassManager(parsed).run(graph, PassContext())
-    timings["optimize"] = time.perf_counter() - t0
-
-    stats = summary = accuracy = None
+    ctx = PassContext(target=tgt.name, options={"target_options": options})
+    keeper = _FloatGraphKeeper() if wants_accuracy else None
     if int8:
-        float_graph = graph.copy() if wants_accuracy else None
-        stats, summary = _quantize(graph, calibration, saved_stats, method, percentile,
-                                   keep_float, progress, preprocess, timings)
-        if float_graph is not None:
-            t0 = time.perf_counter()
-            accuracy = _accuracy(float_graph, graph, stats, calibration, preprocess, method,
-                                 percentile, keep_float, keep_sensitive, sqnr_budget, progress)
-            if accuracy.graph is not None:
-                graph, summary = accuracy.graph, accuracy.summary
-            timings["accuracy"] = time.perf_counter() - t0
+        ctx.options.update(calibration=calibration, preprocess=preprocess, progress=progress)
+        if saved_stats is not None:
+            _check_stats_fit(graph, saved_stats)
+            ctx.artifacts["calibration"] = saved_stats
+    all_instruments = list(instruments) + ([keeper] if keeper is not None else [])
+    t0 = time.perf_counter()
+    passes_run = PassManager(parsed, all_instruments, verify=verify,
+                             reproducer=reproducer).run(graph, ctx)
+    spent = time.perf_counter() - t0
+    for r in passes_run.records:
+        if r.name in _OWN_TIMINGS:
+            timings[r.name] = timings.get(r.name, 0.0) + r.time_ms / 1e3
+    timings["optimize"] = spent - sum(timings.get(k, 0.0) for k in _OWN_TIMINGS)
+
+    stats = ctx.artifacts.get("calibration") if int8 else None
+    summary = ctx.artifacts.get("quantization") if int8 else None
+    accuracy = None
+    if keeper is not None and keeper.graph is not None:
+        t0 = time.perf_counter()
+        accuracy = _accuracy(keeper, graph, stats, ctx, calibration, preprocess, method,
+                             percentile, keep_sensitive, sqnr_budget, progress)
+        if accuracy.graph is not None:
+            graph, summary = accuracy.graph, accuracy.summary
+        timings["accuracy"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    if output is not None:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-    if target == "tflite":
-        from targets.tflite.lower import emit_tflite
-
-        data = emit_tflite(graph, output, float16=float16, io_dtype=io_dtype)
-    else:
-        from targets.onnx.exporter import export_onnx
-
-        data = export_onnx(graph, output).SerializeToString()
+    emitted = tgt.emit(graph, options, output)
     timings["emit"] = time.perf_counter() - t0
-    size = os.path.getsize(output) if output is not None else len(data)
-    log.info("compiled to %s: %d bytes (load %.2fs, optimize %.2fs, emit %.2fs)", target, size,
-             timings["load"], timings["optimize"], timings["emit"])
-    return CompileResult(graph=graph, target=target,
+    size = emitted.size
+    log.info("compiled to %s: %d bytes (load %.2fs, optimize %.2fs, emit %.2fs)", tgt.name,
+             size, timings["load"], timings["optimize"], timings["emit"])
+    return CompileResult(graph=graph, target=tgt.name,
                          output=Path(output) if output is not None else None, size=size,
-                         data=data, records=list(passes_run.records), timings=timings,
+                         data=emitted.data, records=list(passes_run.records), timings=timings,
                          pipeline=str(parsed), calibration=stats, quantization=summary,
-                         accuracy=accuracy)
+                         accuracy=accuracy, emitted=emitted, target_options=options)
+
+
+def compile_pipeline(target: Any, pipeline: str | None = None, *, int8: bool = False,
+                     calibrate: bool = True, method: str = "minmax",
+                     percentile: float = 99.99, keep_float: Sequence[str] = ()) -> Any:
+    """The :class:`~compiler.pass_manager.Pipeline` :func:`compile` runs for ``target`` (a
+    :class:`~targets.Target`): ``pipeline`` (default: the target's default pipeline), and
+    with ``int8`` then ``calibrate`` (unless ``calibrate=False``: saved statistics are
+    given) and ``quantize`` with the given options, unless ``pipeline`` has its own
+    ``quantize`` (whose requirements the pass manager checks)."""
+    from .pass_manager import Pipeline, default_registry, parse_pipeline
+
+    passes = list(parse_pipeline(pipeline if pipeline is not None
+                                 else target.default_pipeline(int8)))
+    if int8 and not any(p.name == "quantize" for p in passes):  # else the caller's own
+        reg = default_registry()
+        if calibrate:
+            passes.append(reg.get("calibrate")())
+        passes.append(reg.get("quantize")(method=method, percentile=percentile,
+                                          keep_float=list(keep_float)))
+    return Pipeline(passes)
+
+
+class _FloatGraphKeeper:
+    """A pass instrument that keeps a copy of the graph as it is before ``quantize`` (the
+    float model the accuracy report and mixed precision compare against) and the quantize
+    pass itself (mixed precision re-runs it keeping more layers float)."""
+
+    def __init__(self) -> None:
+        self.graph = None
+        self.quantize = None
+
+    def before_pipeline(self, graph, passes, ctx) -> None:
+        pass
+
+    def before_pass(self, p, index, graph) -> None:
+        if p.name == "quantize":
+            self.graph, self.quantize = graph.copy(), p
+
+    def after_pass(self, p, graph, record) -> None:
+        pass
+
+    def after_pass_failed(self, p, index, graph, error) -> None:
+        pass
+
+    def after_pipeline(self, graph, records) -> None:
+        pass
 
 
 class Int8OptionError(InferccError):
     """The int8 options of :func:`compile` do not fit together."""
 
 
-def _check_int8_options(target: str, int8: bool, calibration: Any, method: str,
-                        float16: bool, keep_float: Sequence[str], io_dtype: str) -> None:
+def int8_refusal(target: Any) -> str | None:
+    """Why ``target`` (a :class:`~targets.Target`) cannot take int8, or None when it can."""
+    if target.supports_int8:
+        return None
+    from targets import get_target, target_names
+
+    offer = [t for t in map(get_target, target_names()) if t.supports_int8]
+    return (f"int8 quantization is {'/'.join(t.title or t.name for t in offer) or 'not offered'}"
+            f"-only for now; target {target.name!r} cannot take it"
+            + (f" (use target={offer[0].name!r})" if offer else ""))
+
+
+def _check_int8_options(target: Any, int8: bool, calibration: Any, method: str,
+                        keep_float: Sequence[str], given: Mapping[str, Any]) -> None:
     """Refuse option combinations before any (slow) model load."""
-    if io_dtype not in ("float", "int8"):
-        raise Int8OptionError(f"io_dtype {io_dtype!r}: use 'float' or 'int8'")
     if not int8:
         extra = [n for n, v in (("calibration", calibration is not None),
                                 ("keep_float", bool(keep_float)),
-                                ("io_dtype='int8'", io_dtype == "int8")) if v]
+                                ("io_dtype='int8'", given.get("io_dtype") == "int8")) if v]
         if extra:
             raise Int8OptionError(f"{', '.join(extra)} only apply with int8=True")
         return
-    if target != "tflite":
-        raise Int8OptionError(f"int8 quantization is TFLite-only for now; target {target!r} "
-                              "cannot take it (use target='tflite')")
-    if float16:
+    refusal = int8_refusal(target)
+    if refusal:
+        raise Int8OptionError(refusal)
+    if given.get("float16"):
         raise Int8OptionError("int8 and float16 exclude each other; pick one")
     if calibration is None:
         raise Int8OptionError("int8=True needs calibration: sample inputs (a list of feed "
@@ -256,7 +334,7 @@ def _check_int8_options(target: str, int8: bool, calibration: Any, method: str,
                               f"{', '.join(METHODS)}")
 
 
-def _saved_stats(calibration: Any):
+def saved_statistics(calibration: Any) -> Any:
     """``calibration`` as saved statistics (a CalibrationStats, or a stats ``.npz`` written by
     ``CalibrationStats.save``), else None: it is calibration data."""
     from passes.quantization.calibration import CalibrationError, CalibrationStats
@@ -272,30 +350,16 @@ def _saved_stats(calibration: Any):
     return None
 
 
-def _quantize(graph, calibration: Any, stats: Any, method: str, percentile: float,
-              keep_float: Sequence[str], progress: bool, preprocess: Any,
-              timings: dict[str, float]):
-    """Calibrate (unless ``stats``, saved statistics, are given) and rewrite ``graph`` into
-    QDQ form."""
-    from passes.quantization.calibration import CalibrationError, calibrate
-    from passes.quantization.quantize import quantize_graph
+def _check_stats_fit(graph: Any, stats: Any) -> None:
+    """Saved statistics must be of this model: they name its inputs."""
+    from passes.quantization.calibration import CalibrationError
 
-    t0 = time.perf_counter()
-    if stats is None:
-        stats = calibrate(graph, calibration, progress=progress, preprocess=preprocess)
-    else:
-        missing = [v.name for v in graph.inputs if v.name not in stats]
-        if missing:
-            raise CalibrationError(
-                f"the calibration statistics (graph @{stats.graph_name}) have nothing for "
-                f"input(s) {missing} of graph @{graph.name}; they were recorded on another "
-                "model or pipeline: recalibrate")
-    timings["calibrate"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    summary = quantize_graph(graph, stats, method=method, percentile=percentile,
-                             scheme="tflite", keep_float=tuple(keep_float))
-    timings["quantize"] = time.perf_counter() - t0
-    return stats, summary
+    missing = [v.name for v in graph.inputs if v.name not in stats]
+    if missing:
+        raise CalibrationError(
+            f"the calibration statistics (graph @{stats.graph_name}) have nothing for "
+            f"input(s) {missing} of graph @{graph.name}; they were recorded on another "
+            "model or pipeline: recalibrate")
 
 
 @dataclass
@@ -329,15 +393,19 @@ def _check_accuracy_options(int8: bool, report: bool, keep_sensitive: int | None
         raise Int8OptionError(f"keep_sensitive={keep_sensitive}; use a count >= 0")
 
 
-def _accuracy(float_graph, graph, stats, calibration: Any, preprocess: Any, method: str,
-              percentile: float, keep_float: Sequence[str], keep_sensitive: int | None,
+def _accuracy(keeper: _FloatGraphKeeper, graph, stats, ctx: Any, calibration: Any,
+              preprocess: Any, method: str, percentile: float, keep_sensitive: int | None,
               sqnr_budget: float | None, progress: bool) -> AccuracyResult:
-    """Per-layer report of ``graph`` (QDQ form) vs ``float_graph`` on the calibration data;
-    with ``keep_sensitive``/``sqnr_budget``, first re-quantize a copy of ``float_graph``
-    keeping the most sensitive layers float (mixed precision; ``result.graph``)."""
+    """Per-layer report of ``graph`` (QDQ form) vs the float graph ``keeper`` kept, on the
+    calibration data; with ``keep_sensitive``/``sqnr_budget``, first re-run the quantize pass
+    on a copy of the float graph keeping the most sensitive layers float (mixed precision;
+    ``result.graph``)."""
+    import dataclasses
+
     from passes.quantization.report import collect_feeds, layer_report
     from passes.quantization.sensitivity import mixed_precision
 
+    float_graph = keeper.graph
     data = calibration
     if isinstance(data, (str, os.PathLike)):  # read the file or image folder once
         data = collect_feeds(float_graph, data, 32, preprocess)
@@ -348,28 +416,20 @@ def _accuracy(float_graph, graph, stats, calibration: Any, preprocess: Any, meth
                              max_samples=32)
         result.ranking, result.kept, result.met = list(mp.ranking), list(mp.kept), mp.met
         if mp.kept:
-            from passes.quantization.quantize import quantize_graph
-
+            quantize = dataclasses.replace(
+                keeper.quantize, keep_float=list(keeper.quantize.keep_float) + list(mp.kept))
             requant = float_graph.copy()
-            result.summary = quantize_graph(requant, stats, method=method,
-                                            percentile=percentile, scheme="tflite",
-                                            keep_float=tuple(keep_float) + tuple(mp.kept))
+            sub = dataclasses.replace(ctx, artifacts={"calibration": stats})
+            quantize.run(requant, sub)
+            result.summary = sub.artifacts["quantization"]
             graph = result.graph = requant
     result.report = layer_report(float_graph, graph, data, max_samples=32, progress=progress)
     return result
 
 
-def _is_tensorflow_source(model: Any) -> bool:
-    from .frontends import TF_SUFFIXES
-
-    if isinstance(model, (str, os.PathLike)):
-        p = Path(model)
-        return p.suffix.lower() in TF_SUFFIXES or (p.is_dir() and (p / "saved_model.pb").exists())
-    kind = type(model).__module__.split(".")[0]
-    return kind in ("keras", "tf_keras", "tensorflow") or hasattr(model, "signatures")
-
-
-def _load(model: Any, target: str, input_shapes, options: dict[str, Any]):
+def _load(model: Any, target: Any, input_shapes, options: dict[str, Any]):
+    """Load ``model`` for ``target`` (a :class:`~targets.Target` or its name): its load
+    hints fill in the options not given."""
     from .frontends import load
     from .ir import Graph
 
@@ -384,8 +444,12 @@ def _load(model: Any, target: str, input_shapes, options: dict[str, Any]):
         ".ir", ".pt2")
     if input_shapes and not own_shapes:
         options["input_shapes"] = {k: list(v) for k, v in input_shapes.items()}
-    if target == "tflite" and "layout" not in options and _is_tensorflow_source(model):
-        options["layout"] = "NHWC"
+    if isinstance(target, str):
+        from targets import get_target
+
+        target = get_target(target)
+    for key, value in target.load_hints(model).items():
+        options.setdefault(key, value)
     graph = load(model, **options)
     if input_shapes and own_shapes:
         from .input_shapes import override_input_shapes

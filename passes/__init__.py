@@ -16,6 +16,7 @@ BUILTIN_PASSES: dict[str, str] = {
     "remove-identity": "passes.cleanup.remove_identity:RemoveIdentity",
     "cancel-transposes": "passes.cleanup.cancel_transposes:CancelTransposes",
     "sink-transposes": "passes.layout.sink_transposes:SinkTransposes",
+    "calibrate": "passes.quantization.calibrate_pass:Calibrate",
     "quantize": "passes.quantization.quantize:Quantize",
 }
 

@@ -25,8 +25,10 @@ def write_dist(
     entry_points: dict[str, str],
     modules: dict[str, str],
     version: str = "0.1.0",
+    group: str = "infercc.passes",
 ) -> Path:
-    """Write an installed-looking distribution into ``site``; returns its dist-info dir."""
+    """Write an installed-looking distribution into ``site`` whose entry points are in
+    ``group``; returns its dist-info dir."""
     site.mkdir(parents=True, exist_ok=True)
     for rel, src in modules.items():
         p = site / rel
@@ -38,7 +40,7 @@ def write_dist(
         f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: {version}\n"
     )
     eps = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[infercc.passes]\n{eps}")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{eps}")
     return info
 
 

@@ -152,7 +152,7 @@ def test_tensor_map_gives_order_and_index():
         assert name_in_file == m[name].name
         assert list(t.shape) == [[1, 3, 8, 8], [1, 8, 8, 4], [1, 8, 8, 4]][
             ("x", "c", "r").index(name)]
-        assert m[name].scale is None
+        assert m[name].scale == () and not m[name].quantized
 
 
 def test_tensor_map_of_an_int8_graph_carries_parameters():
@@ -168,7 +168,7 @@ def test_tensor_map_of_an_int8_graph_carries_parameters():
     q2 = g.add_node("quantize", [r, s, z], names=["r.q"]).output
     g.outputs = [g.add_node("dequantize", [q2, s, z], names=["r.dq"]).output]
     m = emit(g).tensors
-    assert m["x"].scale is None  # io_dtype="float": a float input, then QUANTIZE
+    assert m["x"].scale == ()  # io_dtype="float": a float input, then QUANTIZE
     assert m["r"].scale == (0.25,) and m["r"].zero_point == (3,)  # the relu runs in int8
     # a dequantize emits nothing: its value is the int8 tensor it reads
     assert m["x.dq"].index == m["x.q"].index

@@ -14,6 +14,11 @@ must leave it valid (the verifier runs after each pass by default).
         def run(self, graph, ctx):
             ...
             return PassResult(modified=True, stats={"folded": n})
+
+A pass that reads an artifact another pass leaves in ``ctx.artifacts`` declares it in
+``requires`` (and the producer in ``produces``); the pass manager refuses a pipeline in
+which a required artifact is neither given by the caller nor produced by an earlier pass,
+before any pass runs.
 """
 
 from __future__ import annotations
@@ -55,6 +60,14 @@ class Pass:
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    # names of ctx.artifacts entries the pass reads / leaves for later passes
+    requires: ClassVar[tuple[str, ...]] = ()
+    produces: ClassVar[tuple[str, ...]] = ()
+
+    def required_artifacts(self) -> tuple[str, ...]:
+        """The artifacts this configured pass needs before it runs (default: ``requires``;
+        a pass whose options can stand in for an artifact narrows it)."""
+        return tuple(self.requires)
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -6,7 +6,10 @@ reproducers.
 
 Contracts:
 
-* The input graph is verified first (``verify=True``, the default): a graph that is already
+* Artifacts are checked first: a pass whose :meth:`~.base.Pass.required_artifacts` are
+  neither in ``ctx.artifacts`` nor in an earlier pass' ``produces`` is a
+  :class:`~compiler.errors.PipelineError` naming the pass and the artifact; no pass runs.
+* The input graph is verified next (``verify=True``, the default): a graph that is already
   broken is reported as :class:`InvalidGraphError`, never blamed on the first pass.
 * After each pass the graph is verified again; a failure is a :class:`PassFailure` naming
   the pass that broke the graph.
@@ -26,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InferccError, PassFailure
+from ..errors import InferccError, PassFailure, PipelineError
 from ..ir.graph import Graph
 from ..ir.printer import print_graph
 from ..ir.verifier import VerificationError, verify
@@ -84,6 +87,7 @@ class PassManager:
         self.instruments: list[PassInstrument] = list(instruments)
         self.verify = verify
         self.reproducer = Path(reproducer) if reproducer is not None else None
+        self.registry = registry
 
     def add_instrument(self, instrument: PassInstrument) -> None:
         self.instruments.append(instrument)
@@ -91,6 +95,7 @@ class PassManager:
     def run(self, graph: Graph, ctx: PassContext | None = None) -> PipelineReport:
         """Run every pass in order on ``graph`` (in place); returns the per-pass records."""
         ctx = ctx if ctx is not None else PassContext()
+        self.check_artifacts(ctx)
         if self.verify:
             try:
                 verify(graph)
@@ -152,6 +157,23 @@ class PassManager:
             inst.after_pipeline(graph, report.records)
         return report
 
+    def check_artifacts(self, ctx: PassContext) -> None:
+        """Refuse the pipeline when a pass would lack an artifact it requires."""
+        available = set(ctx.artifacts)
+        for i, p in enumerate(self.pipeline):
+            missing = [a for a in p.required_artifacts() if a not in available]
+            if missing:
+                a = missing[0]
+                producers = _producers(a, self.registry)
+                put = (f"put {' or '.join(producers)} before it" if producers
+                       else "put a pass that produces it before it")
+                raise PipelineError(
+                    f"pass '{format_pass(p)}' (pass {i + 1} of {len(self.pipeline)}) needs the "
+                    f"'{a}' artifact, which no earlier pass produces and the caller did not "
+                    f"provide: {put}, or provide it in PassContext.artifacts['{a}']. Nothing "
+                    "was run.")
+            available.update(p.produces)
+
     def _failure(
         self, i: int, error: BaseException, snapshot: Graph | None, what: str
     ) -> PassFailure:
@@ -178,6 +200,23 @@ class PassManager:
         err.reproducer = written  # type: ignore[attr-defined]
         err.pipeline = remaining  # type: ignore[attr-defined]
         return err
+
+
+def _producers(artifact: str, registry: PassRegistry | None) -> list[str]:
+    """Names of the registered passes that declare ``artifact`` in ``produces`` (imports
+    every pass module: only for error messages)."""
+    from .registry import default_registry
+
+    reg = registry if registry is not None else default_registry()
+    found = []
+    for name in reg.names():
+        try:
+            cls = reg.get(name)
+        except PipelineError:  # a broken plugin: not a producer we can name
+            continue
+        if artifact in getattr(cls, "produces", ()):
+            found.append(f"'{name}'")
+    return found
 
 
 def write_reproducer(path: str | os.PathLike, graph: Graph, pipeline: str) -> None:

@@ -710,6 +710,8 @@ class Quantize(Pass):
     name: ClassVar[str] = "quantize"
     summary: ClassVar[str] = ("Rewrite into int8 QDQ form from calibration statistics "
                               "(stats=FILE.npz, or the pipeline's calibration artifact)")
+    requires: ClassVar[tuple[str, ...]] = ("calibration",)
+    produces: ClassVar[tuple[str, ...]] = ("quantization",)
 
     stats: str = ""
     method: str = "minmax"
@@ -728,6 +730,9 @@ class Quantize(Pass):
         for k in self.keep_float:
             names.extend(s.strip() for s in str(k).split(";") if s.strip())
         self.keep_float = names
+
+    def required_artifacts(self) -> tuple[str, ...]:
+        return () if self.stats else self.requires
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         if self.stats:

@@ -39,28 +39,14 @@ from typing import Any
 
 from compiler.ir.graph import CONST, Graph, Node, Value
 
+from ..base import DeployedTensor
 from . import registry
 from .context import TENSOR_TYPES, EmitContext, np_dtype
 from .errors import TfliteEmitError, TfliteWriteError, Unsupported
 from .layout import dims, ident
-from .writer import TfliteWriter
+from .writer import _TFL_TYPES, TfliteWriter
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DeployedTensor:
-    """Where an IR value lives in the written model.
-
-    ``index``/``name``: the subgraph tensor (index after unused tensors were dropped);
-    ``perm``: the physical order, the tensor holds ``value.transpose(perm)``;
-    ``scale``/``zero_point``: its int8 parameters (None for a float/integer tensor)."""
-
-    index: int
-    name: str
-    perm: tuple[int, ...]
-    scale: tuple[float, ...] | None = None
-    zero_point: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,12 +62,17 @@ def emit_tflite(graph: Graph, path: str | os.PathLike | None = None, *,
     """Lower ``graph`` to TFLite flatbuffer bytes; also write them to ``path`` if given."""
     data = emit(graph, float16=float16, io_dtype=io_dtype).data
     if path is not None:
-        with _write_errors(path):
-            from compiler.fileio import atomic_write
-
-            atomic_write(path, data)
-        log.info("wrote %s (%d bytes)", path, len(data))
+        write_model(path, data)
     return data
+
+
+def write_model(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a failure leaves no file behind)."""
+    with _write_errors(path):
+        from compiler.fileio import atomic_write
+
+        atomic_write(path, data)
+    log.info("wrote %s (%d bytes)", path, len(data))
 
 
 def emit(graph: Graph, *, float16: bool = False, io_dtype: str = "float") -> Emitted:
@@ -226,14 +217,20 @@ def _tensor_map(w: TfliteWriter, tensors: dict[str, tuple[Any, tuple[int, ...]]]
                 ) -> dict[str, DeployedTensor]:
     """The map of IR value name -> tensor, indexed after the writer dropped unused ones."""
     index = {id(t): i for i, t in enumerate(w.subgraph.tensors)}
+    dtype_names = {code: dt.name for dt, code in _TFL_TYPES.items()}
     out = {}
     for name, (t, perm) in tensors.items():
         if id(t) not in index:
             continue  # dropped: nothing reads it
         q = t.quantization
-        scale = tuple(float(s) for s in q.scale) if q is not None and q.scale else None
-        zp = tuple(int(z) for z in q.zeroPoint) if q is not None and q.zeroPoint else None
-        out[name] = DeployedTensor(index[id(t)], t.name, tuple(perm), scale, zp)
+        scale = tuple(float(s) for s in q.scale) if q is not None and q.scale is not None else ()
+        zp = tuple(int(z) for z in q.zeroPoint) if q is not None and q.zeroPoint is not None \
+            else ()
+        tname = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+        out[name] = DeployedTensor(name=tname, index=index[id(t)], perm=tuple(perm),
+                                   dtype=dtype_names.get(t.type, str(t.type)), scale=scale,
+                                   zero_point=zp,
+                                   axis=int(q.quantizedDimension) if len(scale) > 1 else None)
     return out
 
 

@@ -1,0 +1,227 @@
+"""Which targets exist: the builtin table plus plugins from the ``infercc.targets`` entry points.
+
+Builtin targets are listed in :data:`BUILTIN_TARGETS` as ``name -> "module:Class"`` and
+imported only when a target is looked up, so listing names and starting the CLI stay fast.
+Plugin distributions declare
+
+    [project.entry-points."infercc.targets"]
+    my-npu = "my_plugin.target:MyNpuTarget"
+
+The entry-point name is the target name and must equal the class' ``name``. A name defined
+twice (a plugin shadowing a builtin, or two plugins) is an error naming both sources.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import join_names
+
+from .base import Target, TargetMismatchError, UnknownTargetError
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "infercc.targets"
+
+BUILTIN_TARGETS: dict[str, str] = {
+    "tflite": "targets.tflite.target:TFLiteTarget",
+    "onnx": "targets.onnx.target:OnnxTarget",
+}
+
+# What compile() emits when neither a target nor an output file names one.
+DEFAULT_TARGET = "tflite"
+
+
+@dataclass
+class TargetInfo:
+    """Where one target comes from; ``instance`` is filled in on first
+    :meth:`TargetRegistry.get`."""
+
+    name: str
+    source: str  # "module:Class"
+    kind: str  # "builtin" or "plugin"
+    distribution: str | None = None
+    instance: Target | None = field(default=None, repr=False)
+    _entry_point: Any = field(default=None, repr=False)
+
+    @property
+    def origin(self) -> str:
+        if self.kind == "plugin":
+            return f"plugin distribution '{self.distribution}' ({self.source})"
+        return f"{self.kind} ({self.source})"
+
+
+class TargetRegistry:
+    """Name -> target, from builtins and plugin entry points (``plugins=False`` skips them)."""
+
+    def __init__(self, builtins: Mapping[str, str] | None = None, *, plugins: bool = True):
+        self._infos: dict[str, TargetInfo] = {}
+        for name, source in (BUILTIN_TARGETS if builtins is None else builtins).items():
+            self._add(TargetInfo(name, source, "builtin"))
+        if plugins:
+            for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+                self._add(TargetInfo(ep.name, ep.value, "plugin", _dist_name(ep),
+                                     _entry_point=ep))
+
+    def _add(self, info: TargetInfo) -> None:
+        old = self._infos.get(info.name)
+        if old is not None:
+            if old.kind == info.kind == "plugin" and (old.source, old.distribution) == (
+                    info.source, info.distribution):
+                return  # the same distribution seen twice on sys.path
+            raise UnknownTargetError(
+                f"target name '{info.name}' is defined twice: by {old.origin} and by "
+                f"{info.origin}. Uninstall one of them or rename its entry point in the "
+                f"'{ENTRY_POINT_GROUP}' group.")
+        self._infos[info.name] = info
+
+    def names(self) -> list[str]:
+        return list(self._infos)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._infos
+
+    def info(self, name: str) -> TargetInfo:
+        try:
+            return self._infos[name]
+        except KeyError:
+            raise UnknownTargetError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        return (f"unknown target '{name}'; {hint}the targets are: {join_names(self.names())} "
+                "(run `infercc targets` for details)")
+
+    def get(self, name: str) -> Target:
+        """The target called ``name``, importing its module on first use."""
+        info = self.info(name)
+        if info.instance is None:
+            info.instance = self._load(info)
+        return info.instance
+
+    def _load(self, info: TargetInfo) -> Target:
+        try:
+            if info._entry_point is not None:
+                obj = info._entry_point.load()
+            else:
+                module, _, attr = info.source.partition(":")
+                obj = getattr(importlib.import_module(module), attr)
+        except Exception as e:  # an import failure in a plugin is the plugin's: name it
+            raise UnknownTargetError(f"target '{info.name}' from {info.origin} cannot be "
+                                     f"loaded: {type(e).__name__}: {e}") from e
+        if not (isinstance(obj, type) and issubclass(obj, Target)):
+            raise UnknownTargetError(f"target '{info.name}' from {info.origin} is {obj!r}, "
+                                     "not a subclass of targets.Target")
+        if obj.name != info.name:
+            raise UnknownTargetError(
+                f"target '{info.name}' from {info.origin}: the class' name attribute is "
+                f"{obj.name!r}; the entry-point name and `{obj.__qualname__}.name` must be "
+                "the same")
+        return obj()
+
+    def for_path(self, path: str | os.PathLike) -> str | None:
+        """The name of the target whose ``extensions`` include ``path``'s suffix, or None
+        (targets that cannot be loaded are skipped with a warning)."""
+        suffix = Path(path).suffix.lower()
+        if not suffix:
+            return None
+        owners = []
+        for n in self.names():
+            try:
+                target = self.get(n)
+            except UnknownTargetError as e:  # a broken plugin must not block the others
+                log.warning("%s", e)
+                continue
+            if suffix in target.extensions:
+                owners.append(n)
+        if len(owners) > 1:
+            raise TargetMismatchError(f"{os.fspath(path)}: the extension '{suffix}' belongs to "
+                                      f"several targets ({', '.join(owners)}); name one")
+        return owners[0] if owners else None
+
+
+def _dist_name(ep: Any) -> str:
+    dist = getattr(ep, "dist", None)
+    if dist is not None:
+        try:
+            return dist.metadata["Name"] or dist.name
+        except Exception:  # malformed METADATA: fall back to the module path
+            pass
+    return ep.value.partition(":")[0]
+
+
+_DEFAULT: TargetRegistry | None = None
+
+
+def default_registry() -> TargetRegistry:
+    """The process-wide registry (builtins + installed plugins), built on first use."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = TargetRegistry()
+    return _DEFAULT
+
+
+def reset_default_registry() -> None:
+    """Forget the cached registry (after installing a plugin at run time)."""
+    global _DEFAULT
+    _DEFAULT = None
+
+
+def get_target(name: str) -> Target:
+    """The target called ``name`` (case-insensitive); :class:`UnknownTargetError` lists the
+    known ones with a did-you-mean."""
+    return default_registry().get(str(name).strip().lower())
+
+
+def target_names() -> list[str]:
+    return default_registry().names()
+
+
+def target_for_path(path: str | os.PathLike) -> str | None:
+    """The target an output file's extension selects (``x.onnx`` -> ``"onnx"``), or None."""
+    return default_registry().for_path(path)
+
+
+def resolve_target(target: str | None, output: str | os.PathLike | None) -> tuple[Target, str]:
+    """The target to compile for, and its option string.
+
+    ``target`` is a name with optional options (``"tflite{float16=true}"``) or None. Without
+    it the target follows ``output``'s extension (an extension no target owns is a
+    :class:`TargetMismatchError`), or is :data:`DEFAULT_TARGET` when there is no output. An
+    output whose extension belongs to another target than the one named is a
+    :class:`TargetMismatchError`; one no target owns is written as asked.
+    """
+    spec = None if target is None else str(target).strip()
+    suffix = Path(output).suffix.lower() if output is not None else ""
+    owner = target_for_path(output) if suffix else None
+    if spec:
+        name = spec.partition("{")[0].strip().lower()
+        chosen = get_target(name)
+        spec = name + spec[len(spec.partition("{")[0]):]
+    elif owner is not None or output is None:
+        chosen = get_target(owner or DEFAULT_TARGET)
+        spec = chosen.name
+    else:
+        known = sorted({e for n in target_names() for e in get_target(n).extensions})
+        raise TargetMismatchError(
+            f"cannot tell the target from the output {os.fspath(output)}: "
+            f"'{suffix or '(no extension)'}' is none of {', '.join(known)}. Name the target "
+            "(--target / target=) or use one of those extensions.")
+    if owner is not None and owner != chosen.name:
+        rename = (Path(output).with_suffix(chosen.extensions[0]).name if chosen.extensions
+                  else "differently")
+        raise TargetMismatchError(
+            f"target '{chosen.name}' writes {', '.join(chosen.extensions) or 'its own'} files, "
+            f"but the output {os.fspath(output)} has target '{owner}''s extension "
+            f"'{suffix}'. Name the output {rename}, or leave the target out to follow the "
+            "extension.")
+    return chosen, spec
