@@ -134,7 +134,7 @@ def test_tflite_int8_ops_are_the_spec():
 def test_quantized_div_runs_as_int8_mul_in_litert():
     pytest.importorskip("ai_edge_litert")
     from targets.tflite.lower import emit_tflite
-    from tests.int8_util import op_counts, run_litert
+    from tests.support.oracles import op_counts, run_litert
 
     rng = np.random.default_rng(1)
     g = Graph("divnet")
