@@ -1,0 +1,168 @@
+"""What several ``infercc`` commands share: exit codes, the usage error, model loading,
+``--input-shape`` parsing and the pass manager's observation flags.
+
+This module imports only the standard library and infercc's light modules at import time:
+every command module imports it, and ``infercc passes`` should start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import InferccError, ModelLoadError, PipelineError
+from ..input_shapes import override_input_shapes
+
+MODEL_HELP = "model: .onnx, .tflite, .prototxt, .keras/.h5/.pb, SavedModel directory, .pt2 or .ir"
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USER = 2
+
+
+class UsageError(InferccError):
+    """A command-line argument is malformed (not a model or pipeline problem)."""
+
+
+# -- flags -----------------------------------------------------------------------------------
+
+
+def add_input_shape(p: argparse.ArgumentParser) -> None:
+    """``--input-shape`` and ``--weights``: how a command's model is loaded (see
+    :func:`load_model`)."""
+    p.add_argument("--input-shape", metavar="NAME:DIMS", action="append", default=[],
+                   help="fix an input's shape, e.g. input:1x3x224x224 (dims may be symbols "
+                   "like N or ?); repeatable")
+    p.add_argument("--weights", metavar="FILE",
+                   help="Caffe weights (.caffemodel) for a .prototxt; default: the one beside it")
+
+
+def add_instrument_flags(p: argparse.ArgumentParser) -> None:
+    """The pass manager's observation flags (see :func:`instruments`)."""
+    p.add_argument("--print-ir-after", metavar="NAME|all", action="append", default=[],
+                   help="print the IR to stderr after the named pass (repeatable, or "
+                   "comma-separated) or after every pass ('all')")
+    p.add_argument("--print-ir-after-change", action="store_true",
+                   help="print the IR only after passes that changed it (with --print-ir-after "
+                   "limits those; alone it means after any pass that changes the graph)")
+    p.add_argument("--dump-dir", metavar="DIR",
+                   help="write 000_input.ir, 001_<pass>.ir, ... into DIR (numbered dumps from "
+                   "an earlier run there are replaced)")
+    p.add_argument("--dump-data", action="store_true",
+                   help="include tensor data in --dump-dir files (makes them loadable)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="do not verify the IR after each pass (faster; bugs surface later)")
+    p.add_argument("--reproducer", metavar="PATH",
+                   help="where to write a crash reproducer if a pass fails (default: a file "
+                   "in the temp directory)")
+
+
+def instruments(args: argparse.Namespace, pipeline: Any, *, timing: bool = True) -> list:
+    """The instruments ``--print-ir-after``, ``--print-ir-after-change``, ``--dump-dir`` and
+    (with ``timing``) ``--timing`` ask for, for ``pipeline`` (its pass names are checked).
+
+    Requires ``args`` from a parser given :func:`add_instrument_flags` (and ``--timing`` when
+    ``timing``); raises :class:`PipelineError` when ``--print-ir-after`` names a pass that is
+    not in ``pipeline``.
+    """
+    from ..pass_manager import DumpIR, PrintIR, Timing
+
+    instruments: list = []
+    after = [n.strip() for spec in args.print_ir_after for n in spec.split(",") if n.strip()]
+    if after or args.print_ir_after_change:
+        if "all" in after or not after:
+            sel: Any = "all"
+        else:
+            names_in_pipeline = {p.name for p in pipeline}
+            missing = [n for n in after if n not in names_in_pipeline]
+            if missing:
+                raise PipelineError(
+                    f"--print-ir-after {', '.join(missing)}: not in the pipeline "
+                    f"({pipeline or 'empty'}); name a pass of the pipeline or 'all'"
+                )
+            sel = after
+        instruments.append(PrintIR(sel, only_on_change=args.print_ir_after_change,
+                                   stream=sys.stderr))
+    if args.dump_dir:
+        instruments.append(DumpIR(args.dump_dir, with_data=args.dump_data))
+    if timing and args.timing:
+        instruments.append(Timing(stream=sys.stderr))
+    return instruments
+
+
+def reproducer_path(args: argparse.Namespace) -> str:
+    """``--reproducer``, or a file in the temp directory named after the model and process."""
+    return args.reproducer or os.path.join(
+        tempfile.gettempdir(), f"infercc-reproducer-{Path(args.model).stem}-{os.getpid()}.ir"
+    )
+
+
+def default_pipeline() -> str:
+    """The default pass pipeline's text, for help texts ("" when ``passes`` is missing)."""
+    try:
+        from passes import DEFAULT_PIPELINE
+
+        return DEFAULT_PIPELINE
+    except ImportError:  # pragma: no cover
+        return ""
+
+
+# -- models ----------------------------------------------------------------------------------
+
+
+def parse_input_shapes(specs: Sequence[str]) -> dict[str, list[Any]]:
+    """``["x:1x3x224x224", "mask:Nx?"]`` -> ``{"x": [1,3,224,224], "mask": ["N","?"]}``."""
+    shapes: dict[str, list[Any]] = {}
+    for spec in specs:
+        name, sep, dims = spec.rpartition(":")
+        if not sep or not name:
+            raise UsageError(
+                f"--input-shape {spec!r}: expected NAME:DIMS such as input:1x3x224x224"
+            )
+        out: list[Any] = []
+        if dims.strip() not in ("", "scalar"):
+            for d in dims.replace(",", "x").split("x"):
+                d = d.strip()
+                if not d:
+                    raise UsageError(f"--input-shape {spec!r}: empty dimension")
+                out.append(int(d) if d.lstrip("-").isdigit() else d)
+        if any(isinstance(d, int) and d < 0 for d in out):
+            raise UsageError(f"--input-shape {spec!r}: negative dimension (use ? for unknown)")
+        shapes[name] = out
+    return shapes
+
+
+def load_model(path: str, input_shapes: dict[str, list[Any]] | None = None, *,
+               check: bool = True, weights: str | None = None):
+    """Load a model file into a graph, turning IR-level errors into :class:`ModelLoadError`.
+
+    With ``check`` the graph is verified, so an unknown op or a wrong type in an ``.ir``
+    file is reported against the file rather than later by a pass.
+    """
+    from ..frontends import load
+    from ..ir import IRError, IRParseError, VerificationError, verify
+    from ..ops.registry import SchemaError
+
+    # .ir text and torch .pt2 programs carry their shapes; the others take them at import
+    frontend_shapes = Path(path).suffix.lower() not in (".ir", ".pt2")
+    options: dict[str, Any] = {}
+    if input_shapes and frontend_shapes:
+        options["input_shapes"] = input_shapes
+    if weights:
+        options["weights"] = weights
+    try:
+        graph = load(path, **options)
+    except (IRParseError, IRError, SchemaError) as e:
+        raise ModelLoadError(f"{path}: {e}") from None
+    if input_shapes and not frontend_shapes:
+        override_input_shapes(graph, input_shapes, path)
+    if check:
+        try:
+            verify(graph)
+        except VerificationError as e:
+            raise ModelLoadError(f"{path}: the model fails verification: {e}") from None
+    return graph
