@@ -71,7 +71,7 @@ def instruments(args: argparse.Namespace, pipeline: Any, *, timing: bool = True)
     """
     from ..pass_manager import DumpIR, PrintIR, Timing
 
-    instruments: list = []
+    chosen: list = []
     after = [n.strip() for spec in args.print_ir_after for n in spec.split(",") if n.strip()]
     if after or args.print_ir_after_change:
         if "all" in after or not after:
@@ -85,13 +85,13 @@ def instruments(args: argparse.Namespace, pipeline: Any, *, timing: bool = True)
                     f"({pipeline or 'empty'}); name a pass of the pipeline or 'all'"
                 )
             sel = after
-        instruments.append(PrintIR(sel, only_on_change=args.print_ir_after_change,
+        chosen.append(PrintIR(sel, only_on_change=args.print_ir_after_change,
                                    stream=sys.stderr))
     if args.dump_dir:
-        instruments.append(DumpIR(args.dump_dir, with_data=args.dump_data))
+        chosen.append(DumpIR(args.dump_dir, with_data=args.dump_data))
     if timing and args.timing:
-        instruments.append(Timing(stream=sys.stderr))
-    return instruments
+        chosen.append(Timing(stream=sys.stderr))
+    return chosen
 
 
 def reproducer_path(args: argparse.Namespace) -> str:
