@@ -1,4 +1,7 @@
-"""The ``quantize`` pass: rewrite a calibrated float graph into "QDQ form".
+"""The QDQ rewrite: turn a calibrated float graph into "QDQ form" (:func:`quantize_graph`).
+
+The ``quantize`` pass (:mod:`passes.quantization.quantize`) runs it in a pipeline; the
+mixed-precision search (:mod:`.sensitivity`) runs it on copies of a graph.
 
 Contract (docs/notes: the INT8 contract; summarized here):
 
@@ -64,8 +67,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -74,11 +76,10 @@ from compiler.ir.graph import CONST, Graph, Node, Value, is_sparse
 from compiler.ir.rewrite import reorder
 from compiler.ir.types import DType, QuantParams, TensorType
 from compiler.ops.registry import schema_or_raise
-from compiler.pass_manager.base import Pass, PassContext, PassResult
 from compiler.quantization.spec import QuantSpec, QuantSpecError, spec_for
 
-from .calibration import CalibrationStats
 from .bias_correction import corrects, output_shift
+from .statistics import CalibrationStats
 from .scales import (
     METHODS,
     ScaleError,
@@ -702,53 +703,3 @@ def _drop_dead_consts(graph: Graph) -> None:
     for n in list(graph.nodes):
         if n.op == CONST and not n.outputs[0].has_uses:
             graph.erase_node(n)
-
-
-# -- pass ------------------------------------------------------------------------------------
-@dataclass
-class Quantize(Pass):
-    name: ClassVar[str] = "quantize"
-    summary: ClassVar[str] = ("Rewrite into int8 QDQ form from calibration statistics "
-                              "(stats=FILE.npz, or the pipeline's calibration artifact)")
-    requires: ClassVar[tuple[str, ...]] = ("calibration",)
-    produces: ClassVar[tuple[str, ...]] = ("quantization",)
-
-    stats: str = ""
-    method: str = "minmax"
-    scheme: str = "tflite"
-    percentile: float = 99.99
-    keep_float: list[str] = field(default_factory=list)
-    per_channel: bool = True
-    bias_correction: bool = True
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise QuantizeError(f"quantize: method={self.method!r}; choose one of "
-                                f"{', '.join(METHODS)}")
-        resolve_spec(self.scheme)  # an unknown scheme is an error in the pipeline string
-        names: list[str] = []
-        for k in self.keep_float:
-            names.extend(s.strip() for s in str(k).split(";") if s.strip())
-        self.keep_float = names
-
-    def required_artifacts(self) -> tuple[str, ...]:
-        return () if self.stats else self.requires
-
-    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        if self.stats:
-            if not Path(self.stats).exists():
-                raise QuantizeError(f"quantize: statistics file {self.stats} does not exist; "
-                                    "write one with calibrate(graph, data).save(path) or "
-                                    "`infercc compile --save-calibration`")
-            stats = CalibrationStats.load(self.stats)
-        else:
-            stats = ctx.artifacts.get("calibration")
-            if stats is None:
-                raise QuantizeError("quantize: no statistics: give stats=FILE.npz or put "
-                                    "CalibrationStats in the pipeline's artifacts['calibration']")
-        summary = quantize_graph(graph, stats, method=self.method, percentile=self.percentile,
-                                 scheme=self.scheme, keep_float=self.keep_float,
-                                 per_channel=self.per_channel,
-                                 bias_correction=self.bias_correction)
-        ctx.artifacts["quantization"] = summary
-        return PassResult(modified=summary.num_quantized > 0, stats=summary.counts())
