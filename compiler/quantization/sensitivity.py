@@ -51,17 +51,12 @@ from compiler.ir.graph import CONST, Graph, Node, Value
 from compiler.debug.metrics import ErrorStats, top1_matches
 
 from .report import LayerReport, collect_feeds, layer_report
+from .rewrite import quantize_graph, resolve_spec
 
 log = logging.getLogger(__name__)
 
 class SensitivityError(InferccError):
     """A sensitivity or mixed-precision request cannot be met; the message says why."""
-
-
-def _default_quantizer() -> Callable[..., Any]:
-    from .rewrite import quantize_graph
-
-    return quantize_graph
 
 
 # -- layers ----------------------------------------------------------------------------------
@@ -89,13 +84,11 @@ def quantizable_layers(graph: Graph, stats: Any = None, *,
     quantization spec (``qopts``' ``spec``, else target ``scheme``'s) quantizes with a
     float operand counts.
     """
-    from .rewrite import resolve_spec
-
     spec = qopts.get("spec") or resolve_spec(qopts.get("scheme", "tflite"))
     ops = spec.ops
     quantized: set[str] | None = None
     if stats is not None:
-        q = _quantized_copy(graph, stats, quantizer or _default_quantizer(), (), **qopts)
+        q = _quantized_copy(graph, stats, quantizer or quantize_graph, (), **qopts)
         quantized = set()
         for n in q.nodes:
             if n.op != "quantize" or n.inputs[0] is None or n.inputs[0].is_const:
@@ -325,7 +318,7 @@ def sensitivity(
     """
     if mode not in ("only", "all_but"):
         raise SensitivityError(f"sensitivity: mode={mode!r}; use 'only' or 'all_but'")
-    quantizer = quantizer or _default_quantizer()
+    quantizer = quantizer or quantize_graph
     qopts = dict(method=method, scheme=scheme, percentile=percentile)
     all_layers = quantizable_layers(float_graph, stats, quantizer=quantizer, **qopts)
     cands = all_layers
@@ -450,7 +443,7 @@ def mixed_precision(
         raise SensitivityError(f"mixed_precision: keep={keep}; use a count >= 0")
     if min_top1 is not None and not 0.0 <= min_top1 <= 1.0:
         raise SensitivityError(f"mixed_precision: min_top1={min_top1}; use a fraction in [0, 1]")
-    quantizer = quantizer or _default_quantizer()
+    quantizer = quantizer or quantize_graph
     qopts = dict(method=method, scheme=scheme, percentile=percentile)
     if ranking is None:
         ranking = sensitivity(float_graph, stats, data, max_samples=sensitivity_samples,
