@@ -37,10 +37,11 @@ def main(argv=None) -> int:
     from bench.int8.data import CASES
     from bench.quiet import quiet_fds
     from compiler.compile import _load
-    from compiler.evaluate import evaluate_many, sqnr_db, top1_agreement
+    from compiler.debug.evaluate import evaluate_many
+    from compiler.debug.metrics import sqnr_db, top1_agreement
     from compiler.pass_manager import PassContext, PassManager, parse_pipeline
-    from passes.quantization import quantize as q
-    from passes.quantization.calibration import calibrate
+    from compiler.quantization import rewrite as q
+    from compiler.quantization.calibration import calibrate
     from targets import get_target
     from targets.tflite.lower import emit_tflite
 

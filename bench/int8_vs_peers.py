@@ -92,7 +92,8 @@ def bench_case(name: str, sizes: list[int], methods: list[str], runs: int, threa
         ort_run,
     )
     from bench.quiet import quiet_fds
-    from compiler.evaluate import evaluate_many, sqnr_db, top1_agreement
+    from compiler.debug.evaluate import evaluate_many
+    from compiler.debug.metrics import sqnr_db, top1_agreement
 
     case = CASES[name]()
     model = case.model

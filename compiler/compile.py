@@ -22,7 +22,7 @@ Contract of :func:`compile`:
   gets ``calibrate`` and ``quantize{method=...,percentile=...,keep_float=[...]}`` appended
   (the default pipeline is the target's int8 one), so instruments, verification and crash
   reproducers cover them. ``calibration`` is a
-  :class:`~passes.quantization.calibration.CalibrationStats`, the path of a stats ``.npz``
+  :class:`~compiler.quantization.statistics.CalibrationStats`, the path of a stats ``.npz``
   written by ``CalibrationStats.save`` (used as is: ``calibrate`` is left out), or
   calibration data: anything ``calibrate`` takes (a list of feed dicts or arrays, a data
   ``.npz`` keyed by input name, an ``.npy``, a directory of images read with the
@@ -32,9 +32,9 @@ Contract of :func:`compile`:
   summary; ``timings`` gains ``calibrate`` (when it ran) and ``quantize``.
 * Accuracy (int8 only, needs calibration *data*): ``report=True`` compares every quantized
   activation with float on (up to 32 of) the calibration samples
-  (:func:`passes.quantization.report.layer_report`); ``keep_sensitive=N`` keeps the N most
+  (:func:`compiler.quantization.report.layer_report`); ``keep_sensitive=N`` keeps the N most
   sensitive layers float, ``sqnr_budget=dB`` keeps as many as the output SQNR needs
-  (:func:`passes.quantization.sensitivity.mixed_precision`; the best model found is emitted
+  (:func:`compiler.quantization.sensitivity.mixed_precision`; the best model found is emitted
   even when the budget is missed). ``CompileResult.accuracy`` holds the report, the ranking
   and the layers kept; ``timings`` gains ``accuracy``.
 * ``output`` (optional): where the target writes the file, atomically. Without it the
@@ -327,7 +327,7 @@ def _check_int8_options(target: Any, int8: bool, calibration: Any, method: str,
         raise Int8OptionError("int8=True needs calibration: sample inputs (a list of feed "
                               "dicts or arrays, a data .npz keyed by input name) or a "
                               "statistics .npz written by CalibrationStats.save")
-    from passes.quantization.scales import METHODS
+    from .quantization.scales import METHODS
 
     if method not in METHODS:
         raise Int8OptionError(f"unknown calibration method {method!r}; choose one of "
@@ -337,7 +337,7 @@ def _check_int8_options(target: Any, int8: bool, calibration: Any, method: str,
 def saved_statistics(calibration: Any) -> Any:
     """``calibration`` as saved statistics (a CalibrationStats, or a stats ``.npz`` written by
     ``CalibrationStats.save``), else None: it is calibration data."""
-    from passes.quantization.calibration import CalibrationError, CalibrationStats
+    from .quantization.statistics import CalibrationError, CalibrationStats
 
     if isinstance(calibration, CalibrationStats):
         return calibration
@@ -352,7 +352,7 @@ def saved_statistics(calibration: Any) -> Any:
 
 def _check_stats_fit(graph: Any, stats: Any) -> None:
     """Saved statistics must be of this model: they name its inputs."""
-    from passes.quantization.calibration import CalibrationError
+    from .quantization.statistics import CalibrationError
 
     missing = [v.name for v in graph.inputs if v.name not in stats]
     if missing:
@@ -366,7 +366,7 @@ def _check_stats_fit(graph: Any, stats: Any) -> None:
 class AccuracyResult:
     """How far the int8 model is from float, measured on the calibration data.
 
-    ``report``: the per-layer :class:`~passes.quantization.report.LayerReport` of the final
+    ``report``: the per-layer :class:`~compiler.quantization.report.LayerReport` of the final
     model; ``ranking``: the sensitivity ranking (worst first) when mixed precision ran;
     ``kept``: layers it kept in float (on top of ``keep_float``); ``met``: whether
     ``sqnr_budget`` was reached; ``summary``/``graph``: the QuantizeSummary and graph of the
@@ -402,8 +402,8 @@ def _accuracy(keeper: _FloatGraphKeeper, graph, stats, ctx: Any, calibration: An
     ``result.graph``)."""
     import dataclasses
 
-    from passes.quantization.report import collect_feeds, layer_report
-    from passes.quantization.sensitivity import mixed_precision
+    from .quantization.report import collect_feeds, layer_report
+    from .quantization.sensitivity import mixed_precision
 
     float_graph = keeper.graph
     data = calibration

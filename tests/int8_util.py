@@ -52,14 +52,14 @@ def value_ranges(graph: Graph, feeds: list[dict]) -> dict[str, tuple[float, floa
 
 
 def _act_params(lo: float, hi: float) -> QuantParams:
-    from passes.quantization.scales import params_from_range
+    from compiler.quantization.scales import params_from_range
 
     return params_from_range(lo, hi, symmetric=False, dtype=DType.I8)
 
 
 def qdq_form(graph: Graph, feeds: list[dict], keep_float: tuple[str, ...] = ()) -> Graph:
     """A QDQ-form copy of ``graph`` calibrated on ``feeds`` (min/max)."""
-    from passes.quantization.scales import weight_params
+    from compiler.quantization.scales import weight_params
 
     rng = value_ranges(graph, feeds)
     g = graph.copy()

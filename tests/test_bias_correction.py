@@ -15,9 +15,10 @@ import pytest
 from compiler.interpreter import run_graph
 from compiler.ir.graph import Graph
 from compiler.ir.types import DType, TensorType
-from passes.quantization.bias_correction import output_shift
-from passes.quantization.calibration import CalibrationStats, calibrate
-from passes.quantization.quantize import quantize_graph
+from compiler.quantization.bias_correction import output_shift
+from compiler.quantization.calibration import calibrate
+from compiler.quantization.rewrite import quantize_graph
+from compiler.quantization.statistics import CalibrationStats
 
 RNG = np.random.default_rng(11)
 

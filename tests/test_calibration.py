@@ -20,7 +20,7 @@ import pytest
 
 import compiler
 from compiler.interpreter import Interpreter
-from passes.quantization import (
+from compiler.quantization import (
     METHODS,
     CalibrationError,
     CalibrationStats,
@@ -219,7 +219,7 @@ def _trt_entropy_reference(hist, edges, nlevels=128, start=128):
 
 
 def test_entropy_matches_tensorrt_reference(stats):
-    from passes.quantization.scales import entropy_amax
+    from compiler.quantization.scales import entropy_amax
 
     for n in ("c0", "r0", "b1", "r2"):
         t = stats[n]
@@ -462,7 +462,7 @@ def _compare_executors(a, b):
 def test_onnxruntime_executor_matches_interpreter(graph, samples, stats, caplog):
     import logging
 
-    with caplog.at_level(logging.INFO, logger="passes.quantization.calibration"):
+    with caplog.at_level(logging.INFO, logger="compiler.quantization.calibration"):
         ort_stats = calibrate(graph, samples, progress=False, executor="auto")
     assert "with onnxruntime" in caplog.text
     assert "samples per batch" in caplog.text  # so the comparison covers batched runs
@@ -493,7 +493,7 @@ def test_executor_fallback_and_errors(caplog):
   return %y
 }""")
     x = [np.array([[1.0, -2.0, 3.0, 0.5]], np.float32)]
-    with caplog.at_level(logging.INFO, logger="passes.quantization.calibration"):
+    with caplog.at_level(logging.INFO, logger="compiler.quantization.calibration"):
         s = calibrate(g, x, tensors=["y", "dead"], progress=False)
     assert "with the reference interpreter: the exported model does not define ['dead']" \
         in caplog.text
@@ -538,7 +538,7 @@ def test_onnxruntime_batches_only_batch_polymorphic_graphs(caplog):
     for shape, batched in (("1, -1", False), ("-1, 6", True), (None, False)):
         g = graph_with(shape) if shape else cumulative
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="passes.quantization.calibration"):
+        with caplog.at_level(logging.INFO, logger="compiler.quantization.calibration"):
             got = calibrate(g, xs, progress=False, executor="onnxruntime")
         assert ("samples per batch" in caplog.text) == batched, shape
         assert ("one at a time" in caplog.text) != batched, shape
@@ -684,7 +684,7 @@ def _synthetic_abs_histograms():
 
 
 def test_entropy_vectorized_matches_loop(stats):
-    from passes.quantization.scales import entropy_amax, entropy_divergences
+    from compiler.quantization.scales import entropy_amax, entropy_divergences
 
     cases = [(f"fixture {n}", stats[n]) for n in stats.tensors]
     cases += [(f"synthetic {k}", t) for k, t in enumerate(_synthetic_abs_histograms())]
@@ -717,7 +717,7 @@ def test_entropy_vectorized_matches_loop(stats):
 
 
 def test_mse_prefix_sums_match_matrix(stats):
-    from passes.quantization.scales import _mse_range, expected_sq_error
+    from compiler.quantization.scales import _mse_range, expected_sq_error
 
     rng = np.random.default_rng(12)
     cases = [(f"fixture {n}", stats[n]) for n in stats.tensors]
@@ -759,7 +759,7 @@ def test_mse_prefix_sums_match_matrix(stats):
 
 
 def test_expected_sq_error_broadcasts_scalars():
-    from passes.quantization.scales import expected_sq_error
+    from compiler.quantization.scales import expected_sq_error
 
     t = TensorStats("t", 256)
     t.update(np.linspace(-2.0, 3.0, 1001))
@@ -775,7 +775,7 @@ def test_entropy_ties_pick_the_widest():
     there, so the KLs are all exactly 0 (the loop's evaluation gives 0.0 each) and the widest
     candidate wins. The prefix sums leave rounding of a few 1e-18 on some of them, which a
     literal last-argmin would follow (measured: candidate 1018 instead of 1024)."""
-    from passes.quantization.scales import entropy_amax, entropy_divergences
+    from compiler.quantization.scales import entropy_amax, entropy_divergences
 
     h = np.zeros(1024, np.int64)
     h[[10, 300, 700]] = [123457, 3, 999331]

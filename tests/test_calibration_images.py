@@ -17,7 +17,7 @@ from PIL import Image
 
 import compiler
 from compiler.ir.types import DType, TensorType
-from passes.quantization import (
+from compiler.quantization import (
     DEFAULT_RECIPE,
     CalibrationError,
     ImageFolder,

@@ -1,5 +1,5 @@
 """The README's INT8 job: examples/digits/train.py, its committed model and data, evaluated in
-LiteRT through compiler.evaluate.
+LiteRT through compiler.debug.evaluate.
 
 Reference figures (measured with TF 2.21 / Keras 3, LiteRT 2.x, on this project's CI box):
 the float Keras model classifies 354 of the 360 held-out digits correctly (98.33 %); the
@@ -19,7 +19,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import compiler
-from compiler.evaluate import compare, evaluate_many, evaluate_tflite
+from compiler.debug.evaluate import compare, evaluate_many, evaluate_tflite
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "examples" / "models" / "digits_cnn.keras"
@@ -106,7 +106,7 @@ INT8_MIN_SQNR_DB = 30.0
 
 @pytest.mark.parametrize("method", ["minmax", "entropy", "percentile", "mse"])
 def test_int8_tflite_accuracy_close_to_float(float_tflite, train_stats, method, tmp_path):
-    from compiler.evaluate import sqnr_db, top1_agreement
+    from compiler.debug.metrics import sqnr_db, top1_agreement
 
     out = tmp_path / "q.tflite"
     r = compiler.compile(str(MODEL), "tflite", int8=True, calibration=train_stats,

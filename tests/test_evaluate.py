@@ -1,4 +1,4 @@
-"""compiler.evaluate against independent computations.
+"""compiler.debug.evaluate against independent computations.
 
 * Outputs: the float .tflite infercc emits for the committed digits CNN, run through
   evaluate_tflite, against Keras' own predictions of the same Keras model; accuracy and
@@ -21,15 +21,14 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from compiler.evaluate import (
+from compiler.debug.evaluate import (
     EvaluationError,
     compare,
     evaluate_many,
     evaluate_tflite,
     load_data,
-    sqnr_db,
-    top1_agreement,
 )
+from compiler.debug.metrics import sqnr_db, top1_agreement
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "examples" / "models" / "digits_cnn.keras"

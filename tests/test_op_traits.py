@@ -195,8 +195,8 @@ def test_fuse_batchnorm_scales_gemm_weight_along_the_trait_axis(trans_b):
 
 @pytest.mark.parametrize("trans_b", [0, 1])
 def test_bias_correction_and_quantize_use_the_trait_axis(trans_b):
-    from passes.quantization import calibrate, quantize_graph
-    from passes.quantization.bias_correction import output_shift
+    from compiler.quantization import calibrate, quantize_graph
+    from compiler.quantization.bias_correction import output_shift
 
     rng = np.random.default_rng(10 + trans_b)
     g = Graph(f"gemm{trans_b}")

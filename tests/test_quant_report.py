@@ -27,9 +27,9 @@ import compiler  # noqa: E402
 from compiler.interpreter import Interpreter  # noqa: E402
 from compiler.pass_manager import PassContext, PassManager, parse_pipeline  # noqa: E402
 from passes import DEFAULT_PIPELINE  # noqa: E402
-from passes.quantization import calibrate, quantize_graph  # noqa: E402
-from passes.quantization.report import ReportError, layer_report  # noqa: E402
-from passes.quantization.sensitivity import (  # noqa: E402
+from compiler.quantization import calibrate, quantize_graph  # noqa: E402
+from compiler.quantization.report import ReportError, layer_report  # noqa: E402
+from compiler.quantization.sensitivity import (  # noqa: E402
     SensitivityError,
     _Evaluator,
     _quantized_copy,
@@ -216,7 +216,7 @@ def test_svg_is_wellformed_with_one_bar_per_row(report, tmp_path):
 
 def test_suffix_reuse_equals_full_run(graph, stats, test_samples):
     # Trials reuse cached float activations for unchanged nodes; it must not change a figure.
-    from passes.quantization.report import collect_feeds
+    from compiler.quantization.report import collect_feeds
 
     feeds = collect_feeds(graph, test_samples, 8)
     cached, plain = _Evaluator(graph, feeds, 1 << 30), _Evaluator(graph, feeds, 0)

@@ -13,7 +13,7 @@ import pytest
 from compiler.interpreter import Interpreter
 from compiler.ir import Graph, TensorType, verify
 from compiler.quantization.spec import QuantSpec, QuantSpecError, spec_for
-from passes.quantization import QuantizeError, calibrate, quantize_graph
+from compiler.quantization import QuantizeError, calibrate, quantize_graph
 
 f32 = lambda *s: TensorType("f32", s)  # noqa: E731
 

@@ -27,7 +27,7 @@ import passes
 from compiler.interpreter import Interpreter
 from compiler.ir import parse_graph, print_graph, verify
 from compiler.pass_manager import PassContext, PassManager
-from passes.quantization import (
+from compiler.quantization import (
     CalibrationStats,
     QuantizeError,
     calibrate,
@@ -470,7 +470,7 @@ def test_clipping_methods_keep_bounded_and_output_ranges(tmp_path):
     saturated values sit at the bound), the graph output (the prediction's extremes) nor a
     tensor only a global average pool reads (the average shrinks rounding noise, not
     clipping error)."""
-    from passes.quantization.scales import tensor_range
+    from compiler.quantization.scales import tensor_range
 
     rng = np.random.default_rng(0)
     inits = [_init("w1", rng.standard_normal((8, 3, 3, 3)) * 0.6),

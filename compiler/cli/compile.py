@@ -178,7 +178,7 @@ def _eval_table(args: argparse.Namespace, result: Any, shapes: Any,
                 options: dict[str, Any]) -> list[str]:
     """Evaluate the written model (and, for int8/float16, the float32 one) on ``--eval``."""
     from ..compile import compile as compile_model
-    from ..evaluate import compare, evaluate_many
+    from ..debug.evaluate import compare, evaluate_many
 
     kind = "int8" if args.int8 else "float16" if args.float16 else "float32"
     models: dict[str, bytes] = {}
@@ -212,7 +212,7 @@ def _accuracy_lines(acc: Any, report_dir: str | None) -> list[str]:
         atomic_write(d / "layers.csv", rep.to_csv().encode())
         atomic_write(d / "layers.svg", rep.save_svg().encode())
         if acc.ranking:
-            from passes.quantization.sensitivity import sensitivity_table
+            from ..quantization.sensitivity import sensitivity_table
 
             atomic_write(d / "sensitivity.md", (sensitivity_table(acc.ranking) + "\n").encode())
         lines.append(f"  report: {d}/layers.md, layers.csv, layers.svg"

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "infercc.passes"
 
+# Where the builtin table lives, "module:attribute". Looked up by name: the builtin passes
+# sit above the pass manager, which never imports them.
+BUILTIN_TABLE = "passes:BUILTIN_PASSES"
+
 
 @dataclass
 class PassInfo:
@@ -68,9 +72,8 @@ class PassRegistry:
         extra: Iterable[type[Pass]] = (),
     ):
         if builtins is None:
-            from passes import BUILTIN_PASSES
-
-            builtins = BUILTIN_PASSES
+            module, _, attr = BUILTIN_TABLE.partition(":")
+            builtins = getattr(importlib.import_module(module), attr)
         self._infos: dict[str, PassInfo] = {}
         for name, target in builtins.items():
             self._add(PassInfo(name, target, "builtin"))

@@ -17,7 +17,7 @@ Writes (``--out-dir``, default the ``examples/`` folder):
 * ``data/digits_train.npz`` and ``data/digits_test.npz``: one array keyed by the model's
   input name as infercc imports it (``compiler.load(model).inputs[0].name``), shape
   ``[N, 8, 8, 1]`` float32, plus ``labels`` (int64 ``[N]``); compressed. This is the format
-  ``infercc compile --calibration`` and :func:`compiler.evaluate.evaluate_tflite` read.
+  ``infercc compile --calibration`` and :func:`compiler.debug.evaluate.evaluate_tflite` read.
 
 Seeds are fixed and TensorFlow's deterministic ops are on, so a rerun reproduces the same
 weights on the same TensorFlow build (and the same accuracy; the figure printed at the end

@@ -1,13 +1,13 @@
 """The ``calibrate`` pass: record activation statistics for a later ``quantize``.
 
 An analysis pass: it runs the graph on the pipeline's calibration data and leaves a
-:class:`~passes.quantization.calibration.CalibrationStats` in
+:class:`~compiler.quantization.statistics.CalibrationStats` in
 ``ctx.artifacts["calibration"]``; the graph is not changed. The data and how to read it
 come from the pipeline's options, not from the pass' own (they are arrays, iterables or
 paths, which a pipeline string cannot carry):
 
 * ``ctx.options["calibration"]`` (required): anything
-  :func:`~passes.quantization.calibration.calibrate` takes;
+  :func:`~compiler.quantization.calibration.calibrate` takes;
 * ``ctx.options["preprocess"]``: the image recipe for a directory of images;
 * ``ctx.options["progress"]``: show a progress bar (default False).
 
@@ -23,7 +23,7 @@ from typing import ClassVar
 from compiler.ir.graph import Graph
 from compiler.pass_manager.base import Pass, PassContext, PassResult
 
-from .calibration import EXECUTORS, CalibrationError, calibrate
+from compiler.quantization.calibration import EXECUTORS, CalibrationError, calibrate
 
 
 @dataclass

@@ -33,7 +33,7 @@ import numpy as np
 from compiler.ir.graph import Value
 from compiler.ir.types import TensorType
 
-from .calibration import CalibrationError
+from .statistics import CalibrationError
 
 log = logging.getLogger(__name__)
 

@@ -54,7 +54,7 @@ import numpy as np
 from compiler.errors import InferccError
 from compiler.ir.types import DType, QuantParams
 
-from .calibration import CalibrationStats, TensorStats
+from .statistics import CalibrationStats, TensorStats
 
 METHODS = ("minmax", "entropy", "percentile", "mse")
 

@@ -27,7 +27,7 @@
 * :func:`mixed_precision` keeps the ``keep`` most sensitive layers float, or adds layers in
   ranking order until the output SQNR reaches ``budget`` dB (and top-1 agreement reaches
   ``min_top1`` when given), stopping at all-float. It always returns a model (the best one
-  found) plus its :class:`~passes.quantization.report.LayerReport`.
+  found) plus its :class:`~compiler.quantization.report.LayerReport`.
 
 A "layer" is a key ``keep_float`` understands: a node's first source layer name, or its first
 output value's name when it has no source; all quantizable nodes sharing that key form one
@@ -48,20 +48,15 @@ import numpy as np
 from compiler.errors import InferccError
 from compiler.ir.graph import CONST, Graph, Node, Value
 
-from .report import ErrorStats, LayerReport, collect_feeds, layer_report
+from compiler.debug.metrics import ErrorStats, top1_matches
+
+from .report import LayerReport, collect_feeds, layer_report
+from .rewrite import quantize_graph, resolve_spec
 
 log = logging.getLogger(__name__)
 
 class SensitivityError(InferccError):
     """A sensitivity or mixed-precision request cannot be met; the message says why."""
-
-
-def _default_quantizer() -> Callable[..., Any]:
-    try:
-        from .quantize import quantize_graph
-    except ImportError as e:  # pragma: no cover - the pass ships with infercc
-        raise SensitivityError(f"the quantize pass is unavailable ({e})") from e
-    return quantize_graph
 
 
 # -- layers ----------------------------------------------------------------------------------
@@ -89,13 +84,11 @@ def quantizable_layers(graph: Graph, stats: Any = None, *,
     quantization spec (``qopts``' ``spec``, else target ``scheme``'s) quantizes with a
     float operand counts.
     """
-    from .quantize import resolve_spec
-
     spec = qopts.get("spec") or resolve_spec(qopts.get("scheme", "tflite"))
     ops = spec.ops
     quantized: set[str] | None = None
     if stats is not None:
-        q = _quantized_copy(graph, stats, quantizer or _default_quantizer(), (), **qopts)
+        q = _quantized_copy(graph, stats, quantizer or quantize_graph, (), **qopts)
         quantized = set()
         for n in q.nodes:
             if n.op != "quantize" or n.inputs[0] is None or n.inputs[0].is_const:
@@ -263,10 +256,8 @@ class _Evaluator:
         for ref, got in zip(self.refs, got_all):
             st.update(ref, got)
             if self.classifier:
-                n = ref.shape[0] if ref.ndim else 1
-                a = ref.reshape(n, -1).argmax(axis=1)
-                b = got.reshape(n, -1).argmax(axis=1)
-                agree += int(np.sum(a == b))
+                same, n = top1_matches(ref, got)
+                agree += same
                 rows += n
         return TrialResult(st.sqnr_db, st.cosine, agree / rows if self.classifier and rows else None)
 
@@ -318,15 +309,16 @@ def sensitivity(
     """Rank the quantizable layers of ``float_graph`` by sensitivity, worst first.
 
     ``stats``: the CalibrationStats of ``float_graph``; ``data``: samples as
-    :func:`~passes.quantization.calibration.calibrate` takes them (first ``max_samples``
+    :func:`~compiler.quantization.calibration.calibrate` takes them (first ``max_samples``
     used). ``mode``: ``"only"`` (default; see the module docstring for why) or ``"all_but"``.
     ``layers`` restricts the candidates (keys as in :func:`quantizable_layers`).
-    ``quantizer``: a callable with ``quantize_graph``'s signature (default: the quantize pass).
+    ``quantizer``: a callable with ``quantize_graph``'s signature (default:
+    :func:`~compiler.quantization.rewrite.quantize_graph`).
     A layer whose trial fails to quantize or run is logged and ranked last with ``nan``.
     """
     if mode not in ("only", "all_but"):
         raise SensitivityError(f"sensitivity: mode={mode!r}; use 'only' or 'all_but'")
-    quantizer = quantizer or _default_quantizer()
+    quantizer = quantizer or quantize_graph
     qopts = dict(method=method, scheme=scheme, percentile=percentile)
     all_layers = quantizable_layers(float_graph, stats, quantizer=quantizer, **qopts)
     cands = all_layers
@@ -451,7 +443,7 @@ def mixed_precision(
         raise SensitivityError(f"mixed_precision: keep={keep}; use a count >= 0")
     if min_top1 is not None and not 0.0 <= min_top1 <= 1.0:
         raise SensitivityError(f"mixed_precision: min_top1={min_top1}; use a fraction in [0, 1]")
-    quantizer = quantizer or _default_quantizer()
+    quantizer = quantizer or quantize_graph
     qopts = dict(method=method, scheme=scheme, percentile=percentile)
     if ranking is None:
         ranking = sensitivity(float_graph, stats, data, max_samples=sensitivity_samples,

@@ -19,78 +19,33 @@ Contract of :func:`layer_report`:
   after that sample); nothing is stored across samples.
 
 :class:`LayerReport` renders as a text table, Markdown, CSV, and an SVG chart
-(:meth:`LayerReport.save_svg`, no plotting library needed).
+(:meth:`LayerReport.save_svg`); the rendering is :mod:`compiler.debug.render` and the
+figures' formulas are :mod:`compiler.debug.metrics`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
-from xml.sax.saxutils import escape
 
 import numpy as np
 
+from compiler.debug import render
+from compiler.debug.metrics import ErrorStats
 from compiler.errors import InferccError
 from compiler.ir.graph import Graph, Node, Value
+
+from .calibration import iter_feeds
 
 log = logging.getLogger(__name__)
 
 
 class ReportError(InferccError):
     """The two graphs or the data cannot be compared; the message says why."""
-
-
-# -- accumulation --------------------------------------------------------------------------
-class ErrorStats:
-    """Running float-vs-quantized energies of one tensor (float64 sums)."""
-
-    __slots__ = ("signal", "noise", "dot", "quant", "max_abs_err", "count")
-
-    def __init__(self) -> None:
-        self.signal = self.noise = self.dot = self.quant = 0.0
-        self.max_abs_err = 0.0
-        self.count = 0
-
-    def update(self, ref: np.ndarray, got: np.ndarray) -> None:
-        f = np.asarray(ref, dtype=np.float64).ravel()
-        q = np.asarray(got, dtype=np.float64).ravel()
-        if f.size == 0:
-            return
-        e = f - q
-        self.signal += float(f @ f)
-        self.noise += float(e @ e)
-        self.dot += float(f @ q)
-        self.quant += float(q @ q)
-        self.max_abs_err = max(self.max_abs_err, float(np.max(np.abs(e))))
-        self.count += f.size
-
-    @property
-    def sqnr_db(self) -> float:
-        return sqnr_db(self.signal, self.noise)
-
-    @property
-    def cosine(self) -> float:
-        if self.signal == 0.0 and self.quant == 0.0:
-            return 1.0
-        if self.signal == 0.0 or self.quant == 0.0:
-            return 0.0
-        return self.dot / math.sqrt(self.signal * self.quant)
-
-
-def sqnr_db(signal: float, noise: float) -> float:
-    """``10 log10(signal / noise)``; ``inf`` for no noise, ``-inf`` for noise on silence."""
-    if noise == 0.0:
-        return math.inf
-    if signal == 0.0:
-        return -math.inf
-    return 10.0 * math.log10(signal / noise)
 
 
 # -- rows ----------------------------------------------------------------------------------
@@ -122,23 +77,6 @@ class LayerRow:
     def layer(self) -> str:
         """The source layer name(s), else the value name: how a user finds the layer."""
         return ", ".join(self.source) if self.source else self.value
-
-
-_COLUMNS = ("#", "layer", "op", "value", "SQNR dB", "local dB", "cosine", "max |err|", "scale")
-
-
-def _fmt_db(x: float) -> str:
-    if math.isnan(x):
-        return "-"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return f"{x:.2f}"
-
-
-def _cells(r: LayerRow) -> list[str]:
-    return [str(r.index) if r.kind != "output" else "out", r.layer, r.op, r.value,
-            _fmt_db(r.sqnr_db), _fmt_db(r.local_sqnr_db), f"{r.cosine:.6f}",
-            f"{r.max_abs_err:.4g}", "-" if math.isnan(r.scale) else f"{r.scale:.4g}"]
 
 
 @dataclass
@@ -174,54 +112,26 @@ class LayerReport:
                 return r
         raise KeyError(f"no report row for {name!r}")
 
-    # -- text ------------------------------------------------------------------------------
+    # -- rendering (compiler.debug.render) --------------------------------------------------
     def _all(self) -> list[LayerRow]:
         return self.rows + self.outputs
 
     def table(self) -> str:
         """A fixed-width text table (activations, then graph outputs)."""
-        body = [_cells(r) for r in self._all()]
-        widths = [max([len(c)] + [len(b[i]) for b in body]) for i, c in enumerate(_COLUMNS)]
-        right = {0, 4, 5, 6, 7, 8}
-
-        def line(cells: list[str]) -> str:
-            return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                             for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
         head = (f"quantization report @{self.graph_name}: {len(self.rows)} quantized tensors, "
                 f"{self.num_samples} samples")
-        out = [head, line(list(_COLUMNS)), line(["-" * w for w in widths])]
-        out += [line(b) for b in body[:len(self.rows)]]
-        if self.outputs:
-            out.append(line(["-" * w for w in widths]))
-            out += [line(b) for b in body[len(self.rows):]]
-        return "\n".join(out)
+        return render.text_table(self.rows, self.outputs, head)
 
     def __str__(self) -> str:
         return self.table()
 
     def to_markdown(self) -> str:
-        """A GitHub-flavoured Markdown table."""
-        def esc(c: str) -> str:
-            return c.replace("|", "\\|")
-
-        out = ["| " + " | ".join(_COLUMNS) + " |",
-               "|" + "|".join("---:" if i in (0, 4, 5, 6, 7, 8) else "---"
-                              for i in range(len(_COLUMNS))) + "|"]
-        out += ["| " + " | ".join(esc(c) for c in _cells(r)) + " |" for r in self._all()]
-        return "\n".join(out) + "\n"
+        """A GitHub-flavoured Markdown table (activations, then graph outputs)."""
+        return render.markdown_table(self._all())
 
     def to_csv(self, path: str | os.PathLike | None = None) -> str:
         """CSV with full-precision numbers (one header line); written to ``path`` if given."""
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["index", "kind", "layer", "op", "value", "qvalue", "sqnr_db",
-                    "local_sqnr_db", "cosine", "max_abs_err", "scale", "zero_point", "elements"])
-        for r in self._all():
-            w.writerow([r.index, r.kind, r.layer, r.op, r.value, r.qvalue, repr(r.sqnr_db),
-                        repr(r.local_sqnr_db), repr(r.cosine), repr(r.max_abs_err),
-                        repr(r.scale), r.zero_point, r.elements])
-        text = buf.getvalue()
+        text = render.csv_text(self._all())
         if path is not None:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
@@ -235,95 +145,14 @@ class LayerReport:
         dot on the same row, and a dashed line at the first output's SQNR. Written to ``path``
         when given.
         """
-        svg = svg_bar_chart(
-            [(r.layer if r.kind != "output" else f"output {r.value}", r.op, r.sqnr_db,
-              r.local_sqnr_db, r.kind) for r in self._all()],
+        svg = render.layer_chart(
+            self._all(), output_sqnr_db=self.output_sqnr_db,
             title=title or self.title or f"SQNR per layer, @{self.graph_name} "
-                                         f"({self.num_samples} samples)",
-            ref=(self.output_sqnr_db, "output SQNR"))
+                                         f"({self.num_samples} samples)")
         if path is not None:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(svg)
         return svg
-
-
-# -- SVG -----------------------------------------------------------------------------------
-def _color(db: float) -> str:
-    if db < 10:
-        return "#d9534f"
-    if db < 20:
-        return "#f0ad4e"
-    return "#5cb85c"
-
-
-def svg_bar_chart(items: list[tuple[str, str, float, float, str]], *, title: str,
-                  ref: tuple[float, str] | None = None, unit: str = "dB") -> str:
-    """Render ``(label, op, value, marker, kind)`` rows as a horizontal bar chart.
-
-    Infinite values are drawn at the axis end and labelled ``inf``; ``marker`` (nan: none) is
-    drawn as a dot. Output rows (``kind == "output"``) are separated by a gap.
-    """
-    row_h, bar_h, label_w, plot_w, top = 18, 12, 240, 420, 44
-    finite = [v for _, _, a, b, _ in items for v in (a, b) if math.isfinite(v)]
-    if ref and math.isfinite(ref[0]):
-        finite.append(ref[0])
-    hi = max([10.0] + finite)
-    hi = 10.0 * math.ceil(hi / 10.0 + 1e-9)
-    lo = min([0.0] + finite)
-    lo = 10.0 * math.floor(lo / 10.0)
-
-    def x(v: float) -> float:
-        v = min(max(v, lo), hi)
-        return label_w + (v - lo) / (hi - lo) * plot_w
-
-    gap = any(k == "output" for *_, k in items)
-    height = top + row_h * len(items) + (row_h // 2 if gap else 0) + 40
-    width = label_w + plot_w + 70
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
-           f'<title>{escape(title)}</title>',
-           '<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-size="13" '
-           f'font-weight="bold">{escape(title)}</text>']
-    axis_y = height - 30
-    for k in range(int(lo), int(hi) + 1, 10 if hi - lo <= 80 else 20):
-        gx = x(k)
-        out.append(f'<line x1="{gx:.1f}" y1="{top - 4}" x2="{gx:.1f}" y2="{axis_y}" '
-                   f'stroke="#e4e4e4"/>')
-        out.append(f'<text x="{gx:.1f}" y="{axis_y + 13}" text-anchor="middle" '
-                   f'fill="#555">{k}</text>')
-    out.append(f'<text x="{label_w + plot_w / 2:.0f}" y="{axis_y + 26}" text-anchor="middle" '
-               f'fill="#555">SQNR ({unit}); bar: float vs quantized, dot: own rounding only'
-               f'</text>')
-    y = top
-    seen_output = False
-    for label, op, v, m, kind in items:
-        if kind == "output" and not seen_output:
-            seen_output = True
-            y += row_h // 2
-        short = label if len(label) <= 34 else label[:31] + "..."
-        out.append(f'<text x="{label_w - 6}" y="{y + bar_h - 2}" text-anchor="end">'
-                   f'<title>{escape(label)} ({escape(op)})</title>{escape(short)}</text>')
-        x0 = x(max(lo, 0.0))
-        x1 = x(v) if not math.isnan(v) else x0
-        left, w = min(x0, x1), abs(x1 - x0)
-        out.append(f'<rect class="bar" x="{left:.1f}" y="{y}" width="{w:.1f}" '
-                   f'height="{bar_h}" fill="{_color(v)}"><title>{escape(label)}: '
-                   f'{_fmt_db(v)} {unit}</title></rect>')
-        out.append(f'<text x="{max(x0, x1) + 4:.1f}" y="{y + bar_h - 2}" fill="#333">'
-                   f'{_fmt_db(v)}</text>')
-        if not math.isnan(m):
-            out.append(f'<circle class="local" cx="{x(m):.1f}" cy="{y + bar_h / 2}" r="3" '
-                       f'fill="#333"/>')
-        y += row_h
-    if ref and math.isfinite(ref[0]):
-        rx = x(ref[0])
-        out.append(f'<line class="ref" x1="{rx:.1f}" y1="{top - 4}" x2="{rx:.1f}" '
-                   f'y2="{axis_y}" stroke="#337ab7" stroke-dasharray="4 3"/>')
-        out.append(f'<text x="{rx:.1f}" y="{top - 8}" text-anchor="middle" fill="#337ab7">'
-                   f'{escape(ref[1])} {_fmt_db(ref[0])}</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
 
 
 # -- pairing float and quantized tensors -----------------------------------------------------
@@ -396,20 +225,10 @@ def _source_of(v: Value) -> tuple[tuple[str, ...], str]:
 
 
 # -- data ------------------------------------------------------------------------------------
-def iter_feeds(graph: Graph, data: Any, max_samples: int | None,
-               preprocess: Any = None) -> Iterator[dict[str, Any]]:
-    """Feed dicts from anything :func:`~passes.quantization.calibration.calibrate` takes
-    (``preprocess``: the recipe for a directory of images)."""
-    from .calibration import _as_feed, _samples
-
-    samples, _ = _samples(data, graph, preprocess)
-    it: Iterable[Any] = samples if max_samples is None else islice(samples, max_samples)
-    for i, s in enumerate(it):
-        yield _as_feed(s, graph, i)
-
-
 def collect_feeds(graph: Graph, data: Any, max_samples: int | None,
                   preprocess: Any = None) -> list[dict[str, Any]]:
+    """:func:`~compiler.quantization.calibration.iter_feeds` as a list; no samples is a
+    :class:`ReportError`."""
     feeds = list(iter_feeds(graph, data, max_samples, preprocess))
     if not feeds:
         raise ReportError("the data yielded no samples to compare on")
@@ -437,7 +256,7 @@ def layer_report(
     """Compare every quantized activation of ``quant_graph`` with ``float_graph`` on ``data``.
 
     ``data``: feed dicts, bare arrays (single-input graphs), an ``.npz`` path, or an iterable
-    of those (as :func:`~passes.quantization.calibration.calibrate` takes); the first
+    of those (as :func:`~compiler.quantization.calibration.calibrate` takes); the first
     ``max_samples`` (None: all) are used. See the module docstring for what a row measures.
     Raises :class:`ReportError` when the graphs' inputs differ or there are no samples.
     """
@@ -531,9 +350,9 @@ def layer_report(
         outputs.append(LayerRow(len(outputs), v.name, v.name, op, src, a.sqnr_db, a.cosine,
                                 a.max_abs_err, kind="output", elements=a.count))
     log.info("report @%s: %d quantized tensors on %d samples, output SQNR %s dB",
-             float_graph.name, len(rows), n, _fmt_db(outputs[0].sqnr_db) if outputs else "-")
+             float_graph.name, len(rows), n, render.fmt_db(outputs[0].sqnr_db) if outputs else "-")
     return LayerReport(rows, outputs, n, float_graph.name, title)
 
 
-__all__ = ["ErrorStats", "LayerReport", "LayerRow", "ReportError", "layer_report",
-           "quantized_pairs", "sqnr_db", "svg_bar_chart"]
+__all__ = ["LayerReport", "LayerRow", "ReportError", "collect_feeds", "layer_report",
+           "quantized_pairs"]

@@ -24,8 +24,8 @@ Contract:
   alike; latency *ratios* are the figures to
   read on shared machines.
 * :func:`compare` renders a table: accuracy, top-1 agreement with the reference model, SQNR
-  of the first output against the reference (dB, over all samples' elements), size and
-  latency with their ratios to the reference.
+  of the first output against the reference (dB, over all samples' elements; the formulas
+  are :mod:`compiler.debug.metrics`), size and latency with their ratios to the reference.
 
 Only the standard library and numpy are imported at import time; models run through the
 ``"litert"`` executor of :mod:`compiler.runtime` (imported when a model is run).
@@ -44,15 +44,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InferccError
+from .metrics import EvaluationError, sqnr_db, top1_agreement
 
 log = logging.getLogger(__name__)
 
 LABELS = "labels"
-
-
-class EvaluationError(InferccError):
-    """The model or the evaluation data cannot be used; the message says why."""
 
 
 @dataclass
@@ -94,33 +90,6 @@ class EvalResult:
         return float(statistics.median(self.latencies_ms)) if self.latencies_ms else math.nan
 
 
-def top1_agreement(a: np.ndarray, b: np.ndarray) -> float:
-    """Fraction of rows whose argmax is the same in ``a`` and ``b`` (both ``[N, C]``)."""
-    a = np.asarray(a).reshape(len(a), -1)
-    b = np.asarray(b).reshape(len(b), -1)
-    if a.shape != b.shape:
-        raise EvaluationError(f"top-1 agreement of outputs of shapes {a.shape} and {b.shape}")
-    return float(np.mean(np.argmax(a, axis=1) == np.argmax(b, axis=1)))
-
-
-def sqnr_db(reference: np.ndarray, x: np.ndarray) -> float:
-    """Signal-to-quantization-noise ratio of ``x`` against ``reference`` in dB.
-
-    ``10 log10(sum(ref^2) / sum((ref - x)^2))`` over all elements (``inf`` when equal).
-    """
-    ref = np.asarray(reference, dtype=np.float64)
-    x = np.asarray(x, dtype=np.float64)
-    if ref.shape != x.shape:
-        raise EvaluationError(f"SQNR of outputs of shapes {ref.shape} and {x.shape}")
-    noise = float(np.sum((ref - x) ** 2))
-    signal = float(np.sum(ref ** 2))
-    if noise == 0.0:
-        return math.inf
-    if signal == 0.0:
-        return -math.inf
-    return 10.0 * math.log10(signal / noise)
-
-
 # -- data ------------------------------------------------------------------------------------
 def load_data(data: str | os.PathLike | Mapping[str, Any]) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` path or a mapping, as a dict of numpy arrays."""
@@ -159,7 +128,7 @@ class _Runner:
 
     def __init__(self, name: str, model: bytes, arrays: dict[str, np.ndarray], threads: int,
                  max_samples: int | None) -> None:
-        from .runtime import ExecutorError, open_executor
+        from compiler.runtime import ExecutorError, open_executor
 
         self.name = name
         self.size = len(model)
@@ -214,7 +183,7 @@ class _Runner:
 
     def invoke(self) -> float:
         """Run the fed sample; the invoke time alone, milliseconds."""
-        from .runtime import ExecutorError
+        from compiler.runtime import ExecutorError
 
         try:
             self.result = self.executor.run(self.feeds)
@@ -337,3 +306,7 @@ def compare(results: Mapping[str, EvalResult], reference: str = "float") -> str:
     lines.append(f"{n} samples, LiteRT {ref.threads} thread(s), median latency per sample; "
                  f"agreement and SQNR (first output) against {reference!r}")
     return "\n".join(lines)
+
+
+__all__ = ["LABELS", "EvalResult", "EvaluationError", "compare", "evaluate_many",
+           "evaluate_tflite", "load_data"]

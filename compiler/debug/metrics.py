@@ -1,0 +1,113 @@
+"""Comparison metrics of a tensor against its reference: the one home of their formulas.
+
+Contract: every figure is over all elements, in float64.
+
+* ``SQNR = 10 log10(sum ref^2 / sum (ref - x)^2)`` dB; ``inf`` when the two agree exactly,
+  ``-inf`` for any noise on an all-zero reference.
+* ``cosine = sum ref x / sqrt(sum ref^2 sum x^2)``; 1 when both are all zero, 0 when one is.
+* ``max_abs_err = max |ref - x|``.
+* top-1 agreement: the fraction of rows (axis 0) whose argmax over the flattened rest is the
+  same in both.
+
+:func:`sqnr_db` and :func:`top1_agreement` compare two arrays; :class:`ErrorStats` folds
+pairs of arrays in one at a time (samples of a data set) and gives the same figures over
+everything folded. Only numpy is imported.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from compiler.errors import InferccError
+
+
+class EvaluationError(InferccError):
+    """The model, the data or the arrays compared cannot be used; the message says why."""
+
+
+def _ratio_db(signal: float, noise: float) -> float:
+    """``10 log10(signal / noise)``; ``inf`` for no noise, ``-inf`` for noise on silence."""
+    if noise == 0.0:
+        return math.inf
+    if signal == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(signal / noise)
+
+
+def _cosine(dot: float, signal: float, quant: float) -> float:
+    if signal == 0.0 and quant == 0.0:
+        return 1.0
+    if signal == 0.0 or quant == 0.0:
+        return 0.0
+    return dot / math.sqrt(signal * quant)
+
+
+class ErrorStats:
+    """Running reference-vs-``x`` energies of one tensor (float64 sums), see the module doc."""
+
+    __slots__ = ("signal", "noise", "dot", "quant", "max_abs_err", "count")
+
+    def __init__(self) -> None:
+        self.signal = self.noise = self.dot = self.quant = 0.0
+        self.max_abs_err = 0.0
+        self.count = 0
+
+    def update(self, ref: np.ndarray, got: np.ndarray) -> None:
+        """Fold in one pair (same number of elements; shapes are not compared)."""
+        f = np.asarray(ref, dtype=np.float64).ravel()
+        q = np.asarray(got, dtype=np.float64).ravel()
+        if f.size == 0:
+            return
+        e = f - q
+        self.signal += float(f @ f)
+        self.noise += float(e @ e)
+        self.dot += float(f @ q)
+        self.quant += float(q @ q)
+        self.max_abs_err = max(self.max_abs_err, float(np.max(np.abs(e))))
+        self.count += f.size
+
+    @property
+    def sqnr_db(self) -> float:
+        return _ratio_db(self.signal, self.noise)
+
+    @property
+    def cosine(self) -> float:
+        return _cosine(self.dot, self.signal, self.quant)
+
+
+def sqnr_db(reference: np.ndarray, x: np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio of ``x`` against ``reference`` in dB (module doc).
+
+    Raises :class:`EvaluationError` when the shapes differ.
+    """
+    ref = np.asarray(reference, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    if ref.shape != x.shape:
+        raise EvaluationError(f"SQNR of outputs of shapes {ref.shape} and {x.shape}")
+    st = ErrorStats()
+    st.update(ref, x)
+    return st.sqnr_db
+
+
+def top1_matches(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
+    """``(rows whose argmax agrees, rows)`` of ``a`` and ``b``, rows along axis 0 (a 0-d
+    array is one row). Raises :class:`EvaluationError` when the shapes differ."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise EvaluationError(f"top-1 agreement of outputs of shapes {a.shape} and {b.shape}")
+    n = a.shape[0] if a.ndim else 1
+    if n == 0:
+        return 0, 0
+    same = np.argmax(a.reshape(n, -1), axis=1) == np.argmax(b.reshape(n, -1), axis=1)
+    return int(np.sum(same)), n
+
+
+def top1_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of rows whose argmax is the same in ``a`` and ``b`` (both ``[N, ...]``)."""
+    agree, rows = top1_matches(a, b)
+    return agree / rows if rows else math.nan
+
+
+__all__ = ["ErrorStats", "EvaluationError", "sqnr_db", "top1_agreement", "top1_matches"]
