@@ -9,12 +9,12 @@ pipeline, option parsing) comes from the base class.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from compiler.errors import InferccError
+from compiler.fileio import atomic_write
 from compiler.ir import Graph, Node
 from compiler.ir.walk import walk_nodes
 from compiler.ops.registry import get_schema
@@ -73,25 +73,14 @@ class IrArchiveTarget(Target):
                 n.source = ()
         data = write_archive(graph, compress=opts.compress)
         if output is not None:
-            _write_atomically(Path(output), data)
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(output, data)
         # the archive keeps every IR value under its own name and in its own layout
         tensor_map = {v.name: DeployedTensor(name=v.name, perm=tuple(range(v.type.rank or 0)),
                                              dtype=_dtype_name(v.type.dtype))
                       for v in graph.values()}
         return EmitResult(data=data, tensor_map=tensor_map, target=self.name,
                           output=Path(output) if output is not None else None)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _dtype_name(dtype: Any) -> str:
