@@ -159,6 +159,25 @@ def test_unknown_output_shape_is_uncounted_even_for_data_movement():
     assert node_flops(node) is None
 
 
+def test_bytes_count_each_tensor_once():
+    # conv x[1,3,8,8] f32 (768 B) * w[4,3,3,3] f32 (432 B) + b[4] f32 (16 B) -> y[1,4,8,8]
+    # f32 (1024 B): 2240 bytes, written out by hand from the shapes.
+    g = Graph("conv_bytes")
+    x = g.add_input("x", f32(1, 3, 8, 8))
+    w = g.add_const(np.zeros((4, 3, 3, 3), np.float32), "w")
+    b = g.add_const(np.zeros(4, np.float32), "b")
+    node = g.add_node("conv", [x, w, b], {"pads": [1, 1, 1, 1]}, names=["y"])
+    assert get_schema("conv").bytes(node) == 768 + 432 + 16 + 1024
+    # an absent optional input counts nothing; int8 elements are one byte each
+    q = g.add_input("q", TensorType("i8", (5, 7)))
+    assert get_schema("relu").bytes(g.add_node("relu", [q], {}, names=["r"])) == 35 + 35
+    # i4: half a byte per element, rounded up per tensor (7 elements -> 4 bytes)
+    h = g.add_input("h", TensorType("i4", (7,)))
+    assert get_schema("identity").bytes(g.add_node("identity", [h], {}, names=["i"])) == 8
+    sym = g.add_input("s", TensorType("f32", ("N", 3)))
+    assert get_schema("relu").bytes(g.add_node("relu", [sym], {}, names=["rs"])) is None
+
+
 # -- consumers read the same axis ------------------------------------------------------------
 def _gemm_bn_graph(trans_b: int, rng):
     g = Graph(f"gemm_bn{trans_b}")

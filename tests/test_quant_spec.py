@@ -155,3 +155,12 @@ def test_quantized_div_runs_as_int8_mul_in_litert():
     got = run_litert(data, {"x": xs[0]})["y"]
     step = s.params["y"].scale[0]
     assert np.abs(got - ref).max() <= 2 * step
+
+
+def test_spec_for_asks_the_target_registry():
+    # A registered target answers with its own spec; one that does not quantize says so.
+    from targets import get_target
+
+    assert spec_for("tflite") is get_target("tflite").quant_spec
+    with pytest.raises(QuantSpecError, match="'onnx' does not quantize"):
+        spec_for("onnx")

@@ -54,6 +54,11 @@ class DType(str, enum.Enum):
         return np.dtype(_TO_NUMPY[self])
 
     @property
+    def bits(self) -> int | None:
+        """Storage bits per element (``bool``: 8, as numpy stores it; ``str``: None)."""
+        return _BITS.get(self)
+
+    @property
     def is_float(self) -> bool:
         return self in (DType.F16, DType.BF16, DType.F32, DType.F64)
 
@@ -73,6 +78,10 @@ class DType(str, enum.Enum):
                 return cls.BF16
             raise ValueError(f"numpy dtype {dt} has no IR element type") from None
 
+
+_BITS = {DType(k): v for k, v in {"f16": 16, "bf16": 16, "f32": 32, "f64": 64, "i4": 4, "i8": 8,
+                                    "i16": 16, "i32": 32, "i64": 64, "u4": 4, "u8": 8,
+                                    "u16": 16, "u32": 32, "u64": 64, "bool": 8}.items()}
 
 _TO_NUMPY = {
     DType.F16: "float16",

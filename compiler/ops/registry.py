@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..ir.types import UNKNOWN_DIM, Dim, DType, Shape, TensorType
-from .traits import WeightAxes, check_traits, cost_kind, node_flops
+from .traits import WeightAxes, check_traits, cost_kind, node_bytes, node_flops
 
 REQUIRED = object()
 
@@ -165,6 +165,11 @@ class OpSchema:
         (:func:`compiler.ops.traits.node_flops`)."""
         return node_flops(node, cost_kind(self.cost, self.category), self.weight_axes(
             node.attrs), self.bias)
+
+    def bytes(self, node: Any) -> int | None:
+        """Bytes ``node`` reads and writes (:func:`compiler.ops.traits.node_bytes`), or None
+        when a shape is not static."""
+        return node_bytes(node)
 
     # -- arity -----------------------------------------------------------------------------
     @property

@@ -121,3 +121,22 @@ def node_flops(node: Node, kind: str, weights: dict[int, int], bias: int | None
         x = _shape(node.input(0))
         return (math.prod(x), 0) if x is not None else None
     raise AssertionError(f"unknown cost kind {kind!r}")  # pragma: no cover - checked at defop
+
+
+def node_bytes(node: Node) -> int | None:
+    """Memory traffic of ``node`` in bytes: every input read once and every output written
+    once (4-bit elements count half a byte, rounded up per tensor), or None when a tensor's
+    shape is not static or its element type has no fixed size (strings). Absent optional
+    inputs count 0. This is the streaming estimate a roofline cost model starts from; it
+    ignores caches and re-reads (a conv's input read once per filter is still counted once).
+    """
+    total = 0
+    for v in list(node.inputs) + list(node.outputs):
+        if v is None:
+            continue
+        shape, bits = _shape(v), v.type.dtype.bits
+        if shape is None or bits is None:
+            return None
+        total += (math.prod(shape) * bits + 7) // 8
+    return total
+

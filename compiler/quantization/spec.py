@@ -97,18 +97,33 @@ class QuantSpec:
 
 
 def spec_for(name: str) -> QuantSpec:
-    """The ``QUANT_SPEC`` of target ``name`` (module ``targets.<name>.quant_spec``).
+    """The quantization spec of target ``name``.
 
-    Raises :class:`QuantSpecError` when no such module or spec exists."""
+    A registered target (builtin or plugin, :mod:`targets`) answers with its ``quant_spec``;
+    a name no target is registered under falls back to a module ``targets.<name>.quant_spec``
+    holding ``QUANT_SPEC`` (a target whose emitter does not exist yet: ``tensorrt``). Both are
+    looked up by name: the quantization library sits below the targets and never imports
+    them. Raises :class:`QuantSpecError` when neither exists.
+    """
     if not name.isidentifier():
         raise QuantSpecError(f"no quantization spec named {name!r}")
+    registry = importlib.import_module("targets").default_registry()
+    if name in registry:
+        target = registry.get(name)
+        if not target.supports_int8:
+            raise QuantSpecError(f"target {name!r} does not quantize (it has no quantization "
+                                 "spec)")
+        spec = target.quant_spec
+        if not isinstance(spec, QuantSpec):
+            raise QuantSpecError(f"target {name!r}: quant_spec is {spec!r}, not a QuantSpec")
+        return spec
     try:
         mod = importlib.import_module(f"targets.{name}.quant_spec")
     except ModuleNotFoundError as e:
         if e.name is None or not f"targets.{name}.quant_spec".startswith(e.name):
             raise
-        raise QuantSpecError(f"no quantization spec named {name!r} (no module "
-                             f"targets.{name}.quant_spec)") from None
+        raise QuantSpecError(f"no quantization spec named {name!r} (targets with one: "
+                             f"{', '.join(registry.names())}, tensorrt)") from None
     spec = getattr(mod, "QUANT_SPEC", None)
     if not isinstance(spec, QuantSpec):
         raise QuantSpecError(f"targets.{name}.quant_spec has no QUANT_SPEC")
