@@ -24,14 +24,51 @@ from typing import ClassVar
 
 import numpy as np
 
-from compiler.ir.graph import Graph, Node
-from compiler.ops import get_schema
+from compiler.ir.graph import Graph, Node, Value
+from compiler.ir.pattern import Const, Match, Op, Rule, apply_rules
+from compiler.ir.rewrite import merge_sources
+from compiler.ops import all_schemas
 from compiler.pass_manager.base import Pass, PassContext, PassResult
-from compiler.ir.rewrite import bypass, const_array, erase_if_dead, merge_sources, single_use
-from compiler.ir.walk import walk_graphs
 
 ACTIVATIONS = ("relu", "relu6", "relu_n1_to_1", "tanh", "sigmoid")
 TFLITE_FUSED = ["relu", "relu6", "relu_n1_to_1", "tanh"]
+
+
+def _bare_float(node: Node) -> bool:
+    """A producer that can take the activation: one float output, no activation yet."""
+    return (len(node.outputs) == 1 and node.outputs[0].type.dtype.is_float
+            and not node.attrs.get("activation", ""))
+
+
+# p: an op whose schema declares the fused ``activation`` attribute, read by the activation
+# alone (so its unfused output is needed nowhere else).
+P = Op(tuple(op for op, s in all_schemas().items() if s.fused_activation), name="p",
+       one_use=True, where=_bare_float)
+
+
+def _fuse(kind: str):
+    def rewrite(m: Match) -> Value:
+        p = m.p
+        p.attrs = {**p.attrs, "activation": kind}
+        p.source = merge_sources(p.source, m.root.source)
+        return p.outputs[0]
+
+    return rewrite
+
+
+def _no_upper_bound(clip: Node) -> bool:
+    return clip.input(2) is None
+
+
+RULES = [
+    Rule(Op("relu", P), _fuse("relu"), "relu"),                                   # relu(p) = p{relu}
+    Rule(Op("clip", P, Const(0), Const(6)), _fuse("relu6"), "relu6"),             # clip(p, 0, 6) = p{relu6}
+    Rule(Op("clip", P, Const(-1), Const(1)), _fuse("relu_n1_to_1"), "relu_n1_to_1"),  # clip(p, -1, 1) = p{relu_n1_to_1}
+    Rule(Op("clip", P, Const(0), Const(np.inf)), _fuse("relu"), "relu"),          # clip(p, 0, +inf) = p{relu}
+    Rule(Op("clip", P, Const(0), where=_no_upper_bound), _fuse("relu"), "relu"),  # clip(p, 0) = p{relu}
+    Rule(Op("tanh", P), _fuse("tanh"), "tanh"),                                   # tanh(p) = p{tanh}
+    Rule(Op("sigmoid", P), _fuse("sigmoid"), "sigmoid"),                          # sigmoid(p) = p{sigmoid}
+]
 
 
 @dataclass
@@ -52,67 +89,9 @@ class FuseActivation(Pass):
             )
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        stats: dict[str, int] = {"fused": 0}
-        for g in list(walk_graphs(graph)):
-            for act in list(g.nodes):
-                if act.graph is not g:
-                    continue
-                kind = activation_kind(act)
-                if kind is None or kind not in self.allowed:
-                    continue
-                x = act.input(0)
-                prod = x.producer
-                if prod is None or not _takes_activation(prod) or len(prod.outputs) != 1:
-                    continue
-                if single_use(x) is not act or prod.attrs.get("activation", ""):
-                    continue
-                if not x.type.dtype.is_float:
-                    continue
-                bounds = [v.producer for v in act.inputs[1:] if v is not None]
-                prod.attrs = {**prod.attrs, "activation": kind}
-                prod.source = merge_sources(prod.source, act.source)
-                if not bypass(act, x, act.outputs[0]):  # pragma: no cover
-                    raise AssertionError("fuse-activation: could not forward the activation output")
-                for b in bounds:  # clip's bound constants, when nothing else reads them
-                    erase_if_dead(b)
-                stats["fused"] += 1
-                stats[kind] = stats.get(kind, 0) + 1
+        counts = apply_rules(graph, [r for r in RULES if r.name in self.allowed])
+        stats = {"fused": sum(counts.fired.values()), **{k: n for k, n in counts.fired.items() if n}}
         return PassResult(modified=stats["fused"] > 0, stats=stats)
 
 
-def activation_kind(node: Node) -> str | None:
-    """The ``activation`` value ``node`` amounts to, or None."""
-    if node.op in ("relu", "tanh", "sigmoid"):
-        return node.op if len(node.inputs) == 1 else None
-    if node.op != "clip" or len(node.outputs) != 1:
-        return None
-    lo = _scalar(node, 1)
-    hi = _scalar(node, 2)
-    if lo is False or hi is False:
-        return None
-    if lo == 0.0 and hi == 6.0:
-        return "relu6"
-    if lo == -1.0 and hi == 1.0:
-        return "relu_n1_to_1"
-    if lo == 0.0 and (hi is None or hi == np.inf):
-        return "relu"
-    return None
-
-
-def _scalar(node: Node, i: int) -> float | None | bool:
-    """Clip bound i: None when absent, its float value when a 1-element constant, else False."""
-    v = node.input(i)
-    if v is None:
-        return None
-    a = const_array(v)
-    if a is None or a.size != 1:
-        return False
-    return float(a.ravel()[0])
-
-
-def _takes_activation(node: Node) -> bool:
-    s = get_schema(node.op)
-    return s is not None and s.fused_activation
-
-
-__all__ = ["FuseActivation", "activation_kind"]
+__all__ = ["FuseActivation", "RULES"]
