@@ -15,7 +15,9 @@ import compiler
 from compiler.cli import main
 from compiler.errors import InferccError
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO as ROOT
+from tests.support.onnx_models import write_nonzero_onnx
+
 TINY_CNN = ROOT / "examples" / "models" / "tiny_cnn.onnx"
 
 # Measured max abs differences (float32 everywhere): tiny_cnn tflite vs onnxruntime 7.5e-9
@@ -130,25 +132,9 @@ def test_cli_compile_onnx(capsys, tmp_path):
     assert out.exists()
 
 
-def _nonzero_onnx(path: Path) -> None:
-    import onnx
-    from onnx import TensorProto, helper
-
-    g = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["r"], name="relu0"),
-         helper.make_node("NonZero", ["r"], ["nz"], name="where_positive")],
-        "nonzero_net",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-        [helper.make_tensor_value_info("nz", TensorProto.INT64, [2, None])],
-    )
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-
-
 def test_cli_compile_unsupported_op_exits_2_and_writes_nothing(capsys, tmp_path):
     src = tmp_path / "nonzero.onnx"
-    _nonzero_onnx(src)
+    write_nonzero_onnx(src)
     out = tmp_path / "nonzero.tflite"
     code = main(["compile", str(src), "--target", "tflite", "-o", str(out)])
     stdout, err = capsys.readouterr()

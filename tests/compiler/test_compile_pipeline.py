@@ -18,7 +18,8 @@ from compiler.pass_manager import (
     read_reproducer_pipeline,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO
+
 TINY_CNN = REPO / "examples" / "models" / "tiny_cnn.onnx"
 
 

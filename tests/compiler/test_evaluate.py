@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,7 +30,8 @@ from compiler.evaluate import (
     top1_agreement,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO
+
 MODEL = REPO / "examples" / "models" / "digits_cnn.keras"
 TEST = REPO / "examples" / "data" / "digits_test.npz"
 TRAIN = REPO / "examples" / "data" / "digits_train.npz"

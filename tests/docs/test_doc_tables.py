@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from compiler import doc_tables
 from compiler.frontends import catalog
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO as ROOT
 
 
 def _rows(page: str, name: str) -> dict[str, str]:

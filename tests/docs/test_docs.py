@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+from tests.conftest import REPO
+
+DOCS = REPO / "docs"
 
 
 def blocks(path: Path) -> list[tuple[str, str]]:

@@ -21,7 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import compiler
 from compiler.evaluate import compare, evaluate_many, evaluate_tflite
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO
+
 MODEL = REPO / "examples" / "models" / "digits_cnn.keras"
 TRAIN = REPO / "examples" / "data" / "digits_train.npz"
 TEST = REPO / "examples" / "data" / "digits_test.npz"

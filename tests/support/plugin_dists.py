@@ -15,7 +15,8 @@ import textwrap
 import tomllib
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO
+
 EXAMPLE = REPO / "examples" / "plugin_pass"
 
 

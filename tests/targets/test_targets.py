@@ -24,7 +24,7 @@ from targets import (
     target_for_path,
     target_names,
 )
-from tests.plugin_dists import REPO, TINY_IR, run_cli, write_dist
+from tests.support.plugin_dists import REPO, TINY_IR, run_cli, write_dist
 
 TINY_CNN = REPO / "examples" / "models" / "tiny_cnn.onnx"
 
@@ -115,10 +115,10 @@ def test_load_hints():
 
 
 def _nonzero_graph(tmp_path):
-    from tests.test_compile import _nonzero_onnx
+    from tests.support.onnx_models import write_nonzero_onnx
 
     src = tmp_path / "nonzero.onnx"
-    _nonzero_onnx(src)
+    write_nonzero_onnx(src)
     return compiler.load(src)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from compiler.cli import main
 from compiler.ir import Graph, TensorType, parse_graph, print_graph
-from tests.plugin_dists import CRASH_ENTRY_POINTS, CRASH_PLUGIN, TINY_IR, run_cli, write_dist
+from tests.support.plugin_dists import CRASH_ENTRY_POINTS, CRASH_PLUGIN, TINY_IR, run_cli, write_dist
 
 SYMBOLIC_IR = """\
 graph @sym(%x: f32[N,3]) -> (f32[N,3]) {

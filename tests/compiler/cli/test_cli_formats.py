@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 from compiler.cli import main
-from tests.conftest import model_path
+from tests.conftest import REPO, model_path
 
 
 @pytest.mark.parametrize(
@@ -64,7 +63,7 @@ def test_weights_flag_and_caffemodel_hint(tmp_path, capsys):
 
 def test_readme_main_job_compiles_prints_ir_and_runs(tmp_path, capsys):
     out = tmp_path / "tiny.tflite"
-    model = Path(__file__).resolve().parent.parent / "examples" / "models" / "tiny_cnn.onnx"
+    model = REPO / "examples" / "models" / "tiny_cnn.onnx"
     code = main(["compile", str(model), "--show-ir", "-o", str(out)])
     stdout = capsys.readouterr().out
     assert code == 0 and out.exists()

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-FRONTENDS = Path(__file__).resolve().parent.parent / "compiler" / "frontends"
+from tests.conftest import REPO
+
+FRONTENDS = REPO / "compiler" / "frontends"
 FORBIDDEN = ("passes", "targets", "compiler.cli", "compiler.compile", "compiler.debug")
 
 

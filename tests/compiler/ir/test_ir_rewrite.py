@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from compiler.ir.rewrite import (
     reorder,
     to_const,
 )
+from tests.conftest import REPO as ROOT
 
 F2 = TensorType("f32", (2,))
 
@@ -170,7 +170,6 @@ def test_merge_sources_is_an_ordered_union():
 
 # -- only compiler/ir does surgery -----------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parent.parent
 SURGERY_ATTRS = {"producer", "graph", "nodes"}
 LIST_MUTATORS = {"insert", "append", "remove", "pop", "extend", "clear", "sort", "reverse"}
 # Attributes of that name on objects that are not IR (so never a value/node/graph):

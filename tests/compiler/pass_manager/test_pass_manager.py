@@ -34,7 +34,7 @@ from compiler.pass_manager import (
     parse_pipeline,
     read_reproducer_pipeline,
 )
-from tests.plugin_dists import TINY_IR
+from tests.support.plugin_dists import TINY_IR
 
 
 class Mode(enum.Enum):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from compiler.ir import parse_graph
-from tests.plugin_dists import (
+from tests.support.plugin_dists import (
     TINY_IR,
     example_entry_points,
     install_example_by_hand,

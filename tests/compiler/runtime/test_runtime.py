@@ -27,7 +27,8 @@ from compiler.runtime import (
     reset_registry,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO
+
 TINY_CNN = REPO / "examples" / "models" / "tiny_cnn.onnx"
 NHWC = (0, 2, 3, 1)  # the TFLite emitter's physical order of a 4-d NCHW activation
 

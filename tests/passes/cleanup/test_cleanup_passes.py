@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from compiler.interpreter import Interpreter
-from compiler.ir import Graph, parse_graph, print_graph, verify
+from compiler.ir import parse_graph, verify
 from compiler.ops import get_schema
 from compiler.pass_manager.base import PassContext
 from passes.cleanup.cancel_transposes import CancelTransposes
@@ -25,44 +25,10 @@ from passes.cleanup.dce import DeadCodeElimination
 from passes.cleanup.fold_constants import FoldConstants
 from passes.fusion.fuse_activation import FuseActivation
 from passes.cleanup.remove_identity import RemoveIdentity
+from tests.support.pass_checks import apply, assert_ir, assert_same_numerics, feeds_for
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def apply(p, text: str):
-    """Parse ``text``, run pass ``p``; returns (graph before, graph after, PassResult)."""
-    before = parse_graph(text)
-    verify(before)
-    after = parse_graph(text)  # parsed twice: subgraphs and attrs are never shared
-    result = p.run(after, PassContext())
-    verify(after)
-    return before, after, result
-
-
-def assert_ir(graph: Graph, expected: str) -> None:
-    want = print_graph(parse_graph(expected))
-    got = print_graph(graph)
-    assert got == want, f"got:\n{got}\nwanted:\n{want}"
-
-
-def feeds_for(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    out = {}
-    for v in graph.inputs:
-        shape = tuple(d if isinstance(d, int) else 2 for d in v.type.shape)
-        out[v.name] = rng.standard_normal(shape).astype(v.type.dtype.numpy)
-    return out
-
-
-def assert_same_numerics(before: Graph, after: Graph, rtol: float = 0.0, atol: float = 0.0, seed: int = 0):
-    feeds = feeds_for(before, seed)
-    ref = Interpreter(before).run(feeds)
-    got = Interpreter(after).run(feeds)
-    assert [v.name for v in before.outputs] == [v.name for v in after.outputs]
-    for name in ref:
-        np.testing.assert_allclose(got[name], ref[name], rtol=rtol, atol=atol, err_msg=name)
-        assert got[name].dtype == ref[name].dtype
-
-
 def need_ops(*ops: str) -> None:
     missing = [op for op in ops if get_schema(op) is None]
     if missing:

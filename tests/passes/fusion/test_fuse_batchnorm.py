@@ -13,7 +13,7 @@ from compiler.interpreter import Interpreter
 from compiler.ir import Graph, TensorType, parse_graph, verify
 from compiler.pass_manager.base import PassContext
 from passes.fusion.fuse_batchnorm import FuseBatchNorm
-from tests.test_cleanup_passes import apply, assert_ir, assert_same_numerics
+from tests.support.pass_checks import apply, assert_ir, assert_same_numerics
 
 torch = pytest.importorskip("torch")
 

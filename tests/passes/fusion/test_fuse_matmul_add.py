@@ -7,7 +7,7 @@ import numpy as np
 
 from compiler.ir import parse_graph, print_graph
 from passes.fusion.fuse_matmul_add import FuseMatmulAdd
-from tests.test_cleanup_passes import apply, assert_same_numerics
+from tests.support.pass_checks import apply, assert_same_numerics
 
 FUSABLE = """
 graph @g(%x: f32[N,3]) -> (f32[N,2]) {

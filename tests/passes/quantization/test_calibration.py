@@ -13,7 +13,6 @@ same samples through a CalibrationDataReader. Measured with
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,9 +32,10 @@ from passes.quantization import (
     ranges,
     weight_params,
 )
-from tests.int8_util import ort_reader
+from tests.support.int8_util import ort_reader
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO
+
 MODEL = REPO / "examples" / "models" / "tiny_cnn.onnx"
 NUM = 120  # calibration samples
 

@@ -9,8 +9,6 @@ most one pixel level, measured below).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -25,7 +23,8 @@ from passes.quantization import (
     parse_recipe,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO
+
 MODEL = REPO / "examples" / "models" / "tiny_cnn.onnx"  # input f32[N,3,32,32]
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 RECIPE = "color=rgb,scale=1/255,mean=0.485;0.456;0.406,std=0.229;0.224;0.225"

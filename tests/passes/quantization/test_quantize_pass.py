@@ -34,7 +34,7 @@ from passes.quantization import (
     params_from_range,
     quantize_graph,
 )
-from tests.int8_util import ort_reader
+from tests.support.int8_util import ort_reader
 
 RNG = np.random.default_rng(0)
 
@@ -361,7 +361,7 @@ def test_pass_in_pipeline_and_cli(float_graph, stats, cnn_path, tmp_path):
     PassManager("quantize").run(g2, PassContext(artifacts={"calibration": stats}))
     assert g2.find("dequantize")
 
-    from tests.plugin_dists import run_cli
+    from tests.support.plugin_dists import run_cli
 
     r = run_cli(["opt", str(cnn_path), "-p", f"{passes.DEFAULT_PIPELINE},quantize{{stats={npz}}}",
                  "--show-ir"])

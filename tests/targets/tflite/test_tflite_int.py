@@ -22,7 +22,7 @@ from tests.conftest import model_path
 pytest.importorskip("ai_edge_litert")
 from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 
-from tests.test_tflite_target import op_names, run_tflite, unpack  # noqa: E402
+from tests.support.tflite_model import op_names, run_tflite, unpack  # noqa: E402
 
 
 def _i64(g: Graph, values, name: str):

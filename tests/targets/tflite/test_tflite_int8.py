@@ -18,7 +18,7 @@ import compiler
 from compiler.interpreter import Interpreter
 from targets.tflite.lower import TfliteEmitError, emit_tflite
 from tests.conftest import model_path
-from tests.int8_util import qdq_form
+from tests.support.int8_util import qdq_form
 from tests.support.oracles import op_counts, run_litert
 
 torch = pytest.importorskip("torch")

@@ -15,7 +15,7 @@ from targets.tflite import (TfliteEmitError, emit, emit_tflite, supported_ops,  
                             unsupported_reason)
 from targets.tflite import registry  # noqa: E402
 from targets.tflite.context import EmitContext  # noqa: E402
-from tests.test_tflite_target import op_names, unpack  # noqa: E402
+from tests.support.tflite_model import op_names, unpack  # noqa: E402
 
 
 def test_registry_lists_lowerings_per_op():

@@ -20,7 +20,7 @@ from ai_edge_litert.interpreter import Interpreter as LiteInterpreter  # noqa: E
 
 from tests.support.oracles import run_litert_list  # noqa: E402
 
-from tests.test_tflite_target import op_names, unpack
+from tests.support.tflite_model import op_names, unpack
 
 
 # (model, bound on max |diff| / max |reference output|). Measured: 0.0 for every model

@@ -9,7 +9,6 @@ parentheses; the bound leaves roughly 10x headroom for BLAS/XNNPACK summation or
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,35 +20,19 @@ from compiler.ir.graph import Graph
 from compiler.ir.types import TensorType
 from compiler.pass_manager import PassManager
 from targets.tflite import TfliteEmitError, TfliteWriteError, emit_tflite
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 TINY_CNN = REPO / "examples" / "models" / "tiny_cnn.onnx"
 
 pytest.importorskip("ai_edge_litert")
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter as LiteInterpreter
 
-from tests.support.oracles import run_litert
-
-
-def run_tflite(data: bytes, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run a model in LiteRT; inputs and outputs are matched by tensor name."""
-    return run_litert(data, feeds, dequantize=False)
+from tests.support.tflite_model import op_names, run_tflite, unpack
 
 
 def run_ref(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return RefInterpreter(graph).run(feeds)
-
-
-def unpack(data: bytes):
-    assert data[4:8] == b"TFL3"
-    return schema.ModelT.InitFromPackedBuf(data, 0)
-
-
-def op_names(model) -> list[str]:
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    return [names[model.operatorCodes[op.opcodeIndex].builtinCode]
-            for op in model.subgraphs[0].operators]
 
 
 def rng(seed: int = 0) -> np.random.Generator:

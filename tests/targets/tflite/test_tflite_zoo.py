@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 import compiler  # noqa: E402
 from compiler.interpreter import run_graph  # noqa: E402
 from tests.conftest import model_path  # noqa: E402
-from tests.models_torch import (  # noqa: E402
+from tests.support.models_torch import (  # noqa: E402
     EfficientNetLite0,
     MobileNetV3Like,
     ResNetLike,
@@ -164,7 +164,7 @@ def test_se_block_pattern_lowers_lean():
     ``mean(keepdims=0) -> reshape [N,C,1,1] -> conv`` is one RESHAPE. Compared with torch."""
     from compiler.ir.graph import Graph
     from compiler.ir.types import TensorType
-    from tests.test_tflite_target import op_names, unpack
+    from tests.support.tflite_model import op_names, unpack
     from targets.tflite import emit_tflite
 
     r = np.random.default_rng(3)

@@ -23,9 +23,8 @@ from compiler.frontends.caffe import proto as cp
 from compiler.frontends.caffe import SUPPORTED_OPS, load_caffe
 from compiler.interpreter import Interpreter
 from compiler.ir.verifier import verify
-from tests.caffe_nets import v1_lenet
 from tests.conftest import model_path
-from tests.test_caffe_proto import seeded_caffemodel
+from tests.support.caffe_nets import seeded_caffemodel, v1_lenet
 
 NSFW_PROTO = "caffe/open_nsfw/deploy.prototxt"
 NSFW_MODEL = "caffe/open_nsfw/resnet_50_1by2_nsfw.caffemodel"

@@ -21,7 +21,7 @@ from compiler.frontends.pytorch import SUPPORTED_OPS, load_pytorch, load_pytorch
 from compiler.interpreter import run_graph  # noqa: E402
 from compiler.ir.verifier import verify  # noqa: E402
 from tests.conftest import model_path  # noqa: E402
-from tests.models_torch import (  # noqa: E402
+from tests.support.models_torch import (  # noqa: E402
     EfficientNetLite0,
     HandAttention,
     MobileNetV3Like,
