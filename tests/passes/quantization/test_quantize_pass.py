@@ -12,7 +12,7 @@ Independent references:
 * Rule tests (shared parameters, concat union, fixed params) compute the expected ranges
   with numpy from float activations.
 
-Figures: ``python3 -m pytest tests/test_quantize_pass.py -q -s`` prints them.
+Figures: ``python3 -m pytest tests/passes/quantization/test_quantize_pass.py -q -s`` prints them.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ independent implementation) and compared with compiler.interpreter.Interpreter o
 IR. Where the ONNX importer exists, the exported file is imported again and must give the
 same outputs. Tests whose op kernels are not registered yet are skipped and name the ops.
 
-Tolerances (measured with `python3 -m pytest tests/test_onnx_export.py -q -s`, whose last
-test prints the max abs error of every float comparison):
+Tolerances (measured with `python3 -m pytest tests/targets/onnx/test_onnx_export.py -q -s`,
+whose last test prints the max abs error of every float comparison):
   * float32 conv (27-term dot products of N(0,1) values): 1.9e-6; linear resize: 6.3e-7;
     softmax: 6e-8; tanh/sigmoid: 1.2e-7 -> conv/gemm/batch_norm/resize use atol=rtol=1e-5,
     softmax and the transcendental activations atol 1e-6 (summation order and libm differ

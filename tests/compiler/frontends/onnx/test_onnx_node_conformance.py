@@ -7,8 +7,8 @@ run on the reference interpreter and compared at the case's own rtol/atol
 ``unsupported`` and not judged here; ``bench/onnx_conformance.py`` prints the full table.
 
 The assertions: every case whose op types are all supported passes unless it is listed in
-``tests/onnx_node_expected_failures.txt`` (with its reason), and every listed case still
-fails, so the list cannot go stale.
+``onnx_node_expected_failures.txt`` beside this file (with its reason), and every listed case
+still fails, so the list cannot go stale.
 """
 
 from __future__ import annotations
