@@ -7,7 +7,7 @@ and repeated over the 3 channels, normalized (real images, no download).
 The independent reference is onnxruntime.quantization.calibrate (MinMax, Entropy,
 Percentile) run on the same graph exported with targets.onnx.exporter.export_onnx and fed the
 same samples through a CalibrationDataReader. Measured with
-``python3 -m pytest tests/passes/quantization/test_calibration.py -q -s`` (the tests print
+``python3 -m pytest tests/compiler/quantization/test_calibration.py -q -s`` (the tests print
 their figures).
 """
 

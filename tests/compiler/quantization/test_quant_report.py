@@ -8,7 +8,7 @@ default pipeline. Calibration: 128 training images; comparisons: held-out images
 Independent checks: the SQNR/cosine figures are recomputed with plain numpy from arrays
 collected through a separate path (``Interpreter.run(outputs=[...])`` on each graph, the
 float values checked against torch's own forward); the SVG is parsed with xml.etree.
-Figures printed with ``python3 -m pytest tests/passes/quantization/test_quant_report.py -q -s``.
+Figures printed with ``python3 -m pytest tests/compiler/quantization/test_quant_report.py -q -s``.
 """
 
 from __future__ import annotations
