@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from compiler.frontends.onnx import conformance as oc
 
-EXPECTED = Path(__file__).resolve().parent.parent / "tests" / "onnx_node_expected_failures.txt"
+EXPECTED = (Path(__file__).resolve().parent.parent / "tests" / "compiler" / "frontends" / "onnx"
+            / "onnx_node_expected_failures.txt")
 
 
 def main(argv: list[str] | None = None) -> int:

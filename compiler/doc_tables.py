@@ -9,7 +9,7 @@ A page holds each generated table between marker comments::
 where the name is a frontend format (its supported-op table, :mod:`compiler.frontends.catalog`)
 or ``ir-ops`` (the IR op set from :func:`compiler.ops.registry.all_schemas`). The README's
 "N ops with schema" is the size of that op set. ``python3 -m compiler.doc_tables`` rewrites
-the pages after a change; ``--check`` lists stale pages (tests/test_doc_tables.py fails
+the pages after a change; ``--check`` lists stale pages (tests/docs/test_doc_tables.py fails
 while one is stale).
 """
 

@@ -71,7 +71,7 @@ def measure(runs: int = 5) -> list[dict]:
     nsfw = MODELS / "caffe/open_nsfw"
     rows.append(_measure_one("open_nsfw ResNet-50-1by2", nsfw / "deploy.prototxt",
                              nsfw / "resnet_50_1by2_nsfw.caffemodel", _photo_input(), runs))
-    from tests.test_caffe_proto import seeded_caffemodel
+    from tests.support.caffe_nets import seeded_caffemodel
 
     proto = MODELS / "caffe/bvlc/bvlc_googlenet_deploy.prototxt"
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,7 +9,7 @@ ATen op with IR shape inference, and checking the types against torch's metadata
 
 Models: EfficientNet-Lite0 with the pretrained weights from ../shared/models/pytorch
 (seeded random weights if the file is missing) at 1x3x224x224, and the ResNet-18-like
-model of tests/models_torch.py at 1x3x64x64 (seeded). The median of ``--runs`` runs,
+model of tests/support/models_torch.py at 1x3x64x64 (seeded). The median of ``--runs`` runs,
 alternated between the two spans, is reported. The errors compare one forward pass on a
 seeded normal input, torch eager vs the IR on infercc's reference interpreter: max |diff|
 and that divided by max |torch output|.
@@ -40,7 +40,7 @@ LITE0 = ZOO / "pytorch" / "efficientnet-lite0" / "efficientnet-lite0-57934424.pt
 def _models():
     import torch
 
-    from tests.models_torch import EfficientNetLite0, ResNetLike
+    from tests.support.models_torch import EfficientNetLite0, ResNetLike
 
     torch.manual_seed(0)
     lite = EfficientNetLite0()

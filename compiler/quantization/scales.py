@@ -147,8 +147,8 @@ def _percentile_range(ts: TensorStats, p: float, symmetric: bool) -> tuple[float
 
 # A tie tolerance for the entropy search, in nats: the vectorized KLs differ from a direct
 # per-candidate evaluation by rounding only (measured at most 3.6e-15 nats on real, random,
-# spiky and 1e9-count histograms, see tests/test_calibration.py), and two candidates whose
-# KLs agree to 1e-12 cannot be told apart by any calibration set anyway.
+# spiky and 1e9-count histograms, see tests/compiler/quantization/test_calibration.py), and two
+# candidates whose KLs agree to 1e-12 cannot be told apart by any calibration set anyway.
 _KL_TIE = 1e-12
 
 
@@ -230,7 +230,7 @@ def entropy_divergences(bins: np.ndarray, levels: int = 128, start: int = 128
     (``Qs = 0``); candidate ``n`` is always finite. Logs are taken relative to the bins'
     mass-weighted mean log (the KL is unchanged, since p sums to N in both terms), which
     keeps the sums small and their rounding low: the KLs agree with a per-candidate
-    evaluation to 4e-15 nats (measured, see tests/test_calibration.py).
+    evaluation to 4e-15 nats (measured, see tests/compiler/quantization/test_calibration.py).
     """
     bins = np.asarray(bins, np.float64)
     n = bins.size

@@ -7,7 +7,8 @@
 
   Why "only this layer" rather than "all but this layer": errors of different layers are
   roughly independent, so the output noise of the fully quantized model is close to the SUM
-  of the one-layer noise powers. Measured: on the digits CNN of ``tests/test_quant_report.py``
+  of the one-layer noise powers. Measured: on the digits CNN of
+  ``tests/compiler/quantization/test_quant_report.py``
   the summed one-layer noise predicts 35.99 dB against 36.49 dB fully quantized; on the
   25-layer mini-Xception of ``keras/fer/emotion_model.hdf5`` (8 image crops) 19.5 dB against
   about 21.3 dB (errors partly cancel there). The one-layer noise of layer L is then what

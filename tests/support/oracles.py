@@ -5,8 +5,8 @@ Which runner a test may use, so that an oracle never shares code with what it ch
 * Tests of a frontend, a pass, an emitter or the compile driver run models through these
   helpers: the executors are not under test there, and one well-tested runner beats a copy
   per test file.
-* Tests of the executors themselves (``tests/test_runtime.py``) call ``ai_edge_litert``,
-  ``onnxruntime`` and numpy directly, never these helpers.
+* Tests of the executors themselves (``tests/compiler/runtime/test_runtime.py``) call
+  ``ai_edge_litert``, ``onnxruntime`` and numpy directly, never these helpers.
 * Tests that compare infercc with onnxruntime on an *original* ``.onnx`` file (ONNX
   frontend, exporter round trips) keep ``onnxruntime.InferenceSession`` on that file: the
   onnxruntime executor runs infercc's own export of an IR graph, so it would check the

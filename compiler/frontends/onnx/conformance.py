@@ -9,7 +9,8 @@ ONNX's own reference produced. :func:`run_case` imports a case with
 
 A case is ``passed``, ``failed`` (import, verification, run or comparison failed; the
 detail says which) or ``unsupported`` (the model uses an op type without an IR schema).
-Both ``tests/test_onnx_node_conformance.py`` and ``bench/onnx_conformance.py`` use this.
+Both ``tests/compiler/frontends/onnx/test_onnx_node_conformance.py`` and
+``bench/onnx_conformance.py`` use this.
 """
 
 from __future__ import annotations
