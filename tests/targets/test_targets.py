@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +21,6 @@ from targets import (
     parse_target_options,
     resolve_target,
     target_for_path,
-    target_names,
 )
 from tests.support.plugin_dists import REPO, TINY_IR, run_cli, write_dist
 

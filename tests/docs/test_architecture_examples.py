@@ -28,7 +28,7 @@ from compiler.errors import InferccError
 from compiler.ir import DType, Graph, TensorType, parse_graph
 from compiler.ops import registry as op_registry
 from compiler.runtime import ExecutorError
-from tests.plugin_dists import REPO, TINY_IR, run_cli, write_dist
+from tests.support.plugin_dists import REPO, TINY_IR, run_cli, write_dist
 
 PAGE = REPO / "docs" / "architecture.md"
 EXAMPLE = REPO / "examples" / "plugin_target"

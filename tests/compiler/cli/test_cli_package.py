@@ -14,7 +14,7 @@ import pytest
 from compiler._version import __version__
 from compiler.cli import main
 from tests.conftest import REPO
-from tests.plugin_dists import run_cli
+from tests.support.plugin_dists import run_cli
 
 COMMANDS = ["inspect", "opt", "compile", "passes", "targets", "ops"]
 
