@@ -300,7 +300,7 @@ def test_fer_emotion_model_int8(io):
     assert r.quantization.num_float == 0 and ops["CONV_2D"] == 15
     feeds = [{name: x[i:i + 1]} for i in range(100, 140)]  # held out from calibration
     # measured: max 11 steps of the softmax output (1/256) after 23 convolutions with bias
-    # correction (7 without it; 5 before ai-edge-litert 2.3 and bias correction), on one face
+    # correction (7 without it today; 5 when first measured), on one face
     # of 40; top-1 agrees on all 40 held-out faces
     _check_model(r.graph, r.data, feeds, 12.0)
     ref = Interpreter(r.graph)
