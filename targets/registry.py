@@ -13,17 +13,14 @@ twice (a plugin shadowing a builtin, or two plugins) is an error naming both sou
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from compiler.errors import join_names
+from compiler.plugins import Cached, Entry, Registry, did_you_mean
 
 from .base import Target, TargetMismatchError, UnknownTargetError
 
@@ -41,91 +38,46 @@ DEFAULT_TARGET = "tflite"
 
 
 @dataclass
-class TargetInfo:
+class TargetInfo(Entry):
     """Where one target comes from; ``instance`` is filled in on first
     :meth:`TargetRegistry.get`."""
 
-    name: str
-    source: str  # "module:Class"
-    kind: str  # "builtin" or "plugin"
-    distribution: str | None = None
     instance: Target | None = field(default=None, repr=False)
-    _entry_point: Any = field(default=None, repr=False)
 
     @property
-    def origin(self) -> str:
-        if self.kind == "plugin":
-            return f"plugin distribution '{self.distribution}' ({self.source})"
-        return f"{self.kind} ({self.source})"
+    def source(self) -> str:
+        """The ``"module:Class"`` the target is loaded from."""
+        return self.target
 
 
-class TargetRegistry:
+class TargetRegistry(Registry[TargetInfo]):
     """Name -> target, from builtins and plugin entry points (``plugins=False`` skips them)."""
 
+    noun = "target"
+    group = ENTRY_POINT_GROUP
+    error = UnknownTargetError
+    entry_type = TargetInfo
+
     def __init__(self, builtins: Mapping[str, str] | None = None, *, plugins: bool = True):
-        self._infos: dict[str, TargetInfo] = {}
-        for name, source in (BUILTIN_TARGETS if builtins is None else builtins).items():
-            self._add(TargetInfo(name, source, "builtin"))
-        if plugins:
-            for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-                self._add(TargetInfo(ep.name, ep.value, "plugin", _dist_name(ep),
-                                     _entry_point=ep))
-
-    def _add(self, info: TargetInfo) -> None:
-        old = self._infos.get(info.name)
-        if old is not None:
-            if old.kind == info.kind == "plugin" and (old.source, old.distribution) == (
-                    info.source, info.distribution):
-                return  # the same distribution seen twice on sys.path
-            raise UnknownTargetError(
-                f"target name '{info.name}' is defined twice: by {old.origin} and by "
-                f"{info.origin}. Uninstall one of them or rename its entry point in the "
-                f"'{ENTRY_POINT_GROUP}' group.")
-        self._infos[info.name] = info
-
-    def names(self) -> list[str]:
-        return list(self._infos)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._infos
-
-    def info(self, name: str) -> TargetInfo:
-        try:
-            return self._infos[name]
-        except KeyError:
-            raise UnknownTargetError(self.unknown_message(name)) from None
+        super().__init__(BUILTIN_TARGETS if builtins is None else builtins, plugins=plugins)
 
     def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-        return (f"unknown target '{name}'; {hint}the targets are: {join_names(self.names())} "
-                "(run `infercc targets` for details)")
+        return (f"unknown target '{name}'; {did_you_mean(name, self.names())}the targets are: "
+                f"{join_names(self.names())} (run `infercc targets` for details)")
 
     def get(self, name: str) -> Target:
         """The target called ``name``, importing its module on first use."""
         info = self.info(name)
         if info.instance is None:
-            info.instance = self._load(info)
+            info.instance = self._instantiate(info)
         return info.instance
 
-    def _load(self, info: TargetInfo) -> Target:
-        try:
-            if info._entry_point is not None:
-                obj = info._entry_point.load()
-            else:
-                module, _, attr = info.source.partition(":")
-                obj = getattr(importlib.import_module(module), attr)
-        except Exception as e:  # an import failure in a plugin is the plugin's: name it
-            raise UnknownTargetError(f"target '{info.name}' from {info.origin} cannot be "
-                                     f"loaded: {type(e).__name__}: {e}") from e
+    def _instantiate(self, info: TargetInfo) -> Target:
+        obj = self.load(info)
         if not (isinstance(obj, type) and issubclass(obj, Target)):
             raise UnknownTargetError(f"target '{info.name}' from {info.origin} is {obj!r}, "
                                      "not a subclass of targets.Target")
-        if obj.name != info.name:
-            raise UnknownTargetError(
-                f"target '{info.name}' from {info.origin}: the class' name attribute is "
-                f"{obj.name!r}; the entry-point name and `{obj.__qualname__}.name` must be "
-                "the same")
+        self.check_name_attribute(obj, info.name, info.origin)
         return obj()
 
     def for_path(self, path: str | os.PathLike) -> str | None:
@@ -149,31 +101,17 @@ class TargetRegistry:
         return owners[0] if owners else None
 
 
-def _dist_name(ep: Any) -> str:
-    dist = getattr(ep, "dist", None)
-    if dist is not None:
-        try:
-            return dist.metadata["Name"] or dist.name
-        except Exception:  # malformed METADATA: fall back to the module path
-            pass
-    return ep.value.partition(":")[0]
-
-
-_DEFAULT: TargetRegistry | None = None
+_DEFAULT: Cached[TargetRegistry] = Cached(TargetRegistry)
 
 
 def default_registry() -> TargetRegistry:
     """The process-wide registry (builtins + installed plugins), built on first use."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = TargetRegistry()
-    return _DEFAULT
+    return _DEFAULT.get()
 
 
 def reset_default_registry() -> None:
     """Forget the cached registry (after installing a plugin at run time)."""
-    global _DEFAULT
-    _DEFAULT = None
+    _DEFAULT.reset()
 
 
 def get_target(name: str) -> Target:

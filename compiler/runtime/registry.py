@@ -15,14 +15,12 @@ builtin, or two plugins) is an error naming both sources.
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import inspect
 import logging
-from importlib import metadata
 from typing import Any
 
 from ..errors import join_names
+from ..plugins import Cached, Entry, Registry, did_you_mean
 from .base import Executor, ExecutorError
 
 log = logging.getLogger(__name__)
@@ -36,70 +34,40 @@ BUILTIN_EXECUTORS: dict[str, str] = {
 }
 
 
-_TABLE: dict[str, tuple[str, Any]] | None = None
+class _ExecutorRegistry(Registry[Entry]):
+    """Name -> executor class, from :data:`BUILTIN_EXECUTORS` and the entry points."""
+
+    noun = "executor"
+    group = ENTRY_POINT_GROUP
+    error = ExecutorError
+
+    def unknown_message(self, name: str) -> str:
+        return (f"unknown executor '{name}'; {did_you_mean(name, self.names())}known "
+                f"executors: {join_names(sorted(self.names()), 40)}")
+
+
+# Built on first use: scanning the installed distributions' entry points takes tens of
+# milliseconds.
+_REGISTRY: Cached[_ExecutorRegistry] = Cached(lambda: _ExecutorRegistry(BUILTIN_EXECUTORS))
 
 
 def reset_registry() -> None:
     """Forget the cached table (after installing a plugin at run time)."""
-    global _TABLE
-    _TABLE = None
-
-
-def _table() -> dict[str, tuple[str, Any]]:
-    """name -> (origin phrase, "module:Class" or an entry point), built on first use:
-    scanning the installed distributions' entry points takes tens of milliseconds."""
-    global _TABLE
-    if _TABLE is None:
-        _TABLE = _scan()
-    return _TABLE
-
-
-def _scan() -> dict[str, tuple[str, Any]]:
-    table: dict[str, tuple[str, Any]] = {n: (f"builtin ({t})", t)
-                                         for n, t in BUILTIN_EXECUTORS.items()}
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = getattr(getattr(ep, "dist", None), "name", None) or ep.value
-        origin = f"plugin distribution '{dist}' ({ep.value})"
-        old = table.get(ep.name)
-        if old is not None:
-            if old[0] == origin:
-                continue  # the same distribution seen twice on sys.path
-            raise ExecutorError(f"executor name '{ep.name}' is defined twice: by {old[0]} "
-                                f"and by {origin}. Uninstall one of them or rename its "
-                                f"entry point in the '{ENTRY_POINT_GROUP}' group.")
-        table[ep.name] = (origin, ep)
-    return table
+    _REGISTRY.reset()
 
 
 def executor_names() -> list[str]:
     """Every executor name, builtin and plugin, sorted."""
-    return sorted(_table())
+    return sorted(_REGISTRY.get().names())
 
 
 def executor_class(name: str) -> type:
     """The class registered as ``name``, importing its module now."""
-    table = _table()
-    if name not in table:
-        close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.5)
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-        raise ExecutorError(f"unknown executor '{name}'; {hint}known executors: "
-                            f"{join_names(sorted(table), 40)}")
-    origin, target = table[name]
-    try:
-        if isinstance(target, str):
-            module, _, attr = target.partition(":")
-            obj: Any = importlib.import_module(module)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-        else:
-            obj = target.load()
-    except ExecutorError:
-        raise
-    except Exception as e:  # an import failure in a plugin is the plugin's: name it
-        raise ExecutorError(f"executor '{name}' from {origin} cannot be loaded: "
-                            f"{type(e).__name__}: {e}") from e
+    registry = _REGISTRY.get()
+    entry = registry.info(name)
+    obj = registry.load(entry)
     if not callable(obj):
-        raise ExecutorError(f"executor '{name}' from {origin} is {obj!r}, not a class")
+        raise ExecutorError(f"executor '{name}' from {entry.origin} is {obj!r}, not a class")
     return obj
 
 
