@@ -14,26 +14,30 @@ The names below are the everyday API; report and sensitivity are imported from t
 modules (they run models and are heavier to explain than to import).
 """
 
-from .calibration import calibrate
-from .images import DEFAULT_RECIPE, ImageFolder, Recipe, parse_recipe
-from .rewrite import QuantizeError, QuantizeSummary, quantize_graph, resolve_spec
-from .scales import (
-    METHODS,
-    ScaleError,
-    activation_params,
-    bias_params,
-    fake_quantize,
-    params_from_range,
-    ranges,
-    tensor_range,
-    weight_params,
-)
-from .statistics import CalibrationError, CalibrationStats, TensorStats
+import importlib
+from typing import Any
 
-__all__ = [
-    "DEFAULT_RECIPE", "METHODS", "CalibrationError",
-    "CalibrationStats", "ImageFolder", "QuantizeError", "QuantizeSummary", "Recipe",
-    "ScaleError", "TensorStats", "parse_recipe",
-    "activation_params", "bias_params", "calibrate", "fake_quantize", "params_from_range",
-    "quantize_graph", "ranges", "resolve_spec", "tensor_range", "weight_params",
-]
+# name -> submodule; imported on first use, so importing one submodule (a pass importing
+# the rewrite) does not import the calibration driver, images and the runtime with it.
+_EXPORTS = {
+    "calibrate": "calibration",
+    "DEFAULT_RECIPE": "images", "ImageFolder": "images", "Recipe": "images",
+    "parse_recipe": "images",
+    "QuantizeError": "rewrite", "QuantizeSummary": "rewrite", "quantize_graph": "rewrite",
+    "resolve_spec": "rewrite",
+    "METHODS": "scales", "ScaleError": "scales", "activation_params": "scales",
+    "bias_params": "scales", "fake_quantize": "scales", "params_from_range": "scales",
+    "ranges": "scales", "tensor_range": "scales", "weight_params": "scales",
+    "CalibrationError": "statistics", "CalibrationStats": "statistics",
+    "TensorStats": "statistics",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+__all__ = sorted(_EXPORTS)
