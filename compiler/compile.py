@@ -249,14 +249,16 @@ def compile_pipeline(target: Any, pipeline: str | None = None, *, int8: bool = F
                      calibrate: bool = True, method: str = "minmax",
                      percentile: float = 99.99, keep_float: Sequence[str] = ()) -> Any:
     """The :class:`~compiler.pass_manager.Pipeline` :func:`compile` runs for ``target`` (a
-    :class:`~targets.Target`): ``pipeline`` (default: the target's default pipeline), and
+    :class:`~targets.Target`): ``pipeline`` (default: the target's default pipeline, which
+    the name ``default`` in ``pipeline`` also stands for), and
     with ``int8`` then ``calibrate`` (unless ``calibrate=False``: saved statistics are
     given) and ``quantize`` with the given options, unless ``pipeline`` has its own
     ``quantize`` (whose requirements the pass manager checks)."""
     from .pass_manager import Pipeline, default_registry, parse_pipeline
 
-    passes = list(parse_pipeline(pipeline if pipeline is not None
-                                 else target.default_pipeline(int8)))
+    default = target.default_pipeline(int8)  # also what 'default' in ``pipeline`` means
+    passes = list(parse_pipeline(pipeline if pipeline is not None else default,
+                                 default=default))
     if int8 and not any(p.name == "quantize" for p in passes):  # else the caller's own
         reg = default_registry()
         if calibrate:

@@ -41,6 +41,24 @@ def add_input_shape(p: argparse.ArgumentParser) -> None:
                    help="Caffe weights (.caffemodel) for a .prototxt; default: the one beside it")
 
 
+def add_pass_plugin(p: argparse.ArgumentParser) -> None:
+    """``--pass-plugin FILE.py`` (repeatable; see :func:`load_pass_plugins`)."""
+    p.add_argument("--pass-plugin", metavar="FILE.py", action="append", default=[],
+                   help="load the passes a Python file defines (Pass subclasses), without "
+                   "packaging it as a plugin; repeatable")
+
+
+def load_pass_plugins(args: argparse.Namespace) -> None:
+    """Register the passes of each ``--pass-plugin`` file (once per file) in the default
+    registry; raises :class:`PipelineError` naming a file that cannot be used."""
+    if not args.pass_plugin:
+        return
+    from ..pass_manager import load_pass_file
+
+    for path in dict.fromkeys(os.path.abspath(p) for p in args.pass_plugin):
+        load_pass_file(path)
+
+
 def add_instrument_flags(p: argparse.ArgumentParser) -> None:
     """The pass manager's observation flags (see :func:`instruments`)."""
     p.add_argument("--print-ir-after", metavar="NAME|all", action="append", default=[],

@@ -19,8 +19,10 @@ from .common import (
     UsageError,
     add_input_shape,
     add_instrument_flags,
+    add_pass_plugin,
     default_pipeline,
     instruments,
+    load_pass_plugins,
     parse_input_shapes,
     reproducer_path,
 )
@@ -53,7 +55,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                    help="the file to write (written atomically); its extension selects the "
                    "target (.tflite, .onnx)")
     p.add_argument("-p", "--pipeline", metavar="PIPELINE",
-                   help="passes to run before emitting (default: see below)")
+                   help="passes to run before emitting (default: see below; 'default' in "
+                   "it stands for the target's default pipeline)")
     p.add_argument("--float16", action="store_true",
                    help="TFLite only: store weights as float16 (dequantized at load)")
     p.add_argument("--eval", metavar="DATA.npz",
@@ -97,6 +100,7 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     g8.add_argument("--save-calibration", metavar="F.npz",
                     help="write the calibration statistics here (reusable as --calibration)")
     add_input_shape(p)
+    add_pass_plugin(p)
     p.add_argument("--timing", action="store_true",
                    help="print per-pass and per-phase (load, optimize, emit) times on stderr")
     add_instrument_flags(p)
@@ -130,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--eval runs .tflite models in LiteRT; use --target tflite")
         if not os.path.isfile(args.eval):
             raise UsageError(f"--eval {args.eval}: no such file")
+    load_pass_plugins(args)
     # the whole pipeline (calibrate and quantize included), parsed before the model loads
     pipeline = compile_pipeline(
         target, args.pipeline, int8=args.int8,

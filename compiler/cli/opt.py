@@ -14,9 +14,11 @@ from .common import (
     UsageError,
     add_input_shape,
     add_instrument_flags,
+    add_pass_plugin,
     default_pipeline,
     instruments,
     load_model,
+    load_pass_plugins,
     parse_input_shapes,
     reproducer_path,
 )
@@ -36,7 +38,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
             "resulting IR is printed on stdout (without tensor data).", 88),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="pipeline syntax: pass1,pass2{option=value,list=[1,2]},...  "
-        "(run `infercc passes` for the passes and their options)\n"
+        "(run `infercc passes` for the passes and their options; 'default' stands for the "
+        "default pipeline)\n"
         "default pipeline: " + default_pipeline(),
     )
     p.add_argument("model", help=MODEL_HELP + " (a reproducer .ir replays its crash)")
@@ -45,6 +48,7 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     p.add_argument("-o", "--output", metavar="OUT",
                    help="write the result: OUT.ir (IR text with data) or OUT.onnx (ONNX model)")
     add_input_shape(p)
+    add_pass_plugin(p)
     add_instrument_flags(p)
     p.add_argument("--show-ir", action="store_true",
                    help="print the optimized IR to stdout (also when -o writes a file)")
@@ -74,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 f"-o {args.output}: unknown output format '{suffix or Path(args.output).name}' "
                 "(use a .ir or .onnx file name)"
             )
+    load_pass_plugins(args)
     pipeline_text = args.pipeline
     if pipeline_text is None:
         recorded = _reproducer_pipeline(args.model, read_reproducer_pipeline)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..errors import PipelineError
-from .common import EXIT_OK
+from .common import EXIT_OK, add_pass_plugin, load_pass_plugins
 
 
 def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
         "'infercc.passes' entry-point group.",
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="show only these passes")
+    add_pass_plugin(p)
     p.set_defaults(func=run)
 
 
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from ..pass_manager import default_registry, describe_options
 
+    load_pass_plugins(args)
     reg = default_registry()
     names = args.names or reg.names()
     for n in names:

@@ -10,6 +10,7 @@ from .manager import (
     write_reproducer,
 )
 from .pipeline import Pipeline, describe_options, format_pass, parse_pipeline
+from .plugin_file import load_pass_file
 from .registry import ENTRY_POINT_GROUP, PassInfo, PassRegistry, default_registry
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "default_registry",
     "describe_options",
     "format_pass",
+    "load_pass_file",
     "parse_pipeline",
     "read_reproducer_pipeline",
     "write_reproducer",

@@ -3,7 +3,7 @@
 Grammar (whitespace between tokens is ignored)::
 
     pipeline := [pass ("," pass)*]
-    pass     := NAME ["{" [option ("," option)*] "}"]
+    pass     := NAME ["{" [option ("," option)*] "}"] | "default"
     option   := KEY "=" value
     value    := scalar | "[" [scalar ("," scalar)*] "]"
     scalar   := BARE | "json-style double-quoted string"
@@ -12,6 +12,11 @@ Option values are coerced to the pass dataclass' field types: ``int``, ``float``
 (true/false/1/0/yes/no/on/off), ``str``, ``list[...]``/``tuple[...]`` of those,
 ``Optional[...]`` (``none`` means None), ``Literal[...]`` and ``Enum`` (by name or value).
 Option keys may be written in kebab-case (``max-elements``) or as the field name.
+
+The name ``default`` stands for the default pipeline's passes, spliced in where it stands
+(``default,quantize{...}``). The caller says what the default is (``infercc compile`` gives
+its target's); otherwise it is :data:`DEFAULT_PIPELINE_TABLE`, looked up by name because the
+builtin passes sit above the pass manager.
 
 Every error is a :class:`PipelineError` naming the pass, the option and the position in the
 string, with a caret under it. ``str(pipeline)`` prints only non-default options and parses
@@ -30,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Literal, Union
 
 from ..errors import PipelineError
+from ..plugins import load_object
 from .base import Pass
 from .registry import PassRegistry, default_registry
 
@@ -41,6 +47,11 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 _NONE = {"none", "null"}
 
+#: the name that stands for the default pipeline inside a pipeline string
+DEFAULT_ALIAS = "default"
+#: where the default pipeline's text lives, "module:attribute"
+DEFAULT_PIPELINE_TABLE = "passes:DEFAULT_PIPELINE"
+
 
 class Pipeline(Sequence[Pass]):
     """An ordered list of configured pass instances."""
@@ -49,8 +60,9 @@ class Pipeline(Sequence[Pass]):
         self.passes: list[Pass] = list(passes)
 
     @classmethod
-    def parse(cls, text: str, registry: PassRegistry | None = None) -> "Pipeline":
-        return parse_pipeline(text, registry)
+    def parse(cls, text: str, registry: PassRegistry | None = None, *,
+              default: str | None = None) -> "Pipeline":
+        return parse_pipeline(text, registry, default=default)
 
     def __len__(self) -> int:
         return len(self.passes)
@@ -143,16 +155,30 @@ class _BadValue(Exception):
         self.pos = pos
 
 
-def parse_pipeline(text: str, registry: PassRegistry | None = None) -> Pipeline:
-    """Parse a pipeline string into configured pass instances (see the module docstring)."""
-    return _Parser(text, registry or default_registry()).parse()
+def parse_pipeline(text: str, registry: PassRegistry | None = None, *,
+                   default: str | None = None) -> Pipeline:
+    """Parse a pipeline string into configured pass instances (see the module docstring).
+
+    ``default`` is the pipeline text the name ``default`` expands to (None: the builtin
+    default pipeline, :data:`DEFAULT_PIPELINE_TABLE`). Raises :class:`PipelineError`.
+    """
+    return _Parser(text, registry or default_registry(), default).parse()
+
+
+def _default_text() -> str:
+    try:
+        return str(load_object(DEFAULT_PIPELINE_TABLE))
+    except (ImportError, AttributeError) as e:
+        raise PipelineError(f"'{DEFAULT_ALIAS}' names the default pipeline, but "
+                            f"{DEFAULT_PIPELINE_TABLE} cannot be loaded: {e}") from None
 
 
 class _Parser:
-    def __init__(self, text: str, registry: PassRegistry):
+    def __init__(self, text: str, registry: PassRegistry, default: str | None = None):
         self.text = text
         self.i = 0
         self.registry = registry
+        self.default = default
 
     # -- helpers -----------------------------------------------------------------------------
     def error(self, msg: str, pos: int | None = None, pass_name: str | None = None,
@@ -186,7 +212,7 @@ class _Parser:
         if self.i == len(self.text):
             return Pipeline()
         while True:
-            passes.append(self.parse_pass())
+            passes.extend(self.parse_item())
             self.ws()
             c = self.peek()
             if not c:
@@ -201,6 +227,14 @@ class _Parser:
                 raise self.error(f"unbalanced '{c}': no matching opening bracket")
             raise self.error(f"expected ',' between passes, found {self.found()}")
         return Pipeline(passes)
+
+    def parse_item(self) -> list[Pass]:
+        """One pass, or the default pipeline's passes for the name ``default``."""
+        m = _NAME.match(self.text, self.i)
+        if m is not None and m.group() == DEFAULT_ALIAS:
+            start, self.i = self.i, m.end()
+            return self.parse_default(start)
+        return [self.parse_pass()]
 
     def parse_pass(self) -> Pass:
         start = self.i
@@ -245,6 +279,21 @@ class _Parser:
                         pass_name=name,
                     )
         return self.build(cls, name, start, raw)
+
+    def parse_default(self, start: int) -> list[Pass]:
+        """The passes of the default pipeline, for ``default`` at ``start`` (no options)."""
+        self.ws()
+        if self.peek() == "{":
+            raise self.error(f"'{DEFAULT_ALIAS}' stands for the default pipeline and takes no "
+                             "options; list its passes to configure them", self.i,
+                             DEFAULT_ALIAS)
+        text = self.default if self.default is not None else _default_text()
+        try:
+            # parsed on its own; a 'default' inside the default would mean nothing
+            return list(_Parser(text, self.registry, "").parse())
+        except PipelineError as e:
+            raise self.error(f"the default pipeline does not parse: {e}", start,
+                             DEFAULT_ALIAS) from None
 
     def parse_option(self, cls: type[Pass], pass_name: str, raw: dict, open_pos: int) -> None:
         key_pos = self.i
@@ -514,6 +563,7 @@ def _show(value: Any) -> str:
 
 
 __all__ = [
+    "DEFAULT_ALIAS",
     "Pipeline",
     "coerce",
     "describe_options",

@@ -65,11 +65,13 @@ class PassRegistry(Registry[PassInfo]):
         for cls in extra:
             self.register(cls)
 
-    def register(self, cls: type[Pass]) -> None:
-        """Add a pass class from code (tests, embedding applications)."""
-        target = f"{cls.__module__}:{cls.__qualname__}"
+    def register(self, cls: type[Pass], *, kind: str = "api", target: str | None = None
+                 ) -> None:
+        """Add a pass class from code (tests, embedding applications); ``kind`` and
+        ``target`` say where it comes from in messages (default: its module and class)."""
+        target = target or f"{cls.__module__}:{cls.__qualname__}"
         self._check_pass_class(cls, cls.name, target)
-        self.add(PassInfo(cls.name, target, "api", cls=cls))
+        self.add(PassInfo(cls.name, target, kind, cls=cls))
 
     # -- lookup ----------------------------------------------------------------------------
     def names(self) -> list[str]:

@@ -43,7 +43,7 @@ from ..base import DeployedTensor
 from . import registry
 from .context import TENSOR_TYPES, EmitContext, np_dtype
 from .errors import TfliteEmitError, TfliteWriteError, Unsupported
-from .layout import dims, ident
+from .layout import dims, ident, oversized_dim
 from .writer import _TFL_TYPES, TfliteWriter
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ def unsupported_reason(node: Node) -> str | None:
 def _run(ctx: EmitContext) -> Emitted:
     g, w = ctx.g, ctx.w
     _check_interface(ctx)
+    _check_dims(ctx)
     if ctx.problems:
         raise TfliteEmitError(g.name, ctx.problems)
     # interface names are claimed first so intermediate tensors never take them
@@ -178,6 +179,22 @@ def _check_interface(ctx: EmitContext) -> None:
         elif v.is_const:
             why = f"graph output %{v.name} is a constant; fold it into the caller instead"
             ctx.problems.append(("model", "-", why))
+
+
+def _check_dims(ctx: EmitContext) -> None:
+    """A problem for each graph input and node output with a dim TFLite's int32 shapes
+    cannot hold, found before lowering so nothing downstream meets it."""
+    for v in ctx.g.inputs:
+        why = oversized_dim(v.name, v.type.shape)
+        if why:
+            ctx.problems.append(("model", "-", f"graph input {why}"))
+    for node in ctx.g.nodes:
+        if node.op == CONST:
+            continue
+        for v in node.outputs:
+            why = oversized_dim(v.name, v.type.shape) if v is not None else None
+            if why:
+                ctx.problems.append((node.op, node.label, why))
 
 
 def _graph_input(ctx: EmitContext, v: Value) -> int:

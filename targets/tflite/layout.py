@@ -8,7 +8,7 @@ boundary ``TRANSPOSE`` (or ``RESHAPE``) when a reader needs another one.
 * :data:`TO_NHWC` is the order of an NCHW value stored NHWC; :data:`NHWC_OPS` are the IR ops
   whose data input must be stored that way (TFLite's spatial kernels are NHWC only).
 * Unknown or symbolic dims are written as 1 in ``shape`` and -1 in ``shape_signature``
-  (:func:`dims`).
+  (:func:`dims`); known dims must fit TFLite's int32 (:data:`MAX_DIM`, :func:`oversized_dim`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from typing import Any
 
 TO_NHWC = (0, 2, 3, 1)
 TO_NCHW = (0, 3, 1, 2)
+
+#: the largest dimension a TFLite tensor can hold: shapes are stored as int32
+MAX_DIM = 2**31 - 1
 
 #: ops that read their data input in NHWC order
 NHWC_OPS = frozenset({"conv", "max_pool", "avg_pool", "conv_transpose", "resize",
@@ -29,6 +32,16 @@ def dims(shape: Sequence[Any]) -> tuple[list[int], list[int]]:
     static = [d if isinstance(d, int) else 1 for d in shape]
     sig = [d if isinstance(d, int) else -1 for d in shape]
     return static, sig
+
+
+def oversized_dim(name: str, shape: Sequence[Any] | None) -> str | None:
+    """Why value ``%name`` of ``shape`` cannot be a TFLite tensor because a known dim exceeds
+    :data:`MAX_DIM` (the message names the value and the dim), or None when all dims fit."""
+    big = [d for d in shape or () if isinstance(d, int) and d > MAX_DIM]
+    if not big:
+        return None
+    return (f"%{name} has a dimension of {big[0]}; TFLite stores dimensions as int32 (at "
+            f"most {MAX_DIM}): split the tensor or use another target such as ONNX")
 
 
 def permute(seq: Sequence[Any], perm: Sequence[int]) -> list[Any]:

@@ -17,11 +17,10 @@ from typing import Any, ClassVar, Literal
 from compiler.ir.graph import CONST, Node
 
 from ..base import EmitResult, Target, TargetOptions
+from .layout import oversized_dim
 
 log = logging.getLogger(__name__)
 
-# TFLite stores dimensions as int32.
-_MAX_DIM = 2**31 - 1
 # TFLite's int8 kernels fuse only the relu family (no tanh/sigmoid); a tanh/sigmoid left as
 # its own op gets calibrated and runs in int8 instead of falling back to float.
 _INT8_FUSED_ACTIVATIONS = "fuse-activation{allowed=[relu,relu6,relu_n1_to_1]}"
@@ -82,9 +81,9 @@ class TFLiteTarget(Target):
                 continue
             if v.type.shape is None:
                 return f"%{v.name} has unknown rank; TFLite needs ranks"
-            big = [d for d in v.type.shape if isinstance(d, int) and d > _MAX_DIM]
-            if big:
-                return f"%{v.name} has a dimension of {big[0]}; TFLite dimensions are int32"
+            too_big = oversized_dim(v.name, v.type.shape)
+            if too_big:
+                return too_big
         return unsupported_reason(node)
 
     def emit(self, graph: Any, options: TargetOptions | None = None,
