@@ -1061,10 +1061,10 @@ def parse_prototxt(text: str, source: str = "<prototxt>") -> Any:
     return net
 
 
-#: Deepest ``{``/``<`` nesting a prototxt may have. Caffe's own schema nests at most 5 deep
-#: (net > layer > detection_output_param > save_output_param > resize_param); the rest is
-#: room for fields of Caffe forks, which are skipped but still parsed recursively.
-MAX_NESTING = 64
+#: Deepest ``{``/``<`` nesting a prototxt may have: the depth protobuf's binary parsers allow
+#: by default (C++ CodedInputStream, upb), so a .prototxt nests as deep as a .caffemodel may.
+#: Caffe's own schema nests at most 5 deep; the rest is room for fields of Caffe forks.
+MAX_NESTING = 100
 
 # Tokens that matter for nesting: strings (their braces do not count), comments, newlines
 # (for the line number) and the message delimiters of the text format.
@@ -1187,7 +1187,10 @@ def blob_shape(blob: Any) -> list[int]:
 
 def blob_to_array(blob: Any, name: str = "blob") -> np.ndarray:
     """Convert a BlobProto into a numpy array (float32 from ``data``, float64 from
-    ``double_data`` when that is the one filled). ``name`` appears in error messages."""
+    ``double_data`` when that is the one filled). ``name`` appears in error messages.
+
+    Raises ModelLoadError when the shape has a negative dimension or the number of values
+    is not the product of the shape's dimensions."""
     shape = blob_shape(blob)
     if any(d < 0 for d in shape):
         raise ModelLoadError(
