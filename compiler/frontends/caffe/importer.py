@@ -25,9 +25,9 @@ Contract of :func:`load_caffe`:
   fuse-batchnorm folds into the preceding conv.
 * Before anything is built, every layer without a ``type`` or whose bottom/top counts do
   not fit its lowering (``_lowers(..., bottoms=, tops=)``) is reported at once in
-  :class:`CaffeImportError`; then every unsupported layer type (or unsupported setting, such as
-  ``Pooling(pool=STOCHASTIC)``) is collected with all its layer names and reported at once
-  in :class:`~compiler.errors.UnsupportedOpsError`; then every learnable layer without
+  :class:`CaffeImportError`; then every unsupported layer type (or unsupported setting,
+  such as ``Pooling(pool=STOCHASTIC)``) is collected with all its layer names and reported
+  at once in :class:`~compiler.errors.UnsupportedOpsError`; then every learnable layer without
   weights is reported at once in :class:`~compiler.errors.ModelLoadError`.
 * Semantics follow Caffe's CPU kernels: pooling rounds the output size up by default
   (``round_mode``), drops a last window that would start in the padding, and AVE pooling

@@ -53,7 +53,8 @@ def test_layers_without_bottoms_are_all_named_in_one_clean_cli_error(tmp_path):
 
 def test_a_layer_without_top_is_refused_naming_it(tmp_path):
     proto = tmp_path / "notop.prototxt"
-    proto.write_text(net_text(f'layer {{ name: "c1" type: "Convolution" bottom: "data" {CONV_BODY} }}'))
+    proto.write_text(net_text(
+        f'layer {{ name: "c1" type: "Convolution" bottom: "data" {CONV_BODY} }}'))
     model = conv_weights(tmp_path / "notop.caffemodel", ["c1"])
     with pytest.raises(CaffeImportError, match=r"notop.prototxt: 1 layer.*'c1' \(Convolution\) "
                                                r"has 0 tops \(needs 1\)"):
