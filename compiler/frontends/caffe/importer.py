@@ -23,9 +23,11 @@ Contract of :func:`load_caffe`:
   becomes that BatchNorm's gamma/beta (Caffe's BatchNorm + Scale idiom), giving ONE
   ``batch_norm`` named after the Scale with ``source == (bn layer, scale layer)``, which
   fuse-batchnorm folds into the preceding conv.
-* Before anything is built, every unsupported layer type (or unsupported setting, such as
-  ``Pooling(pool=STOCHASTIC)``) is collected with all its layer names and reported at once
-  in :class:`~compiler.errors.UnsupportedOpsError`; then every learnable layer without
+* Before anything is built, every layer without a ``type`` or whose bottom/top counts do
+  not fit its lowering (``_lowers(..., bottoms=, tops=)``) is reported at once in
+  :class:`CaffeImportError`; then every unsupported layer type (or unsupported setting,
+  such as ``Pooling(pool=STOCHASTIC)``) is collected with all its layer names and reported
+  at once in :class:`~compiler.errors.UnsupportedOpsError`; then every learnable layer without
   weights is reported at once in :class:`~compiler.errors.ModelLoadError`.
 * Semantics follow Caffe's CPU kernels: pooling rounds the output size up by default
   (``round_mode``), drops a last window that would start in the padding, and AVE pooling
@@ -136,6 +138,13 @@ def load_caffe(
     layers = [l for l in net_layers(net) if active_at_test(l)]
     for i, l in enumerate(layers):
         l.index_in_net = i
+    malformed = malformed_layers(layers)
+    if malformed:
+        raise CaffeImportError(
+            f"{label}: {len(malformed)} layer(s) cannot be read as written: "
+            f"{'; '.join(malformed[:8])}{'; ...' if len(malformed) > 8 else ''}; fix their "
+            "type/bottom/top fields in the prototxt "
+            "(see compiler.frontends.caffe.SUPPORTED_OPS for what each layer type takes)")
     missing = unsupported_layers(layers)
     if missing:
         raise UnsupportedOpsError(
@@ -315,10 +324,14 @@ class _Builder:
         return out
 
     def _define_input(self, top: str, shape: Sequence[Any] | None) -> Value:
+        where = f"{self.label}: input '{top}'" if self.layer is None else self.where()
         if top in self.input_shapes:
             shape = list(self.input_shapes[top])
+        elif shape is not None and any(d < 0 for d in shape):
+            raise CaffeImportError(f"{where}: declared shape {list(shape)} of input blob '{top}' "
+                                   "has a negative dimension; fix it in the prototxt or pass "
+                                   f"input_shapes={{'{top}': [N, C, H, W]}}")
         if shape is None:
-            where = f"{self.label}: input '{top}'" if self.layer is None else self.where()
             raise ModelLoadError(f"{where}: the shape of input blob '{top}' is not declared; "
                                  f"pass input_shapes={{'{top}': [N, C, H, W]}}")
         dims = tuple(UNKNOWN_DIM if d is None else d for d in shape)
@@ -380,20 +393,53 @@ def _caffe_pool_out(size: int, k: int, pad: int, stride: int, ceil: bool) -> int
 
 Lowering = Callable[[_Builder, Layer, list[Value]], list[Value | None]]
 _LOWER: dict[str, Lowering] = {}
+# (least, most) blobs; most None = no limit
+Count = tuple[int, int | None]
+# Layer type -> (bottoms, tops) its lowering reads and writes; checked before building, so a
+# lowering may index ins[i] and out=i within these counts.
+_ARITY: dict[str, tuple[Count, Count]] = {}
 
 
-def _lowers(*types: str, note: str):
-    """Register a lowering of the layer ``types``; ``note`` is their docs/frontends.md entry."""
+def _lowers(*types: str, note: str, bottoms: Count = (1, 1), tops: Count = (1, 1)):
+    """Register a lowering of the layer ``types``; ``note`` is their docs/frontends.md entry,
+    ``bottoms``/``tops`` the (least, most) blob counts the lowering handles."""
     def deco(fn: Lowering) -> Lowering:
         for t in types:
             _LOWER[t] = fn
             SUPPORTED_OPS[t] = note
+            _ARITY[t] = (bottoms, tops)
         return fn
     return deco
 
 
+def _count_problem(what: str, n: int, want: Count) -> str | None:
+    lo, hi = want
+    if lo <= n and (hi is None or n <= hi):
+        return None
+    need = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
+    return f"{n} {what}s (needs {need})"
+
+
+def malformed_layers(layers: Sequence[Layer]) -> list[str]:
+    """One description per layer whose ``type`` is missing or whose bottom/top counts do not
+    fit its supported lowering (layers of other types are left to unsupported_layers)."""
+    found = []
+    for layer in layers:
+        if not layer.type:
+            found.append(f"'{layer.name}' has no type")
+            continue
+        if layer.type not in _ARITY:
+            continue
+        bottoms, tops = _ARITY[layer.type]
+        problems = [p for p in (_count_problem("bottom", len(layer.bottom), bottoms),
+                                _count_problem("top", len(layer.top), tops)) if p]
+        if problems:
+            found.append(f"'{layer.name}' ({layer.type}) has {', '.join(problems)}")
+    return found
+
+
 @_lowers("Input", note="graph input (input_param.shape; also the legacy net-level "
-                        "input/input_shape/input_dim)")
+                        "input/input_shape/input_dim)", bottoms=(0, 0), tops=(1, None))
 def _input(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     shapes = list(layer.param("input_param").shape) if layer.has("input_param") else []
     out = []
@@ -403,9 +449,12 @@ def _input(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     return out
 
 
-@_lowers("Data", note="graph input (shape from input_shapes); label tops are dropped")
-@_lowers("ImageData", "HDF5Data", "WindowData", note="graph input (shape from input_shapes)")
-@_lowers("MemoryData", note="graph input [batch_size, channels, height, width]")
+@_lowers("Data", note="graph input (shape from input_shapes); label tops are dropped",
+         bottoms=(0, 0), tops=(1, None))
+@_lowers("ImageData", "HDF5Data", "WindowData", note="graph input (shape from input_shapes)",
+         bottoms=(0, 0), tops=(1, None))
+@_lowers("MemoryData", note="graph input [batch_size, channels, height, width]",
+         bottoms=(0, 0), tops=(1, None))
 def _data(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     shape = None
     if layer.type == "MemoryData" and layer.has("memory_data_param"):
@@ -468,7 +517,7 @@ def _inner_product(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | 
 
 
 @_lowers("Pooling", note="max_pool / avg_pool (Caffe ceil rounding, count_include_pad) / "
-                          "global_*_pool")
+                          "global_*_pool", tops=(1, 2))  # a MAX pooling's 2nd top: its mask
 def _pooling(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     from . import proto as cp
 
@@ -651,7 +700,7 @@ def _broadcast_param(b: _Builder, layer: Layer, x: Value, p: Any, second: Value 
 
 
 @_lowers("Scale", note="mul (+ add with bias_term); the scale may be a second bottom; right after "
-                        "a BatchNorm it becomes that batch_norm's gamma/beta")
+                        "a BatchNorm it becomes that batch_norm's gamma/beta", bottoms=(1, 2))
 def _scale(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("scale_param")
     x = ins[0]
@@ -698,7 +747,7 @@ def _merge_into_batch_norm(b: _Builder, layer: Layer, x: Value, p: Any) -> Value
     return merged.output
 
 
-@_lowers("Bias", note="add; the bias may be a second bottom")
+@_lowers("Bias", note="add; the bias may be a second bottom", bottoms=(1, 2))
 def _bias(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("bias_param")
     x = ins[0]
@@ -706,13 +755,12 @@ def _bias(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     return [b.node("add", [x, bias], out=0)]
 
 
-@_lowers("Eltwise", note="add/sub/mul (SUM with coeff), mul (PROD), max (MAX)")
+@_lowers("Eltwise", note="add/sub/mul (SUM with coeff), mul (PROD), max (MAX)",
+         bottoms=(2, None))
 def _eltwise(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     from . import proto as cp
 
     p = layer.param("eltwise_param")
-    if len(ins) < 2:
-        raise b.fail("needs at least two bottoms")
     if p.operation == cp.EltwiseParameter.MAX:
         return [b.node("max", ins, out=0)]
     if p.operation == cp.EltwiseParameter.PROD:
@@ -735,7 +783,7 @@ def _eltwise(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     return [y]
 
 
-@_lowers("Concat", note="concat (axis or concat_dim)")
+@_lowers("Concat", note="concat (axis or concat_dim)", bottoms=(1, None))
 def _concat(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("concat_param")
     axis = int(p.concat_dim) if p.HasField("concat_dim") else int(p.axis)
@@ -748,7 +796,7 @@ def _softmax(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
 
 
 @_lowers("Dropout", note="removed (identity at test time)")
-@_lowers("Split", note="no node: every top is the bottom's value")
+@_lowers("Split", note="no node: every top is the bottom's value", tops=(1, None))
 def _alias(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     return [ins[0]] * len(layer.top)
 
@@ -829,7 +877,7 @@ def _permute(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     return [b.node("transpose", ins[:1], {"perm": perm}, out=0)]
 
 
-@_lowers("Slice", note="split (slice_point, or equal parts)")
+@_lowers("Slice", note="split (slice_point, or equal parts)", tops=(1, None))
 def _slice(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     p = layer.param("slice_param")
     x = ins[0]
@@ -851,10 +899,8 @@ def _slice(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
     return b.node("split", [x, split], {"axis": axis}, num_outputs=n)
 
 
-@_lowers("Crop", note="slice to the second bottom's shape (axis, offset)")
+@_lowers("Crop", note="slice to the second bottom's shape (axis, offset)", bottoms=(2, 2))
 def _crop(b: _Builder, layer: Layer, ins: list[Value]) -> list[Value | None]:
-    if len(ins) != 2:
-        raise b.fail("needs two bottoms (the blob to crop and one of the target size)")
     p = layer.param("crop_param")
     x, ref = ins
     r = b.rank(x)

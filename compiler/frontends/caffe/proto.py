@@ -31,6 +31,7 @@ Contract:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from pathlib import Path
@@ -1027,7 +1028,7 @@ BlobShape: Any = _CLASSES["BlobShape"]
 __all__ = sorted(
     [*_CLASSES, "TRAIN", "TEST", "V1_TYPE_NAMES", "read_prototxt", "read_caffemodel",
      "parse_prototxt", "parse_caffemodel", "blob_to_array", "array_to_blob",
-     "write_caffemodel", "is_v1", "blob_shape"]
+     "write_caffemodel", "is_v1", "blob_shape", "MAX_NESTING"]
 )
 
 # ---------------------------------------------------------------------------------------
@@ -1039,8 +1040,11 @@ def parse_prototxt(text: str, source: str = "<prototxt>") -> Any:
 
     Fields unknown to the schema (layer parameters of Caffe forks) are skipped with a
     warning naming the first one; any other syntax error raises ModelLoadError with
-    ``source:line:column``.
+    ``source:line:column``. Text nested deeper than :data:`MAX_NESTING` braces is refused
+    with ModelLoadError naming the line before protobuf sees it (protobuf's text parser
+    recurses once per level and would overflow Python's stack).
     """
+    _check_nesting(text, source)
     net = NetParameter()
     try:
         text_format.Merge(text, net)
@@ -1055,6 +1059,34 @@ def parse_prototxt(text: str, source: str = "<prototxt>") -> Any:
     log.warning("%s: skipped fields unknown to infercc's Caffe schema; the first: %s",
                 source, _describe(first))
     return net
+
+
+#: Deepest ``{``/``<`` nesting a prototxt may have: the depth protobuf's binary parsers allow
+#: by default (C++ CodedInputStream, upb), so a .prototxt nests as deep as a .caffemodel may.
+#: Caffe's own schema nests at most 5 deep; the rest is room for fields of Caffe forks.
+MAX_NESTING = 100
+
+# Tokens that matter for nesting: strings (their braces do not count), comments, newlines
+# (for the line number) and the message delimiters of the text format.
+_NESTING_TOKEN = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|#[^\n]*|[{}<>\n]""")
+
+
+def _check_nesting(text: str, source: str) -> None:
+    """Raise ModelLoadError when ``text`` opens more than MAX_NESTING messages at once."""
+    depth, line = 0, 1
+    for m in _NESTING_TOKEN.finditer(text):
+        tok = m.group()
+        if tok == "\n":
+            line += 1
+        elif tok in ("{", "<"):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ModelLoadError(
+                    f"{source}:{line}: Caffe prototxt nests messages more than {MAX_NESTING} "
+                    f"deep at line {line}; no Caffe net nests like this (the file is corrupt or "
+                    "not a network definition), so check the braces around this line")
+        elif tok in ("}", ">"):
+            depth -= 1
 
 
 def _strip_position(e: text_format.ParseError) -> str:
@@ -1155,13 +1187,19 @@ def blob_shape(blob: Any) -> list[int]:
 
 def blob_to_array(blob: Any, name: str = "blob") -> np.ndarray:
     """Convert a BlobProto into a numpy array (float32 from ``data``, float64 from
-    ``double_data`` when that is the one filled). ``name`` appears in error messages."""
+    ``double_data`` when that is the one filled). ``name`` appears in error messages.
+
+    Raises ModelLoadError when the shape has a negative dimension or the number of values
+    is not the product of the shape's dimensions."""
     shape = blob_shape(blob)
+    if any(d < 0 for d in shape):
+        raise ModelLoadError(
+            f"{name}: blob shape {shape} has a negative dimension; the model file is corrupt")
     if len(blob.double_data) > 0 and len(blob.data) == 0:
         arr = np.array(blob.double_data, dtype=np.float64)
     else:
         arr = np.array(blob.data, dtype=np.float32)
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = math.prod(shape)  # Python ints: a corrupt huge shape must not wrap around
     if arr.size != count:
         raise ModelLoadError(
             f"{name}: blob holds {arr.size} values but its shape {shape} needs {count}; "
