@@ -42,6 +42,10 @@ _TOKEN = re.compile(
 )
 
 
+#: how deep attribute lists and subgraphs may nest in the text
+_MAX_NESTING = 64
+
+
 class _Tok:
     __slots__ = ("kind", "text", "pos")
 
@@ -88,6 +92,7 @@ class _Parser:
         self.i = 0
         # Deferred resource references: (container, key, resource name, expected type)
         self.pending: list[tuple[Any, Any, str, str]] = []
+        self.depth = 0  # attribute lists and subgraphs being read, one inside the other
 
     # -- token helpers ---------------------------------------------------------------------
     @property
@@ -331,6 +336,17 @@ class _Parser:
         return d
 
     def parse_attr_value(self, container: Any, key: Any) -> Any:
+        """One attribute value; lists and subgraphs nest at most ``_MAX_NESTING`` deep
+        (deeper text would exhaust Python's recursion limit)."""
+        if self.depth >= _MAX_NESTING:
+            raise self.error(f"attribute values nest deeper than {_MAX_NESTING} levels")
+        self.depth += 1
+        try:
+            return self._parse_attr_value(container, key)
+        finally:
+            self.depth -= 1
+
+    def _parse_attr_value(self, container: Any, key: Any) -> Any:
         t = self.tok
         if t.kind == "ident" and t.text == "graph":
             return self.parse_graph()

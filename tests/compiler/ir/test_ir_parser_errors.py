@@ -180,3 +180,18 @@ def test_seeded_mutants_of_every_construct_fail_only_cleanly(tmp_path):
             crashes.append(f"mutant {i}: {type(e).__name__}: {e}")
     assert not crashes, "\n".join(crashes[:20])
     assert refused > 150  # the mutations do damage most texts
+
+
+@pytest.mark.parametrize("value", ["[" * 5000 + "]" * 5000, "[" * 65 + "]" * 65])
+def test_attribute_values_nested_too_deep_are_refused(value):
+    _refused("graph @g(%x: f32[1]) -> (f32[1]) {\n"
+             f"  %y: f32[1] = relu(%x) {{a={value}}}\n  return %y\n}}\n", "nest deeper than 64")
+
+
+def test_attribute_values_nested_to_the_limit_parse():
+    g = parse_graph("graph @g(%x: f32[1]) -> (f32[1]) {\n"
+                    f"  %y: f32[1] = relu(%x) {{a={'[' * 63}1{']' * 63}}}\n  return %y\n}}\n")
+    a = g.nodes[0].attrs["a"]
+    for _ in range(63):
+        (a,) = a
+    assert a == 1
