@@ -122,7 +122,8 @@ def _reproducer_pipeline(path: str, reader) -> str | None:
     if not path.lower().endswith(".ir"):
         return None
     try:
-        with open(path, encoding="utf-8") as f:
+        # undecodable bytes are the loader's to report, with their line and column
+        with open(path, encoding="utf-8", errors="replace") as f:
             head = f.read(64 * 1024)
     except OSError:
         return None  # the loader reports the missing file properly

@@ -1,6 +1,7 @@
 """The IR text format, reading side: ``parse_graph(text)`` inverts ``print_graph``.
 
-Errors raise :class:`IRParseError` with the line, column and the offending line shown.
+Errors raise :class:`IRParseError` with the line, column and the offending line shown; any
+malformed text (bad literals, base64, dims, sizes) raises it rather than a lower-level error.
 Output types written in the text are taken as written (no inference), so a parsed graph is
 exactly the printed one; run the verifier to check them against the op schemas.
 """
@@ -8,7 +9,9 @@ exactly the printed one; run the verifier to check them against the op schemas.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import math
 import re
 from typing import Any
 
@@ -37,6 +40,10 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
+
+
+#: how deep attribute lists and subgraphs may nest in the text
+_MAX_NESTING = 64
 
 
 class _Tok:
@@ -78,10 +85,6 @@ def _where(text: str, pos: int, msg: str) -> str:
     return f"line {line_no}, column {col}: {msg}\n  {shown}\n  {' ' * (col - 1)}^"
 
 
-def _unquote(s: str) -> str:
-    return json.loads(s) if s.startswith('"') else s
-
-
 class _Parser:
     def __init__(self, text: str):
         self.text = text
@@ -89,6 +92,7 @@ class _Parser:
         self.i = 0
         # Deferred resource references: (container, key, resource name, expected type)
         self.pending: list[tuple[Any, Any, str, str]] = []
+        self.depth = 0  # attribute lists and subgraphs being read, one inside the other
 
     # -- token helpers ---------------------------------------------------------------------
     @property
@@ -101,8 +105,27 @@ class _Parser:
 
     def next(self) -> _Tok:
         t = self.toks[self.i]
-        self.i += 1
+        if t.kind != "eof":  # stay on eof so a cut-short text reports "end of input"
+            self.i += 1
         return t
+
+    def peek(self, k: int = 1) -> _Tok:
+        """The token ``k`` places ahead (eof past the end)."""
+        return self.toks[min(self.i + k, len(self.toks) - 1)]
+
+    def string(self, tok: _Tok, skip: int = 0) -> str:
+        """The JSON string literal that starts ``skip`` characters into ``tok``."""
+        lit = tok.text[skip:]
+        try:
+            s = json.loads(lit)
+        except json.JSONDecodeError as e:
+            raise IRParseError(_where(self.text, tok.pos + skip + e.pos, f"bad string literal: {e.msg}")) from None
+        _check_encodable(s, lambda msg: self.error(msg, tok))
+        return s
+
+    def name(self, tok: _Tok, skip: int = 0) -> str:
+        """A bare or quoted name: ``x``, ``"x y"``, or after a sigil (``skip=1`` for %x, @g)."""
+        return self.string(tok, skip) if tok.text[skip:].startswith('"') else tok.text[skip:]
 
     def skip_comments(self) -> None:
         while self.tok.kind == "comment":
@@ -147,7 +170,7 @@ class _Parser:
 
     def parse_graph(self) -> Graph:
         self.expect("graph")
-        name = _unquote(self.expect_kind("symbol", "a graph name like @main").text[1:])
+        name = self.name(self.expect_kind("symbol", "a graph name like @main"), 1)
         g = Graph(name)
         env: dict[str, Value] = {}
         self.expect("(")
@@ -155,7 +178,7 @@ class _Parser:
             vt = self.expect_kind("value", "a graph input like %x")
             self.expect(":")
             t = self.parse_type()
-            vname = _unquote(vt.text[1:])
+            vname = self.name(vt, 1)
             if vname in env:
                 raise self.error(f"%{vname} is defined twice", vt)
             env[vname] = g.add_input(vname, t)
@@ -195,14 +218,17 @@ class _Parser:
                 return g
             if self.tok.kind == "ident" and self.tok.text == "meta":
                 self.next()
-                key = self.next().text
+                key_tok = self.tok
+                if key_tok.kind not in ("ident", "string", "number"):
+                    raise self.error(f"expected a metadata key, found '{key_tok.text or 'end of input'}'")
+                self.next()
                 self.expect("=")
-                g.metadata[_unquote(key)] = json.loads(self.expect_kind("string", "a string").text)
+                g.metadata[self.name(key_tok)] = self.string(self.expect_kind("string", "a string"))
                 continue
             self.parse_node(g, env)
 
     def use(self, env: dict[str, Value], tok: _Tok) -> Value:
-        name = _unquote(tok.text[1:])
+        name = self.name(tok, 1)
         try:
             return env[name]
         except KeyError:
@@ -240,10 +266,10 @@ class _Parser:
         source: tuple[str, ...] = ()
         # the source comment follows the node's last token (a subgraph attribute spans lines)
         if self.tok.kind == "comment" and self._same_line(self.toks[self.i - 1], self.tok):
-            source = _parse_source(self.next().text[2:].strip())
+            source = self.parse_source(self.next())
         names = []
         for vt, _ in out_names:
-            vname = _unquote(vt.text[1:])
+            vname = self.name(vt, 1)
             if vname in env:
                 raise self.error(f"%{vname} is defined twice", vt)
             names.append(vname)
@@ -270,12 +296,12 @@ class _Parser:
         provenance is the value's own name.
         """
         vt, ty = out
-        name = _unquote(vt.text[1:])
+        name = self.name(vt, 1)
         if name in env:
             raise self.error(f"%{name} is defined twice", vt)
         t = self.tok
         attrs: dict[str, Any] = {}
-        if t.kind == "ident" and t.text in ("dense_resource", "sparse_resource") and self.toks[self.i + 1].text != "<":
+        if t.kind == "ident" and t.text in ("dense_resource", "sparse_resource") and self.peek().text != "<":
             self.next()
             self.pending.append((attrs, "value", name, t.text))
         elif t.kind == "ident" and t.text in ("dense", "dense_resource", "sparse_resource"):
@@ -284,7 +310,7 @@ class _Parser:
             raise self.error(f"expected a constant value after 'const', found '{t.text}'", t)
         source: tuple[str, ...] = (name,)
         if self.tok.kind == "comment" and self._same_line(self.toks[self.i - 1], self.tok):
-            source = _parse_source(self.next().text[2:].strip())
+            source = self.parse_source(self.next())
         node = g.add_node(CONST, [], attrs, out_types=[ty], names=[name], source=source)
         self.add_to(env, node)
         self.pending = [(node.attrs if c is attrs else c, k, r, w) for c, k, r, w in self.pending]
@@ -310,6 +336,17 @@ class _Parser:
         return d
 
     def parse_attr_value(self, container: Any, key: Any) -> Any:
+        """One attribute value; lists and subgraphs nest at most ``_MAX_NESTING`` deep
+        (deeper text would exhaust Python's recursion limit)."""
+        if self.depth >= _MAX_NESTING:
+            raise self.error(f"attribute values nest deeper than {_MAX_NESTING} levels")
+        self.depth += 1
+        try:
+            return self._parse_attr_value(container, key)
+        finally:
+            self.depth -= 1
+
+    def _parse_attr_value(self, container: Any, key: Any) -> Any:
         t = self.tok
         if t.kind == "ident" and t.text == "graph":
             return self.parse_graph()
@@ -326,10 +363,10 @@ class _Parser:
                         self.expect("]")
                         break
                 self.expect(">")
-                return _make_array(items, ty)
-            name = self.next().text
+                return self.make_array(items, ty, t)
+            name = self.name(self.expect_kind_of(("ident", "string"), "a resource name"))
             self.expect(">")
-            self.pending.append((container, key, _unquote(name), t.text))
+            self.pending.append((container, key, name, t.text))
             return None
         if t.text == "[":
             self.next()
@@ -349,7 +386,7 @@ class _Parser:
                 return int(t.text)
             return float(t.text)
         if t.kind == "string":
-            return json.loads(t.text)
+            return self.string(t)
         if t.kind == "ident":
             if t.text == "true":
                 return True
@@ -357,7 +394,7 @@ class _Parser:
                 return False
             if t.text in ("inf", "-inf", "nan", "-nan"):
                 return float(t.text)
-        raise self.error(f"expected a value, found '{t.text}'", t)
+        raise self.error(f"expected a value, found '{t.text or 'end of input'}'", t)
 
     def parse_type(self) -> TensorType:
         dt_tok = self.expect_kind("ident", "an element type like f32")
@@ -373,104 +410,206 @@ class _Parser:
         else:
             while not self.accept("]"):
                 d = self.next()
-                if d.kind == "number":
+                if d.kind == "number" and d.text.isdigit():
                     shape.append(int(d.text))
                 elif d.text == "?":
                     shape.append("?")
                 elif d.kind in ("ident", "string"):
-                    shape.append(_unquote(d.text))
+                    shape.append(self.name(d))
                 else:
-                    raise self.error(f"bad dimension '{d.text}'", d)
+                    raise self.error(
+                        f"bad dimension '{d.text or 'end of input'}' (a dimension is a "
+                        "non-negative integer, a name like N, or ?)", d)
                 if not self.accept(","):
                     self.expect("]")
                     break
         quant = None
-        if self.tok.kind == "ident" and self.tok.text == "q" and self.toks[self.i + 1].text == "(":
+        if self.tok.kind == "ident" and self.tok.text == "q" and self.peek().text == "(":
             quant = self.parse_quant()
         return TensorType(dtype, None if shape is None else tuple(shape), quant)
 
     def parse_quant(self) -> QuantParams:
-        self.expect("q")
+        q_tok = self.expect("q")
         self.expect("(")
         if self.tok.text == "axis":
             self.next()
             self.expect("=")
-            axis = int(self.expect_kind("number", "an axis").text)
+            axis = self.parse_int("an axis")
             self.expect(":")
-            scales = self.parse_number_list()
+            self.expect("[")
+            scales = self.parse_list(lambda: self.parse_float("a scale"))
             self.expect(",")
-            zps = self.parse_number_list()
+            self.expect("[")
+            zps = self.parse_list(lambda: self.parse_int("a zero point"))
             self.expect(")")
-            return QuantParams(tuple(float(s) for s in scales), tuple(int(z) for z in zps), axis)
-        scale = float(self.parse_scalar())
+            if len(scales) != len(zps):
+                raise self.error(
+                    f"quantization has {len(scales)} scales but {len(zps)} zero points", q_tok)
+            return QuantParams(tuple(scales), tuple(zps), axis)
+        scale = self.parse_float("a scale")
         self.expect(",")
-        zp = int(self.parse_scalar())
+        zp = self.parse_int("a zero point")
         self.expect(")")
         return QuantParams((scale,), (zp,), None)
 
-    def parse_number_list(self) -> list[Any]:
-        self.expect("[")
+    def parse_int(self, what: str) -> int:
+        t = self.tok
+        v = self.parse_scalar()
+        if type(v) is not int:
+            raise self.error(f"expected {what} (an integer), found '{t.text}'", t)
+        return v
+
+    def parse_float(self, what: str) -> float:
+        t = self.tok
+        v = self.parse_scalar()
+        if type(v) not in (int, float):
+            raise self.error(f"expected {what} (a number), found '{t.text}'", t)
+        return float(v)
+
+    def parse_list(self, item: Any) -> list[Any]:
+        """Items up to the closing ``]`` (the ``[`` is already read)."""
         out = []
         while not self.accept("]"):
-            out.append(self.parse_scalar())
+            out.append(item())
             if not self.accept(","):
                 self.expect("]")
                 break
         return out
+
+    def expect_kind_of(self, kinds: tuple[str, ...], what: str) -> _Tok:
+        if self.tok.kind not in kinds:
+            raise self.error(f"expected {what}, found '{self.tok.text or 'end of input'}'")
+        return self.next()
+
+    def parse_source(self, comment: _Tok) -> tuple[str, ...]:
+        """The provenance in a node's trailing ``// a, b`` or ``// "a", "b"`` comment."""
+        skip = len(comment.text) - len(comment.text[2:].lstrip())
+        text = comment.text[skip:].rstrip()
+        if not text.startswith('"'):
+            return tuple(s for s in text.split(", ") if s)
+        try:
+            items = json.loads("[" + text + "]")
+        except json.JSONDecodeError as e:
+            raise IRParseError(_where(
+                self.text, comment.pos + skip + max(e.pos - 1, 0),
+                f"bad source list in comment: {e.msg} (write quoted names separated by ', ')")) from None
+        if not all(isinstance(s, str) for s in items):
+            raise self.error("bad source list in comment: every entry must be a quoted name", comment)
+        for s in items:
+            _check_encodable(s, lambda msg: self.error(msg, comment))
+        return tuple(items)
+
+    def make_array(self, items: list[Any], ty: TensorType, tok: _Tok) -> np.ndarray:
+        """``items`` as an array of type ``ty``; the count must match the static shape."""
+        n = self.static_numel(ty, tok, "a dense value")
+        if len(items) != n:
+            raise self.error(f"dense value of type {ty} needs {n} elements, found {len(items)}", tok)
+        if ty.dtype == DType.STR:
+            return np.array(items, dtype=object).reshape(ty.shape)
+        if any(isinstance(x, str) for x in items):
+            raise self.error(f"dense value of type {ty} holds a string", tok)
+        try:
+            return np.array(items, dtype=ty.dtype.numpy).reshape(ty.shape)
+        except (ValueError, OverflowError) as e:  # e.g. 300 in an i8 tensor
+            raise self.error(f"dense value does not fit its type {ty}: {e}", tok) from None
+
+    def static_numel(self, ty: TensorType, tok: _Tok, what: str) -> int:
+        if not ty.is_static:
+            raise self.error(f"{what} needs a type with a static shape, found {ty}", tok)
+        return math.prod(ty.shape)  # Python ints: a huge dim must not overflow
+
+    def decode_b64(self, tok: _Tok, dtype: Any, what: str) -> np.ndarray:
+        """The array in the base64 string literal ``tok`` (little-endian ``dtype`` items)."""
+        raw = self.string(tok)
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise self.error(f"{what}: bad base64 data ({e})", tok) from None
+        dtype = np.dtype(dtype)
+        if dtype.kind == "O" or len(data) % dtype.itemsize:
+            raise self.error(
+                f"{what}: {len(data)} bytes of data are not a whole number of {dtype} items", tok)
+        return np.frombuffer(data, dtype=dtype).copy()
+
+    def parse_number_list(self) -> list[Any]:
+        self.expect("[")
+        return self.parse_list(self.parse_scalar)
 
     def parse_resources(self) -> dict[str, Any]:
         self.expect("resources")
         self.expect("{")
         res: dict[str, Any] = {}
         while not self.accept("}"):
-            name = _unquote(self.next().text)
+            name_tok = self.expect_kind_of(("ident", "string"), "a resource name or '}'")
+            name = self.name(name_tok)
+            if name in res:
+                raise self.error(f"resource {name} is defined twice", name_tok)
             self.expect(":")
-            if self.tok.kind == "ident" and self.tok.text in ("csc", "csr", "coo"):
-                fmt = self.next().text
-                ty = self.parse_type()
-                parts = {}
-                while self.tok.kind == "ident" and self.toks[self.i + 1].text == "=":
-                    k = self.next().text
-                    self.expect("=")
-                    parts[k] = json.loads(self.expect_kind("string", "base64 data").text)
-                res[name] = _make_sparse(fmt, ty, parts)
+            if self.tok.kind == "ident" and self.tok.text in _SPARSE_PARTS:
+                res[name] = self.parse_sparse(name)
                 continue
             ty = self.parse_type()
             data_tok = self.tok
             if data_tok.text == "[":
-                res[name] = np.array(self.parse_number_list(), dtype=object).reshape(ty.shape)
+                self.next()
+                res[name] = self.make_array(self.parse_list(self.parse_scalar), ty, data_tok)
                 continue
-            raw = json.loads(self.expect_kind("string", "base64 data").text)
-            arr = np.frombuffer(base64.b64decode(raw), dtype=ty.dtype.numpy)
-            if arr.size != int(np.prod(ty.shape)):
+            n = self.static_numel(ty, data_tok, f"resource {name}")
+            data_tok = self.expect_kind("string", "base64 data")
+            arr = self.decode_b64(data_tok, ty.dtype.numpy, f"resource {name}")
+            if arr.size != n:
                 raise self.error(f"resource {name}: {arr.size} elements for type {ty}", data_tok)
-            res[name] = arr.reshape(ty.shape).copy()
+            res[name] = arr.reshape(ty.shape)
         return res
 
+    def parse_sparse(self, name: str) -> Any:
+        """``csc|csr|coo TYPE key="<base64>" ...``: a 2-D scipy.sparse matrix of ``TYPE``."""
+        import scipy.sparse as sp
 
-def _make_array(items: list[Any], ty: TensorType) -> np.ndarray:
-    if ty.dtype == DType.STR:
-        return np.array(items, dtype=object).reshape(ty.shape)
-    return np.array(items, dtype=ty.dtype.numpy).reshape(ty.shape)
+        fmt_tok = self.next()
+        fmt = fmt_tok.text
+        ty = self.parse_type()
+        if not ty.is_static or len(ty.shape) != 2:
+            raise self.error(f"resource {name}: a {fmt} matrix needs a static 2-D type, found {ty}", fmt_tok)
+        parts: dict[str, np.ndarray] = {}
+        while self.tok.kind == "ident" and self.peek().text == "=":
+            k_tok = self.next()
+            if k_tok.text not in _SPARSE_PARTS[fmt]:
+                raise self.error(f"resource {name}: a {fmt} matrix has no part '{k_tok.text}' "
+                                 f"(its parts are {', '.join(_SPARSE_PARTS[fmt])})", k_tok)
+            self.expect("=")
+            dtype = ty.dtype.numpy if k_tok.text == "data" else np.int32
+            parts[k_tok.text] = self.decode_b64(self.expect_kind("string", "base64 data"), dtype,
+                                                f"resource {name}, part {k_tok.text}")
+        missing = [k for k in _SPARSE_PARTS[fmt] if k not in parts]
+        if missing:
+            raise self.error(f"resource {name}: the {fmt} matrix lacks {', '.join(missing)}", fmt_tok)
+        data = parts["data"]
+        try:
+            if fmt == "coo":
+                m = sp.coo_matrix((data, (parts["row"], parts["col"])), shape=ty.shape)
+            else:
+                cls = sp.csc_matrix if fmt == "csc" else sp.csr_matrix
+                m = cls((data, parts["indices"], parts["indptr"]), shape=ty.shape)
+                m.check_format(full_check=True)  # indices in range, indptr sorted
+        except (ValueError, TypeError, OverflowError) as e:  # scipy's own consistency checks
+            raise self.error(f"resource {name}: the {fmt} parts do not form a {ty} matrix: {e}",
+                             fmt_tok) from None
+        return m
 
 
-def _make_sparse(fmt: str, ty: TensorType, parts: dict[str, str]) -> Any:
-    import scipy.sparse as sp
-
-    def arr(key: str, dtype: Any) -> np.ndarray:
-        return np.frombuffer(base64.b64decode(parts[key]), dtype=dtype).copy()
-
-    data = arr("data", ty.dtype.numpy)
-    if fmt == "coo":
-        return sp.coo_matrix((data, (arr("row", np.int32), arr("col", np.int32))), shape=ty.shape)
-    cls = sp.csc_matrix if fmt == "csc" else sp.csr_matrix
-    return cls((data, arr("indices", np.int32), arr("indptr", np.int32)), shape=ty.shape)
+#: the base64 parts of each sparse resource format, in printed order
+_SPARSE_PARTS = {"csc": ("data", "indices", "indptr"), "csr": ("data", "indices", "indptr"),
+                 "coo": ("data", "row", "col")}
 
 
-def _parse_source(text: str) -> tuple[str, ...]:
-    if text.startswith('"'):
-        return tuple(json.loads("[" + text + "]"))
-    return tuple(s for s in text.split(", ") if s)
+def _check_encodable(s: str, error: Any) -> None:
+    """Refuse lone surrogates (``"\\ud800"``): such a name could not be written back as UTF-8."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise error("string holds a lone surrogate escape (\\ud800-\\udfff); it is not valid "
+                    "text") from None
 
 
 def parse_graph(text: str) -> Graph:
@@ -479,9 +618,20 @@ def parse_graph(text: str) -> Graph:
 
 
 def load_ir(path: str) -> Graph:
-    """Read an ``.ir`` file; parse errors name the file."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    """Read an ``.ir`` file; every error about its content is an :class:`IRParseError`
+    naming the file (the text must be UTF-8; a leading byte-order mark is allowed)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        bad = e.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)  # utf-8-sig drops the BOM
+        line = data.count(b"\n", 0, bad) + 1
+        column = bad - (data.rfind(b"\n", 0, bad) + 1) + 1
+        raise IRParseError(
+            f"{path}: line {line}, column {column}: byte 0x{data[bad]:02x} is not UTF-8 text; IR "
+            "files are UTF-8 (re-save the file as UTF-8, or print the graph again with "
+            "`infercc opt -o FILE.ir`)") from None
     try:
         return parse_graph(text)
     except IRParseError as e:
