@@ -17,7 +17,12 @@ Contract of :func:`load_onnx`:
   value a subgraph reads becomes a trailing input of the IR node and of the subgraph.
 * Before anything is built, every op type without an IR schema is collected with all its
   node names and reported at once in :class:`~compiler.errors.UnsupportedOpsError`.
-* A missing, unreadable or malformed model raises :class:`~compiler.errors.ModelLoadError`.
+* A missing, unreadable or malformed model raises :class:`~compiler.errors.ModelLoadError`
+  (:class:`OnnxImportError` once the file is parsed), naming the file and the node or field.
+  What a malformed file could break is checked before it is trusted: string fields must be
+  UTF-8, attributes must have the type ONNX declares for them, ``If``/``Loop``/``Scan``
+  need their subgraphs, every input must be defined, and the graph must be acyclic (a cycle
+  is reported with the nodes on it).
 """
 
 from __future__ import annotations
@@ -137,7 +142,7 @@ def _check_has_graph(model: Any, label: str) -> None:
         )
 
 
-def check_text_fields(model: Any, label: str) -> None:
+def _check_text_fields(model: Any, label: str) -> None:
     """Refuse a model whose string fields (op types, names, domains, ...) are not UTF-8.
 
     protobuf hands such a field over as ``bytes`` instead of ``str``; everything after
@@ -156,7 +161,7 @@ def check_text_fields(model: Any, label: str) -> None:
                 bad = [k for k, v in enumerate(value if repeated else [value]) if not isinstance(v, str)]
                 if bad:
                     at = f"{where}[{bad[0]}]" if repeated else where
-                    raise ModelLoadError(
+                    raise OnnxImportError(
                         f"{label}: field {at} is not valid UTF-8 text; the file is corrupt: "
                         "re-export or re-download it"
                     )
@@ -250,7 +255,7 @@ def load_onnx(
     (default: the ONNX graph name, else the file stem).
     """
     model, label = read_model(source)
-    check_text_fields(model, label)
+    _check_text_fields(model, label)
     opset = default_opset(model)
     if model.functions:
         model = _inline_functions(model, label)
