@@ -17,7 +17,12 @@ Contract of :func:`load_onnx`:
   value a subgraph reads becomes a trailing input of the IR node and of the subgraph.
 * Before anything is built, every op type without an IR schema is collected with all its
   node names and reported at once in :class:`~compiler.errors.UnsupportedOpsError`.
-* A missing, unreadable or malformed model raises :class:`~compiler.errors.ModelLoadError`.
+* A missing, unreadable or malformed model raises :class:`~compiler.errors.ModelLoadError`
+  (:class:`OnnxImportError` once the file is parsed), naming the file and the node or field.
+  What a malformed file could break is checked before it is trusted: string fields must be
+  UTF-8, attributes must have the type ONNX declares for them, ``If``/``Loop``/``Scan``
+  need their subgraphs, every input must be defined, and the graph must be acyclic (a cycle
+  is reported with the nodes on it).
 """
 
 from __future__ import annotations
@@ -137,6 +142,36 @@ def _check_has_graph(model: Any, label: str) -> None:
         )
 
 
+def _check_text_fields(model: Any, label: str) -> None:
+    """Refuse a model whose string fields (op types, names, domains, ...) are not UTF-8.
+
+    protobuf hands such a field over as ``bytes`` instead of ``str``; everything after
+    reading assumes text, so the field is named here, before anything trusts it.
+    """
+    from google.protobuf.descriptor import FieldDescriptor
+
+    stack: list[tuple[Any, str]] = [(model, "model")]
+    while stack:
+        msg, path = stack.pop()
+        for field, value in msg.ListFields():
+            where = f"{path}.{field.name}"
+            # a repeated field's value is a container (FieldDescriptor.label is gone in protobuf 7)
+            repeated = not isinstance(value, (str, bytes)) and not hasattr(value, "ListFields")
+            if field.type == FieldDescriptor.TYPE_STRING:
+                bad = [k for k, v in enumerate(value if repeated else [value]) if not isinstance(v, str)]
+                if bad:
+                    at = f"{where}[{bad[0]}]" if repeated else where
+                    raise OnnxImportError(
+                        f"{label}: field {at} is not valid UTF-8 text; the file is corrupt: "
+                        "re-export or re-download it"
+                    )
+            elif field.type == FieldDescriptor.TYPE_MESSAGE:
+                if repeated:
+                    stack.extend((m, f"{where}[{k}]") for k, m in enumerate(value))
+                else:
+                    stack.append((value, where))
+
+
 def default_opset(model: Any) -> int:
     for imp in model.opset_import:
         if imp.domain in DEFAULT_DOMAINS:
@@ -220,6 +255,7 @@ def load_onnx(
     (default: the ONNX graph name, else the file stem).
     """
     model, label = read_model(source)
+    _check_text_fields(model, label)
     opset = default_opset(model)
     if model.functions:
         model = _inline_functions(model, label)
@@ -391,7 +427,7 @@ class _Converter:
         for st in gp.sparse_initializer:
             arr, ty = self.sparse_array(st, f"{self.label}: sparse initializer '{st.values.name}'")
             scope.values[st.values.name] = graph.add_const(arr, st.values.name, source=(st.values.name,), type=ty)
-        for node in _topo_order(gp, set(scope.values)):
+        for node in _topo_order(gp, set(scope.values), f"{self.label}: graph '{gp.name}'"):
             self.convert_node(node, scope)
         outs = []
         for vi in gp.output:
@@ -431,7 +467,9 @@ class _Converter:
         while outputs and not outputs[-1]:
             outputs.pop()
         attrs: dict[str, Any] = {}
+        expected = _onnx_attr_types(node.op_type, self.opset)
         for a in node.attribute:
+            _check_attr_type(a, expected.get(a.name), node.op_type, where)
             attrs[a.name] = self.attr_value(a, node, scope, label, where)
         view = NodeView(self, scope, node, label, where, inputs, attrs, outputs)
         results = normalize(view)
@@ -611,9 +649,9 @@ class _Converter:
             return [self.tensor_array(x, f"{where} attribute '{a.name}'")[0] for x in a.tensors]
         if t == A.GRAPH:
             return a.g  # converted by the control-flow normalizers, which know the inputs
+        kind = A.AttributeType.Name(t) if t in A.AttributeType.values() else f"#{t} (unknown to ONNX)"
         raise OnnxImportError(
-            f"{where}: attribute '{a.name}' has type {A.AttributeType.Name(t)}, which infercc "
-            "does not support"
+            f"{where}: attribute '{a.name}' has type {kind}, which infercc does not support"
         )
 
     def convert_subgraph(
@@ -691,8 +729,10 @@ def _used_names(g: Any) -> set[str]:
     return used
 
 
-def _topo_order(gp: Any, known: set[str]) -> list[Any]:
-    """The graph's nodes in a valid order (ONNX requires one; some exporters break it)."""
+def _topo_order(gp: Any, known: set[str], where: str) -> list[Any]:
+    """The graph's nodes in a valid order (ONNX requires one; some exporters break it).
+
+    Raises :class:`OnnxImportError` naming the nodes of a cycle when there is none."""
     nodes = list(gp.node)
     produced: dict[str, int] = {}
     for i, n in enumerate(nodes):
@@ -729,9 +769,28 @@ def _topo_order(gp: Any, known: set[str]) -> list[Any]:
             if indeg[u] == 0:
                 heapq.heappush(heap, u)
     if len(order) != len(nodes):
-        stuck = next(n for i, n in enumerate(nodes) if indeg[i] > 0)
-        raise OnnxImportError(f"graph '{gp.name}' has a cycle through node '{node_label(stuck)}'")
+        cycle = _find_cycle(deps, [i for i, d in enumerate(indeg) if d > 0])
+        names = [f"'{node_label(nodes[i])}'" for i in cycle]
+        shown = " -> ".join(names[:8]) + (f" -> ... ({len(names)} nodes)" if len(names) > 8 else "")
+        raise OnnxImportError(
+            f"{where}: the nodes {shown} -> {names[0]} read each other's outputs in a cycle; "
+            "an ONNX graph must be acyclic: re-export the model"
+        )
     return order
+
+
+def _find_cycle(deps: list[set[int]], stuck: list[int]) -> list[int]:
+    """The node indices of one cycle, in data-flow order, among ``stuck`` (the nodes a
+    topological sort could not place; each of them depends on another stuck node)."""
+    left = set(stuck)
+    path: list[int] = []
+    seen: dict[int, int] = {}
+    i = stuck[0]
+    while i not in seen:
+        seen[i] = len(path)
+        path.append(i)
+        i = min(j for j in deps[i] if j in left)
+    return list(reversed(path[seen[i]:]))
 
 
 def _node_reads(node: Any) -> set[str]:
@@ -747,6 +806,40 @@ def _node_reads(node: Any) -> set[str]:
                 reads.update(x for x in _node_reads(n) if x not in local)
             reads.update(o.name for o in g.output if o.name not in local)
     return reads
+
+
+_ATTR_TYPES_CACHE: dict[tuple[str, int], dict[str, int]] = {}
+
+
+def _onnx_attr_types(op_type: str, opset: int) -> dict[str, int]:
+    """Attribute name -> ``AttributeProto.AttributeType`` that ONNX declares for ``op_type``
+    at ``opset`` (empty for an op or opset ONNX does not know)."""
+    key = (op_type, opset)
+    if key not in _ATTR_TYPES_CACHE:
+        import onnx
+
+        try:
+            schema = onnx.defs.get_schema(op_type, opset)
+            _ATTR_TYPES_CACHE[key] = {n: int(a.type) for n, a in schema.attributes.items()}
+        except Exception as e:  # an unknown op/opset has no declared types to check against
+            log.debug("no ONNX schema for %s-%d: %s", op_type, opset, e)
+            _ATTR_TYPES_CACHE[key] = {}
+    return _ATTR_TYPES_CACHE[key]
+
+
+def _check_attr_type(a: Any, expected: int | None, op_type: str, where: str) -> None:
+    """Refuse an attribute whose type differs from the one ONNX declares for it (an ``INTS``
+    ``to`` of a Cast, a ``STRING`` Loop ``body``), before its value is read."""
+    import onnx
+
+    if expected is None or a.type == expected:
+        return
+    names = onnx.AttributeProto.AttributeType
+    got = names.Name(a.type) if a.type in names.values() else f"#{a.type}"
+    raise OnnxImportError(
+        f"{where}: attribute '{a.name}' has type {got}, but {op_type} takes a "
+        f"{names.Name(expected)} there; the model is malformed: re-export it"
+    )
 
 
 _DEFAULTS_CACHE: dict[tuple[str, int], dict[str, Any]] = {}

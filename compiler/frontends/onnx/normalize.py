@@ -111,6 +111,18 @@ class NodeView:
 
         raise OnnxImportError(f"{self.where}: {msg}")
 
+    def graph_attr(self, name: str) -> Any:
+        """Remove and return the subgraph attribute ``name``; a missing one, or one of another
+        type, is refused here rather than trusted by the control-flow rules."""
+        import onnx
+
+        g = self.attrs.pop(name, None)
+        if not isinstance(g, onnx.GraphProto):
+            what = "is missing" if g is None else f"is a {type(g).__name__}, not a graph"
+            self.fail(f"attribute '{name}' {what}; a {self.op_type} node needs its '{name}' "
+                      "subgraph: re-export the model")
+        return g
+
 
 Rule = Callable[[NodeView], "list[Value] | None"]
 _RULES: dict[str, Rule] = {}
@@ -323,7 +335,7 @@ def _legacy_broadcast(v: NodeView):
 
 @rule("If")
 def _if(v: NodeView):
-    then_gp, else_gp = v.attrs.pop("then_branch"), v.attrs.pop("else_branch")
+    then_gp, else_gp = v.graph_attr("then_branch"), v.graph_attr("else_branch")
     conv, scope = v.conv, v.scope
     base = sanitize_name(v.label)
     g_then, cap_then = conv.convert_subgraph(then_gp, scope, [], then_gp.name or f"{base}_then", v.where)
@@ -337,7 +349,7 @@ def _if(v: NodeView):
 
 @rule("Loop")
 def _loop(v: NodeView):
-    body_gp = v.attrs.pop("body")
+    body_gp = v.graph_attr("body")
     carried = list(v.inputs[2:])
     formal = [TensorType(DType.I64, ()), TensorType(DType.BOOL, ())]
     for c in carried:
@@ -355,7 +367,7 @@ def _scan(v: NodeView):
     if v.opset < 9:
         v.fail("Scan before opset 9 (with a batch axis and sequence_lens) is not supported; "
                "convert the model with onnx.version_converter to opset 9 or later")
-    body_gp = v.attrs.pop("body")
+    body_gp = v.graph_attr("body")
     n_scan = int(v.attrs.get("num_scan_inputs", 0))
     states = v.inputs[: len(v.inputs) - n_scan]
     scans = v.inputs[len(v.inputs) - n_scan:]
