@@ -101,7 +101,9 @@ class PassRegistry(Registry[PassInfo]):
                 f"pass '{name}' from {origin} is {obj!r}, not a subclass of "
                 "compiler.pass_manager.Pass"
             )
-        if not dataclasses.is_dataclass(obj):
+        # The class itself must be decorated: a subclass of a dataclass inherits
+        # __dataclass_fields__, and without @dataclass its own option fields would be ignored.
+        if not dataclasses.is_dataclass(obj) or "__dataclass_fields__" not in vars(obj):
             raise PipelineError(
                 f"pass '{name}' from {origin}: class {obj.__qualname__} must be a @dataclass "
                 "(its fields are the pass options)"

@@ -318,6 +318,17 @@ def test_builtin_class_name_must_match():
         reg.get("not-nop")
 
 
+def test_a_pass_subclass_without_its_own_dataclass_decorator_is_refused():
+    # Without @dataclass its option would be a plain class attribute the pipeline grammar
+    # never sees; the registry refuses it instead of ignoring the option silently.
+    class Undecorated(Nop):
+        name: ClassVar[str] = "undecorated"
+        level: int = 3
+
+    with pytest.raises(PipelineError, match="must be a @dataclass"):
+        PassRegistry({}, plugins=False, extra=[Undecorated])
+
+
 # -- the manager ------------------------------------------------------------------------------
 
 
