@@ -182,21 +182,6 @@ def load_model(path: str, input_shapes: dict[str, list[Any]] | None = None, *,
         try:
             verify(graph)
         except VerificationError as e:
-            raise ModelLoadError(f"{path}: the model fails verification: {short_verification(e)}") from None
+            raise ModelLoadError(f"{path}: the model fails verification: {e.summary()}") from None
     return graph
 
-
-def short_verification(error: Exception, context: int = 1) -> str:
-    """The first problem of a verification failure with ``context`` IR lines either side,
-    and how many more there are: a model with a broken input type can fail on hundreds of
-    nodes, and the first one names what to fix."""
-    blocks = str(error).split("\n\n")
-    head, problems = blocks[0], blocks[1:]
-    if not problems:
-        return head
-    lines = problems[0].splitlines()
-    at = next((k for k, line in enumerate(lines) if line.lstrip().startswith(">>")), None)
-    shown = lines[:1] + (lines[max(1, at - context):at + context + 1] if at is not None else [])
-    more = len(getattr(error, "problems", problems)) - 1
-    tail = [f"... and {more} more problem(s)"] if more > 0 else []
-    return "\n".join([head, *shown, *tail])

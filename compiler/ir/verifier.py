@@ -24,9 +24,24 @@ CONTEXT_LINES = 5
 class VerificationError(Exception):
     """The graph breaks an IR invariant; ``problems`` lists (node, message)."""
 
-    def __init__(self, message: str, problems: list[tuple[Node | None, str]]):
+    def __init__(self, message: str, problems: list[tuple[Node | None, str]],
+                 graph: Graph | None = None):
         super().__init__(message)
         self.problems = problems
+        self.graph = graph
+
+    def summary(self, context: int = 1) -> str:
+        """The first problem with ``context`` IR lines either side, and how many more there
+        are: a model with a broken input type can fail on hundreds of nodes, and the first one
+        names what to fix. Without the graph (an error built by hand) the message is whole."""
+        if self.graph is None or not self.problems:
+            return str(self)
+        text, line_of = _located(self.graph)
+        lines = [_header(self.graph, self.problems),
+                 *_problem_lines(text, line_of, *self.problems[0], context)]
+        if len(self.problems) > 1:
+            lines.append(f"... and {len(self.problems) - 1} more problem(s)")
+        return "\n".join(lines)
 
 
 def verify(graph: Graph, *, check_types: bool = True) -> None:
@@ -34,7 +49,7 @@ def verify(graph: Graph, *, check_types: bool = True) -> None:
     problems: list[tuple[Node | None, str]] = []
     _verify_graph(graph, problems, check_types)
     if problems:
-        raise VerificationError(_render(graph, problems), problems)
+        raise VerificationError(_render(graph, problems), problems, graph)
 
 
 def _verify_graph(g: Graph, problems: list, check_types: bool) -> None:
@@ -114,7 +129,8 @@ def _verify_graph(g: Graph, problems: list, check_types: bool) -> None:
             problems.append((None, f"graph output %{v.name} is not defined in @{g.name}"))
 
 
-def _render(graph: Graph, problems: list[tuple[Node | None, str]]) -> str:
+def _located(graph: Graph) -> tuple[list[str], dict[int, int]]:
+    """The printed graph's lines and the line of each node."""
     text = print_graph(graph).splitlines()
     line_of: dict[int, int] = {}
     li = 0
@@ -124,19 +140,35 @@ def _render(graph: Graph, problems: list[tuple[Node | None, str]]) -> str:
             li += 1
         line_of[id(node)] = li
         li += 1
-    parts = [f"graph @{graph.name} failed verification ({len(problems)} problem(s)):"]
+    return text, line_of
+
+
+def _header(graph: Graph, problems: list) -> str:
+    return f"graph @{graph.name} failed verification ({len(problems)} problem(s)):"
+
+
+def _problem_lines(text: list[str], line_of: dict[int, int], node: Node | None, msg: str,
+                   context: int) -> list[str]:
+    """One problem: the node and its message, then ``context`` lines either side of it."""
+    if node is None or id(node) not in line_of:
+        label = f"in a subgraph node {node!r}" if node is not None else "graph"
+        return [f"{label}: {msg}"]
+    at = line_of[id(node)]
+    src = f" (from {', '.join(node.source)})" if node.source else ""
+    out = [f"node {node.op} -> %{node.outputs[0].name if node.outputs else '?'}{src}: {msg}"]
+    lo, hi = max(0, at - context), min(len(text), at + context + 1)
+    for k in range(lo, hi):
+        marker = ">>" if k == at else "  "
+        out.append(f"  {marker} {k + 1:4d} | {text[k][:200]}")
+    return out
+
+
+def _render(graph: Graph, problems: list[tuple[Node | None, str]]) -> str:
+    text, line_of = _located(graph)
+    parts = [_header(graph, problems)]
     for node, msg in problems[:20]:
-        if node is None or id(node) not in line_of:
-            label = f"in a subgraph node {node!r}" if node is not None else "graph"
-            parts.append(f"\n{label}: {msg}")
-            continue
-        at = line_of[id(node)]
-        src = f" (from {', '.join(node.source)})" if node.source else ""
-        parts.append(f"\nnode {node.op} -> %{node.outputs[0].name if node.outputs else '?'}{src}: {msg}")
-        lo, hi = max(0, at - CONTEXT_LINES), min(len(text), at + CONTEXT_LINES + 1)
-        for k in range(lo, hi):
-            marker = ">>" if k == at else "  "
-            parts.append(f"  {marker} {k + 1:4d} | {text[k][:200]}")
+        first, *rest = _problem_lines(text, line_of, node, msg, CONTEXT_LINES)
+        parts += ["\n" + first, *rest]
     if len(problems) > 20:
         parts.append(f"\n... and {len(problems) - 20} more")
     return "\n".join(parts)

@@ -8,7 +8,6 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from compiler.cli.app import main
-from compiler.cli.common import short_verification
 from compiler.ir import VerificationError
 
 
@@ -45,4 +44,4 @@ def test_many_failing_nodes_give_a_short_message(tmp_path, capsys):
 
 def test_a_message_without_problem_blocks_is_kept_whole():
     e = VerificationError("graph @g failed verification (1 problem(s)):", [])
-    assert short_verification(e) == "graph @g failed verification (1 problem(s)):"
+    assert e.summary() == "graph @g failed verification (1 problem(s)):"
