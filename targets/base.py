@@ -21,7 +21,6 @@ This module imports only the standard library and :mod:`compiler.errors` at impo
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,10 +201,11 @@ class Target:
         :class:`EmitResult`, a path or the model bytes."""
         if self.executor is None:
             raise UnknownTargetError(f"target '{self.name}' names no executor")
-        runtime = importlib.import_module("compiler.runtime")
+        from compiler.runtime import open_executor  # a lower layer: imported, not by name
+
         if isinstance(model, EmitResult):
             model = model.output if model.output is not None else model.data
-        return runtime.open_executor(self.executor, model, **opts)
+        return open_executor(self.executor, model, **opts)
 
     def __repr__(self) -> str:
         return f"<target {self.name}>"
