@@ -21,11 +21,6 @@ from .layout import oversized_dim
 
 log = logging.getLogger(__name__)
 
-# TFLite's int8 kernels fuse only the relu family (no tanh/sigmoid); a tanh/sigmoid left as
-# its own op gets calibrated and runs in int8 instead of falling back to float.
-_INT8_FUSED_ACTIVATIONS = "fuse-activation{allowed=[relu,relu6,relu_n1_to_1]}"
-
-
 @dataclass
 class TFLiteOptions(TargetOptions):
     """``float16``: store float weights as float16 (dequantized at load); ``io_dtype``:
@@ -60,7 +55,12 @@ class TFLiteTarget(Target):
     def default_pipeline(self, int8: bool = False) -> str:
         pipeline = super().default_pipeline(int8)
         if int8:
-            pipeline = ",".join(_INT8_FUSED_ACTIVATIONS if p.strip() == "fuse-activation" else p
+            # TFLite's int8 kernels fuse only the activations the quantization spec lists
+            # (the relu family): a tanh/sigmoid left as its own op gets calibrated and runs
+            # in int8 instead of falling back to float.
+            allowed = ",".join(sorted(a for a in self.quant_spec.fused_activations if a))
+            fuse = f"fuse-activation{{allowed=[{allowed}]}}"
+            pipeline = ",".join(fuse if p.strip() == "fuse-activation" else p
                                 for p in pipeline.split(","))
         return pipeline
 
