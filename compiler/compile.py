@@ -11,8 +11,7 @@ Contract of :func:`compile`:
   ``output``'s extension (``x.onnx`` -> ONNX), and is :data:`targets.DEFAULT_TARGET` when
   there is no output. A target whose extension differs from ``output``'s is a
   :class:`~targets.TargetMismatchError`. The target's :meth:`~targets.Target.load_hints`
-  fill in load options the caller did not give (TFLite loads TensorFlow/Keras sources in
-  NHWC). ``float16`` and ``io_dtype`` are target options (TFLite's).
+  fill in load options the caller did not give. ``float16`` and ``io_dtype`` are target options (TFLite's).
 * The graph is optimised by one :class:`~compiler.pass_manager.PassManager` running
   ``pipeline`` (a pipeline string; default: the target's
   :meth:`~targets.Target.default_pipeline`), then handed to :meth:`~targets.Target.emit`.
@@ -41,6 +40,11 @@ Contract of :func:`compile`:
   result is built in memory only (``CompileResult.size`` still says how large it is).
 * ``input_shapes={"name": dims}`` fixes input dimensions; for ``.ir``/``.pt2`` files (which
   carry their own shapes) they override the declared shapes and types are re-inferred.
+  Dims may be symbols (``"N"``) or ``"?"``: they stay dynamic.
+* ``layout="NCHW"|"NHWC"`` is the axis order of the compiled model's 4-D inputs and outputs
+  (:mod:`compiler.layout`); default (None): the source's own (Keras/TensorFlow/TFLite NHWC,
+  ONNX/PyTorch/Caffe NCHW) for every target. ``CompileResult.layouts`` and the
+  ``layout`` of each input's and output's :class:`~targets.DeployedTensor` report it.
 * Errors in the user's input (unknown target, unloadable model, failing pass, a graph the
   target cannot express) raise :class:`~compiler.errors.InferccError` subclasses; option
   errors are raised before the model is loaded; nothing is written when the target refuses
@@ -119,6 +123,13 @@ class CompileResult:
         return PipelineReport(list(self.records))
 
     @property
+    def layouts(self) -> dict[str, str]:
+        """Input/output name -> ``"NCHW"``/``"NHWC"`` for each 4-D input and output."""
+        from .layout import interface_layouts
+
+        return interface_layouts(self.graph)
+
+    @property
     def tensor_map(self) -> dict:
         """IR value name -> :class:`~targets.DeployedTensor` (see ``emitted``)."""
         return self.emitted.tensor_map if self.emitted is not None else {}
@@ -159,6 +170,7 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     float16: bool = False,
     output: str | os.PathLike | None = None,
     input_shapes: Mapping[str, Sequence[Any]] | None = None,
+    layout: str | None = None,
     int8: bool = False,
     calibration: Any = None,
     method: str = "minmax",
@@ -179,6 +191,9 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     doc)."""
     from targets import resolve_target
 
+    from .layout import check_layout
+
+    layout = check_layout(layout)
     tgt, spec = resolve_target(target, output)
     given = {k: v for k, v in (("float16", float16), ("io_dtype", io_dtype))
              if v != {"float16": False, "io_dtype": "float"}[k]}
@@ -201,7 +216,7 @@ def compile(  # noqa: A001 - the public name is compiler.compile
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    graph = _load(model, tgt, input_shapes, dict(load_options))
+    graph = _load(model, tgt, input_shapes, dict(load_options), layout)
     timings["load"] = time.perf_counter() - t0
 
     ctx = PassContext(target=tgt.name, options={"target_options": options})
@@ -234,6 +249,7 @@ def compile(  # noqa: A001 - the public name is compiler.compile
 
     t0 = time.perf_counter()
     emitted = tgt.emit(graph, options, output)
+    _record_layouts(emitted, graph)
     timings["emit"] = time.perf_counter() - t0
     size = emitted.size
     log.info("compiled to %s: %d bytes (load %.2fs, optimize %.2fs, emit %.2fs)", tgt.name,
@@ -429,10 +445,34 @@ def _accuracy(keeper: _FloatGraphKeeper, graph, stats, ctx: Any, calibration: An
     return result
 
 
-def _load(model: Any, target: Any, input_shapes, options: dict[str, Any]):
+def _load(model: Any, target: Any, input_shapes, options: dict[str, Any],
+          layout: str | None = None):
     """Load ``model`` for ``target`` (a :class:`~targets.Target` or its name): its load
-    hints fill in the options not given."""
-    from .frontends import load
+    hints fill in the options not given; then its 4-D inputs and outputs get ``layout``
+    (None: the source's own)."""
+    graph = _load_source(model, target, input_shapes, options, layout)
+    if layout is not None:
+        from .layout import set_interface_layout
+
+        set_interface_layout(graph, layout)
+    return graph
+
+
+def _record_layouts(emitted: Any, graph: Any) -> None:
+    """Copy each 4-D input's and output's interface layout into its deployed tensor."""
+    import dataclasses
+
+    from .layout import interface_layouts
+
+    for name, layout in interface_layouts(graph).items():
+        if name in emitted.tensor_map:
+            emitted.tensor_map[name] = dataclasses.replace(emitted.tensor_map[name],
+                                                           layout=layout)
+
+
+def _load_source(model: Any, target: Any, input_shapes, options: dict[str, Any],
+                 layout: str | None):
+    from .frontends import is_tensorflow_source, load
     from .ir import Graph
 
     if isinstance(model, Graph):
@@ -452,6 +492,9 @@ def _load(model: Any, target: Any, input_shapes, options: dict[str, Any]):
         target = get_target(target)
     for key, value in target.load_hints(model).items():
         options.setdefault(key, value)
+    if is_tensorflow_source(model):
+        # the TensorFlow frontend lays out the inputs itself (cheaper than a transpose pair)
+        options.setdefault("layout", layout or "NHWC")
     graph = load(model, **options)
     if input_shapes and own_shapes:
         from .input_shapes import override_input_shapes

@@ -50,7 +50,9 @@ class DeployedTensor:
     deployed tensor holds ``ir_value.transpose(perm)`` (the identity when the layouts
     agree); ``dtype``: the deployed element type (numpy spelling, ``"int8"``);
     ``scale``/``zero_point``/``axis``: its quantization (empty for float tensors; ``axis``
-    is the quantized dimension of per-channel parameters, in the deployed order).
+    is the quantized dimension of per-channel parameters, in the deployed order);
+    ``layout``: ``"NCHW"``/``"NHWC"`` for a 4-D graph input or output (its interface layout,
+    :mod:`compiler.layout`), else empty.
     """
 
     name: str
@@ -60,6 +62,7 @@ class DeployedTensor:
     scale: tuple[float, ...] = ()
     zero_point: tuple[int, ...] = ()
     axis: int | None = None
+    layout: str = ""
 
     @property
     def quantized(self) -> bool:

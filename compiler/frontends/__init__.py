@@ -28,6 +28,16 @@ TF_SUFFIXES = (".keras", ".h5", ".hdf5", ".pb")
 MODEL_SUFFIXES = (".onnx", ".ir", ".prototxt", ".tflite", ".pt2", *TF_SUFFIXES)
 
 
+def is_tensorflow_source(model: Any) -> bool:
+    """Whether ``model`` is for the TensorFlow frontend: a Keras/TF file, a SavedModel
+    directory, or a Keras/TF model object."""
+    if isinstance(model, (str, os.PathLike)):
+        p = Path(model)
+        return p.suffix.lower() in TF_SUFFIXES or (p.is_dir() and (p / "saved_model.pb").exists())
+    kind = type(model).__module__.split(".")[0]
+    return kind in ("keras", "tf_keras", "tensorflow") or hasattr(model, "signatures")
+
+
 def load(source: Any, **options: Any) -> Graph:
     """Lower ``source`` (a path or a framework object) into an IR graph."""
     if isinstance(source, Graph):

@@ -47,11 +47,6 @@ class TFLiteTarget(Target):
     executor: ClassVar[str | None] = "litert"
     supports_int8: ClassVar[bool] = True
 
-    def load_hints(self, model: Any) -> dict[str, Any]:
-        """TensorFlow/Keras sources load in NHWC, TFLite's layout: the emitter then folds
-        the boundary transposes instead of writing TRANSPOSE ops."""
-        return {"layout": "NHWC"} if _is_tensorflow_source(model) else {}
-
     def default_pipeline(self, int8: bool = False) -> str:
         pipeline = super().default_pipeline(int8)
         if int8:
@@ -99,12 +94,3 @@ class TFLiteTarget(Target):
         return EmitResult(data=emitted.data, tensor_map=emitted.tensors, target=self.name,
                           output=Path(output) if output is not None else None)
 
-
-def _is_tensorflow_source(model: Any) -> bool:
-    from compiler.frontends import TF_SUFFIXES
-
-    if isinstance(model, (str, os.PathLike)):
-        p = Path(model)
-        return p.suffix.lower() in TF_SUFFIXES or (p.is_dir() and (p / "saved_model.pb").exists())
-    kind = type(model).__module__.split(".")[0]
-    return kind in ("keras", "tf_keras", "tensorflow") or hasattr(model, "signatures")

@@ -9,9 +9,11 @@ Contract of :func:`load_tensorflow`:
 * The model is traced to a concrete function and frozen (variables become constants);
   function calls left in the graph are inlined by TF's own function optimizer. Then
   :mod:`compiler.frontends.tensorflow.lowering` lowers the ops the outputs need.
-* Graph inputs are named after the Keras inputs / signature keys / placeholders; unknown
-  dims come from ``input_shapes`` (name -> shape), else the batch dim becomes 1 and any
-  other unknown dim is an error (the lowering folds shape arithmetic statically).
+* Graph inputs are named after the Keras inputs / signature keys / placeholders. Their
+  dims come from ``input_shapes`` (name -> shape: ints, symbols such as ``"N"``, and
+  ``None``/``-1``/``"?"`` for unknown; a Keras model is traced with those, so symbolic dims
+  stay dynamic), else from the model, whose unknown batch dim stays dynamic as ``N`` (other
+  unknown dims are ``?``; the lowering folds shape arithmetic wherever shapes are static).
 * Graph outputs are named after the Keras output layers / signature keys.
 * Layout guarantee (after the ``sink-transposes`` pass, which this function runs):
 
@@ -41,7 +43,7 @@ from typing import Any
 
 from ...errors import ModelLoadError
 from ...ir.graph import Graph, Value, sanitize_name
-from ...ir.types import UNKNOWN_DIM, TensorType
+from ...ir.types import UNKNOWN_DIM, Dim, TensorType
 from ...pass_manager import PassManager
 from .lowering import SUPPORTED_OPS, TFImportError, lower_graph_def
 
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 # The lowering wraps every NHWC conv/pool in a transpose pair; sinking cancels the pairs.
 CLEANUP_PIPELINE = "sink-transposes,dce"
+# the name of a source's unknown batch dim: it stays dynamic (ONNX dim_param, TFLite -1)
+BATCH_DIM = "N"
 
 
 def _tf():
@@ -120,23 +124,32 @@ def _freeze(source: Any, signature: str | None, shapes: dict) -> _Frozen:
     raise ModelLoadError(f"cannot load a TensorFlow model from a {type(source).__name__}")
 
 
-def _resolve_shape(name: str, shape: Sequence[Any] | None, shapes: dict, label: str) -> list[int]:
-    if name in shapes:
+def _resolve_shape(name: str, shape: Sequence[Any] | None, shapes: dict, label: str) -> list[Dim]:
+    """The IR shape of input ``name``: ``shapes[name]`` when given, else the declared
+    ``shape``. Ints are static dims; a symbol (``"N"``) is a named dynamic dim; ``None``,
+    ``-1`` or ``"?"`` an unknown one, except that the source's own unknown batch dim (dim 0)
+    is named ``N``."""
+    given = name in shapes
+    if given:
         shape = shapes[name]
     if shape is None:
-        raise ModelLoadError(f"{label}: input '{name}' has unknown rank; pass input_shapes={{'{name}': [...]}}")
-    out = []
+        raise ModelLoadError(f"{label}: input '{name}' has unknown rank; pass input_shapes="
+                             f"{{'{name}': [...]}} (on the command line --input-shape "
+                             f"{name}:DIMS)")
+    out: list[Dim] = []
     for i, d in enumerate(shape):
-        if d is None or (isinstance(d, int) and d < 0) or d == UNKNOWN_DIM:
-            if i == 0:
-                d = 1
-            else:
-                raise ModelLoadError(
-                    f"{label}: input '{name}' dim {i} is unknown (shape {list(shape)}); "
-                    f"pass input_shapes={{'{name}': [...]}} with static dims"
-                )
-        out.append(int(d))
+        if d is None or (isinstance(d, int) and d < 0) or d in (UNKNOWN_DIM, ""):
+            out.append(BATCH_DIM if i == 0 and not given else UNKNOWN_DIM)
+        elif isinstance(d, str) and not d.isdigit():
+            out.append(d)
+        else:
+            out.append(int(d))
     return out
+
+
+def _tensor_spec_shape(shape: Sequence[Dim]) -> list[int | None]:
+    """A TensorSpec shape: dynamic dims (symbols, ``"?"``) are None."""
+    return [d if isinstance(d, int) else None for d in shape]
 
 
 def _keras_layer_names(model: Any) -> set[str]:
@@ -161,7 +174,7 @@ def _freeze_keras(model: Any, label: str, shapes: dict) -> _Frozen:
     names = [sanitize_name(getattr(t, "name", f"input_{i}").split(":")[0]) for i, t in enumerate(k_inputs)]
     specs = []
     for nm, t in zip(names, k_inputs):
-        shp = _resolve_shape(nm, list(t.shape), shapes, label)
+        shp = _tensor_spec_shape(_resolve_shape(nm, list(t.shape), shapes, label))
         specs.append(tf.TensorSpec(shp, tf.as_dtype(getattr(t, "dtype", "float32")), name=nm))
     unknown = set(shapes) - set(names)
     if unknown:
@@ -379,7 +392,9 @@ def _build(fz: _Frozen, shapes: dict, layout: str) -> Graph:
     graph.outputs = final
     PassManager(CLEANUP_PIPELINE, verify=False).run(graph)
     graph.metadata["source_format"] = "tensorflow"
-    graph.metadata["layout"] = layout
+    graph.metadata["layout"] = layout  # of the 4-D inputs (compiler.layout)
+    if layout == "NCHW":
+        graph.metadata["output_layout"] = "NHWC"
     return graph
 
 
