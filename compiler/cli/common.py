@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from ..errors import InferccError, ModelLoadError, PipelineError
 from ..input_shapes import override_input_shapes
+from ..layout import LAYOUTS
 
 MODEL_HELP = "model: .onnx, .tflite, .prototxt, .keras/.h5/.pb, SavedModel directory, .pt2 or .ir"
 
@@ -32,11 +33,16 @@ class UsageError(InferccError):
 
 
 def add_input_shape(p: argparse.ArgumentParser) -> None:
-    """``--input-shape`` and ``--weights``: how a command's model is loaded (see
-    :func:`load_model`)."""
+    """``--input-shape``, ``--layout`` and ``--weights``: how a command's model is loaded
+    (see :func:`load_model`)."""
     p.add_argument("--input-shape", metavar="NAME:DIMS", action="append", default=[],
-                   help="fix an input's shape, e.g. input:1x3x224x224 (dims may be symbols "
-                   "like N or ?); repeatable")
+                   help="fix an input's shape, e.g. input:1x3x224x224 or input:1,3,224,224 "
+                   "(a dim may be a symbol such as N or batch, or ? / -1: it stays dynamic); "
+                   "repeatable")
+    p.add_argument("--layout", type=str.upper, choices=LAYOUTS,
+                   help="axis order of the model's 4-D inputs and outputs (default: the "
+                   "source's own: NHWC for Keras/TensorFlow/TFLite, NCHW for "
+                   "ONNX/PyTorch/Caffe)")
     p.add_argument("--weights", metavar="FILE",
                    help="Caffe weights (.caffemodel) for a .prototxt; default: the one beside it")
 
@@ -133,7 +139,10 @@ def default_pipeline() -> str:
 
 
 def parse_input_shapes(specs: Sequence[str]) -> dict[str, list[Any]]:
-    """``["x:1x3x224x224", "mask:Nx?"]`` -> ``{"x": [1,3,224,224], "mask": ["N","?"]}``."""
+    """``["x:1x3x224x224", "mask:Nx?", "y:1,-1"]`` ->
+    ``{"x": [1,3,224,224], "mask": ["N","?"], "y": [1,"?"]}``: ints are static dims, a
+    symbol (a name such as ``N`` or ``batch``) a named dynamic dim, ``?`` or ``-1`` an
+    unknown one."""
     shapes: dict[str, list[Any]] = {}
     for spec in specs:
         name, sep, dims = spec.rpartition(":")
@@ -144,24 +153,39 @@ def parse_input_shapes(specs: Sequence[str]) -> dict[str, list[Any]]:
         out: list[Any] = []
         if dims.strip() not in ("", "scalar"):
             for d in dims.replace(",", "x").split("x"):
-                d = d.strip()
-                if not d:
-                    raise UsageError(f"--input-shape {spec!r}: empty dimension")
-                out.append(int(d) if d.lstrip("-").isdigit() else d)
-        if any(isinstance(d, int) and d < 0 for d in out):
-            raise UsageError(f"--input-shape {spec!r}: negative dimension (use ? for unknown)")
+                out.append(_parse_dim(d.strip(), spec))
         shapes[name] = out
     return shapes
 
 
+def _parse_dim(d: str, spec: str) -> int | str:
+    if not d:
+        raise UsageError(f"--input-shape {spec!r}: empty dimension")
+    if d in ("?", "-1"):
+        from ..ir.types import UNKNOWN_DIM
+
+        return UNKNOWN_DIM
+    if d.lstrip("-").isdigit():
+        if int(d) < 0:
+            raise UsageError(f"--input-shape {spec!r}: negative dimension {d} (use ? or -1 "
+                             "for a dynamic one)")
+        return int(d)
+    if not d.isidentifier():
+        raise UsageError(f"--input-shape {spec!r}: dimension {d!r} is neither a number, a "
+                         "symbol such as N, nor ? / -1")
+    return d
+
+
 def load_model(path: str, input_shapes: dict[str, list[Any]] | None = None, *,
-               check: bool = True, weights: str | None = None):
+               check: bool = True, weights: str | None = None, layout: str | None = None):
     """Load a model file into a graph, turning IR-level errors into :class:`ModelLoadError`.
 
     With ``check`` the graph is verified, so an unknown op or a wrong type in an ``.ir``
-    file is reported against the file rather than later by a pass.
+    file is reported against the file rather than later by a pass. ``layout`` (``--layout``)
+    gives the graph's 4-D inputs and outputs that axis order (:mod:`compiler.layout`).
     """
-    from ..frontends import load
+    from ..frontends import is_tensorflow_source, load
+    from ..layout import set_interface_layout
     from ..ir import IRError, IRParseError, VerificationError, verify
     from ..ops.registry import SchemaError
 
@@ -172,12 +196,16 @@ def load_model(path: str, input_shapes: dict[str, list[Any]] | None = None, *,
         options["input_shapes"] = input_shapes
     if weights:
         options["weights"] = weights
+    if layout and is_tensorflow_source(path):
+        options["layout"] = layout  # the TensorFlow frontend lays out its inputs itself
     try:
         graph = load(path, **options)
     except (IRParseError, IRError, SchemaError) as e:
         raise ModelLoadError(f"{path}: {e}") from None
     if input_shapes and not frontend_shapes:
         override_input_shapes(graph, input_shapes, path)
+    if layout:
+        set_interface_layout(graph, layout)
     if check:
         try:
             verify(graph)

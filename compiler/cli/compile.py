@@ -143,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if args.weights:
         options["weights"] = args.weights
+    if args.layout:
+        options["layout"] = args.layout
     shapes = parse_input_shapes(args.input_shape) or None
     result = compile_model(args.model, spec, pipeline=args.pipeline,
                            float16=args.float16, output=args.output, input_shapes=shapes,

@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from ..ir import print_graph
     from ..stats import FLOPS_NOTE, human, model_stats
 
-    graph = load_model(args.model, parse_input_shapes(args.input_shape), weights=args.weights)
+    graph = load_model(args.model, parse_input_shapes(args.input_shape), weights=args.weights,
+                       layout=args.layout)
     if args.show_ir:
         sys.stdout.write(print_graph(graph))
         return EXIT_OK

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     reproducer = reproducer_path(args)
 
     graph = load_model(args.model, parse_input_shapes(args.input_shape), check=not args.no_verify,
-                       weights=args.weights)
+                       weights=args.weights, layout=args.layout)
     nodes_before = len(graph.nodes)
     pm = PassManager(pipeline, instrument_list, verify=not args.no_verify, reproducer=reproducer)
     report = pm.run(graph, PassContext())

@@ -17,7 +17,8 @@ from typing import Any, ClassVar, Literal
 from compiler.ir.graph import CONST, Node
 
 from ..base import EmitResult, Target, TargetOptions
-from .layout import oversized_dim
+from .errors import TfliteEmitError
+from .layout import NHWC_OPS, oversized_dim
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,9 @@ class TFLiteTarget(Target):
 
         opts = options if options is not None else self.Options()
         assert isinstance(opts, TFLiteOptions), opts
+        why = dynamic_input_problem(graph)
+        if why:  # one error for the cause, not one per convolution it reaches
+            raise TfliteEmitError(graph.name, [("model", "-", why)])
         emitted = emit(graph, float16=opts.float16, io_dtype=opts.io_dtype)
         if output is not None:
             Path(output).parent.mkdir(parents=True, exist_ok=True)
@@ -94,3 +98,35 @@ class TFLiteTarget(Target):
         return EmitResult(data=emitted.data, tensor_map=emitted.tensors, target=self.name,
                           output=Path(output) if output is not None else None)
 
+
+#: what an unknown non-batch dim becomes in the suggested ``--input-shape``
+EXAMPLE_DIM = 640
+
+
+def dynamic_input_problem(graph: Any) -> str | None:
+    """Why ``graph`` cannot be TFLite because inputs have dynamic non-batch dims that reach
+    a spatial op (TFLite's convolutions, pools and resizes need static spatial dims), naming
+    each such input and the ``--input-shape`` that fixes it; None when no spatial op meets
+    a dynamic spatial dim (a dynamic batch is fine: TFLite's shape signature keeps it)."""
+    blocked = any(
+        n.op in NHWC_OPS and n.inputs and n.inputs[0] is not None
+        and n.inputs[0].type.rank == 4
+        and not all(isinstance(d, int) for d in n.inputs[0].type.shape[2:])
+        for n in graph.nodes)
+    dynamic = [v for v in graph.inputs if v.type.shape is not None
+               and not all(isinstance(d, int) for d in v.type.shape[1:])]
+    if not blocked or not dynamic:
+        return None
+    fixes = []
+    for v in dynamic:
+        dims = [d if isinstance(d, int) else 1 if i == 0 else EXAMPLE_DIM
+                for i, d in enumerate(v.type.shape)]
+        fixes.append((v, dims))
+    shown = ", ".join(f"%{v.name} [{', '.join(str(d) for d in v.type.shape)}]"
+                      for v, _ in fixes)
+    flags = " ".join(f"--input-shape {v.name}:{','.join(map(str, dims))}" for v, dims in fixes)
+    api = ", ".join(f"{v.name!r}: {dims}" for v, dims in fixes)
+    return (f"input(s) {shown} have dynamic dims, and TFLite's convolutions, pools and "
+            f"resizes need static spatial dims; fix them at load with {flags} "
+            f"(compiler.compile(..., input_shapes={{{api}}})), putting the sizes you will "
+            f"feed where {EXAMPLE_DIM} stands for an unknown dim")
