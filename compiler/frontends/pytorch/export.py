@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ...errors import ModelLoadError
+from ...errors import ModelLoadError, framework_message
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def export_module(
         ep = torch.export.export(module, example_inputs, dynamic_shapes=dynamic_shapes)
     except Exception as e:
         raise ModelLoadError(
-            f"{label}: torch.export.export failed ({type(e).__name__}: {str(e).strip()[:600]}); "
+            f"{label}: torch.export.export failed ({framework_message(e)}); "
             "the module must be traceable by torch.export (no data-dependent Python control flow)"
         ) from None
     return _decompose(ep, decompose, label)
@@ -80,7 +80,7 @@ def _decompose(ep: Any, decompose: bool, label: str) -> Any:
         return ep.run_decompositions(decomposition_table() if decompose else {})
     except Exception as e:
         raise ModelLoadError(
-            f"{label}: torch's run_decompositions failed ({type(e).__name__}: {str(e)[:400]})"
+            f"{label}: torch's run_decompositions failed ({framework_message(e)})"
         ) from None
 
 
@@ -98,7 +98,7 @@ def load_program(path: str | os.PathLike, *, decompose: bool = True) -> Any:
         ep = torch.export.load(str(p))
     except Exception as e:
         raise ModelLoadError(
-            f"{label}: not a loadable torch.export program ({type(e).__name__}: {str(e)[:300]}); "
+            f"{label}: not a loadable torch.export program ({framework_message(e)}); "
             "save it with torch.export.save(torch.export.export(model, inputs), path)"
         ) from None
     return _decompose(ep, decompose, label)

@@ -14,6 +14,8 @@ Contract of :func:`load_tensorflow`:
   ``None``/``-1``/``"?"`` for unknown; a Keras model is traced with those, so symbolic dims
   stay dynamic), else from the model, whose unknown batch dim stays dynamic as ``N`` (other
   unknown dims are ``?``; the lowering folds shape arithmetic wherever shapes are static).
+  When a lowering needs the batch size (a Conv2DTranspose's output shape), that batch
+  becomes 1.
 * Graph outputs are named after the Keras output layers / signature keys.
 * Layout guarantee (after the ``sink-transposes`` pass, which this function runs):
 
@@ -41,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ...errors import ModelLoadError
+from ...errors import ModelLoadError, framework_message
 from ...ir.graph import Graph, Value, sanitize_name
 from ...ir.types import UNKNOWN_DIM, Dim, TensorType
 from ...pass_manager import PassManager
@@ -84,8 +86,19 @@ def load_tensorflow(
     """Lower a Keras model / .keras / .h5 / SavedModel dir / frozen .pb into an IR graph."""
     if layout not in ("NCHW", "NHWC"):
         raise ModelLoadError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
-    frozen = _freeze(source, signature, dict(input_shapes or {}))
-    return _build(frozen, dict(input_shapes or {}), layout)
+    shapes = dict(input_shapes or {})
+    frozen = _freeze(source, signature, shapes)
+    try:
+        return _build(frozen, shapes, layout)
+    except TFImportError as e:
+        # Some lowerings need shapes the dynamic batch leaves unknown (a Conv2DTranspose's
+        # output shape is computed from it): a batch the caller did not ask to be dynamic
+        # becomes 1 then, as TFLiteConverter does.
+        if not any(shp and shp[0] is None and name not in shapes
+                   for name, _, _, shp in frozen.inputs):
+            raise
+        log.info("%s: with a dynamic batch: %s; loading with batch 1", frozen.label, e)
+        return _build(frozen, shapes, layout, batch=1)
 
 
 # -- freezing --------------------------------------------------------------------------------
@@ -110,7 +123,7 @@ def _freeze(source: Any, signature: str | None, shapes: dict) -> _Frozen:
                 model = keras.models.load_model(str(path), compile=False)
             except Exception as e:  # noqa: BLE001 - framework errors become ModelLoadError
                 raise ModelLoadError(
-                    f"{label}: Keras cannot load this file ({type(e).__name__}: {str(e)[:300]}); "
+                    f"{label}: Keras cannot load this file ({framework_message(e)}); "
                     "re-save it with model.save(...)"
                 ) from None
             return _freeze_keras(model, label, shapes)
@@ -124,11 +137,12 @@ def _freeze(source: Any, signature: str | None, shapes: dict) -> _Frozen:
     raise ModelLoadError(f"cannot load a TensorFlow model from a {type(source).__name__}")
 
 
-def _resolve_shape(name: str, shape: Sequence[Any] | None, shapes: dict, label: str) -> list[Dim]:
+def _resolve_shape(name: str, shape: Sequence[Any] | None, shapes: dict, label: str,
+                   batch: Dim = BATCH_DIM) -> list[Dim]:
     """The IR shape of input ``name``: ``shapes[name]`` when given, else the declared
     ``shape``. Ints are static dims; a symbol (``"N"``) is a named dynamic dim; ``None``,
     ``-1`` or ``"?"`` an unknown one, except that the source's own unknown batch dim (dim 0)
-    is named ``N``."""
+    becomes ``batch``."""
     given = name in shapes
     if given:
         shape = shapes[name]
@@ -139,7 +153,7 @@ def _resolve_shape(name: str, shape: Sequence[Any] | None, shapes: dict, label: 
     out: list[Dim] = []
     for i, d in enumerate(shape):
         if d is None or (isinstance(d, int) and d < 0) or d in (UNKNOWN_DIM, ""):
-            out.append(BATCH_DIM if i == 0 and not given else UNKNOWN_DIM)
+            out.append(batch if i == 0 and not given else UNKNOWN_DIM)
         elif isinstance(d, str) and not d.isdigit():
             out.append(d)
         else:
@@ -191,7 +205,7 @@ def _freeze_keras(model: Any, label: str, shapes: dict) -> _Frozen:
             frozen = convert_variables_to_constants_v2(cf)
             gd = frozen.graph.as_graph_def()
     except Exception as e:  # noqa: BLE001 - framework errors become ModelLoadError
-        raise ModelLoadError(f"{label}: TensorFlow cannot trace the model ({type(e).__name__}: {str(e)[:300]})") from None
+        raise ModelLoadError(f"{label}: TensorFlow cannot trace the model ({framework_message(e)})") from None
     out_names = [sanitize_name(n) for n in (getattr(model, "output_names", None) or [])]
     return _from_concrete(frozen, gd, names, out_names, label, _keras_layer_names(model))
 
@@ -311,7 +325,7 @@ def _freeze_saved_model_v1(path: Path, signature: str, shapes: dict) -> _Frozen:
         try:
             meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], str(path))
         except Exception as e:  # noqa: BLE001 - framework errors become ModelLoadError
-            raise ModelLoadError(f"{label}: not a loadable SavedModel ({type(e).__name__}: {str(e)[:300]})") from None
+            raise ModelLoadError(f"{label}: not a loadable SavedModel ({framework_message(e)})") from None
         if signature not in meta.signature_def:
             raise ModelLoadError(f"{label}: no signature '{signature}' (signatures: {sorted(meta.signature_def)})")
         sd = meta.signature_def[signature]
@@ -340,7 +354,7 @@ def _freeze_pb(path: Path, shapes: dict) -> _Frozen:
         else:
             gd.ParseFromString(data)
     except Exception as e:  # noqa: BLE001 - framework errors become ModelLoadError
-        raise ModelLoadError(f"{label}: not a frozen GraphDef ({type(e).__name__}: {str(e)[:200]})") from None
+        raise ModelLoadError(f"{label}: not a frozen GraphDef ({framework_message(e)})") from None
     if not gd.node:
         raise ModelLoadError(f"{label}: the GraphDef holds no nodes")
     if any(n.op in ("VariableV2", "VarHandleOp") for n in gd.node):
@@ -363,14 +377,14 @@ def _freeze_pb(path: Path, shapes: dict) -> _Frozen:
 # -- building ------------------------------------------------------------------------------------
 
 
-def _build(fz: _Frozen, shapes: dict, layout: str) -> Graph:
+def _build(fz: _Frozen, shapes: dict, layout: str, batch: Dim = BATCH_DIM) -> Graph:
     name = sanitize_name(Path(fz.label).stem if not fz.label.startswith("<") else fz.label.strip("<>").split()[-1])
     graph = Graph(name or "main")
     placeholder_vals: dict[str, Value] = {}
     from .lowering import tf_dtype
 
     for ir_name, ph, dtype_enum, shp in fz.inputs:
-        static = _resolve_shape(ir_name, shp, shapes, fz.label)
+        static = _resolve_shape(ir_name, shp, shapes, fz.label, batch)
         dt = tf_dtype(dtype_enum)
         if layout == "NCHW" and len(static) == 4:
             n_, h, w, c = static
