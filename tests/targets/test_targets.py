@@ -105,11 +105,12 @@ def test_tflite_int8_pipeline_fuses_only_the_relu_family():
     assert onnx.default_pipeline(False) == tflite.default_pipeline(False)
 
 
-def test_load_hints():
-    tflite = get_target("tflite")
-    assert tflite.load_hints("model.keras") == {"layout": "NHWC"}
-    assert tflite.load_hints(str(TINY_CNN)) == {}
-    assert get_target("onnx").load_hints("model.keras") == {}
+def test_load_hints_leave_the_layout_to_compile():
+    # the interface layout is compile()'s layout option (the source's own by default),
+    # the same for every target
+    for name in ("tflite", "onnx"):
+        assert get_target(name).load_hints("model.keras") == {}
+        assert get_target(name).load_hints(str(TINY_CNN)) == {}
 
 
 def _nonzero_graph(tmp_path):
