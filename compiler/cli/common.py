@@ -182,7 +182,8 @@ def load_model(path: str, input_shapes: dict[str, list[Any]] | None = None, *,
 
     With ``check`` the graph is verified, so an unknown op or a wrong type in an ``.ir``
     file is reported against the file rather than later by a pass. ``layout`` (``--layout``)
-    gives the graph's 4-D inputs and outputs that axis order (:mod:`compiler.layout`).
+    gives the graph's 4-D inputs and outputs that axis order (:mod:`compiler.layout`;
+    default: the source's own, as :func:`compiler.compile` has it).
     """
     from ..frontends import is_tensorflow_source, load
     from ..layout import set_interface_layout
@@ -196,8 +197,10 @@ def load_model(path: str, input_shapes: dict[str, list[Any]] | None = None, *,
         options["input_shapes"] = input_shapes
     if weights:
         options["weights"] = weights
-    if layout and is_tensorflow_source(path):
-        options["layout"] = layout  # the TensorFlow frontend lays out its inputs itself
+    if is_tensorflow_source(path):
+        # the TensorFlow frontend lays out its inputs itself; by default in the source's own
+        # NHWC, as compiler.compile does
+        options["layout"] = layout or "NHWC"
     try:
         graph = load(path, **options)
     except (IRParseError, IRError, SchemaError) as e:

@@ -17,32 +17,11 @@ import pytest
 
 import compiler
 from compiler.layout import LayoutError, interface_layouts, set_interface_layout
+from tests.support.onnx_models import write_convnet_onnx
 from tests.support.oracles import op_counts, run_litert
 
 ATOL = 1e-5
 NCHW_TO_NHWC = (0, 2, 3, 1)
-
-
-def _conv_onnx(path, batch="N"):
-    """x[batch,3,8,8] -> conv(4) -> relu -> `feat` (4-D) and max-pool -> flatten -> `logits`."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
-    b = numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "b")
-    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c"], ["feat"]),
-             helper.make_node("MaxPool", ["feat"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
-             helper.make_node("Flatten", ["p"], ["logits"])]
-    g = helper.make_graph(
-        nodes, "convnet", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 8, 8])],
-        [helper.make_tensor_value_info("feat", TensorProto.FLOAT, [batch, 4, 8, 8]),
-         helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 64])], [w, b])
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
 
 
 def _ort(path, feed: dict) -> dict:
@@ -54,7 +33,7 @@ def _ort(path, feed: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def convnet(tmp_path_factory):
-    return _conv_onnx(tmp_path_factory.mktemp("layout") / "convnet.onnx")
+    return write_convnet_onnx(tmp_path_factory.mktemp("layout") / "convnet.onnx")
 
 
 @pytest.fixture(scope="module")

@@ -21,3 +21,31 @@ def write_nonzero_onnx(path: Path) -> None:
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
     onnx.save(model, path)
+
+
+def write_convnet_onnx(path: Path, batch: str | int = "N", height: str | int = 8,
+                       width: str | int = 8) -> Path:
+    """A seeded ONNX conv net: ``x[batch,3,height,width]`` -> conv(4) -> relu -> ``feat``
+    (4-D, NCHW) and -> max-pool 2x2 -> flatten -> ``logits``. A str dim is a ``dim_param``."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "b")
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["feat"]),
+             helper.make_node("MaxPool", ["feat"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["p"], ["logits"])]
+    static = isinstance(height, int) and isinstance(width, int)
+    flat = 4 * (height // 2) * (width // 2) if static else None
+    g = helper.make_graph(
+        nodes, "convnet",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, height, width])],
+        [helper.make_tensor_value_info("feat", TensorProto.FLOAT, [batch, 4, height, width]),
+         helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, flat])], [w, b])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
