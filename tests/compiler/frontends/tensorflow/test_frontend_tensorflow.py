@@ -23,7 +23,7 @@ from tests.conftest import model_path
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from compiler.frontends.tensorflow import load_tensorflow
+from compiler.frontends.tensorflow import TFImportError, load_tensorflow
 
 
 def _errs(got: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
@@ -236,3 +236,25 @@ def test_shape_ops_frozen_graph(tmp_path):
         a, _ = _errs(out[v.name], ref)
         assert out[v.name].shape == ref.shape
         assert a < 1e-6  # measured 0.0: pure data movement and exact sums of few terms
+
+
+def test_symbolic_input_shapes_stay_dynamic():
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((8, 8, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    out = keras.layers.Dense(2)(keras.layers.Flatten()(x))
+    model = keras.Model(inp, out)
+    g = load_tensorflow(model, input_shapes={"image": ["B", 8, 8, 3]}, layout="NHWC")
+    verify(g)
+    assert g.inputs[0].type.shape == ("B", 8, 8, 3)
+    x = np.random.default_rng(5).standard_normal((3, 8, 8, 3)).astype(np.float32)
+    a, _ = _errs(_run_nhwc(g, x, "NHWC"), model(x, training=False).numpy())
+    assert a < 1e-5  # measured ~2e-7
+
+
+def test_a_batch_asked_dynamic_is_not_fixed_silently():
+    """The model's own unknown batch becomes 1 where a lowering needs it (the
+    Conv2DTranspose's output shape; test_frozen_pb_and_4d_output), but not one the caller
+    asked to be dynamic."""
+    with pytest.raises(TFImportError, match="Conv2DBackpropInput"):
+        load_tensorflow(_small_keras_model(), input_shapes={"image": ["N", 32, 32, 3]})
