@@ -61,6 +61,25 @@ def test_symbolic_input_shape_on_keras(capsys, keras_file):
     assert "%image: f32[batch,3,8,8]" in out
 
 
+def test_symbolic_input_shape_on_tflite_and_onnx(capsys, tmp_path):
+    src = model_path("tflite/tflite-micro/hello_world_float.tflite")
+    code, out, err = run(capsys, "inspect", src, "--input-shape", "dense_input:Nx1")
+    assert code == 0, err
+    assert "%dense_input: f32[N,1]" in out
+    onnx_src = write_convnet_onnx(tmp_path / "convnet.onnx", batch=1)
+    code, out, err = run(capsys, "inspect", onnx_src, "--input-shape", "x:batch,3,-1,?")
+    assert code == 0, err
+    assert "%x: f32[batch,3,?,?]" in out
+
+
+def test_caffe_refuses_a_symbolic_dim_its_shapes_need(capsys):
+    src = model_path("caffe/open_nsfw/deploy.prototxt")
+    code, _, err = run(capsys, "inspect", src, "--input-shape", "data:1x3xHxW")
+    assert code == 2
+    assert "layer 'fc_nsfw' (InnerProduct): needs static dims" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_keras_load_error_is_one_paragraph_naming_the_file(capsys, tmp_path):
     bad = tmp_path / "broken.keras"
     bad.write_bytes(b"PK\x03\x04 not really a zip archive")
