@@ -11,7 +11,8 @@ Contract of :func:`compile`:
   ``output``'s extension (``x.onnx`` -> ONNX), and is :data:`targets.DEFAULT_TARGET` when
   there is no output. A target whose extension differs from ``output``'s is a
   :class:`~targets.TargetMismatchError`. The target's :meth:`~targets.Target.load_hints`
-  fill in load options the caller did not give. ``float16`` and ``io_dtype`` are target options (TFLite's).
+  fill in load options the caller did not give. ``float16`` and ``io_dtype`` are target
+  options (TFLite's).
 * The graph is optimised by one :class:`~compiler.pass_manager.PassManager` running
   ``pipeline`` (a pipeline string; default: the target's
   :meth:`~targets.Target.default_pipeline`), then handed to :meth:`~targets.Target.emit`.
@@ -450,11 +451,10 @@ def _load(model: Any, target: Any, input_shapes, options: dict[str, Any],
     """Load ``model`` for ``target`` (a :class:`~targets.Target` or its name): its load
     hints fill in the options not given; then its 4-D inputs and outputs get ``layout``
     (None: the source's own)."""
-    graph = _load_source(model, target, input_shapes, options, layout)
-    if layout is not None:
-        from .layout import set_interface_layout
+    from .layout import set_interface_layout
 
-        set_interface_layout(graph, layout)
+    graph = _load_source(model, target, input_shapes, options, layout)
+    set_interface_layout(graph, layout)
     return graph
 
 
@@ -493,8 +493,10 @@ def _load_source(model: Any, target: Any, input_shapes, options: dict[str, Any],
     for key, value in target.load_hints(model).items():
         options.setdefault(key, value)
     if is_tensorflow_source(model):
+        from .layout import SOURCE_LAYOUTS
+
         # the TensorFlow frontend lays out the inputs itself (cheaper than a transpose pair)
-        options.setdefault("layout", layout or "NHWC")
+        options.setdefault("layout", layout or SOURCE_LAYOUTS["tensorflow"])
     graph = load(model, **options)
     if input_shapes and own_shapes:
         from .input_shapes import override_input_shapes

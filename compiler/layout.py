@@ -73,8 +73,9 @@ def interface_layouts(graph: "Graph") -> dict[str, str]:
     return found
 
 
-def set_interface_layout(graph: "Graph", layout: str) -> int:
-    """Give every 4-D input and output of ``graph`` the layout ``layout``, in place.
+def set_interface_layout(graph: "Graph", layout: str | None) -> int:
+    """Give every 4-D input and output of ``graph`` the layout ``layout``, in place (None:
+    keep the source's own).
 
     An input in the other layout keeps its name and gets the permuted shape; a ``transpose``
     after it gives its readers the order they had. An output in the other layout is
@@ -82,7 +83,9 @@ def set_interface_layout(graph: "Graph", layout: str) -> int:
     transposes were added (0 when the graph already has ``layout``). The metadata then
     says ``layout`` for inputs and outputs alike.
     """
-    layout = check_layout(layout) or layout
+    layout = check_layout(layout)
+    if layout is None:
+        return 0
     inp = source_layout(graph)
     out = graph.metadata.get("output_layout") or inp
     added = 0

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from ..errors import InferccError, ModelLoadError, PipelineError
 from ..input_shapes import override_input_shapes
-from ..layout import LAYOUTS
+from ..layout import LAYOUTS, SOURCE_LAYOUTS
 
 MODEL_HELP = "model: .onnx, .tflite, .prototxt, .keras/.h5/.pb, SavedModel directory, .pt2 or .ir"
 
@@ -200,15 +200,14 @@ def load_model(path: str, input_shapes: dict[str, list[Any]] | None = None, *,
     if is_tensorflow_source(path):
         # the TensorFlow frontend lays out its inputs itself; by default in the source's own
         # NHWC, as compiler.compile does
-        options["layout"] = layout or "NHWC"
+        options["layout"] = layout or SOURCE_LAYOUTS["tensorflow"]
     try:
         graph = load(path, **options)
     except (IRParseError, IRError, SchemaError) as e:
         raise ModelLoadError(f"{path}: {e}") from None
     if input_shapes and not frontend_shapes:
         override_input_shapes(graph, input_shapes, path)
-    if layout:
-        set_interface_layout(graph, layout)
+    set_interface_layout(graph, layout)
     if check:
         try:
             verify(graph)
