@@ -33,7 +33,8 @@ def is_tensorflow_source(model: Any) -> bool:
     directory, or a Keras/TF model object."""
     if isinstance(model, (str, os.PathLike)):
         p = Path(model)
-        return p.suffix.lower() in TF_SUFFIXES or (p.is_dir() and (p / "saved_model.pb").exists())
+        return p.suffix.lower() in TF_SUFFIXES or (p.is_dir()
+                                                   and (p / "saved_model.pb").exists())
     kind = type(model).__module__.split(".")[0]
     return kind in ("keras", "tf_keras", "tensorflow") or hasattr(model, "signatures")
 

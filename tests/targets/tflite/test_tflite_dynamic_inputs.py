@@ -13,6 +13,7 @@ from targets import get_target
 from targets.tflite.errors import TfliteEmitError
 from targets.tflite.target import dynamic_input_problem
 
+
 def _graph(dims: str, out: str = ""):
     """x[dims] -> conv -> conv (both 3x3, 4 channels, same padding)."""
     shape = tuple(int(d) if d.isdigit() else d for d in dims.split(","))
