@@ -303,10 +303,68 @@ def _check_rankless(model: Any) -> None:
     onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
 
 
+# Ops whose schema keeps its signature between opsets but whose meaning changed with it
+# (GridSample 20 renamed its modes; ScatterElements/ScatterND 18 added reductions): these
+# always go through onnx.version_converter's adapters.
+_SEMANTIC_CHANGES = frozenset({"GridSample", "ScatterElements", "ScatterND"})
+_KEEP_DOMAIN = "ai.infercc.unchanged"  # private, only while the converter runs
+
+
 def _lower(builder: _Builder, model: Any, opset: int) -> Any:
-    """``model`` (built at onnx's newest opset) converted down to ``opset``."""
+    """``model`` (built at onnx's newest opset) converted down to ``opset``.
+
+    onnx.version_converter lacks down-adapters for many ops whose newer versions only
+    widened the element types (Relu 14 -> 13, Pad 25 -> 21, ...). Nodes of such ops, whose
+    inputs, outputs and attributes are the same at both opsets, are parked in a private
+    domain while the converter runs and then written unchanged at ``opset``; the checker
+    then confirms their types are allowed there.
+    """
+    from onnx import helper
+
     builder.require_opset(model, opset)
-    return _convert_version(model, builder.graph.name, opset)
+    newest = newest_onnx_opset()
+    parked = [n for n in _all_nodes(model.graph)
+              if not n.domain and n.op_type not in _SEMANTIC_CHANGES
+              and _same_signature(n.op_type, opset, newest)]
+    for n in parked:
+        n.domain = _KEEP_DOMAIN
+    if parked:
+        model.opset_import.append(helper.make_opsetid(_KEEP_DOMAIN, 1))
+    try:
+        out = _convert_version(model, builder.graph.name, opset)
+    finally:
+        for n in parked:
+            n.domain = ""
+    for n in _all_nodes(out.graph):
+        if n.domain == _KEEP_DOMAIN:
+            n.domain = ""
+    keep = [o for o in out.opset_import if o.domain != _KEEP_DOMAIN]
+    del out.opset_import[:]
+    out.opset_import.extend(keep)
+    keep = [o for o in model.opset_import if o.domain != _KEEP_DOMAIN]
+    del model.opset_import[:]
+    model.opset_import.extend(keep)
+    return out
+
+
+def _same_signature(op_type: str, opset: int, newest: int) -> bool:
+    """Whether ``op_type`` has a different version at ``opset`` than at ``newest`` whose
+    inputs, outputs and attributes are the same (a change of element types only)."""
+    import onnx.defs
+
+    try:
+        lo = onnx.defs.get_schema(op_type, opset, "")
+        hi = onnx.defs.get_schema(op_type, newest, "")
+    except onnx.defs.SchemaError:
+        return False
+    if lo.since_version == hi.since_version:
+        return False
+
+    def sig(s: Any) -> tuple:
+        return (tuple((i.name, i.option) for i in s.inputs),
+                tuple((o.name, o.option) for o in s.outputs), tuple(sorted(s.attributes)))
+
+    return sig(lo) == sig(hi)
 
 
 def _convert_version(model: Any, graph_name: str, opset: int) -> Any:
@@ -322,9 +380,9 @@ def _convert_version(model: Any, graph_name: str, opset: int) -> Any:
         m = re.search(r"No Adapter (?:To|From) Version \$(\d+) for (\w+)", text)
         if m:
             op = m.group(2)
-            raise OnnxExportError(graph_name, [(op, "-", (
+            raise _model_error(graph_name, (
                 f"ONNX {op} cannot be written at opset {opset}: onnx.version_converter has "
-                f"no adapter to opset {m.group(1)} for it; ask for a later opset"))]) from None
+                f"no adapter to opset {m.group(1)} for it; ask for a later opset")) from None
         why = f"{type(e).__name__}: {text[:500]}"
         raise _model_error(graph_name, f"cannot convert to opset {opset}: {why}") from None
 
@@ -482,9 +540,10 @@ class _Builder:
             if n.domain or _defined_at(n.op_type, opset):
                 continue
             since = onnx.defs.get_schema(n.op_type, newest_onnx_opset(), "").since_version
-            problems.append((n.op_type, n.name, f"ONNX {n.op_type} needs opset >= {since}, "
-                                                f"but opset {opset} was asked for; ask for "
-                                                f"opset {since} or later"))
+            # a "model" problem: the advice to rewrite nodes does not apply, a later opset does
+            problems.append(("model", "-", f"ONNX {n.op_type} (node {n.name}) needs opset >= "
+                                           f"{since}, but opset {opset} was asked for; ask "
+                                           f"for opset {since} or later"))
         if problems:
             raise OnnxExportError(self.graph.name, problems)
 
