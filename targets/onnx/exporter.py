@@ -7,8 +7,10 @@ Contract of :func:`export_onnx`:
   set by the ONNX frontend) and it is at least :data:`MIN_SOURCE_OPSET`, else at
   :data:`ORT_OPSET` (21, the newest opset onnxruntime runs every op of). IR ops follow the
   latest ONNX opset's semantics, so the graph is built at the newest opset the installed
-  ``onnx`` knows and converted down with ``onnx.version_converter``. An op not defined at a
-  requested opset is an :class:`OnnxExportError` naming the op and its layer; where only the
+  ``onnx`` knows and converted down with ``onnx.version_converter`` (nodes that mean the
+  same at the lower opset unchanged skip the converter, which lacks down-adapters for many
+  of them; see :func:`_lower`). An op not defined at a requested opset, or an attribute value
+  it does not know yet, is an :class:`OnnxExportError` naming the op and its node; where only the
   source opset was the default and it cannot express the graph (a pass fused ops into one
   of a later opset), :data:`ORT_OPSET` is used instead, with a warning.
 * The IR version is the lowest that the opset needs (``onnx.helper.VERSION_TABLE``), so
@@ -303,29 +305,33 @@ def _check_rankless(model: Any) -> None:
     onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
 
 
-# Ops whose schema keeps its signature between opsets but whose meaning changed with it
-# (GridSample 20 renamed its modes; ScatterElements/ScatterND 18 added reductions): these
-# always go through onnx.version_converter's adapters.
-_SEMANTIC_CHANGES = frozenset({"GridSample", "ScatterElements", "ScatterND"})
+# Ops whose meaning changed between versions in ways a node's inputs and attributes do not
+# show (GridSample 20 renamed its modes, ScatterElements/ScatterND 18 added reductions, DFT
+# 20 and RoiAlign 16 changed attribute defaults): these always go through
+# onnx.version_converter's adapters.
+_SEMANTIC_CHANGES = frozenset({"GridSample", "ScatterElements", "ScatterND", "DFT", "RoiAlign"})
+# Attribute values added by a later version: (op, attribute) -> {value: opset}.
+_LATER_VALUES = {
+    ("Pad", "mode"): {b"wrap": 19},
+    ("Resize", "coordinate_transformation_mode"): {b"half_pixel_symmetric": 19},
+}
 _KEEP_DOMAIN = "ai.infercc.unchanged"  # private, only while the converter runs
 
 
 def _lower(builder: _Builder, model: Any, opset: int) -> Any:
     """``model`` (built at onnx's newest opset) converted down to ``opset``.
 
-    onnx.version_converter lacks down-adapters for many ops whose newer versions only
-    widened the element types (Relu 14 -> 13, Pad 25 -> 21, ...). Nodes of such ops, whose
-    inputs, outputs and attributes are the same at both opsets, are parked in a private
-    domain while the converter runs and then written unchanged at ``opset``; the checker
-    then confirms their types are allowed there.
+    onnx.version_converter lacks down-adapters for many ops whose later versions only
+    widened element types or added optional inputs and attributes (Relu 14 -> 13, Pad 18 ->
+    17, ...). A node that uses only what the older version has (see :func:`_fits_older`) is
+    parked in a private domain while the converter runs and then written unchanged at
+    ``opset``; the checker afterwards confirms its types are allowed there.
     """
     from onnx import helper
 
     builder.require_opset(model, opset)
     newest = newest_onnx_opset()
-    parked = [n for n in _all_nodes(model.graph)
-              if not n.domain and n.op_type not in _SEMANTIC_CHANGES
-              and _same_signature(n.op_type, opset, newest)]
+    parked = [n for n in _all_nodes(model.graph) if _fits_older(n, opset, newest)]
     for n in parked:
         n.domain = _KEEP_DOMAIN
     if parked:
@@ -335,36 +341,54 @@ def _lower(builder: _Builder, model: Any, opset: int) -> Any:
     finally:
         for n in parked:
             n.domain = ""
+        _drop_keep_domain(model)
     for n in _all_nodes(out.graph):
         if n.domain == _KEEP_DOMAIN:
             n.domain = ""
-    keep = [o for o in out.opset_import if o.domain != _KEEP_DOMAIN]
-    del out.opset_import[:]
-    out.opset_import.extend(keep)
-    keep = [o for o in model.opset_import if o.domain != _KEEP_DOMAIN]
-    del model.opset_import[:]
-    model.opset_import.extend(keep)
+    _drop_keep_domain(out)
     return out
 
 
-def _same_signature(op_type: str, opset: int, newest: int) -> bool:
-    """Whether ``op_type`` has a different version at ``opset`` than at ``newest`` whose
-    inputs, outputs and attributes are the same (a change of element types only)."""
+def _drop_keep_domain(model: Any) -> None:
+    keep = [o for o in model.opset_import if o.domain != _KEEP_DOMAIN]
+    del model.opset_import[:]
+    model.opset_import.extend(keep)
+
+
+def _fits_older(node: Any, opset: int, newest: int) -> bool:
+    """Whether ``node`` (written at ``newest``) means the same at ``opset`` unchanged: its
+    op has another version there, whose inputs and outputs it uses in the same positions,
+    whose attributes include the node's and whose values existed then."""
     import onnx.defs
 
+    if node.domain or node.op_type in _SEMANTIC_CHANGES:
+        return False
     try:
-        lo = onnx.defs.get_schema(op_type, opset, "")
-        hi = onnx.defs.get_schema(op_type, newest, "")
+        lo = onnx.defs.get_schema(node.op_type, opset, "")
+        hi = onnx.defs.get_schema(node.op_type, newest, "")
     except onnx.defs.SchemaError:
         return False
     if lo.since_version == hi.since_version:
+        return False  # nothing to convert
+
+    def fits(used: int, old: Any, new: Any) -> bool:
+        variadic = bool(old) and old[-1].option == onnx.defs.OpSchema.FormalParameterOption.Variadic
+        if used > len(old) and not variadic:
+            return False
+        k = min(used, len(old))
+        return [p.name for p in old[:k]] == [p.name for p in new[:k]]
+
+    if not fits(len(node.input), lo.inputs, hi.inputs):
         return False
-
-    def sig(s: Any) -> tuple:
-        return (tuple((i.name, i.option) for i in s.inputs),
-                tuple((o.name, o.option) for o in s.outputs), tuple(sorted(s.attributes)))
-
-    return sig(lo) == sig(hi)
+    if not fits(len(node.output), lo.outputs, hi.outputs):
+        return False
+    for a in node.attribute:
+        if a.name not in lo.attributes:
+            return False
+        since = _LATER_VALUES.get((node.op_type, a.name), {}).get(a.s)
+        if since is not None and opset < since:
+            return False
+    return True
 
 
 def _convert_version(model: Any, graph_name: str, opset: int) -> Any:
@@ -537,6 +561,13 @@ class _Builder:
 
         problems = []
         for n in _all_nodes(model.graph):
+            for a in n.attribute:
+                since = _LATER_VALUES.get((n.op_type, a.name), {}).get(a.s)
+                if not n.domain and since is not None and opset < since:
+                    value = a.s.decode()
+                    problems.append(("model", "-", f"ONNX {n.op_type} (node {n.name}) has "
+                                                   f"{a.name}={value!r}, which needs opset >= "
+                                                   f"{since}; ask for opset {since} or later"))
             if n.domain or _defined_at(n.op_type, opset):
                 continue
             since = onnx.defs.get_schema(n.op_type, newest_onnx_opset(), "").since_version

@@ -301,6 +301,14 @@ def _rel(a: np.ndarray, b: np.ndarray, floor: float) -> float:
     return float(np.abs(a - b).max()) / scale if b.size else 0.0
 
 
+def _refusal(message: str) -> str:
+    """The gist of a load error: its first line without the path, and the ops it lists."""
+    lines = [x.strip() for x in message.splitlines() if x.strip()]
+    head = lines[0].split(": ", 1)[-1] if lines else ""
+    ops = [x.split(": ")[0] for x in lines[1:] if ": " in x and not x.startswith("infercc")]
+    return head + (" " + ", ".join(ops) if ops else "")
+
+
 class _Said(logging.Handler):
     """Collects the exporter's warnings (e.g. why the source opset was not kept)."""
 
@@ -335,10 +343,12 @@ def run_case(case: Case, tmp: Path | None = None) -> Row:
             source = compiler.load(model, **opts)
         except InferccError as e:
             return Row(case.id, case.source_format, opset_in, "-", None, None,
-                       "refused: " + str(e).splitlines()[0][:120])
+                       "refused: " + _refusal(str(e)))
         said = _Said()
         exporter_log = logging.getLogger("targets.onnx.exporter")
         exporter_log.addHandler(said)
+        level = exporter_log.level
+        exporter_log.setLevel(logging.WARNING)  # whatever the root logger's level
         try:
             compiler.compile(source.copy(), target="onnx", output=out)  # passes edit in place
         except InferccError as e:
@@ -346,6 +356,7 @@ def run_case(case: Case, tmp: Path | None = None) -> Row:
                        "not written: " + str(e).splitlines()[0][:120])
         finally:
             exporter_log.removeHandler(said)
+            exporter_log.setLevel(level)
         written = onnx.load(str(out))
         opset_out = str(next(o.version for o in written.opset_import if o.domain in ("", "ai.onnx")))
         try:

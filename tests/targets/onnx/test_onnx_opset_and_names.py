@@ -162,3 +162,35 @@ def test_types_only_changes_lower_without_an_adapter():
     assert [n.op_type for n in m.graph.node][0] == "Relu"
     assert all(n.domain == "" for n in m.graph.node)
     assert [(o.domain, o.version) for o in m.opset_import] == [("", 13)]
+
+
+def _pad_graph(mode: str) -> Graph:
+    g = Graph("pad")
+    x = g.add_input("x", TensorType("f32", (2, 3)))
+    pads = g.add_const(np.array([0, 1, 0, 2], np.int64), "pads")
+    g.outputs = [g.add_node("pad", [x, pads], {"mode": mode},
+                            out_types=[TensorType("f32", (2, 6))], names=["y"]).output]
+    return g
+
+
+def test_a_node_without_the_later_inputs_is_written_at_the_older_opset():
+    """Pad 18 added an optional ``axes`` input; a Pad that does not use it is a Pad-13
+    (onnx.version_converter has no 18 -> 17 adapter for Pad at all)."""
+    g = _pad_graph("reflect")
+    g.metadata["onnx_opset"] = "15"
+    m = export_onnx(g)
+    assert [o.version for o in m.opset_import] == [15]
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    (got,) = _session(m).run(None, {"x": x})
+    np.testing.assert_array_equal(got, run_graph(g, {"x": x})["y"])
+    np.testing.assert_array_equal(got, np.pad(x, [(0, 0), (1, 2)], mode="reflect"))
+
+
+def test_an_attribute_value_of_a_later_opset_is_not_written_earlier():
+    """mode="wrap" exists from Pad 19 on: at 18 it is refused, naming Pad."""
+    with pytest.raises(OnnxExportError, match="Pad"):
+        export_onnx(_pad_graph("wrap"), opset=18)
+    m = export_onnx(_pad_graph("wrap"), opset=19)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    (got,) = _session(m).run(None, {"x": x})
+    np.testing.assert_array_equal(got, np.pad(x, [(0, 0), (1, 2)], mode="wrap"))
