@@ -51,8 +51,8 @@ def _warn_fallback(graph_name: str, reason: str) -> None:
         log.info("calibrating @%s with the reference interpreter: %s", graph_name, reason)
         return
     _FALLBACKS_WARNED.add(key)
-    log.warning("calibrating @%s with the reference interpreter (slower) because onnxruntime "
-                "cannot run it: %s", graph_name, reason)
+    log.warning("calibrating @%s with the reference interpreter: %s (onnxruntime cannot run "
+                "the graph; the interpreter is many times slower)", graph_name, reason)
 
 
 # -- data ------------------------------------------------------------------------------------
