@@ -59,6 +59,10 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                    "it stands for the target's default pipeline)")
     p.add_argument("--float16", action="store_true",
                    help="TFLite only: store weights as float16 (dequantized at load)")
+    p.add_argument("--opset", type=int, metavar="N",
+                   help="ONNX only: the ONNX opset to write (default: the source model's "
+                        "opset when it is at least 13, else 21, the newest onnxruntime runs "
+                        "every op of); the IR version follows it")
     p.add_argument("--eval", metavar="DATA.npz",
                    help="TFLite only: run the written model in LiteRT on DATA.npz (one array "
                         "per input name, samples along axis 0, optional integer 'labels') "
@@ -128,6 +132,11 @@ def run(args: argparse.Namespace) -> int:
         if refusal:
             raise UsageError(refusal.replace("target=", "--target "))
     target, spec = resolve_target(args.target, args.output)
+    if args.opset is not None:
+        if target.name != "onnx":
+            raise UsageError(f"--opset chooses the opset of an ONNX model; target "
+                             f"'{target.name}' does not write ONNX (use -o OUT.onnx)")
+        spec = str(target.options(spec, opset=args.opset))
     int8_opts = _int8_options(args)
     if args.eval:
         if target.executor != "litert":

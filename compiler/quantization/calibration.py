@@ -40,6 +40,20 @@ from .statistics import CalibrationError, CalibrationStats, TensorStats
 
 log = logging.getLogger(__name__)
 
+_FALLBACKS_WARNED: set[tuple[str, str]] = set()
+
+
+def _warn_fallback(graph_name: str, reason: str) -> None:
+    """Say, once per graph and reason, that calibration runs in the reference interpreter
+    (correct, but many times slower than onnxruntime) and why."""
+    key = (graph_name, reason)
+    if key in _FALLBACKS_WARNED:
+        log.info("calibrating @%s with the reference interpreter: %s", graph_name, reason)
+        return
+    _FALLBACKS_WARNED.add(key)
+    log.warning("calibrating @%s with the reference interpreter: %s (onnxruntime cannot run "
+                "the graph; the interpreter is many times slower)", graph_name, reason)
+
 
 # -- data ------------------------------------------------------------------------------------
 def _npz_feeds(path: str | os.PathLike, graph: Graph) -> Iterator[dict[str, np.ndarray]]:
@@ -467,8 +481,7 @@ def calibrate(
                 raise CalibrationError(f"calibrate: executor='onnxruntime' cannot run "
                                        f"@{graph.name}: {e.reason}; use "
                                        "executor='interpreter'") from None
-            log.info("calibrating @%s with the reference interpreter: %s", graph.name,
-                     e.reason)
+            _warn_fallback(graph.name, e.reason)
     if ort_runner is not None:
         log.info("calibrating @%s with onnxruntime (%d recorded tensors)", graph.name,
                  len(stats))

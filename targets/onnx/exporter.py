@@ -2,11 +2,24 @@
 
 Contract of :func:`export_onnx`:
 
-* The model imports the default domain at :data:`DEFAULT_OPSET` (21, the newest opset
-  onnxruntime runs every op of; see :data:`ORT_OPSET`) unless ``opset`` says otherwise. IR
-  ops follow the latest ONNX opset's semantics, so the graph is built at the newest opset the
-  installed ``onnx`` knows and converted down with ``onnx.version_converter``, which fails
-  loudly (an :class:`OnnxExportError`) where an op cannot be expressed at the lower opset.
+* The model imports the default domain at ``opset``; by default (:func:`default_opset`) at
+  the source model's opset when the graph records one (``graph.metadata["onnx_opset"]``,
+  set by the ONNX frontend) and it is at least :data:`MIN_SOURCE_OPSET`, else at
+  :data:`ORT_OPSET` (21, the newest opset onnxruntime runs every op of). IR ops follow the
+  latest ONNX opset's semantics, so the graph is built at the newest opset the installed
+  ``onnx`` knows and converted down with ``onnx.version_converter`` (nodes that mean the
+  same at the lower opset unchanged skip the converter, which lacks down-adapters for many
+  of them; see :func:`_lower`). An op not defined at a requested opset, or an attribute value
+  it does not know yet, is an :class:`OnnxExportError` naming the op and its node; where only the
+  source opset was the default and it cannot express the graph (a pass fused ops into one
+  of a later opset), :data:`ORT_OPSET` is used instead, with a warning.
+* The IR version is the lowest that the opset needs (``onnx.helper.VERSION_TABLE``), so
+  readers of that opset's era load the file.
+* Value names are the IR's, except names that onnxruntime's graph optimizers give the
+  initializers they create (:data:`ORT_GENERATED_NAMES`): onnxruntime picks those with its
+  node-name generator, which does not look at value names, so a model value of the same
+  name makes the session fail to load ("Attempt to replace the existing tensor"). Such a
+  value is written as ``<name>_1`` (the first free variant); ``renamed`` tells the caller.
 * IR op names go back to ONNX op types through ``compiler.ops.onnx_names.inverse_table()``;
   attributes are typed by the ONNX schema of the op (INT, FLOAT, STRING, lists, TENSOR,
   GRAPH). Attributes left unset in the IR are left unset in ONNX (ONNX applies the same
@@ -55,8 +68,8 @@ from compiler.fileio import atomic_write, temp_beside
 
 log = logging.getLogger(__name__)
 
-# The default opset: the newest one at which onnxruntime 1.32's CPU provider has a kernel for
-# every default-domain op. Measured with
+# The opset used when the source gives none: the newest one at which onnxruntime 1.32's CPU
+# provider has a kernel for every default-domain op. Measured with
 #   onnxruntime.capi.onnxruntime_pybind11_state.get_all_opkernel_def()
 # against onnx.defs.get_schema(op, opset).since_version, using onnxruntime's matching rule (a
 # kernel registered open-ended, "N and later", only serves nodes whose since_version is exactly
@@ -69,6 +82,33 @@ log = logging.getLogger(__name__)
 # 21 with onnx.version_converter, which refuses (loudly) where a newer form has no opset-21
 # equivalent.
 ORT_OPSET = 21
+
+# A source model's opset below this is not kept: opset 13 moved the axes of Squeeze,
+# Unsqueeze and ReduceSum and the sizes of Split from attributes to inputs, and a model from
+# an older opset is written in the current forms instead of being converted back.
+MIN_SOURCE_OPSET = 13
+
+# Names onnxruntime 1.32's graph optimizers give the initializers (and a few values) they
+# add, taken from the optimizers' sources (onnxruntime/core/optimizer/*.cc, every
+# ``GenerateNodeName(...)`` whose result names a value). GenerateNodeName avoids node names
+# only; when a model value already has the name, the session fails to load ("Attempt to
+# replace the existing tensor": GatherSliceToSplitFusion, which turns the three scalar
+# Gathers of an attention's q/k/v into one Split, adds "squeeze_axes" and "splits") or, for
+# a non-initializer, silently aliases it. Variants "<name>_token_<n>" are avoided too.
+ORT_GENERATED_NAMES = frozenset({
+    "squeeze_axes", "splits", "SqueezeAxesInitializer", "UnsqueezeAxesInitializer",
+    "SliceAxesInitializer", "ConstAsInitializer", "fused_Split", "gemm_input_shape",
+    "gemm_output_shape", "Cast_Scale",
+})
+
+
+def ort_generated(name: str) -> bool:
+    """Whether onnxruntime's optimizers may create a value named ``name`` themselves."""
+    base, sep, n = name.rpartition("_token_")
+    if name in ORT_GENERATED_NAMES:
+        return True
+    return bool(sep) and n.isdigit() and base in ORT_GENERATED_NAMES
+
 
 ACTIVATION_OPS = frozenset({"conv", "conv_transpose", "gemm", "matmul", "add", "sub", "mul", "div"})
 ACTIVATIONS = ("relu", "relu6", "relu_n1_to_1", "tanh", "sigmoid")
@@ -105,12 +145,39 @@ def newest_onnx_opset() -> int:
     return int(onnx.defs.onnx_opset_version())
 
 
-def default_opset() -> int:
-    """The opset :func:`export_onnx` writes when none is given."""
-    return min(newest_onnx_opset(), ORT_OPSET)
+def source_opset(graph: Graph | None) -> int | None:
+    """The default-domain opset ``graph`` was read at (``metadata["onnx_opset"]``), if any."""
+    if graph is None:
+        return None
+    raw = graph.metadata.get("onnx_opset")
+    try:
+        return int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        log.warning("graph @%s: metadata onnx_opset=%r is not an integer; ignored",
+                    graph.name, raw)
+        return None
+
+
+def default_opset(graph: Graph | None = None) -> int:
+    """The opset :func:`export_onnx` writes when none is given: ``graph``'s source opset
+    when it has one of at least :data:`MIN_SOURCE_OPSET` (and at most what both onnx and
+    onnxruntime's kernels cover), else :data:`ORT_OPSET`."""
+    newest = min(newest_onnx_opset(), ORT_OPSET)
+    src = source_opset(graph)
+    if src is not None and MIN_SOURCE_OPSET <= src <= newest:
+        return src
+    return newest
 
 
 DEFAULT_OPSET = ORT_OPSET  # what default_opset() gives with any onnx that knows opset 21
+
+
+def ir_version_for(opset: int) -> int:
+    """The lowest ONNX IR version that can carry a default-domain ``opset``."""
+    from onnx import helper
+
+    return int(helper.find_min_ir_version_for([helper.make_opsetid("", opset)],
+                                              ignore_unknown=True))
 
 
 def export_onnx(
@@ -120,23 +187,45 @@ def export_onnx(
     opset: int | None = None,
     value_info: bool = True,
     external_data: bool | None = None,
+    renamed: dict[str, str] | None = None,
 ) -> Any:
     """Convert ``graph`` to an ``onnx.ModelProto``, check it, and write it to ``path`` if given.
 
-    ``value_info`` also records the IR's types of intermediate values (readers such as the
-    infercc ONNX frontend use them where their own inference is weaker). ``external_data``
+    ``opset``: the default-domain opset (None: :func:`default_opset` of ``graph``).
+    ``renamed``, when given, receives IR name -> ONNX name of every main-graph value not
+    written under its IR name (see the module doc). ``value_info`` also records the IR's
+    types of intermediate values (readers such as the infercc ONNX frontend use them where
+    their own inference is weaker). ``external_data``
     stores tensors in ``<path>.data`` next to the model: ``None`` does so only when the model
     would exceed protobuf's 2 GiB limit (a path is then required).
     """
 
     newest = newest_onnx_opset()
-    target = default_opset() if opset is None else int(opset)
+    target = default_opset(graph) if opset is None else int(opset)
     if target > newest:
         raise _model_error(graph.name, f"opset {target} is newer than the installed onnx knows "
                                        f"({newest})")
-    model = _Builder(graph, newest, value_info=value_info).model()
+    if target < 1:
+        raise _model_error(graph.name, f"opset {target} does not exist; ONNX opsets start at 1")
+    if opset is not None and target > ORT_OPSET:
+        log.warning("opset %d: onnxruntime 1.32 lacks CPU kernels for some ops past opset %d "
+                    "(see targets.onnx.exporter.ORT_OPSET)", target, ORT_OPSET)
+    builder = _Builder(graph, newest, value_info=value_info)
+    model = builder.model()
+    if renamed is not None:
+        renamed.update(builder.renamed)
     if target != newest:
-        model = _convert_version(model, graph.name, target)
+        try:
+            model = _lower(builder, model, target)
+        except OnnxExportError as e:
+            if opset is not None or target == ORT_OPSET:
+                raise
+            # only the source's opset was the default: the graph has outgrown it
+            log.warning("graph @%s: cannot be written at its source opset %d (%s); writing "
+                        "opset %d instead", graph.name, target, e.problems[0][2], ORT_OPSET)
+            target = ORT_OPSET
+            model = _lower(builder, model, target)
+    model.ir_version = ir_version_for(target)
     size = _tensor_bytes(model)
     if external_data is None:
         external_data = size > PROTOBUF_LIMIT - EXTERNAL_DATA_MARGIN
@@ -220,13 +309,109 @@ def _check_rankless(model: Any) -> None:
     onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
 
 
+# Ops whose meaning changed between versions in ways a node's inputs and attributes do not
+# show (GridSample 20 renamed its modes, ScatterElements/ScatterND 18 added reductions, DFT
+# 20 and RoiAlign 16 changed attribute defaults): these always go through
+# onnx.version_converter's adapters.
+_SEMANTIC_CHANGES = frozenset({"GridSample", "ScatterElements", "ScatterND", "DFT", "RoiAlign"})
+# Attribute values added by a later version: (op, attribute) -> {value: opset}.
+_LATER_VALUES = {
+    ("Pad", "mode"): {b"wrap": 19},
+    ("Resize", "coordinate_transformation_mode"): {b"half_pixel_symmetric": 19},
+}
+_KEEP_DOMAIN = "ai.infercc.unchanged"  # private, only while the converter runs
+
+
+def _lower(builder: _Builder, model: Any, opset: int) -> Any:
+    """``model`` (built at onnx's newest opset) converted down to ``opset``.
+
+    onnx.version_converter lacks down-adapters for many ops whose later versions only
+    widened element types or added optional inputs and attributes (Relu 14 -> 13, Pad 18 ->
+    17, ...). A node that uses only what the older version has (see :func:`_fits_older`) is
+    parked in a private domain while the converter runs and then written unchanged at
+    ``opset``; the checker afterwards confirms its types are allowed there.
+    """
+    from onnx import helper
+
+    builder.require_opset(model, opset)
+    newest = newest_onnx_opset()
+    parked = [n for n in _all_nodes(model.graph) if _fits_older(n, opset, newest)]
+    for n in parked:
+        n.domain = _KEEP_DOMAIN
+    if parked:
+        model.opset_import.append(helper.make_opsetid(_KEEP_DOMAIN, 1))
+    try:
+        out = _convert_version(model, builder.graph.name, opset)
+    finally:
+        for n in parked:
+            n.domain = ""
+        _drop_keep_domain(model)
+    for n in _all_nodes(out.graph):
+        if n.domain == _KEEP_DOMAIN:
+            n.domain = ""
+    _drop_keep_domain(out)
+    return out
+
+
+def _drop_keep_domain(model: Any) -> None:
+    keep = [o for o in model.opset_import if o.domain != _KEEP_DOMAIN]
+    del model.opset_import[:]
+    model.opset_import.extend(keep)
+
+
+def _fits_older(node: Any, opset: int, newest: int) -> bool:
+    """Whether ``node`` (written at ``newest``) means the same at ``opset`` unchanged: its
+    op has another version there, whose inputs and outputs it uses in the same positions,
+    whose attributes include the node's and whose values existed then."""
+    import onnx.defs
+
+    if node.domain or node.op_type in _SEMANTIC_CHANGES:
+        return False
+    try:
+        lo = onnx.defs.get_schema(node.op_type, opset, "")
+        hi = onnx.defs.get_schema(node.op_type, newest, "")
+    except onnx.defs.SchemaError:
+        return False
+    if lo.since_version == hi.since_version:
+        return False  # nothing to convert
+
+    def fits(used: int, old: Any, new: Any) -> bool:
+        variadic = bool(old) and old[-1].option == onnx.defs.OpSchema.FormalParameterOption.Variadic
+        if used > len(old) and not variadic:
+            return False
+        k = min(used, len(old))
+        return [p.name for p in old[:k]] == [p.name for p in new[:k]]
+
+    if not fits(len(node.input), lo.inputs, hi.inputs):
+        return False
+    if not fits(len(node.output), lo.outputs, hi.outputs):
+        return False
+    for a in node.attribute:
+        if a.name not in lo.attributes:
+            return False
+        since = _LATER_VALUES.get((node.op_type, a.name), {}).get(a.s)
+        if since is not None and opset < since:
+            return False
+    return True
+
+
 def _convert_version(model: Any, graph_name: str, opset: int) -> Any:
+    import re
+
     from onnx import version_converter
 
     try:
         return version_converter.convert_version(model, opset)
     except Exception as e:  # noqa: BLE001 - the converter raises assorted C++ errors
-        why = f"{type(e).__name__}: {str(e).strip()[:500]}"
+        text = str(e).strip()
+        # "No Adapter To Version $17 for Pad": an op whose form changed after ``opset``
+        m = re.search(r"No Adapter (?:To|From) Version \$(\d+) for (\w+)", text)
+        if m:
+            op = m.group(2)
+            raise _model_error(graph_name, (
+                f"ONNX {op} cannot be written at opset {opset}: onnx.version_converter has "
+                f"no adapter to opset {m.group(1)} for it; ask for a later opset")) from None
+        why = f"{type(e).__name__}: {text[:500]}"
         raise _model_error(graph_name, f"cannot convert to opset {opset}: {why}") from None
 
 
@@ -304,6 +489,7 @@ class _Builder:
         self.reserved: set[str] = set()
         _collect_names(graph, self.reserved)
         self.assigned: set[str] = set()
+        self.renamed: dict[str, str] = {}  # main-graph IR name -> ONNX name, where they differ
         self.node_names: set[str] = set()
         self._schemas: dict[str, Any] = {}
 
@@ -311,17 +497,20 @@ class _Builder:
     def fresh(self, hint: str) -> str:
         """A value name not used anywhere in the IR or the model so far."""
         name, k = hint, 0
-        while name in self.reserved or name in self.assigned:
+        while name in self.reserved or name in self.assigned or ort_generated(name):
             k += 1
             name = f"{hint}_{k}"
         self.assigned.add(name)
         return name
 
-    def claim(self, v: Value, scope: _Scope) -> str:
-        """``v``'s IR name if still free model-wide, else a fresh variant."""
+    def claim(self, v: Value, scope: _Scope, *, interface: bool = False) -> str:
+        """``v``'s IR name if still free model-wide (and, unless ``v`` is part of the
+        model's interface, not one onnxruntime's optimizers create), else a fresh variant."""
         name = v.name
-        if name in self.assigned:
+        if name in self.assigned or (not interface and ort_generated(name)):
             name = self.fresh(name)
+            if scope.graph is self.graph:
+                self.renamed[v.name] = name
         else:
             self.assigned.add(name)
         scope.names[id(v)] = name
@@ -356,8 +545,9 @@ class _Builder:
 
         scope = _Scope(self.graph, {}, [], [], {})
         # main-graph names first: they are the model's interface and keep their IR spelling
+        interface = {id(v) for v in list(self.graph.inputs) + list(self.graph.outputs)}
         for v in self.graph.values():
-            self.claim(v, scope)
+            self.claim(v, scope, interface=id(v) in interface)
         gp = self.graph_proto(scope, n_captured=0, top=True)
         if self.problems:
             raise OnnxExportError(self.graph.name, self.problems)
@@ -368,6 +558,29 @@ class _Builder:
         if self.graph.metadata:
             helper.set_model_props(model, {str(k): str(v) for k, v in self.graph.metadata.items()})
         return model
+
+    def require_opset(self, model: Any, opset: int) -> None:
+        """Raise :class:`OnnxExportError` naming each node whose op ``opset`` lacks."""
+        import onnx.defs
+
+        problems = []
+        for n in _all_nodes(model.graph):
+            for a in n.attribute:
+                since = _LATER_VALUES.get((n.op_type, a.name), {}).get(a.s)
+                if not n.domain and since is not None and opset < since:
+                    value = a.s.decode()
+                    problems.append(("model", "-", f"ONNX {n.op_type} (node {n.name}) has "
+                                                   f"{a.name}={value!r}, which needs opset >= "
+                                                   f"{since}; ask for opset {since} or later"))
+            if n.domain or _defined_at(n.op_type, opset):
+                continue
+            since = onnx.defs.get_schema(n.op_type, newest_onnx_opset(), "").since_version
+            # a "model" problem: the advice to rewrite nodes does not apply, a later opset does
+            problems.append(("model", "-", f"ONNX {n.op_type} (node {n.name}) needs opset >= "
+                                           f"{since}, but opset {opset} was asked for; ask "
+                                           f"for opset {since} or later"))
+        if problems:
+            raise OnnxExportError(self.graph.name, problems)
 
     def graph_proto(self, scope: _Scope, n_captured: int, top: bool) -> Any:
         """The GraphProto of ``scope.graph``; its last ``n_captured`` inputs are captures."""
@@ -606,9 +819,32 @@ def _make_attribute(key: str, value: Any, kind: int) -> Any:
     return helper.make_attribute(key, value, attr_type=kind)
 
 
+def _all_nodes(g: Any) -> Iterator[Any]:
+    """The NodeProtos of GraphProto ``g`` and of its subgraphs."""
+    for n in g.node:
+        yield n
+        for a in n.attribute:
+            if a.HasField("g"):
+                yield from _all_nodes(a.g)
+            for sub in a.graphs:
+                yield from _all_nodes(sub)
+
+
+def _defined_at(op_type: str, opset: int) -> bool:
+    import onnx.defs
+
+    try:
+        onnx.defs.get_schema(op_type, opset, "")
+    except onnx.defs.SchemaError:
+        return False
+    return True
+
+
 def _collect_names(g: Graph, out: set[str]) -> None:
     for sub in walk_graphs(g):
         out.update(v.name for v in sub.values())
 
 
-__all__ = ["DEFAULT_OPSET", "ORT_OPSET", "OnnxExportError", "OnnxWriteError", "default_opset", "export_onnx"]
+__all__ = ["DEFAULT_OPSET", "MIN_SOURCE_OPSET", "ORT_GENERATED_NAMES", "ORT_OPSET",
+           "OnnxExportError", "OnnxWriteError", "default_opset", "export_onnx", "ir_version_for",
+           "ort_generated", "source_opset"]

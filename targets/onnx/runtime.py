@@ -3,8 +3,9 @@
 Contract (see :mod:`compiler.runtime.base`): the model is an IR
 :class:`~compiler.ir.graph.Graph`; feeds are keyed by IR input names and cast to the IR
 input dtypes; outputs and captures are keyed by IR value names. The exporter keeps
-main-graph value names (they are claimed before anything else and IR names are unique), so
-each captured IR value is the ONNX value of the same name, made an extra graph output.
+main-graph value names (they are claimed before anything else and IR names are unique)
+except the few it renames (``renamed``), so each captured IR value is the ONNX value of that
+name, made an extra graph output.
 Capture names are fixed when the executor is opened (``capture=``): onnxruntime computes
 only what a session was built to return. A name the exported model does not define (a dead
 constant, a value inside a subgraph) fails the open rather than being silently left out.
@@ -71,7 +72,8 @@ class OnnxruntimeExecutor:
         from .tensors import elem_type
 
         try:
-            model = export_onnx(graph, value_info=False)
+            renamed: dict[str, str] = {}
+            model = export_onnx(graph, value_info=False, renamed=renamed)
         except InferccError as e:
             raise fail(f"the ONNX export failed: {str(e).splitlines()[0]}") from None
         g = model.graph
@@ -83,7 +85,8 @@ class OnnxruntimeExecutor:
         record = [by_name[n] for n in capture]
         defined = ({i.name for i in g.input} | {t.name for t in g.initializer}
                    | {o for n in g.node for o in n.output})
-        missing = [v.name for v in record if v.name not in defined]
+        onnx_name = {v.name: renamed.get(v.name, v.name) for v in record}
+        missing = [v.name for v in record if onnx_name[v.name] not in defined]
         if missing:
             raise fail(f"the exported model does not define {missing[:5]}")
         present = {o.name for o in g.output}
@@ -107,15 +110,18 @@ class OnnxruntimeExecutor:
         except (KeyError, ValueError) as e:
             raise fail(f"a captured value has no ONNX element type ({e})") from None
         for v in record:
-            if v.name not in present:
+            if onnx_name[v.name] not in present:
                 # element type only: the IR's (possibly symbolic) shape is not needed here
-                g.output.append(helper.make_tensor_value_info(v.name, types[v.name], None))
-                present.add(v.name)
+                g.output.append(helper.make_tensor_value_info(onnx_name[v.name],
+                                                              types[v.name], None))
+                present.add(onnx_name[v.name])
         self.input_names = [v.name for v in graph.inputs]
         self.output_names = [v.name for v in graph.outputs]
         self.capture_names = capture
-        # fetched, in this order: outputs, then captures, then channel sums (deduplicated)
-        self._fetch = list(dict.fromkeys(self.output_names + capture))
+        # fetched, in this order: outputs, then captures, then channel sums (deduplicated);
+        # ONNX names (interface names are never renamed)
+        self._fetch = list(dict.fromkeys(self.output_names
+                                         + [onnx_name[n] for n in capture]))
         self._sums: dict[str, str] = {}  # captured name -> its channel-sum output
         wanted = set(channel_sums)
         unknown = sorted(wanted - set(capture))
@@ -134,12 +140,14 @@ class OnnxruntimeExecutor:
             while out in defined:
                 out += "_"
             defined.add(out)
-            g.node.append(helper.make_node("ReduceSum", [v.name, axes], [out], keepdims=0,
-                                           name=out))
+            g.node.append(helper.make_node("ReduceSum", [onnx_name[v.name], axes], [out],
+                                           keepdims=0, name=out))
             g.output.append(helper.make_tensor_value_info(out, types[v.name], None))
             self._sums[v.name] = out
             self._fetch.append(out)
+        # IR name (and channel-sum output) -> index in the fetched list
         self._position = {n: k for k, n in enumerate(self._fetch)}
+        self._position.update({n: self._position[onnx_name[n]] for n in capture})
         #: the captured names whose channel sums each run returns
         self.channel_sum_names = list(self._sums)
         self.reuse_outputs = reuse_outputs

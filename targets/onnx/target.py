@@ -20,7 +20,9 @@ from ..base import DeployedTensor, EmitResult, Target, TargetOptions
 
 @dataclass
 class OnnxOptions(TargetOptions):
-    """``opset``: the ONNX opset to write (default: the newest onnxruntime runs, 21)."""
+    """``opset``: the ONNX opset to write (default: the source model's opset when it has one
+    of at least 13, else 21, the newest onnxruntime runs every op of; see
+    :func:`targets.onnx.exporter.default_opset`)."""
 
     name: ClassVar[str] = "onnx"
 
@@ -56,23 +58,26 @@ class OnnxTarget(Target):
         assert isinstance(opts, OnnxOptions), opts
         if output is not None:
             Path(output).parent.mkdir(parents=True, exist_ok=True)
-        model = export_onnx(graph, output, opset=opts.opset)
+        renamed: dict[str, str] = {}
+        model = export_onnx(graph, output, opset=opts.opset, renamed=renamed)
         data = model.SerializeToString()
-        return EmitResult(data=data, tensor_map=_tensor_map(graph, model), target=self.name,
+        return EmitResult(data=data, tensor_map=_tensor_map(graph, model, renamed),
+                          target=self.name,
                           output=Path(output) if output is not None else None)
 
 
-def _tensor_map(graph: Any, model: Any) -> dict[str, DeployedTensor]:
-    """IR values the exporter wrote under their own name (it keeps IR names unless two
-    values collide); ONNX keeps the IR's axis order."""
+def _tensor_map(graph: Any, model: Any, renamed: dict[str, str]) -> dict[str, DeployedTensor]:
+    """IR values the exporter wrote (under their own name unless ``renamed`` says
+    otherwise); ONNX keeps the IR's axis order."""
     g = model.graph
     names = {v.name for v in list(g.input) + list(g.output)} | {t.name for t in g.initializer}
     names.update(o for n in g.node for o in n.output)
     out = {}
     for v in graph.values():
-        if v.name in names:
+        name = renamed.get(v.name, v.name)
+        if name in names:
             rank = v.type.rank or 0
-            out[v.name] = DeployedTensor(name=v.name, perm=tuple(range(rank)),
+            out[v.name] = DeployedTensor(name=name, perm=tuple(range(rank)),
                                          dtype=_dtype_name(v.type.dtype))
     return out
 
