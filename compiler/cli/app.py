@@ -16,11 +16,11 @@ from typing import Callable, Sequence
 
 from .._version import __version__
 from ..errors import InferccError
-from . import compile, inspect, ops, opt, passes, targets
+from . import compare, compile, inspect, ops, opt, passes, run, targets
 from .common import EXIT_INTERNAL, EXIT_OK, EXIT_USER
 
 # the sub-commands, in the order `infercc --help` lists them
-COMMANDS = (inspect, opt, compile, passes, targets, ops)
+COMMANDS = (inspect, opt, compile, run, compare, passes, targets, ops)
 
 
 def _common(suppress: bool) -> argparse.ArgumentParser:

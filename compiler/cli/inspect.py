@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import textwrap
+from pathlib import Path
+from typing import Any
 
+from ..errors import ModelLoadError
 from .common import EXIT_OK, MODEL_HELP, add_input_shape, load_model, parse_input_shapes
 
 
@@ -17,7 +21,9 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
         help="summarise a model: ops, parameters, FLOPs, inputs and outputs",
         description=textwrap.fill(
             "Summarise a model: op histogram, parameter count and bytes, FLOPs, inputs and "
-            "outputs. --show-ir prints the IR instead.", 88),
+            "outputs. --show-ir prints the IR instead. A .prototxt without weights is "
+            "summarised with placeholder weights (weights: none); ops infercc cannot lower "
+            "are listed, and counted out of the rest.", 88),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=textwrap.fill(_flops_note(), 88),
     )
@@ -25,6 +31,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     add_input_shape(p)
     p.add_argument("--show-ir", action="store_true",
                    help="print the IR text (large tensors shown by name) instead of a summary")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object (schema: docs/cli.md)")
     p.set_defaults(func=run)
 
 
@@ -37,35 +45,142 @@ def _flops_note() -> str:
 def run(args: argparse.Namespace) -> int:
     """Print the summary (or with ``--show-ir`` the IR) of ``args.model`` on stdout."""
     from ..ir import print_graph
-    from ..stats import FLOPS_NOTE, human, model_stats
 
-    graph = load_model(args.model, parse_input_shapes(args.input_shape), weights=args.weights)
+    shapes = parse_input_shapes(args.input_shape)
+    graph, unsupported = _load(args, shapes)
     if args.show_ir:
         sys.stdout.write(print_graph(graph))
         return EXIT_OK
+    summary = _summary(args.model, graph, unsupported, shapes)
+    if args.json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        sys.stdout.write(_text(summary) + "\n")
+    return EXIT_OK
+
+
+def _load(args: argparse.Namespace, shapes: dict) -> tuple[Any, dict[str, list[str]]]:
+    """The graph to summarise, and the ops cut out of it (``{op: [layers]}``).
+
+    What people inspect loads even where compiling would refuse it: a .prototxt without
+    weights gets placeholder weights (``weights: none``), and a .tflite with ops infercc
+    cannot lower has them cut out so the rest is counted.
+    """
+    from ..errors import UnsupportedOpsError
+
+    suffix = Path(args.model).suffix.lower()
+    if suffix == ".prototxt" and not args.weights:
+        return _load_partial(args.model, shapes, placeholder_weights=True), {}
+    try:
+        return load_model(args.model, shapes, weights=args.weights), {}
+    except UnsupportedOpsError as e:
+        if suffix != ".tflite":
+            raise
+        return _load_partial(args.model, shapes, cut_unsupported=True), e.unsupported
+
+
+def _load_partial(path: str, shapes: dict, **options: Any) -> Any:
+    """Load ``path`` with frontend ``options`` (shapes at import, as load_model does)."""
+    from ..frontends import load
+    from ..ir import VerificationError, verify
+
+    graph = load(path, **({"input_shapes": shapes} if shapes else {}), **options)
+    try:
+        verify(graph)
+    except VerificationError as e:
+        raise ModelLoadError(f"{path}: the model fails verification: {e.summary()}") from None
+    return graph
+
+
+def _tensor(v: Any, cut: set[str]) -> dict[str, Any]:
+    """An input or output; ``cut``: it is an end of a cut-out unsupported op."""
+    shape = None if v.type.shape is None else [d if isinstance(d, int) else str(d)
+                                                for d in v.type.shape]
+    return {"name": v.name, "shape": shape, "dtype": v.type.dtype.value, "type": str(v.type),
+            "cut": v.name in cut}
+
+
+def _summary(path: str, graph: Any, unsupported: dict[str, list[str]],
+             shapes: dict) -> dict[str, Any]:
+    """The summary as one JSON-ready dict (the schema is in docs/cli.md)."""
+    from ..stats import model_stats
+
     st = model_stats(graph)
-    out = [f"model: {args.model}", f"graph: @{graph.name}"]
-    for k, v in graph.metadata.items():
+    consts = st.op_histogram.get("const", 0)
+    cut = {n for key in ("cut_inputs", "cut_outputs")
+           for n in graph.metadata.get(key, "").split(",") if n}
+    open_inputs = [v.name for v in graph.inputs
+                   if v.type.shape is None or not all(isinstance(d, int) for d in v.type.shape)]
+    return {
+        "model": path, "graph": graph.name, "metadata": dict(graph.metadata),
+        "weights": graph.metadata.get("weights", "loaded"),
+        "inputs": [_tensor(v, cut) for v in graph.inputs],
+        "outputs": [_tensor(v, cut) for v in graph.outputs],
+        "nodes": st.nodes, "ops": st.nodes - consts, "constants": consts,
+        "op_histogram": dict(sorted(st.op_histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "flops_by_op": dict(st.flops_by_op),
+        "parameters": st.params, "parameter_bytes": st.param_bytes,
+        "flops": st.flops, "macs": st.macs,
+        "uncounted": list(st.uncounted),
+        "open_inputs": open_inputs,
+        "input_shapes": {k: [d if isinstance(d, int) else str(d) for d in v]
+                         for k, v in shapes.items()},
+        "unsupported": {op: list(layers) for op, layers in sorted(unsupported.items())},
+    }
+
+
+def _text(s: dict[str, Any]) -> str:
+    from ..stats import FLOPS_NOTE, human
+
+    out = [f"model: {s['model']}", f"graph: @{s['graph']}"]
+    for k, v in s["metadata"].items():
         out.append(f"  meta {k}: {v}")
+    if s["weights"] == "none":
+        out.append("weights: none (no .caffemodel: placeholder weights; structure, shapes, "
+                   "parameter counts and FLOPs are right, values are not)")
+    if s["unsupported"]:
+        n = sum(len(v) for v in s["unsupported"].values())
+        out.append(f"unsupported ops ({n} node(s) infercc cannot lower; cut out, so the "
+                   "figures below are for the rest of the model):")
+        out += [f"  {op}: {', '.join(layers)}" for op, layers in s["unsupported"].items()]
     out.append("inputs:")
-    out += [f"  %{v.name}: {v.type}" for v in graph.inputs] or ["  (none)"]
+    cut = "  (an end of a cut-out unsupported op)"
+    out += [f"  %{v['name']}: {v['type']}{cut if v['cut'] else ''}"
+            for v in s["inputs"]] or ["  (none)"]
     out.append("outputs:")
-    out += [f"  %{v.name}: {v.type}" for v in graph.outputs] or ["  (none)"]
-    out.append(f"nodes: {st.nodes} ({st.nodes - st.op_histogram.get('const', 0)} ops, "
-               f"{st.op_histogram.get('const', 0)} constants)")
+    out += [f"  %{v['name']}: {v['type']}{cut if v['cut'] else ''}"
+            for v in s["outputs"]] or ["  (none)"]
+    out.append(f"nodes: {s['nodes']} ({s['ops']} ops, {s['constants']} constants)")
     out.append("op histogram:")
-    width = max((len(op) for op in st.op_histogram), default=0)
-    for op, n in sorted(st.op_histogram.items(), key=lambda kv: (-kv[1], kv[0])):
-        fl = st.flops_by_op.get(op, 0)
+    width = max((len(op) for op in s["op_histogram"]), default=0)
+    for op, n in s["op_histogram"].items():
+        fl = s["flops_by_op"].get(op, 0)
         extra = f"  {human(fl)}FLOPs" if fl else ""
         out.append(f"  {op.ljust(width)}  {n:6d}{extra}")
-    out.append(f"parameters: {st.params:,} elements ({human(st.params)}), "
-               f"{st.param_bytes:,} bytes ({human(st.param_bytes, 'B')})")
-    out.append(f"FLOPs: {st.flops:,} ({human(st.flops)}), MACs: {st.macs:,} ({human(st.macs)})")
-    if st.uncounted:
-        shown = ", ".join(st.uncounted[:10]) + (" ..." if len(st.uncounted) > 10 else "")
-        out.append(f"  not counted ({len(st.uncounted)} nodes without static shapes; fix the "
-                   f"input shapes with --input-shape): {shown}")
+    out.append(f"parameters: {s['parameters']:,} elements ({human(s['parameters'])}), "
+               f"{s['parameter_bytes']:,} bytes ({human(s['parameter_bytes'], 'B')})")
+    out.append(f"FLOPs: {s['flops']:,} ({human(s['flops'])}), MACs: {s['macs']:,} "
+               f"({human(s['macs'])})")
+    uncounted = s["uncounted"]
+    if uncounted:
+        shown = ", ".join(uncounted[:10]) + (" ..." if len(uncounted) > 10 else "")
+        if s["open_inputs"]:
+            fix = ("the inputs " + ", ".join(s["open_inputs"]) + " have open dims; fix them "
+                   "with --input-shape NAME:DIMS (e.g. " + _example(s) + ")")
+        else:
+            fix = "their shapes depend on data"
+        out.append(f"  not counted ({len(uncounted)} nodes without static shapes; {fix}): "
+                   f"{shown}")
     out.append(f"  ({FLOPS_NOTE})")
-    sys.stdout.write("\n".join(out) + "\n")
-    return EXIT_OK
+    return "\n".join(out)
+
+
+def _example(s: dict[str, Any]) -> str:
+    """An ``--input-shape`` for the first open input: its static dims, 1 for a leading open
+    dim, 224 for the others (a placeholder to replace)."""
+    v = next(t for t in s["inputs"] if t["name"] == s["open_inputs"][0])
+    if v["shape"] is None:
+        return f"{v['name']}:1x3x224x224"
+    dims = [str(d) if isinstance(d, int) else ("1" if k == 0 else "224")
+            for k, d in enumerate(v["shape"])]
+    return f"{v['name']}:{'x'.join(dims)}"
