@@ -141,8 +141,16 @@ def _feeds_for(specs_b: list, specs_a: list, feeds_a: dict, notes: list[str]) ->
                     x = np.ascontiguousarray(np.transpose(x, perm))
                     notes.append(f"input {s.name}: fed transposed {what} (B's layout)")
                     break
+        if not _fits(x.shape, want):
+            raise UsageError(
+                f"B's input {s.name} takes {_dims(want)}, but A's data for it is "
+                f"{list(x.shape)}: the models do not take the same inputs")
         feeds[s.name] = x
     return feeds
+
+
+def _dims(shape: tuple) -> str:
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def _fits(shape: tuple, declared: tuple) -> bool:

@@ -217,7 +217,7 @@ def interface_tensors(result: Any) -> dict[str, list[dict[str, Any]]]:
                 layout = flip if flip and flip != ir_layout else ir_layout
             rows.append({"name": d.name if d is not None else v.name, "shape": shape,
                          "dtype": (d.dtype if d is not None and d.dtype
-                                   else v.type.dtype.numpy().name), "layout": layout})
+                                   else v.type.dtype.numpy.name), "layout": layout})
     return found
 
 

@@ -134,7 +134,8 @@ def _text(s: dict[str, Any]) -> str:
 
     out = [f"model: {s['model']}", f"graph: @{s['graph']}"]
     for k, v in s["metadata"].items():
-        out.append(f"  meta {k}: {v}")
+        if k not in ("cut_inputs", "cut_outputs"):  # marked on the inputs and outputs
+            out.append(f"  meta {k}: {v}")
     if s["weights"] == "none":
         out.append("weights: none (no .caffemodel: placeholder weights; structure, shapes, "
                    "parameter counts and FLOPs are right, values are not)")

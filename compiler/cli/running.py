@@ -122,7 +122,7 @@ def prepare(path: str, *, executor: str | None = None,
         return RunnableModel(path, name, specs, list(first.value_names), open_onnx)
     graph = load_model(path, input_shapes, weights=weights)
     specs = [InputSpec(v.name, tuple(None if d == "?" else d for d in (v.type.shape or ())),
-                       v.type.dtype.numpy()) for v in graph.inputs]
+                       v.type.dtype.numpy) for v in graph.inputs]
     names = [o.name for n in graph.nodes if n.op != "const" for o in n.outputs]
     if name == "reference":
         ex = open_executor("reference", graph, **opts)

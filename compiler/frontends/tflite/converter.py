@@ -634,12 +634,16 @@ class _Converter:
         """Cut an op infercc cannot lower out of the graph (see ``cut_unsupported``)."""
         if not self._cut_outputs and not self._cut_inputs:
             self._cut_outputs, self._cut_inputs = [], []
+        typed = [i for i in view.inputs + view.outputs
+                 if i >= 0 and int(self.tensors[i].type) in _DTYPES]  # not RESOURCE handles
         for i in view.inputs:
-            if i >= 0 and not self.is_const(i):
+            if i in typed and not self.is_const(i) and i in self.primary:
                 v = self.get(i, NHWC, real=False)
                 if not any(v is o for o in self._cut_outputs):
                     self._cut_outputs.append(v)
         for i in view.outputs:
+            if i not in typed:
+                continue
             name, k = self.name(i), 0
             while self.graph.has_name(name):
                 k += 1
