@@ -209,20 +209,18 @@ def _compare(na: str, xa: np.ndarray, nb: str, xb: np.ndarray, args: argparse.Na
         row["name_b"] = nb
     xa, xb = np.asarray(xa), np.asarray(xb)
     if xa.shape != xb.shape:
-        for perm, what in ((_NHWC_TO_NCHW, "NHWC"), (_NCHW_TO_NHWC, "NCHW")):
-            if xb.ndim == 4 and tuple(xb.shape[p] for p in perm) == xa.shape:
-                xb = np.transpose(xb, perm)
-                row["transposed"] = f"B is {what}"
-                if notes is not None:
-                    notes.append(f"output {nb}: B holds it {what}; compared after transposing")
-                break
+        perm, what = _layout_perm(xa.shape, xb.shape)
+        if perm is not None:
+            xb = np.transpose(xb, perm)
+            row["transposed"] = what
+            if notes is not None:
+                notes.append(f"output {nb}: {what}; compared after transposing")
+        elif xa.size == xb.size and xa.squeeze().shape == xb.squeeze().shape:
+            xb = xb.reshape(xa.shape)
         else:
-            if xa.size == xb.size and xa.squeeze().shape == xb.squeeze().shape:
-                xb = xb.reshape(xa.shape)
-            else:
-                row.update({"pass": False, "error": f"shapes differ: A {list(xa.shape)}, "
-                            f"B {list(xb.shape)}"})
-                return row
+            row.update({"pass": False, "error": f"shapes differ: A {list(xa.shape)}, "
+                        f"B {list(xb.shape)}"})
+            return row
     fa, fb = xa.astype(np.float64), xb.astype(np.float64)
     st = ErrorStats()
     st.update(fa, fb)
@@ -239,6 +237,27 @@ def _compare(na: str, xa: np.ndarray, nb: str, xb: np.ndarray, args: argparse.Na
     return row
 
 
+def _layout_perm(a: tuple, b: tuple) -> tuple[tuple[int, ...] | None, str]:
+    """The transpose that turns a tensor of shape ``b`` into shape ``a`` and a phrase for
+    it: NHWC -> NCHW (or back) first, else the only axis order that fits; ``(None, "")``
+    when none or several fit."""
+    import itertools
+
+    import numpy as np
+
+    if len(a) != len(b) or sorted(a) != sorted(b) or len(a) > 6:
+        return None, ""
+    if len(a) == 4:
+        for perm, what in ((_NHWC_TO_NCHW, "B is NHWC"), (_NCHW_TO_NHWC, "B is NCHW")):
+            if tuple(b[p] for p in perm) == tuple(a):
+                return perm, what
+    fits = [p for p in itertools.permutations(range(len(a)))
+            if tuple(b[i] for i in p) == tuple(a)]
+    if len(fits) == 1:
+        return fits[0], f"B holds it in axis order {list(np.argsort(fits[0]))}"
+    return None, ""
+
+
 def _finite(obj: Any) -> Any:
     """JSON has no infinities: +-inf and nan become the strings "inf", "-inf", "nan"."""
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -250,10 +269,21 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def _row_text(r: dict[str, Any], width: int) -> str:
-    name = r["name"].ljust(width)
+_NAME_WIDTH = 40
+
+
+def _short(name: str) -> str:
+    """A name cut to :data:`_NAME_WIDTH` characters in the middle (the JSON has it whole)."""
+    if len(name) <= _NAME_WIDTH:
+        return name
+    half = (_NAME_WIDTH - 3) // 2
+    return name[:half] + "..." + name[-(_NAME_WIDTH - 3 - half):]
+
+
+def _row_text(r: dict[str, Any], width: int, fail: str = "FAIL") -> str:
+    name = _short(r["name"]).ljust(width)
     if "error" in r:
-        return f"  {name}  FAIL  {r['error']}"
+        return f"  {name}  {fail}  {r['error']}"
     top1 = f"  top1 {r['top1_agreement']:.3f}" if "top1_agreement" in r else ""
     return (f"  {name}  {'ok  ' if r['pass'] else 'FAIL'}  max {r['max_abs_err']:.3g}  "
             f"mean {r['mean_abs_err']:.3g}  SQNR {r['sqnr_db']:.1f} dB  "
@@ -265,17 +295,22 @@ def _text(rep: dict[str, Any], shown: int) -> str:
            f"B: {rep['b']['model']} ({rep['b']['executor']})"]
     out += [f"  note: {n}" for n in rep["notes"]]
     rows = rep["outputs"]
-    width = max((len(r["name"]) for r in rows + rep["layers"][:shown]), default=0)
+    width = min(_NAME_WIDTH, max((len(r["name"]) for r in rows + rep["layers"]), default=0))
     out.append(f"outputs (B against A; pass: |a-b| <= {rep['atol']:g} + {rep['rtol']:g}|a|):")
     out += [_row_text(r, width) for r in rows]
     layers = rep["layers"]
     if layers:
-        failing = [r for r in layers if not r.get("pass")]
-        out.append(f"layers: {len(layers)} tensors in both, {len(failing)} out of tolerance"
-                   + (f"; first: {failing[0]['name']}" if failing else ""))
-        worst = sorted(layers, key=lambda r: r.get("sqnr_db", -math.inf))[:shown]
+        comparable = [r for r in layers if "error" not in r]
+        beyond = [r for r in comparable if not r["pass"]]
+        out.append(f"layers: {len(layers)} tensors in both models; {len(beyond)} of "
+                   f"{len(comparable)} comparable ones beyond the tolerances"
+                   + (f" (first: {_short(beyond[0]['name'])})" if beyond else "")
+                   + (f"; {len(layers) - len(comparable)} of other shapes"
+                      if len(comparable) < len(layers) else ""))
+        worst = sorted(comparable, key=lambda r: r["sqnr_db"])[:shown]
         if worst:
-            out.append(f"  worst {len(worst)} by SQNR:")
+            out.append(f"  worst {len(worst)} by SQNR (a fused layer may keep a name whose "
+                       "value changed):")
             out += [_row_text(r, width) for r in worst]
     out.append("PASS" if rep["pass"] else "FAIL: outputs differ beyond the tolerances")
     return "\n".join(out)
