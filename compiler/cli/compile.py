@@ -130,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         if refusal:
             raise UsageError(refusal.replace("target=", "--target "))
     target, spec = resolve_target(args.target, args.output)
+    if args.json and args.show_ir:
+        raise UsageError("--json and --show-ir both print on stdout; pick one")
     int8_opts = _int8_options(args)
     if args.eval:
         if target.executor != "litert":

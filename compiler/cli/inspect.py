@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError
-from .common import EXIT_OK, MODEL_HELP, add_input_shape, load_model, parse_input_shapes
+from .common import (
+    EXIT_OK,
+    MODEL_HELP,
+    UsageError,
+    add_input_shape,
+    load_model,
+    parse_input_shapes,
+)
 
 
 def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -46,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the summary (or with ``--show-ir`` the IR) of ``args.model`` on stdout."""
     from ..ir import print_graph
 
+    if args.json and args.show_ir:
+        raise UsageError("--json and --show-ir exclude each other; pick one")
     shapes = parse_input_shapes(args.input_shape)
     graph, unsupported = _load(args, shapes)
     if args.show_ir:

@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     model = prepare(args.model, executor=args.executor, input_shapes=shapes,
                     weights=args.weights, threads=args.threads)
     feeds, source, notes = make_feeds(model.inputs, args.inputs, shapes, args.seed)
+    notes[:0] = model.notes
     ex = model.open()
     result, times = timed_runs(ex, feeds, args.warmup, args.iterations)
     lat = latency_summary(times)

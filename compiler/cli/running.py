@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import UnsupportedOpsError
 from .common import UsageError, load_model
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class RunnableModel:
     inputs: list[InputSpec]
     tensor_names: list[str]
     opener: Callable[[Sequence[str]], Any] = field(repr=False)
+    notes: list[str] = field(default_factory=list)
 
     def open(self, capture: Sequence[str] = ()) -> Any:
         return self.opener(list(capture))
@@ -111,7 +113,13 @@ def prepare(path: str, *, executor: str | None = None,
     if name == "onnxruntime-model":
         if suffix != ".onnx":
             raise UsageError(f"{path}: the onnxruntime-model executor runs .onnx files")
-        load_model(path, input_shapes)  # infercc's checks (external data, cycles, ...)
+        notes = []
+        try:
+            load_model(path, input_shapes)  # infercc's checks (external data, cycles, ...)
+        except UnsupportedOpsError as e:
+            # the file was read and checked; only lowering it into infercc's IR is refused
+            notes.append(f"{path}: onnxruntime runs ops infercc cannot load ("
+                         + ", ".join(sorted(e.unsupported)) + ")")
         first = open_executor("onnxruntime-model", path, **opts)
         specs = [InputSpec(n, tuple(s), d) for n, s, d in first.inputs]
 
@@ -119,7 +127,7 @@ def prepare(path: str, *, executor: str | None = None,
             return open_executor("onnxruntime-model", path, capture=capture, **opts) \
                 if capture else first
 
-        return RunnableModel(path, name, specs, list(first.value_names), open_onnx)
+        return RunnableModel(path, name, specs, list(first.value_names), open_onnx, notes)
     graph = load_model(path, input_shapes, weights=weights)
     specs = [InputSpec(v.name, tuple(None if d == "?" else d for d in (v.type.shape or ())),
                        v.type.dtype.numpy) for v in graph.inputs]

@@ -119,3 +119,10 @@ def test_compile_json_and_summary_name_the_interface(tmp_path):
     p = cli("compile", TINY, "-o", tmp_path / "t2.tflite")
     assert p.returncode == 0, p.stderr
     assert "  input input: float32[" in p.stdout and "  output probs: float32[" in p.stdout
+
+
+def test_json_with_show_ir_is_refused(tmp_path):
+    for args in (["inspect", TINY], ["compile", TINY, "-o", tmp_path / "t.tflite"]):
+        p = cli(*args, "--json", "--show-ir")
+        assert p.returncode == 2 and "--json" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "t.tflite").exists()
