@@ -83,7 +83,7 @@ def _load(args: argparse.Namespace, shapes: dict) -> tuple[Any, dict[str, list[s
     try:
         return load_model(args.model, shapes, weights=args.weights), {}
     except UnsupportedOpsError as e:
-        if suffix != ".tflite":
+        if suffix not in (".tflite", ".onnx"):  # the frontends that can cut ops out
             raise
         return _load_partial(args.model, shapes, cut_unsupported=True), e.unsupported
 

@@ -126,3 +126,24 @@ def test_json_with_show_ir_is_refused(tmp_path):
         p = cli(*args, "--json", "--show-ir")
         assert p.returncode == 2 and "--json" in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "t.tflite").exists()
+
+
+def test_inspect_onnx_with_an_unsupported_op_counts_the_rest(tmp_path):
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], name="conv0"),
+         helper.make_node("Det", ["c"], ["d"], name="det0")], "conv_det",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("d", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")])
+    model = tmp_path / "conv_det.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(model))
+    rep = cli_json("inspect", model)
+    assert rep["unsupported"] == {"Det": ["det0"]}
+    # the conv alone: 4 x 6 x 6 outputs, 3 x 3 x 3 MACs each
+    assert rep["macs"] == 4 * 6 * 6 * 27 and rep["parameters"] == 4 * 27
+    assert [t["name"] for t in rep["outputs"] if t["cut"]] == ["c"]
+    p = cli("compile", model, "-o", tmp_path / "o.tflite")  # compiling still refuses it
+    assert p.returncode == 2 and "Det: det0" in p.stderr
