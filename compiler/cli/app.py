@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``infercc`` parser; a parsed command's ``args.func(args)`` runs it."""
     parser = argparse.ArgumentParser(
         prog="infercc",
-        description="infercc: a graph compiler for deep-learning inference. Load a model "
-        "(.onnx or .ir), inspect it, and optimise it with a pass pipeline.",
+        description="infercc: a graph compiler for deep-learning inference. Load a model, "
+        "inspect it, optimise it with a pass pipeline, compile it for a target, run it and "
+        "compare it with another.",
         epilog="Run `infercc COMMAND --help` for the options of a command.",
         parents=[_common(suppress=False)],
     )
