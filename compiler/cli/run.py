@@ -63,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
     if args.save_outputs:
         _save(args.save_outputs, result.outputs)
     inputs = describe(feeds)
+    declared = {s.name: s for s in model.inputs}
     for d in inputs:
         d["source"] = source[d["name"]]
+        d["dtype"] = str(declared[d["name"]].dtype)  # the model's, whatever was fed
     report = {"model": args.model, "executor": model.executor_name, "inputs": inputs,
               "outputs": describe(result.outputs), "warmup": args.warmup,
               "iterations": args.iterations, "latency_ms": lat, "notes": notes}

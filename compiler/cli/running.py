@@ -97,6 +97,8 @@ def prepare(path: str, *, executor: str | None = None,
     """Check ``path`` and describe how it runs in ``executor`` (default: by its format)."""
     from ..runtime import open_executor
 
+    import numpy as np
+
     name = executor or default_executor(path)
     suffix = Path(path).suffix.lower()
     opts: dict[str, Any] = {} if threads is None else {"threads": threads}
@@ -108,8 +110,17 @@ def prepare(path: str, *, executor: str | None = None,
 
         read_model(path)  # the flatbuffer is checked before LiteRT sees it
         ex = open_executor("litert", path, dequantize=True, **opts)
-        return RunnableModel(path, name, _litert_inputs(ex), _litert_tensor_names(ex),
-                             lambda capture: ex)
+        specs = _litert_inputs(ex)
+        notes = [f"input {s.name} is {s.dtype} (scale {s.quant[0]:g}, zero point "
+                 f"{s.quant[1]}): float data is quantized by the executor"
+                 for s in specs if s.quant]
+        quantized_out = [n for n, d in zip(ex.output_names, ex.output_details)
+                         if np.dtype(d["dtype"]).kind in "iu" and d["quantization"][0]]
+        if quantized_out:
+            notes.append(f"quantized outputs {', '.join(quantized_out)} are dequantized to "
+                         "float32")
+        return RunnableModel(path, name, specs, _litert_tensor_names(ex),
+                             lambda capture: ex, notes)
     if name == "onnxruntime-model":
         if suffix != ".onnx":
             raise UsageError(f"{path}: the onnxruntime-model executor runs .onnx files")
