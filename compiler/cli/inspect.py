@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import textwrap
 from pathlib import Path
@@ -18,6 +19,8 @@ from .common import (
     load_model,
     parse_input_shapes,
 )
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -115,6 +118,9 @@ def _summary(path: str, graph: Any, unsupported: dict[str, list[str]],
     from ..stats import model_stats
 
     st = model_stats(graph)
+    flops_st, resolved = st, False
+    if st.uncounted:
+        flops_st, resolved = _resolved_stats(graph, st)
     consts = st.op_histogram.get("const", 0)
     cut = {n for key in ("cut_inputs", "cut_outputs")
            for n in graph.metadata.get(key, "").split(",") if n}
@@ -127,15 +133,34 @@ def _summary(path: str, graph: Any, unsupported: dict[str, list[str]],
         "outputs": [_tensor(v, cut) for v in graph.outputs],
         "nodes": st.nodes, "ops": st.nodes - consts, "constants": consts,
         "op_histogram": dict(sorted(st.op_histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "flops_by_op": dict(st.flops_by_op),
+        "flops_by_op": dict(flops_st.flops_by_op),
         "parameters": st.params, "parameter_bytes": st.param_bytes,
-        "flops": st.flops, "macs": st.macs,
-        "uncounted": list(st.uncounted),
+        "flops": flops_st.flops, "macs": flops_st.macs, "shapes_resolved": resolved,
+        "uncounted": list(flops_st.uncounted),
         "open_inputs": open_inputs,
         "input_shapes": {k: [d if isinstance(d, int) else str(d) for d in v]
                          for k, v in shapes.items()},
         "unsupported": {op: list(layers) for op, layers in sorted(unsupported.items())},
     }
+
+
+def _resolved_stats(graph: Any, st: Any) -> tuple[Any, bool]:
+    """FLOPs after shape resolution: ``resolve-shapes`` on a copy of ``graph`` fixes the dims
+    that shape arithmetic computes (a reshape to ``Shape(x)[0], -1``); ``(stats, True)``
+    when it counted more nodes, else ``(st, False)``. The histogram and parameters stay
+    those of the graph as loaded."""
+    from ..errors import InferccError
+    from ..pass_manager import PassManager
+    from ..stats import model_stats
+
+    copy = graph.copy()
+    try:
+        PassManager("resolve-shapes", verify=False).run(copy)
+    except InferccError as e:  # the counts of the model as loaded still stand
+        log.info("shape resolution for FLOPs failed: %s", e)
+        return st, False
+    after = model_stats(copy)
+    return (after, True) if len(after.uncounted) < len(st.uncounted) else (st, False)
 
 
 def _text(s: dict[str, Any]) -> str:
@@ -170,7 +195,8 @@ def _text(s: dict[str, Any]) -> str:
     out.append(f"parameters: {s['parameters']:,} elements ({human(s['parameters'])}), "
                f"{s['parameter_bytes']:,} bytes ({human(s['parameter_bytes'], 'B')})")
     out.append(f"FLOPs: {s['flops']:,} ({human(s['flops'])}), MACs: {s['macs']:,} "
-               f"({human(s['macs'])})")
+               f"({human(s['macs'])})"
+               + (" after shape resolution" if s["shapes_resolved"] else ""))
     uncounted = s["uncounted"]
     if uncounted:
         shown = ", ".join(uncounted[:10]) + (" ..." if len(uncounted) > 10 else "")
