@@ -95,9 +95,9 @@ def prepare(path: str, *, executor: str | None = None,
             input_shapes: dict[str, list[Any]] | None = None, weights: str | None = None,
             threads: int | None = None) -> RunnableModel:
     """Check ``path`` and describe how it runs in ``executor`` (default: by its format)."""
-    from ..runtime import open_executor
-
     import numpy as np
+
+    from ..runtime import open_executor
 
     name = executor or default_executor(path)
     suffix = Path(path).suffix.lower()

@@ -20,8 +20,9 @@ from ...errors import UnsupportedOpsError
 def cut_nodes(model: Any, label: str, unsupported: dict[str, list[str]],
               labels: Collection[str]) -> tuple[Any, list[str], list[str]]:
     """``(model without its main-graph nodes whose labels are in labels, the new graph
-    inputs, the new graph outputs)`` (see the module doc). Raises :class:`UnsupportedOpsError` (with ``unsupported``) when such a node sits in
-    a subgraph, where cutting would change the subgraph's interface."""
+    inputs, the new graph outputs)`` (see the module doc). Raises
+    :class:`UnsupportedOpsError` (with ``unsupported``) when such a node sits in a subgraph,
+    where cutting would change the subgraph's interface."""
     import onnx
     from onnx import TensorProto, helper, shape_inference
 
