@@ -1,14 +1,14 @@
 """Running a model file from the command line: what ``infercc run`` and ``infercc compare``
 share.
 
-Which executor runs what (the first matching row; ``--executor`` picks another where the
-model can be loaded for it):
+Which executor runs what, and the names its feeds, outputs and layers go by (``--executor``
+picks another where the model can be loaded for it):
 
-| file | executor | names (feeds, outputs, layers) |
-|---|---|---|
-| ``.tflite`` | ``litert`` (the file itself; int8 outputs dequantized) | TFLite tensor names |
-| ``.onnx`` | ``onnxruntime-model`` (the file itself, after infercc's ONNX frontend has checked it) | ONNX value names |
-| any other model infercc reads | ``onnxruntime`` (infercc's IR exported to ONNX in memory) | IR value names |
+* ``.tflite``: ``litert``, the file itself (int8 outputs dequantized); TFLite tensor names;
+* ``.onnx``: ``onnxruntime-model``, the file itself, after infercc's ONNX frontend has
+  checked it; ONNX value names;
+* any other model infercc reads: ``onnxruntime``, infercc's IR exported to ONNX in memory;
+  IR value names.
 
 ``--executor reference`` runs infercc's IR in the numpy reference interpreter instead (slow;
 the semantics every other executor is checked against); ``--executor onnxruntime`` runs a
