@@ -16,11 +16,11 @@ from typing import Callable, Sequence
 
 from .._version import __version__
 from ..errors import InferccError
-from . import compile, inspect, ops, opt, passes, targets
+from . import compare, compile, inspect, ops, opt, passes, run, targets
 from .common import EXIT_INTERNAL, EXIT_OK, EXIT_USER
 
 # the sub-commands, in the order `infercc --help` lists them
-COMMANDS = (inspect, opt, compile, passes, targets, ops)
+COMMANDS = (inspect, opt, compile, run, compare, passes, targets, ops)
 
 
 def _common(suppress: bool) -> argparse.ArgumentParser:
@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``infercc`` parser; a parsed command's ``args.func(args)`` runs it."""
     parser = argparse.ArgumentParser(
         prog="infercc",
-        description="infercc: a graph compiler for deep-learning inference. Load a model "
-        "(.onnx or .ir), inspect it, and optimise it with a pass pipeline.",
+        description="infercc: a graph compiler for deep-learning inference. Load a model, "
+        "inspect it, optimise it with a pass pipeline, compile it for a target, run it and "
+        "compare it with another.",
         epilog="Run `infercc COMMAND --help` for the options of a command.",
         parents=[_common(suppress=False)],
     )

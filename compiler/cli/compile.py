@@ -112,6 +112,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                    help="do not run the written .tflite in the LiteRT interpreter")
     p.add_argument("--show-ir", action="store_true",
                    help="print the optimized IR (what the emitter received) to stdout")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object (schema: docs/cli.md)")
     p.set_defaults(func=run)
 
 
@@ -137,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--opset chooses the opset of an ONNX model; target "
                              f"'{target.name}' does not write ONNX (use -o OUT.onnx)")
         spec = str(target.options(spec, opset=args.opset))
+    if args.json and args.show_ir:
+        raise UsageError("--json and --show-ir both print on stdout; pick one")
     int8_opts = _int8_options(args)
     if args.eval:
         if target.executor != "litert":
@@ -186,8 +190,44 @@ def run(args: argparse.Namespace) -> int:
         out += _tflite_run_report(args.output)
     if args.eval:
         out += _eval_table(args, result, shapes, options)
+    interface = interface_tensors(result)
+    if args.json:
+        import json
+
+        summary = {"output": args.output, "size": result.size, "target": result.target,
+                   "passes": len(result.records), "pipeline": result.pipeline,
+                   "inputs": interface["inputs"], "outputs": interface["outputs"],
+                   "timings_s": dict(result.timings), "report": out[1:]}
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return EXIT_OK
+    out[1:1] = [f"  {kind[:-1]} {t['name']}: {t['dtype']}"
+                f"[{','.join(map(str, t['shape'] or ['?']))}] {t['layout']}"
+                for kind in ("inputs", "outputs") for t in interface[kind]]
     sys.stdout.write("\n".join(out) + "\n")
     return EXIT_OK
+
+
+def interface_tensors(result: Any) -> dict[str, list[dict[str, Any]]]:
+    """The emitted model's inputs and outputs as users feed and read them: deployed name,
+    shape in the deployed axis order (symbols as strings), dtype and the layout of 4-D
+    tensors ("NCHW"/"NHWC"; "-" for other ranks)."""
+    graph, tmap = result.graph, result.tensor_map
+    layouts = result.layouts  # one home: compiler.layout
+    found: dict[str, list[dict[str, Any]]] = {}
+    for kind, values in (("inputs", graph.inputs), ("outputs", graph.outputs)):
+        rows = found.setdefault(kind, [])
+        for v in values:
+            d = tmap.get(v.name)
+            perm = tuple(d.perm) if d is not None and d.perm else ()
+            shape = None if v.type.shape is None else [
+                x if isinstance(x, int) else str(x) for x in v.type.shape]
+            if shape is not None and len(perm) == len(shape):
+                shape = [shape[p] for p in perm]
+            layout = (d.layout if d is not None and d.layout else layouts.get(v.name)) or "-"
+            rows.append({"name": d.name if d is not None else v.name, "shape": shape,
+                         "dtype": (d.dtype if d is not None and d.dtype
+                                   else v.type.dtype.numpy.name), "layout": layout})
+    return found
 
 
 def _eval_table(args: argparse.Namespace, result: Any, shapes: Any,

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
 import textwrap
+from pathlib import Path
+from typing import Any
 
-from .common import EXIT_OK, MODEL_HELP, add_input_shape, load_model, parse_input_shapes
+from ..errors import ModelLoadError
+from .common import (
+    EXIT_OK,
+    MODEL_HELP,
+    UsageError,
+    add_input_shape,
+    load_model,
+    parse_input_shapes,
+)
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -17,7 +31,9 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
         help="summarise a model: ops, parameters, FLOPs, inputs and outputs",
         description=textwrap.fill(
             "Summarise a model: op histogram, parameter count and bytes, FLOPs, inputs and "
-            "outputs. --show-ir prints the IR instead.", 88),
+            "outputs. --show-ir prints the IR instead. A .prototxt without weights is "
+            "summarised with placeholder weights (weights: none); ops infercc cannot lower "
+            "are listed, and counted out of the rest.", 88),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=textwrap.fill(_flops_note(), 88),
     )
@@ -25,6 +41,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     add_input_shape(p)
     p.add_argument("--show-ir", action="store_true",
                    help="print the IR text (large tensors shown by name) instead of a summary")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object (schema: docs/cli.md)")
     p.set_defaults(func=run)
 
 
@@ -37,36 +55,171 @@ def _flops_note() -> str:
 def run(args: argparse.Namespace) -> int:
     """Print the summary (or with ``--show-ir`` the IR) of ``args.model`` on stdout."""
     from ..ir import print_graph
-    from ..stats import FLOPS_NOTE, human, model_stats
 
-    graph = load_model(args.model, parse_input_shapes(args.input_shape), weights=args.weights,
-                       layout=args.layout)
+    if args.json and args.show_ir:
+        raise UsageError("--json and --show-ir exclude each other; pick one")
+    shapes = parse_input_shapes(args.input_shape)
+    graph, unsupported = _load(args, shapes)
     if args.show_ir:
         sys.stdout.write(print_graph(graph))
         return EXIT_OK
+    summary = _summary(args.model, graph, unsupported, shapes)
+    if args.json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        sys.stdout.write(_text(summary) + "\n")
+    return EXIT_OK
+
+
+def _load(args: argparse.Namespace, shapes: dict) -> tuple[Any, dict[str, list[str]]]:
+    """The graph to summarise, and the ops cut out of it (``{op: [layers]}``).
+
+    What people inspect loads even where compiling would refuse it: a .prototxt without
+    weights gets placeholder weights (``weights: none``), and a .tflite with ops infercc
+    cannot lower has them cut out so the rest is counted.
+    """
+    from ..errors import UnsupportedOpsError
+
+    suffix = Path(args.model).suffix.lower()
+    if suffix == ".prototxt" and not args.weights:
+        return _load_partial(args.model, shapes, args.layout, placeholder_weights=True), {}
+    try:
+        return load_model(args.model, shapes, weights=args.weights, layout=args.layout), {}
+    except UnsupportedOpsError as e:
+        if suffix not in (".tflite", ".onnx"):  # the frontends that can cut ops out
+            raise
+        return _load_partial(args.model, shapes, args.layout, cut_unsupported=True), e.unsupported
+
+
+def _load_partial(path: str, shapes: dict, layout: str | None, **options: Any) -> Any:
+    """Load ``path`` with frontend ``options`` (shapes at import, and the interface
+    ``layout``, as load_model does)."""
+    from ..frontends import load
+    from ..ir import VerificationError, verify
+    from ..layout import set_interface_layout
+
+    graph = load(path, **({"input_shapes": shapes} if shapes else {}), **options)
+    set_interface_layout(graph, layout)
+    try:
+        verify(graph)
+    except VerificationError as e:
+        raise ModelLoadError(f"{path}: the model fails verification: {e.summary()}") from None
+    return graph
+
+
+def _tensor(v: Any, cut: set[str]) -> dict[str, Any]:
+    """An input or output; ``cut``: it is an end of a cut-out unsupported op."""
+    shape = None if v.type.shape is None else [d if isinstance(d, int) else str(d)
+                                                for d in v.type.shape]
+    return {"name": v.name, "shape": shape, "dtype": v.type.dtype.value, "type": str(v.type),
+            "cut": v.name in cut}
+
+
+def _summary(path: str, graph: Any, unsupported: dict[str, list[str]],
+             shapes: dict) -> dict[str, Any]:
+    """The summary as one JSON-ready dict (the schema is in docs/cli.md)."""
+    from ..stats import model_stats
+
     st = model_stats(graph)
-    out = [f"model: {args.model}", f"graph: @{graph.name}"]
-    for k, v in graph.metadata.items():
-        out.append(f"  meta {k}: {v}")
+    flops_st, resolved = st, False
+    if st.uncounted:
+        flops_st, resolved = _resolved_stats(graph, st)
+    consts = st.op_histogram.get("const", 0)
+    cut = {n for key in ("cut_inputs", "cut_outputs")
+           for n in graph.metadata.get(key, "").split(",") if n}
+    open_inputs = [v.name for v in graph.inputs
+                   if v.type.shape is None or not all(isinstance(d, int) for d in v.type.shape)]
+    return {
+        "model": path, "graph": graph.name, "metadata": dict(graph.metadata),
+        "weights": graph.metadata.get("weights", "loaded"),
+        "inputs": [_tensor(v, cut) for v in graph.inputs],
+        "outputs": [_tensor(v, cut) for v in graph.outputs],
+        "nodes": st.nodes, "ops": st.nodes - consts, "constants": consts,
+        "op_histogram": dict(sorted(st.op_histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "flops_by_op": dict(flops_st.flops_by_op),
+        "parameters": st.params, "parameter_bytes": st.param_bytes,
+        "flops": flops_st.flops, "macs": flops_st.macs, "shapes_resolved": resolved,
+        "uncounted": list(flops_st.uncounted),
+        "open_inputs": open_inputs,
+        "input_shapes": {k: [d if isinstance(d, int) else str(d) for d in v]
+                         for k, v in shapes.items()},
+        "unsupported": {op: list(layers) for op, layers in sorted(unsupported.items())},
+    }
+
+
+def _resolved_stats(graph: Any, st: Any) -> tuple[Any, bool]:
+    """FLOPs after shape resolution: ``resolve-shapes`` on a copy of ``graph`` fixes the dims
+    that shape arithmetic computes (a reshape to ``Shape(x)[0], -1``); ``(stats, True)``
+    when it counted more nodes, else ``(st, False)``. The histogram and parameters stay
+    those of the graph as loaded."""
+    from ..errors import InferccError
+    from ..pass_manager import PassManager
+    from ..stats import model_stats
+
+    copy = graph.copy()
+    try:
+        PassManager("resolve-shapes", verify=False).run(copy)
+    except InferccError as e:  # the counts of the model as loaded still stand
+        log.info("shape resolution for FLOPs failed: %s", e)
+        return st, False
+    after = model_stats(copy)
+    return (after, True) if len(after.uncounted) < len(st.uncounted) else (st, False)
+
+
+def _text(s: dict[str, Any]) -> str:
+    from ..stats import FLOPS_NOTE, human
+
+    out = [f"model: {s['model']}", f"graph: @{s['graph']}"]
+    for k, v in s["metadata"].items():
+        if k not in ("cut_inputs", "cut_outputs"):  # marked on the inputs and outputs
+            out.append(f"  meta {k}: {v}")
+    if s["weights"] == "none":
+        out.append("weights: none (no .caffemodel: placeholder weights; structure, shapes, "
+                   "parameter counts and FLOPs are right, values are not)")
+    if s["unsupported"]:
+        n = sum(len(v) for v in s["unsupported"].values())
+        out.append(f"unsupported ops ({n} node(s) infercc cannot lower; cut out, so the "
+                   "figures below are for the rest of the model):")
+        out += [f"  {op}: {', '.join(layers)}" for op, layers in s["unsupported"].items()]
     out.append("inputs:")
-    out += [f"  %{v.name}: {v.type}" for v in graph.inputs] or ["  (none)"]
+    cut = "  (an end of a cut-out unsupported op)"
+    out += [f"  %{v['name']}: {v['type']}{cut if v['cut'] else ''}"
+            for v in s["inputs"]] or ["  (none)"]
     out.append("outputs:")
-    out += [f"  %{v.name}: {v.type}" for v in graph.outputs] or ["  (none)"]
-    out.append(f"nodes: {st.nodes} ({st.nodes - st.op_histogram.get('const', 0)} ops, "
-               f"{st.op_histogram.get('const', 0)} constants)")
+    out += [f"  %{v['name']}: {v['type']}{cut if v['cut'] else ''}"
+            for v in s["outputs"]] or ["  (none)"]
+    out.append(f"nodes: {s['nodes']} ({s['ops']} ops, {s['constants']} constants)")
     out.append("op histogram:")
-    width = max((len(op) for op in st.op_histogram), default=0)
-    for op, n in sorted(st.op_histogram.items(), key=lambda kv: (-kv[1], kv[0])):
-        fl = st.flops_by_op.get(op, 0)
+    width = max((len(op) for op in s["op_histogram"]), default=0)
+    for op, n in s["op_histogram"].items():
+        fl = s["flops_by_op"].get(op, 0)
         extra = f"  {human(fl)}FLOPs" if fl else ""
         out.append(f"  {op.ljust(width)}  {n:6d}{extra}")
-    out.append(f"parameters: {st.params:,} elements ({human(st.params)}), "
-               f"{st.param_bytes:,} bytes ({human(st.param_bytes, 'B')})")
-    out.append(f"FLOPs: {st.flops:,} ({human(st.flops)}), MACs: {st.macs:,} ({human(st.macs)})")
-    if st.uncounted:
-        shown = ", ".join(st.uncounted[:10]) + (" ..." if len(st.uncounted) > 10 else "")
-        out.append(f"  not counted ({len(st.uncounted)} nodes without static shapes; fix the "
-                   f"input shapes with --input-shape): {shown}")
+    out.append(f"parameters: {s['parameters']:,} elements ({human(s['parameters'])}), "
+               f"{s['parameter_bytes']:,} bytes ({human(s['parameter_bytes'], 'B')})")
+    out.append(f"FLOPs: {s['flops']:,} ({human(s['flops'])}), MACs: {s['macs']:,} "
+               f"({human(s['macs'])})"
+               + (" after shape resolution" if s["shapes_resolved"] else ""))
+    uncounted = s["uncounted"]
+    if uncounted:
+        shown = ", ".join(uncounted[:10]) + (" ..." if len(uncounted) > 10 else "")
+        if s["open_inputs"]:
+            fix = ("the inputs " + ", ".join(s["open_inputs"]) + " have open dims; fix them "
+                   "with --input-shape NAME:DIMS (e.g. " + _example(s) + ")")
+        else:
+            fix = "their shapes depend on data"
+        out.append(f"  not counted ({len(uncounted)} nodes without static shapes; {fix}): "
+                   f"{shown}")
     out.append(f"  ({FLOPS_NOTE})")
-    sys.stdout.write("\n".join(out) + "\n")
-    return EXIT_OK
+    return "\n".join(out)
+
+
+def _example(s: dict[str, Any]) -> str:
+    """An ``--input-shape`` for the first open input: its static dims, 1 for a leading open
+    dim, 224 for the others (a placeholder to replace)."""
+    v = next(t for t in s["inputs"] if t["name"] == s["open_inputs"][0])
+    if v["shape"] is None:
+        return f"{v['name']}:1x3x224x224"
+    dims = [str(d) if isinstance(d, int) else ("1" if k == 0 else "224")
+            for k, d in enumerate(v["shape"])]
+    return f"{v['name']}:{'x'.join(dims)}"

@@ -100,7 +100,9 @@ def _load_path(path: Path, options: dict[str, Any]) -> Graph:
     if suffix == ".prototxt":
         from .caffe import load_caffe
 
-        weights = options.pop("weights", None) or _caffe_weights_beside(path)
+        weights = options.pop("weights", None)
+        if weights is None:
+            weights = _caffe_weights_beside(path, options.get("placeholder_weights", False))
         return load_caffe(path, weights, **options)
     if suffix == ".caffemodel":
         raise ModelLoadError(
@@ -131,13 +133,15 @@ def _load_path(path: Path, options: dict[str, Any]) -> Graph:
     )
 
 
-def _caffe_weights_beside(prototxt: Path) -> Path:
+def _caffe_weights_beside(prototxt: Path, optional: bool = False) -> Path | None:
     same_stem = prototxt.with_suffix(".caffemodel")
     if same_stem.exists():
         return same_stem
     found = sorted(prototxt.parent.glob("*.caffemodel"))
     if len(found) == 1:
         return found[0]
+    if optional and not found:  # placeholder_weights: the structure alone is wanted
+        return None
     what = "no .caffemodel" if not found else f"{len(found)} .caffemodel files"
     raise ModelLoadError(
         f"{prototxt}: {what} beside the network definition; name the weights with "

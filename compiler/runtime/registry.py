@@ -30,6 +30,7 @@ ENTRY_POINT_GROUP = "infercc.executors"
 BUILTIN_EXECUTORS: dict[str, str] = {
     "reference": "compiler.runtime.reference:ReferenceExecutor",
     "onnxruntime": "targets.onnx.runtime:OnnxruntimeExecutor",
+    "onnxruntime-model": "targets.onnx.model_runtime:OnnxModelExecutor",
     "litert": "targets.tflite.runtime:LiteRTExecutor",
 }
 

@@ -159,7 +159,7 @@ class OnnxruntimeExecutor:
                                                 providers=["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001 - onnxruntime has its own exception types
             raise fail(f"onnxruntime rejects the exported model: "
-                       f"{type(e).__name__}: {str(e).strip()[:300]}") from None
+                       f"{type(e).__name__}: {' '.join(str(e).split())}") from None
 
     def run(self, feeds: Mapping[str, np.ndarray], capture: Sequence[str] = ()) -> RunResult:
         """Run once; ``capture`` is a subset of the names given when opening."""
@@ -190,7 +190,7 @@ class OnnxruntimeExecutor:
             outs = self.session.run(self._fetch, feeds)
         except Exception as e:  # noqa: BLE001 - onnxruntime has its own exception types
             shapes = {k: a.shape for k, a in feeds.items()}
-            reason = f"{type(e).__name__}: {str(e).strip()[:300]}"
+            reason = f"{type(e).__name__}: {' '.join(str(e).split())}"
             raise ExecutorError(f"@{self.graph.name} (input shapes {shapes}) failed in "
                                 f"onnxruntime: {reason}", reason) from None
         if self.reuse_outputs and self._key is None:

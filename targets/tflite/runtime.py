@@ -106,8 +106,9 @@ class LiteRTExecutor:
             interp = self._cls(**kw)
             interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            raise ExecutorError(f"{self.label}: LiteRT cannot load the model ({e})",
-                                f"LiteRT cannot load the model ({e})") from e
+            why = " ".join(str(e).split())  # LiteRT's message spans lines: one paragraph
+            raise ExecutorError(f"{self.label}: LiteRT cannot load the model ({why})",
+                                f"LiteRT cannot load the model ({why})") from e
         return interp
 
     def _entry(self, ir_name: str, entry: Any) -> tuple[int, tuple[int, ...] | None]:
@@ -173,8 +174,9 @@ class LiteRTExecutor:
         try:
             interp.invoke()
         except (ValueError, RuntimeError) as e:
-            raise ExecutorError(f"{self.label}: LiteRT failed to run the model ({e})",
-                                f"LiteRT failed to run the model ({e})") from e
+            why = " ".join(str(e).split())
+            raise ExecutorError(f"{self.label}: LiteRT failed to run the model ({why})",
+                                f"LiteRT failed to run the model ({why})") from e
         self.last_invoke_ms = (time.perf_counter() - t0) * 1e3
         outputs = {name: self._read(interp, d["index"], name)
                    for name, d in zip(self.output_names, self.output_details)}

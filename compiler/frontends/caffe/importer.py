@@ -126,13 +126,18 @@ def load_caffe(
     *,
     input_shapes: Mapping[str, Sequence[Any]] | None = None,
     name: str | None = None,
+    placeholder_weights: bool = False,
 ) -> Graph:
     """Lower a Caffe network (``.prototxt`` path or NetParameter) with its weights
     (``.caffemodel`` path or NetParameter) into an IR graph.
 
     ``input_shapes`` maps input blob names to shapes that replace the declared ones (ints,
     symbol names, or None/-1/"?" for unknown dims). ``caffemodel`` may be omitted only for
-    nets without learnable layers. ``name`` names the graph (default: the net's name).
+    nets without learnable layers, unless ``placeholder_weights``: then every parameter blob
+    the caffemodel does not give is ones of the shape the prototxt implies (structure,
+    shapes, parameter counts and FLOPs are right; the values are not), and
+    ``graph.metadata["weights"]`` is ``"none"``. ``name`` names the graph (default: the
+    net's name).
     """
     net, label = read_net(prototxt, "prototxt")
     layers = [l for l in net_layers(net) if active_at_test(l)]
@@ -157,7 +162,7 @@ def load_caffe(
         model, model_label = read_net(caffemodel, "caffemodel")
         weights = layer_blobs(model, model_label)
     no_blobs = [l.name for l in layers if _needs_blobs(l) and l.name not in weights]
-    if no_blobs:
+    if no_blobs and not placeholder_weights:
         if caffemodel is None:
             raise ModelLoadError(
                 f"{label}: no caffemodel given, but {len(no_blobs)} learnable layer(s) need "
@@ -167,8 +172,11 @@ def load_caffe(
             f"{label}: {join_names(no_blobs)}; the caffemodel does not belong to this "
             "prototxt (Caffe matches weights to layers by layer name)")
     builder = _Builder(net, label, weights, dict(input_shapes or {}))
+    builder.placeholder = placeholder_weights
     graph = builder.build(name or net.name or Path(label).stem or "main", layers)
     graph.metadata["source_format"] = "caffe"
+    if placeholder_weights and no_blobs:
+        graph.metadata["weights"] = "none"
     return graph
 
 
@@ -187,6 +195,7 @@ class _Builder:
     layer: Layer | None = None
     layers: list[Layer] = field(default_factory=list)
     _out_names: list[str] = field(default_factory=list)
+    placeholder: bool = False  # load_caffe's placeholder_weights
 
     # -- helpers used by layer lowerings --------------------------------------------------
     def where(self) -> str:
@@ -220,6 +229,9 @@ class _Builder:
 
     def blob(self, i: int, expect: Sequence[int] | None = None, what: str = "") -> np.ndarray:
         """Parameter blob ``i`` of the current layer, reshaped to ``expect`` when given."""
+        if self.placeholder and self.layer.name not in self.weights and expect is not None:
+            # ones without the memory (load_caffe's placeholder_weights)
+            return np.broadcast_to(np.float32(1), tuple(int(d) for d in expect))
         blobs = self.weights.get(self.layer.name, [])
         if i >= len(blobs):
             raise self.fail(f"needs parameter blob {i} ({what}) but the caffemodel holds "

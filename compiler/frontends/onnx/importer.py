@@ -247,12 +247,16 @@ def load_onnx(
     *,
     input_shapes: Mapping[str, Sequence[Any]] | None = None,
     name: str | None = None,
+    cut_unsupported: bool = False,
 ) -> Graph:
     """Lower an ONNX model (path, bytes or ``onnx.ModelProto``) into an IR graph.
 
     ``input_shapes`` maps graph input names to shapes that replace the declared ones
     (ints, symbol names, or ``None``/``-1``/``"?"`` for unknown). ``name`` names the graph
-    (default: the ONNX graph name, else the file stem).
+    (default: the ONNX graph name, else the file stem). ``cut_unsupported``: instead of
+    refusing main-graph nodes infercc cannot lower, cut them out
+    (:func:`compiler.frontends.onnx.cut.cut_nodes`; the new interface values are listed in
+    ``metadata["cut_inputs"]`` / ``["cut_outputs"]``); the graph is then for statistics.
     """
     model, label = read_model(source)
     _check_text_fields(model, label)
@@ -260,6 +264,13 @@ def load_onnx(
     if model.functions:
         model = _inline_functions(model, label)
     missing = unsupported_ops(model)
+    cut: tuple[list[str], list[str]] | None = None
+    if missing and cut_unsupported:
+        from .cut import cut_nodes
+
+        model, *cut = cut_nodes(model, label, missing,
+                                {n for nodes in missing.values() for n in nodes})
+        missing = {}
     if missing:
         raise UnsupportedOpsError(
             label,
@@ -278,6 +289,8 @@ def load_onnx(
         raise OnnxImportError(f"{label}: subgraphs nest too deeply to import") from None
     graph.metadata["source_format"] = "onnx"
     graph.metadata["onnx_opset"] = str(opset)
+    if cut:
+        graph.metadata["cut_inputs"], graph.metadata["cut_outputs"] = map(",".join, cut)
     if model.producer_name:
         graph.metadata["producer"] = f"{model.producer_name} {model.producer_version}".strip()
     return graph

@@ -109,11 +109,16 @@ def load_tflite(
     *,
     subgraph: int = 0,
     input_shapes: Mapping[str, Sequence[Any]] | None = None,
+    cut_unsupported: bool = False,
 ) -> Graph:
     """Lower one subgraph of a TFLite model (path or bytes) into a verified IR graph.
 
     ``input_shapes`` maps input names (signature names or tensor names) to shapes that
     replace the declared ones (ints, symbol names, or ``None``/``-1``/``"?"``).
+    ``cut_unsupported``: instead of refusing ops infercc cannot lower, cut them out: each
+    output tensor of such an op becomes a graph input of its declared type and each
+    non-constant input a graph output, so the rest of the model loads. Such a graph no
+    longer computes the model; it serves statistics (``infercc inspect``).
     """
     from ...ir.verifier import verify
 
@@ -123,7 +128,7 @@ def load_tflite(
             f"{label}: subgraph {subgraph} does not exist (the model has {len(model.subgraphs)})"
         )
     missing = unsupported_ops(model, subgraph)
-    if missing:
+    if missing and not cut_unsupported:
         raise UnsupportedOpsError(
             label,
             missing,
@@ -131,6 +136,7 @@ def load_tflite(
             "SUPPORTED_OPS; custom ops and resource variables are not supported.",
         )
     conv = _Converter(model, buf, label, subgraph)
+    conv.cut_unsupported = cut_unsupported
     try:
         graph = conv.convert(dict(input_shapes or {}))
     except InferccError:
@@ -602,10 +608,16 @@ class _Converter:
             self.cur = view
             self._fresh: set[int] = set()
             self.where = f"op #{k} {kind} '{view.label}'"
+            if kind not in LOWERINGS and self.cut_unsupported:
+                self._cut(view)
+                continue
             LOWERINGS[kind](self, view)
         self.cur = None
         self.where = "graph outputs"
-        outs = []
+        outs = list(self._cut_outputs)
+        if self._cut_outputs or self._cut_inputs:  # which interface values are cut ends
+            self.graph.metadata["cut_inputs"] = ",".join(v.name for v in self._cut_inputs)
+            self.graph.metadata["cut_outputs"] = ",".join(v.name for v in self._cut_outputs)
         for i in (sg.outputs if sg.outputs is not None else []):
             v = self.get(int(i), NHWC, real=False)
             if v.producer is None or any(v is o for o in outs):
@@ -613,6 +625,33 @@ class _Converter:
             outs.append(v)
         self.graph.outputs = outs
         return self.graph
+
+    cut_unsupported = False
+    _cut_outputs: list[Value] = []
+    _cut_inputs: list[Value] = []
+
+    def _cut(self, view: OpView) -> None:
+        """Cut an op infercc cannot lower out of the graph (see ``cut_unsupported``)."""
+        if not self._cut_outputs and not self._cut_inputs:
+            self._cut_outputs, self._cut_inputs = [], []
+        typed = [i for i in view.inputs + view.outputs
+                 if i >= 0 and int(self.tensors[i].type) in _DTYPES]  # not RESOURCE handles
+        for i in view.inputs:
+            if i in typed and not self.is_const(i) and i in self.primary:
+                v = self.get(i, NHWC, real=False)
+                if not any(v is o for o in self._cut_outputs):
+                    self._cut_outputs.append(v)
+        for i in view.outputs:
+            if i not in typed:
+                continue
+            name, k = self.name(i), 0
+            while self.graph.has_name(name):
+                k += 1
+                name = f"{self.name(i)}_{k}"
+            v = self.graph.add_input(name, self.ttype(i))
+            self._cut_inputs.append(v)
+            self.cache[(i, NHWC, False)] = v
+            self.primary[i] = NHWC
 
     def _collect_consts(self) -> None:
         for i, t in enumerate(self.tensors):

@@ -40,14 +40,15 @@ def test_opt_caffe_to_onnx_runs_in_onnxruntime(tmp_path, capsys):
     np.testing.assert_allclose(prob.sum(), 1.0, rtol=1e-5)
 
 
-def test_unsupported_ops_listed_with_layers_and_exit_2():
+def test_unsupported_ops_listed_with_layers_and_exit_2(tmp_path):
     model = model_path("tflite/pymicro-wakeword/okay_nabu.tflite")
-    p = subprocess.run([sys.executable, "-m", "compiler.cli", "inspect", str(model)],
-                       capture_output=True, text=True)
+    p = subprocess.run([sys.executable, "-m", "compiler.cli", "compile", str(model), "-o",
+                        str(tmp_path / "out.tflite")], capture_output=True, text=True)
     assert p.returncode == 2
     assert "Traceback" not in p.stderr
     for op in ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE"):
         assert op in p.stderr
+    assert not (tmp_path / "out.tflite").exists()
 
 
 def test_weights_flag_and_caffemodel_hint(tmp_path, capsys):
@@ -56,7 +57,7 @@ def test_weights_flag_and_caffemodel_hint(tmp_path, capsys):
     assert "--weights" in capsys.readouterr().err
     lonely = tmp_path / "net.prototxt"
     lonely.write_text(model_path("caffe/open_nsfw/deploy.prototxt").read_text())
-    assert main(["inspect", str(lonely)]) == 2
+    assert main(["opt", str(lonely)]) == 2
     assert "no .caffemodel beside" in capsys.readouterr().err
     assert main(["inspect", str(lonely), "--weights", str(weights)]) == 0
 

@@ -16,7 +16,7 @@ from compiler.cli import main
 from tests.conftest import REPO
 from tests.support.plugin_dists import run_cli
 
-COMMANDS = ["inspect", "opt", "compile", "passes", "targets", "ops"]
+COMMANDS = ["inspect", "opt", "compile", "run", "compare", "passes", "targets", "ops"]
 
 # importing any of these costs seconds; listing passes or printing help needs none of them
 HEAVY = {"onnx", "onnxruntime", "torch", "tensorflow", "keras", "tf_keras", "ai_edge_litert",
