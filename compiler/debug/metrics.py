@@ -44,6 +44,11 @@ def _cosine(dot: float, signal: float, quant: float) -> float:
     return dot / math.sqrt(signal * quant)
 
 
+# elements per step of ErrorStats.update: 64 KiB float64 temporaries stay below malloc's
+# mmap threshold, and OpenBLAS computes dot products up to 10,000 elements on one thread
+_CHUNK = 8192
+
+
 class ErrorStats:
     """Running reference-vs-``x`` energies of one tensor (float64 sums), see the module doc."""
 
@@ -56,17 +61,32 @@ class ErrorStats:
 
     def update(self, ref: np.ndarray, got: np.ndarray) -> None:
         """Fold in one pair (same number of elements; shapes are not compared)."""
-        f = np.asarray(ref, dtype=np.float64).ravel()
-        q = np.asarray(got, dtype=np.float64).ravel()
-        if f.size == 0:
+        f32 = np.asarray(ref).ravel()
+        q32 = np.asarray(got).ravel()
+        if f32.size == 0:
             return
-        e = f - q
-        self.signal += float(f @ f)
-        self.noise += float(e @ e)
-        self.dot += float(f @ q)
-        self.quant += float(q @ q)
-        self.max_abs_err = max(self.max_abs_err, float(np.max(np.abs(e))))
-        self.count += f.size
+        signal = noise = dot = quant = 0.0
+        worst = self.max_abs_err
+        # In chunks: whole-tensor float64 temporaries are fresh mmap'd pages on every call,
+        # and OpenBLAS runs a dot product of over 10,000 elements on several threads, which
+        # costs more than it gains on a busy machine (a 37k-element pair: 3.8 ms whole,
+        # 0.1 ms chunked, measured on 2 shared cores).
+        for i in range(0, f32.size, _CHUNK):
+            f = f32[i:i + _CHUNK].astype(np.float64)
+            q = q32[i:i + _CHUNK].astype(np.float64)
+            e = f - q
+            signal += float(f @ f)
+            noise += float(e @ e)
+            dot += float(f @ q)
+            quant += float(q @ q)
+            np.abs(e, out=e)
+            worst = max(worst, float(e.max()))
+        self.signal += signal
+        self.noise += noise
+        self.dot += dot
+        self.quant += quant
+        self.max_abs_err = worst
+        self.count += f32.size
 
     @property
     def sqnr_db(self) -> float:
