@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ from .common import (
     add_instrument_flags,
     add_pass_plugin,
     default_pipeline,
+    import_framework,
     instruments,
     load_pass_plugins,
     parse_input_shapes,
+    progress_bars,
     reproducer_path,
 )
 
@@ -102,7 +105,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     add_input_shape(p)
     add_pass_plugin(p)
     p.add_argument("--timing", action="store_true",
-                   help="print per-pass and per-phase (load, optimize, emit) times on stderr")
+                   help="print per-pass and per-phase times on stderr (load, optimize, "
+                   "calibrate, quantize, accuracy report, emit, LiteRT run, eval)")
     add_instrument_flags(p)
     p.add_argument("--no-run", action="store_true",
                    help="do not run the written .tflite in the LiteRT interpreter")
@@ -144,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
     if args.weights:
         options["weights"] = args.weights
     shapes = parse_input_shapes(args.input_shape) or None
+    import_framework(args)
     result = compile_model(args.model, spec, pipeline=args.pipeline,
                            float16=args.float16, output=args.output, input_shapes=shapes,
                            instruments=instruments(args, pipeline, timing=False),
@@ -155,12 +160,7 @@ def run(args: argparse.Namespace) -> int:
         from ..ir import print_graph
 
         sys.stdout.write(print_graph(result.graph))
-    if args.timing:
-        t = result.timings
-        sys.stderr.write(result.report.table() + "\n")
-        phases = ["load", "optimize", "calibrate", "quantize", "accuracy", "emit"]
-        sys.stderr.write("phases: " + ", ".join(f"{k} {t[k] * 1e3:.1f} ms" for k in phases
-                                                if k in t) + "\n")
+    timings = dict(result.timings)  # the CLI's own phases (report files, run, eval) join
     out = [f"infercc: wrote {args.output} ({result.size:,} bytes, target {result.target}, "
            f"{len(result.records)} passes)"]
     if args.int8:
@@ -170,13 +170,34 @@ def run(args: argparse.Namespace) -> int:
                    + (f"; statistics saved to {args.save_calibration}"
                       if args.save_calibration else ""))
     if result.accuracy is not None:
+        t0 = time.perf_counter()
         out += _accuracy_lines(result.accuracy, args.report)
+        timings["accuracy"] = timings.get("accuracy", 0.0) + time.perf_counter() - t0
     if target.executor == "litert" and not args.no_run:
+        t0 = time.perf_counter()
         out += _tflite_run_report(args.output)
+        timings["run"] = time.perf_counter() - t0
     if args.eval:
+        t0 = time.perf_counter()
         out += _eval_table(args, result, shapes, options)
+        timings["eval"] = time.perf_counter() - t0
+    if args.timing:
+        sys.stderr.write(result.report.table() + "\n")
+        sys.stderr.write(_phases_line(timings) + "\n")
     sys.stdout.write("\n".join(out) + "\n")
     return EXIT_OK
+
+
+# the phases --timing lists, in the order they run
+PHASES = ("load", "optimize", "calibrate", "quantize", "accuracy", "emit", "run", "eval")
+
+
+def _phases_line(timings: dict[str, float]) -> str:
+    """``phases: load 812.0 ms, ..., total 2.41 s`` (every phase of the run that took place)."""
+    shown = [k for k in PHASES if k in timings] + sorted(set(timings) - set(PHASES))
+    total = sum(timings[k] for k in shown)
+    return ("phases: " + ", ".join(f"{k} {timings[k] * 1e3:.1f} ms" for k in shown)
+            + f"; total {total:.2f} s")
 
 
 def _eval_table(args: argparse.Namespace, result: Any, shapes: Any,
@@ -248,7 +269,7 @@ def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(f"--calibration {args.calibration}: no such file")
     return {"int8": True, "calibration": args.calibration, "method": args.method,
             "percentile": args.percentile, "keep_float": list(args.keep_float),
-            "io_dtype": "int8" if args.int8_io else "float", "progress": True,
+            "io_dtype": "int8" if args.int8_io else "float", "progress": progress_bars(args),
             "preprocess": args.preprocess, "report": bool(args.report),
             "keep_sensitive": args.keep_sensitive, "sqnr_budget": args.sqnr_budget}
 

@@ -6,7 +6,14 @@ import argparse
 import sys
 import textwrap
 
-from .common import EXIT_OK, MODEL_HELP, add_input_shape, load_model, parse_input_shapes
+from .common import (
+    EXIT_OK,
+    MODEL_HELP,
+    add_input_shape,
+    import_framework,
+    load_model,
+    parse_input_shapes,
+)
 
 
 def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -39,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from ..ir import print_graph
     from ..stats import FLOPS_NOTE, human, model_stats
 
+    import_framework(args)
     graph = load_model(args.model, parse_input_shapes(args.input_shape), weights=args.weights)
     if args.show_ir:
         sys.stdout.write(print_graph(graph))

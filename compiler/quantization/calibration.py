@@ -390,7 +390,7 @@ def calibrate(
     *,
     tensors: Iterable[str] | None = None,
     bins: int = 2048,
-    progress: bool = True,
+    progress: Any = True,
     preprocess: Any = None,
     executor: str = "auto",
 ) -> CalibrationStats:
@@ -404,7 +404,8 @@ def calibrate(
     yielding feeds. ``tensors``
     restricts which values are recorded (names; default :func:`default_tensors`). ``bins``
     must be a multiple of 4 and at least 256 (the entropy method needs 128 |x| bins).
-    ``progress`` shows a tqdm bar (samples/s) on stderr. Each feed counts as one sample.
+    ``progress``: ``True`` shows a tqdm bar (samples/s) on stderr, ``False`` nothing, a
+    callable is :data:`compiler.progress.ProgressFactory`. Each feed counts as one sample.
 
     ``executor`` runs the model: ``"interpreter"`` (or ``"reference"``) is the reference
     executor of :mod:`compiler.runtime` (each activation folded in as it is produced);
@@ -472,11 +473,9 @@ def calibrate(
     if ort_runner is not None:
         log.info("calibrating @%s with onnxruntime (%d recorded tensors)", graph.name,
                  len(stats))
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    from compiler.progress import open_progress
 
-        bar = tqdm(total=total, unit="sample", desc=f"calibrating @{graph.name}", leave=False)
+    bar = open_progress(progress, f"calibrating @{graph.name}", total)
     feeds = (as_feed(sample, graph, i) for i, sample in enumerate(samples))
     try:
         if ort_runner is not None:
@@ -491,11 +490,9 @@ def calibrate(
                 _update_inputs(inputs, [feed])
                 reference.run(feed)
                 n += 1
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if n == 0:
         raise CalibrationError("calibration data yielded no samples")
     unseen = [name for name, t in stats.items() if not t.seen]
