@@ -164,9 +164,10 @@ def run(args: argparse.Namespace) -> int:
     out = [f"infercc: wrote {args.output} ({result.size:,} bytes, target {result.target}, "
            f"{len(result.records)} passes)"]
     if args.int8:
-        summ, cal = result.quantization, result.calibration
+        cal = result.calibration
+        n_int8, n_float = _int8_counts(result)
         out.append(f"  int8 ({args.method}, {cal.num_samples} calibration samples): "
-                   f"{summ.num_quantized} node(s) quantized, {summ.num_float} kept float"
+                   f"{n_int8} node(s) run in int8, {n_float} in float"
                    + (f"; statistics saved to {args.save_calibration}"
                       if args.save_calibration else ""))
     if result.accuracy is not None:
@@ -198,6 +199,16 @@ def _phases_line(timings: dict[str, float]) -> str:
     total = sum(timings[k] for k in shown)
     return ("phases: " + ", ".join(f"{k} {timings[k] * 1e3:.1f} ms" for k in shown)
             + f"; total {total:.2f} s")
+
+
+def _int8_counts(result: Any) -> tuple[int, int]:
+    """Nodes the written model runs in int8 and in float: the quantizer's split, less the
+    quantized nodes the emitter runs in float (one warning each, or an INFO line when the
+    quantizer left their operands float on purpose)."""
+    summ = result.quantization
+    left_float = set(summ.float_nodes)
+    moved = sum(1 for _, layer, _ in result.emitted.float_nodes if layer not in left_float)
+    return summ.num_quantized - moved, summ.num_float + moved
 
 
 def _eval_table(args: argparse.Namespace, result: Any, shapes: Any,
@@ -236,7 +247,7 @@ def _accuracy_lines(acc: Any, report_dir: str | None) -> list[str]:
         d.mkdir(parents=True, exist_ok=True)
         atomic_write(d / "layers.md", rep.to_markdown().encode())
         atomic_write(d / "layers.csv", rep.to_csv().encode())
-        atomic_write(d / "layers.svg", rep.save_svg().encode())
+        atomic_write(d / "layers.svg", rep.save_svg(full_table="layers.csv").encode())
         if acc.ranking:
             from ..quantization.sensitivity import sensitivity_table
 

@@ -141,16 +141,20 @@ class LayerReport:
                 f.write(text)
         return text
 
-    def save_svg(self, path: str | os.PathLike | None = None, *, title: str | None = None) -> str:
-        """A horizontal bar chart of SQNR per row (graph outputs last), as SVG text.
+    def save_svg(self, path: str | os.PathLike | None = None, *, title: str | None = None,
+                 limit: int | None = 40, full_table: str = "the CSV table") -> str:
+        """A horizontal bar chart of SQNR per row, as SVG text.
 
-        One ``<rect class="bar">`` per row (layers on the vertical axis, in graph order),
-        coloured by SQNR (red < 10 dB, amber < 20 dB, green otherwise), the local SQNR as a
-        dot on the same row, and a dashed line at the first output's SQNR. Written to ``path``
-        when given.
+        One ``<rect class="bar">`` per drawn row: the ``limit`` activations with the lowest
+        SQNR (None: all), worst first, labelled ``#index layer``, then the graph outputs;
+        when rows are left out a note under the title says how many and that the full
+        table is in ``full_table``. Bars are coloured by SQNR (red < 10 dB, amber < 20 dB,
+        green otherwise), the local SQNR is a dot on the same row, and a dashed line marks
+        the first output's SQNR. Written to ``path`` when given.
         """
         svg = render.layer_chart(
-            self._all(), output_sqnr_db=self.output_sqnr_db,
+            self._all(), output_sqnr_db=self.output_sqnr_db, limit=limit,
+            full_table=full_table,
             title=title or self.title or f"SQNR per layer, @{self.graph_name} "
                                          f"({self.num_samples} samples)")
         if path is not None:

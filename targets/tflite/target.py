@@ -97,7 +97,8 @@ class TFLiteTarget(Target):
             Path(output).parent.mkdir(parents=True, exist_ok=True)
             write_model(output, emitted.data)
         return EmitResult(data=emitted.data, tensor_map=emitted.tensors, target=self.name,
-                          output=Path(output) if output is not None else None)
+                          output=Path(output) if output is not None else None,
+                          float_nodes=emitted.float_nodes)
 
 
 def _is_tensorflow_source(model: Any) -> bool:
