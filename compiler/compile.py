@@ -209,6 +209,10 @@ def compile(  # noqa: A001 - the public name is compiler.compile
 
     ctx = PassContext(target=tgt.name, options={"target_options": options})
     keeper = _FloatGraphKeeper() if wants_accuracy else None
+    if keeper is not None:  # calibration and the report both read the data
+        from .quantization.calibration import replayable
+
+        calibration = replayable(calibration)
     if int8:
         ctx.options.update(calibration=calibration, preprocess=preprocess, progress=progress)
         if saved_stats is not None:

@@ -74,8 +74,10 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     g8.add_argument("--calibration", metavar="DATA",
                     help="calibration data: an .npz with one array per input (samples along "
                          "axis 0, keyed by input name), an .npy (one input), a directory of "
-                         "images (see --preprocess), or a statistics .npz written by "
-                         "--save-calibration (then nothing is run)")
+                         "images (see --preprocess), a statistics .npz written by "
+                         "--save-calibration (then nothing is run), or FILE.py:NAME, a "
+                         "function of your own script returning the samples (a TFLiteConverter "
+                         "representative_dataset) or an onnxruntime CalibrationDataReader")
     g8.add_argument("--preprocess", metavar="RECIPE",
                     help="how images of a --calibration directory become inputs, e.g. "
                          "'color=rgb,scale=1/255,mean=0.485;0.456;0.406,std=0.229;0.224;0.225'"
@@ -276,13 +278,58 @@ def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--int8 needs --calibration DATA: an .npz of sample inputs (one "
                          "array per input name, samples along axis 0), an .npy, a directory "
                          "of images, or a statistics .npz from --save-calibration")
-    if not os.path.exists(args.calibration):
+    if args.report and os.path.exists(args.report) and not os.path.isdir(args.report):
+        raise UsageError(f"--report {args.report}: a file is in the way; name a directory")
+    if args.save_calibration and not os.path.isdir(os.path.dirname(args.save_calibration)
+                                                    or "."):
+        raise UsageError(f"--save-calibration {args.save_calibration}: no such directory "
+                         f"{os.path.dirname(args.save_calibration)}")
+    head, sep, name = args.calibration.rpartition(":")
+    if sep and head.lower().endswith(".py"):
+        calibration: Any = _script_calibration(head, name)
+    elif not os.path.exists(args.calibration):
         raise UsageError(f"--calibration {args.calibration}: no such file")
-    return {"int8": True, "calibration": args.calibration, "method": args.method,
+    else:
+        calibration = args.calibration
+    return {"int8": True, "calibration": calibration, "method": args.method,
             "percentile": args.percentile, "keep_float": list(args.keep_float),
             "io_dtype": "int8" if args.int8_io else "float", "progress": progress_bars(args),
             "preprocess": args.preprocess, "report": bool(args.report),
             "keep_sensitive": args.keep_sensitive, "sqnr_budget": args.sqnr_budget}
+
+
+def _script_calibration(path: str, name: str) -> Any:
+    """``--calibration FILE.py:NAME``: NAME of the user's own script FILE.py, run here as
+    Python (it is their code, like a TFLiteConverter script; never code from a model file):
+    a ``representative_dataset`` function or an onnxruntime ``CalibrationDataReader`` (an
+    instance, or a class taking no arguments). Checked before the model loads."""
+    import importlib.util
+
+    flag = f"--calibration {path}:{name}"
+    if not os.path.isfile(path):
+        raise UsageError(f"{flag}: no such file {path}")
+    if not name.isidentifier():
+        raise UsageError(f"{flag}: {name!r} is not a Python name; use FILE.py:FUNCTION")
+    spec = importlib.util.spec_from_file_location(f"infercc_calibration_{Path(path).stem}",
+                                                  path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"{flag}: cannot be imported as a Python file")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # noqa: BLE001 - the user's script: report whatever it raised
+        raise UsageError(f"{flag}: running {path} raised {type(e).__name__}: {e}") from e
+    obj = getattr(module, name, None)
+    if obj is None:
+        defined = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                   and getattr(v, "__module__", None) == module.__name__]
+        raise UsageError(f"{flag}: {path} defines no {name!r}"
+                         + (f" (it defines {', '.join(defined)})" if defined else ""))
+    if not (callable(obj) or hasattr(obj, "get_next")):
+        raise UsageError(f"{flag}: {name} is a {type(obj).__name__}; name a function that "
+                         "returns the samples (a representative_dataset) or a "
+                         "CalibrationDataReader")
+    return obj
 
 
 def _tflite_run_report(path: str, seed: int = 0) -> list[str]:
