@@ -181,13 +181,18 @@ def import_framework(args: argparse.Namespace) -> None:
         sys.stderr.write(f"infercc: loading {Path(args.model).name} with {framework} ...\n")
         sys.stderr.flush()
     try:
-        if getattr(args, "verbose", 0):
+        with native_quiet(args):
             importlib.import_module(framework)
-        else:
-            with _fd2_to_devnull():
-                importlib.import_module(framework)
     except ImportError:
         pass
+
+
+def native_quiet(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """Without ``-v``: a context in which what native code writes to stderr (file
+    descriptor 2) is discarded: TensorFlow's import banner, LiteRT's "Created TensorFlow
+    Lite XNNPACK delegate" INFO line, which no setting turns off. Keep it around a native
+    call only: Python's own stderr output (log records) is discarded meanwhile too."""
+    return contextlib.nullcontext() if getattr(args, "verbose", 0) else _fd2_to_devnull()
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ from .common import (
     import_framework,
     instruments,
     load_pass_plugins,
+    native_quiet,
     parse_input_shapes,
     progress_bars,
     reproducer_path,
@@ -178,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
         timings["accuracy"] = timings.get("accuracy", 0.0) + time.perf_counter() - t0
     if target.executor == "litert" and not args.no_run:
         t0 = time.perf_counter()
-        out += _tflite_run_report(args.output)
+        with native_quiet(args):  # LiteRT's XNNPACK INFO line
+            out += _tflite_run_report(args.output)
         timings["run"] = time.perf_counter() - t0
     if args.eval:
         t0 = time.perf_counter()
