@@ -105,3 +105,38 @@ def test_framework_noise_only_with_verbose(tmp_path):
     rc, out, err = _run(["-v", *args], terminal=False)
     assert rc == 0, err
     assert "oneDNN" in err and "XNNPACK" in err, err  # -v lets the frameworks speak
+
+
+def test_int8_summary_counts_agree_with_the_warnings(tmp_path, capsys):
+    """conv1 -> HardSigmoid gate -> Mul (hard swish) -> conv2: TFLite has no int8 kernel
+    infercc emits for HardSigmoid, so it runs in float between DEQUANTIZE/QUANTIZE (one
+    warning); the summary counts it among the float nodes, once."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array((rng.standard_normal(s) * 0.3).astype(np.float32), n)
+             for n, s in (("w1", (8, 3, 3, 3)), ("b1", (8,)), ("w2", (4, 8, 3, 3)),
+                          ("b2", (4,)))]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1],
+                              name="conv1"),
+             helper.make_node("HardSigmoid", ["c1"], ["h"], name="gate"),
+             helper.make_node("Mul", ["c1", "h"], ["m"], name="hswish"),
+             helper.make_node("Conv", ["m", "w2", "b2"], ["y"], pads=[1, 1, 1, 1],
+                              name="conv2")]
+    g = helper.make_graph(nodes, "hs",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+                          inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]),
+              tmp_path / "hs.onnx")
+    np.savez(tmp_path / "cal.npz", x=rng.standard_normal((8, 1, 3, 8, 8)).astype(np.float32))
+    rc = main(["compile", str(tmp_path / "hs.onnx"), "--int8", "--calibration",
+               str(tmp_path / "cal.npz"), "-o", str(tmp_path / "hs.tflite"), "--no-run"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    warnings = [line for line in err.splitlines() if "runs in float" in line]
+    assert len(warnings) == 1 and "layer gate" in warnings[0], err
+    # 4 nodes: conv1, hswish, conv2 as int8 kernels; the gate in float
+    assert "3 node(s) run in int8, 1 in float" in out, out
