@@ -249,13 +249,13 @@ def _open_onnxruntime(float_graph: Graph, quant_graph: Graph, pairs: list[_Pair]
     (logged) when onnxruntime cannot take them and ``required`` is false."""
     from compiler.runtime import ExecutorError, open_executor
 
+    from .calibration import _cores
+
     finputs = {v.name for v in float_graph.inputs}
     qinputs = {v.name for v in quant_graph.inputs}
     fcap = [n for n in dict.fromkeys(p.fvalue.name for p in pairs) if n not in finputs]
     qcap = [n for n in dict.fromkeys(name for p in pairs for name in (p.qx.name, p.dq.name))
             if n not in qinputs]
-    from .calibration import _cores
-
     # one core is left to folding the previous sample in (as calibration does)
     threads = max(1, _cores() - 1)
     try:
@@ -287,8 +287,9 @@ def _run_onnxruntime(fx: Any, qx: Any, float_graph: Graph, quant_graph: Graph, d
                  for v in float_graph.inputs}
         qvals = {v.name: np.asarray(feed[v.name], dtype=v.type.dtype.numpy)
                  for v in quant_graph.inputs}
-        fvals.update(fr.outputs, **fr.captured)
-        qvals.update(qr.outputs, **qr.captured)
+        for vals, r in ((fvals, fr), (qvals, qr)):
+            vals.update(r.outputs)
+            vals.update(r.captured)
         return fvals, qvals
 
     def fold(fvals: dict[str, np.ndarray], qvals: dict[str, np.ndarray]) -> None:
