@@ -11,12 +11,13 @@ Contract: every figure is over all elements, in float64.
 
 :func:`sqnr_db` and :func:`top1_agreement` compare two arrays; :class:`ErrorStats` folds
 pairs of arrays in one at a time (samples of a data set) and gives the same figures over
-everything folded. Only numpy is imported.
+everything folded; :func:`update_many` folds several references against one array. Only numpy is imported.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -61,32 +62,7 @@ class ErrorStats:
 
     def update(self, ref: np.ndarray, got: np.ndarray) -> None:
         """Fold in one pair (same number of elements; shapes are not compared)."""
-        f32 = np.asarray(ref).ravel()
-        q32 = np.asarray(got).ravel()
-        if f32.size == 0:
-            return
-        signal = noise = dot = quant = 0.0
-        worst = self.max_abs_err
-        # In chunks: whole-tensor float64 temporaries are fresh mmap'd pages on every call,
-        # and OpenBLAS runs a dot product of over 10,000 elements on several threads, which
-        # costs more than it gains on a busy machine (a 37k-element pair: 3.8 ms whole,
-        # 0.1 ms chunked, measured on 2 shared cores).
-        for i in range(0, f32.size, _CHUNK):
-            f = f32[i:i + _CHUNK].astype(np.float64)
-            q = q32[i:i + _CHUNK].astype(np.float64)
-            e = f - q
-            signal += float(f @ f)
-            noise += float(e @ e)
-            dot += float(f @ q)
-            quant += float(q @ q)
-            np.abs(e, out=e)
-            worst = max(worst, float(e.max()))
-        self.signal += signal
-        self.noise += noise
-        self.dot += dot
-        self.quant += quant
-        self.max_abs_err = worst
-        self.count += f32.size
+        update_many([(self, ref)], got)
 
     @property
     def sqnr_db(self) -> float:
@@ -95,6 +71,40 @@ class ErrorStats:
     @property
     def cosine(self) -> float:
         return _cosine(self.dot, self.signal, self.quant)
+
+
+def update_many(refs: Sequence[tuple[ErrorStats, np.ndarray]], got: np.ndarray) -> None:
+    """``stats.update(ref, got)`` for each ``(stats, ref)`` of ``refs``, in one pass over
+    ``got`` (its float64 conversion and energy are computed once): an accuracy report
+    compares each dequantized tensor with two references."""
+    q32 = np.asarray(got).ravel()
+    if q32.size == 0:
+        return
+    f32s = [np.asarray(ref).ravel() for _, ref in refs]
+    sums = [[0.0, 0.0, 0.0, st.max_abs_err] for st, _ in refs]  # signal, noise, dot, max
+    quant = 0.0
+    # In chunks: whole-tensor float64 temporaries are fresh mmap'd pages on every call,
+    # and OpenBLAS runs a dot product of over 10,000 elements on several threads, which
+    # costs more than it gains on a busy machine (a 37k-element pair: 3.8 ms whole,
+    # 0.1 ms chunked, measured on 2 shared cores).
+    for i in range(0, q32.size, _CHUNK):
+        q = q32[i:i + _CHUNK].astype(np.float64)
+        quant += float(q @ q)
+        for f32, acc in zip(f32s, sums):
+            f = f32[i:i + _CHUNK].astype(np.float64)
+            e = f - q
+            acc[0] += float(f @ f)
+            acc[1] += float(e @ e)
+            acc[2] += float(f @ q)
+            np.abs(e, out=e)
+            acc[3] = max(acc[3], float(e.max()))
+    for (st, _), (signal, noise, dot, worst) in zip(refs, sums):
+        st.signal += signal
+        st.noise += noise
+        st.dot += dot
+        st.quant += quant
+        st.max_abs_err = worst
+        st.count += q32.size
 
 
 def sqnr_db(reference: np.ndarray, x: np.ndarray) -> float:
@@ -130,4 +140,5 @@ def top1_agreement(a: np.ndarray, b: np.ndarray) -> float:
     return agree / rows if rows else math.nan
 
 
-__all__ = ["ErrorStats", "EvaluationError", "sqnr_db", "top1_agreement", "top1_matches"]
+__all__ = ["ErrorStats", "EvaluationError", "sqnr_db", "top1_agreement", "top1_matches",
+           "update_many"]

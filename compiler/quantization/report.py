@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from compiler.debug import render
-from compiler.debug.metrics import ErrorStats
+from compiler.debug.metrics import ErrorStats, update_many
 from compiler.errors import InferccError
 from compiler.ir.graph import Graph, Node, Value
 from compiler.progress import open_progress
@@ -295,9 +295,10 @@ def _run_onnxruntime(fx: Any, qx: Any, float_graph: Graph, quant_graph: Graph, d
     def fold(fvals: dict[str, np.ndarray], qvals: dict[str, np.ndarray]) -> None:
         for k, p in enumerate(pairs):
             ref, got = fvals[p.fvalue.name], qvals[p.dq.name]
+            refs = [(local[k], qvals[p.qx.name])]
             if np.shape(ref) == np.shape(got):
-                acc[k].update(ref, got)
-            local[k].update(qvals[p.qx.name], got)
+                refs.append((acc[k], ref))
+            update_many(refs, got)
         for name, st in out_acc.items():
             st.update(fvals[name], qvals[name])
         bar.update(1)

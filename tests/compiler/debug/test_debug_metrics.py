@@ -24,6 +24,7 @@ from compiler.debug.metrics import (
     sqnr_db,
     top1_agreement,
     top1_matches,
+    update_many,
 )
 
 RNG = np.random.default_rng(7)
@@ -161,3 +162,22 @@ def test_svg_chart_draws_the_worst_rows_capped_with_a_note():
     root = ET.fromstring(render.layer_chart(rows[:10], title="t", output_sqnr_db=20.0))
     assert not [e for e in root.iter(ns + "text") if e.get("class") == "note"]
     assert len([e for e in root.iter(ns + "rect") if e.get("class") == "bar"]) == 10
+
+
+def test_update_many_equals_whole_array_numpy_over_chunk_boundaries():
+    # 3 samples of 20,001 elements: several 8192-element blocks and a ragged last one
+    refs1 = [RNG.standard_normal(20001).astype(np.float32) for _ in range(3)]
+    refs2 = [RNG.standard_normal(20001).astype(np.float32) for _ in range(3)]
+    gots = [(r + RNG.standard_normal(20001) * 0.01).astype(np.float32) for r in refs1]
+    a, b = ErrorStats(), ErrorStats()
+    for r1, r2, g in zip(refs1, refs2, gots):
+        update_many([(a, r1), (b, r2)], g)
+    q = np.concatenate(gots).astype(np.float64)
+    for st, refs in ((a, refs1), (b, refs2)):
+        f = np.concatenate(refs).astype(np.float64)
+        assert st.count == f.size
+        assert st.signal == pytest.approx(np.sum(f * f), rel=1e-12)
+        assert st.noise == pytest.approx(np.sum((f - q) ** 2), rel=1e-12)
+        assert st.dot == pytest.approx(np.sum(f * q), rel=1e-12)
+        assert st.quant == pytest.approx(np.sum(q * q), rel=1e-12)
+        assert st.max_abs_err == np.max(np.abs(f - q))
