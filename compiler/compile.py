@@ -26,7 +26,10 @@ Contract of :func:`compile`:
   written by ``CalibrationStats.save`` (used as is: ``calibrate`` is left out), or
   calibration data: anything ``calibrate`` takes (a list of feed dicts or arrays, a data
   ``.npz`` keyed by input name, an ``.npy``, a directory of images read with the
-  ``preprocess`` recipe, an iterable); ``progress`` shows calibration's progress bar.
+  ``preprocess`` recipe, an iterable of those, a TFLiteConverter-style
+  ``representative_dataset`` function or an onnxruntime ``CalibrationDataReader``; see
+  :func:`compiler.quantization.calibration.read_samples`); ``progress`` is the progress
+  bars of calibration and the accuracy report (see :mod:`compiler.progress`).
   ``io_dtype="int8"`` also makes the quantized inputs and outputs int8 tensors.
   ``CompileResult.calibration`` and ``.quantization`` hold the statistics and the quantize
   summary; ``timings`` gains ``calibrate`` (when it ran) and ``quantize``.
@@ -178,7 +181,7 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     percentile: float = 99.99,
     keep_float: Sequence[str] = (),
     io_dtype: str = "float",
-    progress: bool = False,
+    progress: Any = False,
     preprocess: Any = None,
     report: bool = False,
     keep_sensitive: int | None = None,
@@ -222,6 +225,10 @@ def compile(  # noqa: A001 - the public name is compiler.compile
 
     ctx = PassContext(target=tgt.name, options={"target_options": options})
     keeper = _FloatGraphKeeper() if wants_accuracy else None
+    if keeper is not None:  # calibration and the report both read the data
+        from .quantization.calibration import replayable
+
+        calibration = replayable(calibration)
     if int8:
         ctx.options.update(calibration=calibration, preprocess=preprocess, progress=progress)
         if saved_stats is not None:
@@ -414,7 +421,7 @@ def _check_accuracy_options(int8: bool, report: bool, keep_sensitive: int | None
 
 def _accuracy(keeper: _FloatGraphKeeper, graph, stats, ctx: Any, calibration: Any,
               preprocess: Any, method: str, percentile: float, keep_sensitive: int | None,
-              sqnr_budget: float | None, progress: bool) -> AccuracyResult:
+              sqnr_budget: float | None, progress: Any) -> AccuracyResult:
     """Per-layer report of ``graph`` (QDQ form) vs the float graph ``keeper`` kept, on the
     calibration data; with ``keep_sensitive``/``sqnr_budget``, first re-run the quantize pass
     on a copy of the float graph keeping the most sensitive layers float (mixed precision;

@@ -76,13 +76,16 @@ class EmitResult:
     ``data``: the model bytes (for a model too large for one file, what was written
     beside ``output`` is not included); ``tensor_map``: IR value name -> the deployed
     tensor holding it (values the emitter folded away are absent); ``target``: the target
-    name; ``output``: the written path or None.
+    name; ``output``: the written path or None; ``float_nodes``: ``(op, layer, why)`` of each
+    quantized node the emitted model runs in float between dequantize and quantize (each
+    one is logged when emitted).
     """
 
     data: bytes = field(repr=False)
     tensor_map: dict[str, DeployedTensor] = field(default_factory=dict, repr=False)
     target: str = ""
     output: Path | None = None
+    float_nodes: list[tuple[str, str, str]] = field(default_factory=list, repr=False)
 
     @property
     def size(self) -> int:

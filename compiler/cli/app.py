@@ -56,27 +56,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_FRAMEWORK_LOGGERS = {"tensorflow", "absl", "keras", "tf_keras", "torch", "h5py", "onnx"}
+_FRAMEWORK_LOGGERS = {"tensorflow", "absl", "keras", "tf_keras", "torch", "h5py", "onnx",
+                      "onnxruntime", "py"}  # py.warnings: Python warnings, captured
+
+# Read by TensorFlow's C++ runtime when it loads (so set before any import of it): 3 keeps
+# its INFO/WARNING/ERROR lines (oneDNN notices, CPU feature guards, absl's pre-init notice)
+# off stderr. Errors that matter reach infercc as Python exceptions.
+_QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def _setup_logging(verbose: int, quiet: bool) -> Callable[[], None]:
-    """Log to stderr at the level -v/-q ask for; returns a function that undoes it."""
+    """Log to stderr at the level -v/-q ask for, and keep framework noise (TensorFlow, absl,
+    torch and onnxruntime log lines, Python warnings) off it unless -v; returns a function
+    that undoes it all. Runs before any framework is imported."""
     level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(
         verbose, logging.DEBUG
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("infercc: %(levelname)s: %(message)s"))
-    if verbose < 2:
-        # frameworks (TensorFlow's deprecation notices, torch.export) speak only at -vv
+    added_env = {}
+    if verbose < 1:
+        # frameworks (TensorFlow's deprecation notices, torch.export, warnings) speak at -v
         handler.addFilter(lambda r: r.name.split(".")[0] not in _FRAMEWORK_LOGGERS)
+        added_env = {k: v for k, v in _QUIET_ENV.items() if k not in os.environ}
+        os.environ.update(added_env)  # a user's own setting wins
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(True)  # warnings go through the handler (and its filter)
 
     def undo() -> None:  # main() may be called in-process (tests, embedding)
+        logging.captureWarnings(False)
         root.removeHandler(handler)
         root.setLevel(old_level)
+        for k in added_env:
+            os.environ.pop(k, None)
 
     return undo
 

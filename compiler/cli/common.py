@@ -8,6 +8,8 @@ every command module imports it, and ``infercc passes`` should start fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import os
 import sys
 import tempfile
@@ -133,6 +135,85 @@ def default_pipeline() -> str:
         return DEFAULT_PIPELINE
     except ImportError:  # pragma: no cover
         return ""
+
+
+# -- the terminal ------------------------------------------------------------------------------
+
+
+def on_terminal(args: argparse.Namespace) -> bool:
+    """Whether transient status (progress bars, "loading ...") goes to stderr: it is a
+    terminal and ``-q`` was not given. Redirected stderr (logs, CI) gets none of it."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def progress_bars(args: argparse.Namespace) -> Any:
+    """The ``progress`` argument for library calls (see :mod:`compiler.progress`): tqdm bars
+    on stderr when :func:`on_terminal`, else None."""
+    if not on_terminal(args):
+        return None
+    from ..progress import tqdm_bar
+
+    return tqdm_bar
+
+
+def framework_of(path: str) -> str | None:
+    """The module of the framework (with a multi-second import) that loading ``path`` needs,
+    if any: ``torch`` for .pt2, ``tensorflow`` for Keras files, frozen graphs and
+    SavedModel directories."""
+    from ..frontends import TF_SUFFIXES
+
+    suffix = Path(path).suffix.lower()
+    if suffix == ".pt2":
+        return "torch"
+    if suffix in TF_SUFFIXES or Path(path).is_dir():
+        return "tensorflow"
+    return None
+
+
+def import_framework(args: argparse.Namespace) -> None:
+    """Import the framework ``args.model`` needs now, before its (multi-second) load starts.
+
+    On a terminal it is announced first ("loading m.pt2 with torch ..."): torch and
+    TensorFlow take 8-16 s with nothing else on the screen. Without ``-v`` the import runs
+    with file descriptor 2 pointed at /dev/null: TensorFlow's C++ runtime prints its banner
+    (absl's pre-init notice, oneDNN and CPU-feature lines) while loading, before it reads
+    any setting that could turn them off. An import that fails is left to the frontend,
+    which reports it.
+    """
+    framework = framework_of(args.model)
+    if framework is None or framework in sys.modules:
+        return
+    if on_terminal(args):
+        sys.stderr.write(f"infercc: loading {Path(args.model).name} with {framework} ...\n")
+        sys.stderr.flush()
+    try:
+        with native_quiet(args):
+            importlib.import_module(framework)
+    except ImportError:
+        pass
+
+
+def native_quiet(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """Without ``-v``: a context in which what native code writes to stderr (file
+    descriptor 2) is discarded: TensorFlow's import banner, LiteRT's "Created TensorFlow
+    Lite XNNPACK delegate" INFO line, which no setting turns off. Keep it around a native
+    call only: Python's own stderr output (log records) is discarded meanwhile too."""
+    return contextlib.nullcontext() if getattr(args, "verbose", 0) else _fd2_to_devnull()
+
+
+@contextlib.contextmanager
+def _fd2_to_devnull():
+    """Point file descriptor 2 (what C++ libraries write to) at /dev/null meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 # -- models ----------------------------------------------------------------------------------

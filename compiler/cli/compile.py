@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,12 @@ from .common import (
     add_instrument_flags,
     add_pass_plugin,
     default_pipeline,
+    import_framework,
     instruments,
     load_pass_plugins,
+    native_quiet,
     parse_input_shapes,
+    progress_bars,
     reproducer_path,
 )
 
@@ -75,8 +79,10 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     g8.add_argument("--calibration", metavar="DATA",
                     help="calibration data: an .npz with one array per input (samples along "
                          "axis 0, keyed by input name), an .npy (one input), a directory of "
-                         "images (see --preprocess), or a statistics .npz written by "
-                         "--save-calibration (then nothing is run)")
+                         "images (see --preprocess), a statistics .npz written by "
+                         "--save-calibration (then nothing is run), or FILE.py:NAME, a "
+                         "function of your own script returning the samples (a TFLiteConverter "
+                         "representative_dataset) or an onnxruntime CalibrationDataReader")
     g8.add_argument("--preprocess", metavar="RECIPE",
                     help="how images of a --calibration directory become inputs, e.g. "
                          "'color=rgb,scale=1/255,mean=0.485;0.456;0.406,std=0.229;0.224;0.225'"
@@ -106,7 +112,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     add_input_shape(p)
     add_pass_plugin(p)
     p.add_argument("--timing", action="store_true",
-                   help="print per-pass and per-phase (load, optimize, emit) times on stderr")
+                   help="print per-pass and per-phase times on stderr (load, optimize, "
+                   "calibrate, quantize, accuracy report, emit, LiteRT run, eval)")
     add_instrument_flags(p)
     p.add_argument("--no-run", action="store_true",
                    help="do not run the written .tflite in the LiteRT interpreter")
@@ -159,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     if args.layout:
         options["layout"] = args.layout
     shapes = parse_input_shapes(args.input_shape) or None
+    import_framework(args)
     result = compile_model(args.model, spec, pipeline=args.pipeline,
                            float16=args.float16, output=args.output, input_shapes=shapes,
                            instruments=instruments(args, pipeline, timing=False),
@@ -170,26 +178,32 @@ def run(args: argparse.Namespace) -> int:
         from ..ir import print_graph
 
         sys.stdout.write(print_graph(result.graph))
-    if args.timing:
-        t = result.timings
-        sys.stderr.write(result.report.table() + "\n")
-        phases = ["load", "optimize", "calibrate", "quantize", "accuracy", "emit"]
-        sys.stderr.write("phases: " + ", ".join(f"{k} {t[k] * 1e3:.1f} ms" for k in phases
-                                                if k in t) + "\n")
+    timings = dict(result.timings)  # the CLI's own phases (report files, run, eval) join
     out = [f"infercc: wrote {args.output} ({result.size:,} bytes, target {result.target}, "
            f"{len(result.records)} passes)"]
     if args.int8:
-        summ, cal = result.quantization, result.calibration
+        cal = result.calibration
+        n_int8, n_float = _int8_counts(result)
         out.append(f"  int8 ({args.method}, {cal.num_samples} calibration samples): "
-                   f"{summ.num_quantized} node(s) quantized, {summ.num_float} kept float"
+                   f"{n_int8} node(s) run in int8, {n_float} in float"
                    + (f"; statistics saved to {args.save_calibration}"
                       if args.save_calibration else ""))
     if result.accuracy is not None:
+        t0 = time.perf_counter()
         out += _accuracy_lines(result.accuracy, args.report)
+        timings["accuracy"] = timings.get("accuracy", 0.0) + time.perf_counter() - t0
     if target.executor == "litert" and not args.no_run:
-        out += _tflite_run_report(args.output)
+        t0 = time.perf_counter()
+        with native_quiet(args):  # LiteRT's XNNPACK INFO line
+            out += _tflite_run_report(args.output)
+        timings["run"] = time.perf_counter() - t0
     if args.eval:
+        t0 = time.perf_counter()
         out += _eval_table(args, result, shapes, options)
+        timings["eval"] = time.perf_counter() - t0
+    if args.timing:
+        sys.stderr.write(result.report.table() + "\n")
+        sys.stderr.write(_phases_line(timings) + "\n")
     interface = interface_tensors(result)
     if args.json:
         import json
@@ -197,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         summary = {"output": args.output, "size": result.size, "target": result.target,
                    "passes": len(result.records), "pipeline": result.pipeline,
                    "inputs": interface["inputs"], "outputs": interface["outputs"],
-                   "timings_s": dict(result.timings), "report": out[1:]}
+                   "timings_s": timings, "report": out[1:]}
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return EXIT_OK
     out[1:1] = [f"  {kind[:-1]} {t['name']}: {t['dtype']}"
@@ -228,6 +242,28 @@ def interface_tensors(result: Any) -> dict[str, list[dict[str, Any]]]:
                          "dtype": (d.dtype if d is not None and d.dtype
                                    else v.type.dtype.numpy.name), "layout": layout})
     return found
+
+
+# the phases --timing lists, in the order they run
+PHASES = ("load", "optimize", "calibrate", "quantize", "accuracy", "emit", "run", "eval")
+
+
+def _phases_line(timings: dict[str, float]) -> str:
+    """``phases: load 812.0 ms, ..., total 2.41 s`` (every phase of the run that took place)."""
+    shown = [k for k in PHASES if k in timings] + sorted(set(timings) - set(PHASES))
+    total = sum(timings[k] for k in shown)
+    return ("phases: " + ", ".join(f"{k} {timings[k] * 1e3:.1f} ms" for k in shown)
+            + f"; total {total:.2f} s")
+
+
+def _int8_counts(result: Any) -> tuple[int, int]:
+    """Nodes the written model runs in int8 and in float: the quantizer's split, less the
+    quantized nodes the emitter runs in float (one warning each, or an INFO line when the
+    quantizer left their operands float on purpose)."""
+    summ = result.quantization
+    left_float = set(summ.float_nodes)
+    moved = sum(1 for _, layer, _ in result.emitted.float_nodes if layer not in left_float)
+    return summ.num_quantized - moved, summ.num_float + moved
 
 
 def _eval_table(args: argparse.Namespace, result: Any, shapes: Any,
@@ -266,7 +302,7 @@ def _accuracy_lines(acc: Any, report_dir: str | None) -> list[str]:
         d.mkdir(parents=True, exist_ok=True)
         atomic_write(d / "layers.md", rep.to_markdown().encode())
         atomic_write(d / "layers.csv", rep.to_csv().encode())
-        atomic_write(d / "layers.svg", rep.save_svg().encode())
+        atomic_write(d / "layers.svg", rep.save_svg(full_table="layers.csv").encode())
         if acc.ranking:
             from ..quantization.sensitivity import sensitivity_table
 
@@ -295,13 +331,58 @@ def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--int8 needs --calibration DATA: an .npz of sample inputs (one "
                          "array per input name, samples along axis 0), an .npy, a directory "
                          "of images, or a statistics .npz from --save-calibration")
-    if not os.path.exists(args.calibration):
+    if args.report and os.path.exists(args.report) and not os.path.isdir(args.report):
+        raise UsageError(f"--report {args.report}: a file is in the way; name a directory")
+    if args.save_calibration and not os.path.isdir(os.path.dirname(args.save_calibration)
+                                                    or "."):
+        raise UsageError(f"--save-calibration {args.save_calibration}: no such directory "
+                         f"{os.path.dirname(args.save_calibration)}")
+    head, sep, name = args.calibration.rpartition(":")
+    if sep and head.lower().endswith(".py"):
+        calibration: Any = _script_calibration(head, name)
+    elif not os.path.exists(args.calibration):
         raise UsageError(f"--calibration {args.calibration}: no such file")
-    return {"int8": True, "calibration": args.calibration, "method": args.method,
+    else:
+        calibration = args.calibration
+    return {"int8": True, "calibration": calibration, "method": args.method,
             "percentile": args.percentile, "keep_float": list(args.keep_float),
-            "io_dtype": "int8" if args.int8_io else "float", "progress": True,
+            "io_dtype": "int8" if args.int8_io else "float", "progress": progress_bars(args),
             "preprocess": args.preprocess, "report": bool(args.report),
             "keep_sensitive": args.keep_sensitive, "sqnr_budget": args.sqnr_budget}
+
+
+def _script_calibration(path: str, name: str) -> Any:
+    """``--calibration FILE.py:NAME``: NAME of the user's own script FILE.py, run here as
+    Python (it is their code, like a TFLiteConverter script; never code from a model file):
+    a ``representative_dataset`` function or an onnxruntime ``CalibrationDataReader`` (an
+    instance, or a class taking no arguments). Checked before the model loads."""
+    import importlib.util
+
+    flag = f"--calibration {path}:{name}"
+    if not os.path.isfile(path):
+        raise UsageError(f"{flag}: no such file {path}")
+    if not name.isidentifier():
+        raise UsageError(f"{flag}: {name!r} is not a Python name; use FILE.py:FUNCTION")
+    spec = importlib.util.spec_from_file_location(f"infercc_calibration_{Path(path).stem}",
+                                                  path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"{flag}: cannot be imported as a Python file")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # noqa: BLE001 - the user's script: report whatever it raised
+        raise UsageError(f"{flag}: running {path} raised {type(e).__name__}: {e}") from e
+    obj = getattr(module, name, None)
+    if obj is None:
+        defined = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                   and getattr(v, "__module__", None) == module.__name__]
+        raise UsageError(f"{flag}: {path} defines no {name!r}"
+                         + (f" (it defines {', '.join(defined)})" if defined else ""))
+    if not (callable(obj) or hasattr(obj, "get_next")):
+        raise UsageError(f"{flag}: {name} is a {type(obj).__name__}; name a function that "
+                         "returns the samples (a representative_dataset) or a "
+                         "CalibrationDataReader")
+    return obj
 
 
 def _tflite_run_report(path: str, seed: int = 0) -> list[str]:

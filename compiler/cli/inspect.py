@@ -16,6 +16,7 @@ from .common import (
     MODEL_HELP,
     UsageError,
     add_input_shape,
+    import_framework,
     load_model,
     parse_input_shapes,
 )
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the summary (or with ``--show-ir`` the IR) of ``args.model`` on stdout."""
     from ..ir import print_graph
 
+    import_framework(args)
     if args.json and args.show_ir:
         raise UsageError("--json and --show-ir exclude each other; pick one")
     shapes = parse_input_shapes(args.input_shape)

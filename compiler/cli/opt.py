@@ -16,6 +16,7 @@ from .common import (
     add_instrument_flags,
     add_pass_plugin,
     default_pipeline,
+    import_framework,
     instruments,
     load_model,
     load_pass_plugins,
@@ -80,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
             )
     load_pass_plugins(args)
     pipeline_text = args.pipeline
+    recorded = _reproducer_pipeline(args.model, read_reproducer_pipeline)
     if pipeline_text is None:
-        recorded = _reproducer_pipeline(args.model, read_reproducer_pipeline)
         if recorded is not None:
             log.info("replaying the pipeline recorded in %s: %s", args.model, recorded)
             pipeline_text = recorded
@@ -90,8 +91,11 @@ def run(args: argparse.Namespace) -> int:
     # Parse the pipeline before loading the model: a typo should not cost a model load.
     pipeline = parse_pipeline(pipeline_text)
     instrument_list = instruments(args, pipeline)
-    reproducer = reproducer_path(args)
+    # a replayed reproducer that fails again writes no new one (a copy of its own input)
+    # unless --reproducer asks for it
+    reproducer = reproducer_path(args) if recorded is None or args.reproducer else None
 
+    import_framework(args)
     graph = load_model(args.model, parse_input_shapes(args.input_shape), check=not args.no_verify,
                        weights=args.weights, layout=args.layout)
     nodes_before = len(graph.nodes)

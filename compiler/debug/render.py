@@ -6,10 +6,13 @@ The functions take rows with the fields of :class:`compiler.quantization.report.
 they compute nothing but formatting. Contract of the outputs:
 
 * :func:`markdown_table`: a GitHub-flavoured Markdown table whose every line has one cell
-  per column (``|`` inside a cell or a header is escaped), numbers right-aligned.
+  per column, numbers right-aligned; names (layer, op, value) are code spans, so ``_``,
+  ``*`` or ``<`` in them stay literal, and ``|`` is escaped as GFM tables require.
 * :func:`csv_text`: one header line, then one line per row with full-precision numbers
   (``repr`` of the floats, so they read back exactly).
-* :func:`svg_bar_chart`: a standalone SVG document, no plotting library needed.
+* :func:`svg_bar_chart`: a standalone SVG document, no plotting library needed;
+  :func:`layer_chart` draws at most ``limit`` rows, the worst first, and says how many it
+  left out.
 """
 
 from __future__ import annotations
@@ -58,16 +61,38 @@ def text_table(rows: Sequence[Any], outputs: Sequence[Any], head: str) -> str:
     return "\n".join(out)
 
 
-def _md_cell(c: str) -> str:
-    return c.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+_NAMES = frozenset({1, 2, 3})  # layer, op, value: code spans in Markdown
+
+
+def _md_text(c: str) -> str:
+    """Plain cell text with Markdown's special characters escaped."""
+    c = " ".join(c.split())
+    return "".join("\\" + ch if ch in "\\`*_[]<>|" else ch for ch in c)
+
+
+def _md_code(c: str) -> str:
+    """``c`` as a code span in a table cell: a backtick fence longer than any run inside,
+    and ``|`` escaped (GFM splits cells on it even inside code)."""
+    c = " ".join(c.split())
+    if not c:
+        return ""
+    longest, cur = 0, 0
+    for ch in c:
+        cur = cur + 1 if ch == "`" else 0
+        longest = max(longest, cur)
+    fence = "`" * (longest + 1)
+    pad = " " if c.startswith("`") or c.endswith("`") else ""
+    body = c.replace("|", "\\|")
+    return f"{fence}{pad}{body}{pad}{fence}"
 
 
 def markdown_table(rows: Sequence[Any]) -> str:
     """A GitHub-flavoured Markdown table of ``rows`` (see the module doc)."""
-    out = ["| " + " | ".join(_md_cell(c) for c in COLUMNS) + " |",
+    out = ["| " + " | ".join(_md_text(c) for c in COLUMNS) + " |",
            "|" + "|".join("---:" if i in _NUMERIC else "---" for i in range(len(COLUMNS)))
            + "|"]
-    out += ["| " + " | ".join(_md_cell(c) for c in cells(r)) + " |" for r in rows]
+    out += ["| " + " | ".join(_md_code(c) if i in _NAMES else _md_text(c)
+                              for i, c in enumerate(cells(r))) + " |" for r in rows]
     return "\n".join(out) + "\n"
 
 
@@ -84,13 +109,25 @@ def csv_text(rows: Sequence[Any]) -> str:
     return buf.getvalue()
 
 
-def layer_chart(rows: Sequence[Any], *, title: str, output_sqnr_db: float) -> str:
-    """:func:`svg_bar_chart` of SQNR per row (graph outputs labelled ``output NAME``), the
-    local SQNR as the dot and ``output_sqnr_db`` as the reference line."""
+def layer_chart(rows: Sequence[Any], *, title: str, output_sqnr_db: float,
+                limit: int | None = 40, full_table: str = "the CSV table") -> str:
+    """:func:`svg_bar_chart` of SQNR per row, the local SQNR as the dot and
+    ``output_sqnr_db`` as the reference line.
+
+    Activation rows are drawn worst SQNR first (ties in graph order), labelled ``#index
+    layer`` as in the tables, at most ``limit`` of them (None: all) with a note naming
+    ``full_table`` when some are left out; graph outputs (``output NAME``) always follow.
+    """
+    acts = sorted((r for r in rows if r.kind != "output"),
+                  key=lambda r: (not math.isnan(r.sqnr_db), r.sqnr_db, r.index))
+    shown = acts if limit is None else acts[:max(0, limit)]
+    note = (f"worst {len(shown)} of {len(acts)} tensors; full table in {full_table}"
+            if len(shown) < len(acts) else "")
+    outputs = [r for r in rows if r.kind == "output"]
     return svg_bar_chart(
-        [(r.layer if r.kind != "output" else f"output {r.value}", r.op, r.sqnr_db,
-          r.local_sqnr_db, r.kind) for r in rows],
-        title=title, ref=(output_sqnr_db, "output SQNR"))
+        [(f"#{r.index} {r.layer}" if r.kind != "output" else f"output {r.value}", r.op,
+          r.sqnr_db, r.local_sqnr_db, r.kind) for r in [*shown, *outputs]],
+        title=title, ref=(output_sqnr_db, "output SQNR"), note=note)
 
 
 # -- SVG -----------------------------------------------------------------------------------
@@ -103,13 +140,16 @@ def _color(db: float) -> str:
 
 
 def svg_bar_chart(items: list[tuple[str, str, float, float, str]], *, title: str,
-                  ref: tuple[float, str] | None = None, unit: str = "dB") -> str:
+                  ref: tuple[float, str] | None = None, unit: str = "dB",
+                  note: str = "") -> str:
     """Render ``(label, op, value, marker, kind)`` rows as a horizontal bar chart.
 
     Infinite values are drawn at the axis end and labelled ``inf``; ``marker`` (nan: none) is
-    drawn as a dot. Output rows (``kind == "output"``) are separated by a gap.
+    drawn as a dot. Output rows (``kind == "output"``) are separated by a gap. ``note`` is
+    a line under the title.
     """
-    row_h, bar_h, label_w, plot_w, top = 18, 12, 240, 420, 44
+    row_h, bar_h, label_w, plot_w = 18, 12, 240, 420
+    top = 60 if note else 44
     finite = [v for _, _, a, b, _ in items for v in (a, b) if math.isfinite(v)]
     if ref and math.isfinite(ref[0]):
         finite.append(ref[0])
@@ -131,6 +171,9 @@ def svg_bar_chart(items: list[tuple[str, str, float, float, str]], *, title: str
            '<rect width="100%" height="100%" fill="white"/>',
            f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-size="13" '
            f'font-weight="bold">{escape(title)}</text>']
+    if note:
+        out.append(f'<text class="note" x="{width / 2:.0f}" y="32" text-anchor="middle" '
+                   f'fill="#555">{escape(note)}</text>')
     axis_y = height - 30
     for k in range(int(lo), int(hi) + 1, 10 if hi - lo <= 80 else 20):
         gx = x(k)

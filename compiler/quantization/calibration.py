@@ -17,7 +17,8 @@ Contract of :func:`calibrate`:
   the batching beyond float rounding.
 
 The sample readers (:func:`read_samples`, :func:`iter_feeds`) turn what a user gives
-(arrays, feed dicts, ``.npz``/``.npy`` paths, image folders) into feed dicts; the accuracy
+(arrays, feed dicts, ``.npz``/``.npy`` paths, image folders, a TFLiteConverter
+``representative_dataset``, an onnxruntime ``CalibrationDataReader``) into feed dicts; the accuracy
 report and the sensitivity search read their data through them too.
 """
 
@@ -85,9 +86,20 @@ def _npz_feeds(path: str | os.PathLike, graph: Graph) -> Iterator[dict[str, np.n
 
 
 def as_feed(sample: Any, graph: Graph, index: int) -> dict[str, Any]:
-    """Sample ``index`` as a feed dict: a mapping as is, a bare array for the single input."""
+    """Sample ``index`` as a feed dict: a mapping as is, a list or tuple of arrays in graph
+    input order (TFLiteConverter's ``representative_dataset`` convention), a bare array for
+    the single input."""
     if isinstance(sample, Mapping):
         return dict(sample)
+    if isinstance(sample, (list, tuple)) and sample and \
+            all(isinstance(a, np.ndarray) for a in sample):
+        names = [v.name for v in graph.inputs]
+        if len(sample) != len(names):
+            raise CalibrationError(
+                f"calibration sample {index} is a list of {len(sample)} arrays, but graph "
+                f"@{graph.name} has {len(names)} inputs ({', '.join(names)}); yield one array "
+                "per input, in input order, or a dict keyed by input name")
+        return dict(zip(names, sample))
     if len(graph.inputs) != 1:
         raise CalibrationError(
             f"calibration sample {index} is a bare array, but graph @{graph.name} has "
@@ -119,8 +131,15 @@ def read_samples(data: Any, graph: Graph, preprocess: Any = None
                  ) -> tuple[Iterable[Any], int | None]:
     """The samples of ``data`` (anything :func:`calibrate` takes) and their count if known.
 
-    A sample is a feed dict or a bare array (see :func:`as_feed`); raises
-    :class:`CalibrationError` for data that does not exist or cannot be read.
+    Besides paths and iterables, two other tools' conventions are read as they are written
+    for those tools: TFLiteConverter's ``representative_dataset`` (a function called with
+    no arguments that returns an iterable, typically a generator, of samples, each a list
+    of arrays in input order or a dict keyed by input name; it is called again on each
+    read) and onnxruntime's ``CalibrationDataReader`` (an object, or a class to instantiate,
+    whose ``get_next()`` returns a feed dict, then None at the end).
+    A sample is a feed dict, a list of arrays in input order or a bare array (see
+    :func:`as_feed`); raises :class:`CalibrationError` for data that does not exist or
+    cannot be read.
     """
     if isinstance(data, (str, os.PathLike)):
         p = Path(data)
@@ -145,6 +164,12 @@ def read_samples(data: Any, graph: Graph, preprocess: Any = None
     if isinstance(data, np.ndarray):
         raise CalibrationError("calibration data is one array; pass a list of samples (or an "
                                ".npz path) so it is clear which axis enumerates samples")
+    if callable(data) and (isinstance(data, type) or not hasattr(data, "get_next")):
+        # TFLiteConverter's representative_dataset: a function returning a fresh generator
+        # (or a reader class): each use calls it again, so the report can re-read the data
+        data = data()
+    if hasattr(data, "get_next"):
+        return _reader_samples(data), None
     try:
         total = len(data)
     except TypeError:
@@ -155,6 +180,29 @@ def read_samples(data: Any, graph: Graph, preprocess: Any = None
         raise CalibrationError(f"calibration data of type {type(data).__name__} is not "
                                "iterable; give a list of feed dicts or arrays, or an .npz path"
                                ) from None
+
+
+def _reader_samples(reader: Any) -> Iterator[Any]:
+    """The samples of an onnxruntime ``CalibrationDataReader``: ``get_next()`` until None."""
+    while True:
+        sample = reader.get_next()
+        if sample is None:
+            return
+        yield sample
+
+
+def replayable(data: Any) -> Any:
+    """``data`` as something that can be read more than once (calibration, then the accuracy
+    report): a one-shot source (an iterator or generator, a ``CalibrationDataReader``
+    instance) is read into a list of its samples; paths, lists and functions are returned
+    as they are."""
+    if isinstance(data, (str, os.PathLike, np.ndarray, Mapping)) or callable(data):
+        return data
+    if hasattr(data, "get_next"):
+        return list(_reader_samples(data))
+    if hasattr(data, "__next__"):
+        return list(data)
+    return data
 
 
 def iter_feeds(graph: Graph, data: Any, max_samples: int | None,
@@ -404,7 +452,7 @@ def calibrate(
     *,
     tensors: Iterable[str] | None = None,
     bins: int = 2048,
-    progress: bool = True,
+    progress: Any = True,
     preprocess: Any = None,
     executor: str = "auto",
 ) -> CalibrationStats:
@@ -414,11 +462,13 @@ def calibrate(
     ``.npz`` path (see :func:`_npz_feeds`), an ``.npy`` path (one array of samples stacked
     along axis 0, single-input graphs), a directory of images (single image-like input;
     ``preprocess`` is the recipe string, default
-    :data:`compiler.quantization.images.DEFAULT_RECIPE`, see that module), or any iterable
-    yielding feeds. ``tensors``
+    :data:`compiler.quantization.images.DEFAULT_RECIPE`, see that module), any iterable
+    yielding feeds, a TFLiteConverter ``representative_dataset`` function or an onnxruntime
+    ``CalibrationDataReader`` (see :func:`read_samples`). ``tensors``
     restricts which values are recorded (names; default :func:`default_tensors`). ``bins``
     must be a multiple of 4 and at least 256 (the entropy method needs 128 |x| bins).
-    ``progress`` shows a tqdm bar (samples/s) on stderr. Each feed counts as one sample.
+    ``progress``: ``True`` shows a tqdm bar (samples/s) on stderr, ``False`` nothing, a
+    callable is :data:`compiler.progress.ProgressFactory`. Each feed counts as one sample.
 
     ``executor`` runs the model: ``"interpreter"`` (or ``"reference"``) is the reference
     executor of :mod:`compiler.runtime` (each activation folded in as it is produced);
@@ -485,11 +535,9 @@ def calibrate(
     if ort_runner is not None:
         log.info("calibrating @%s with onnxruntime (%d recorded tensors)", graph.name,
                  len(stats))
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    from compiler.progress import open_progress
 
-        bar = tqdm(total=total, unit="sample", desc=f"calibrating @{graph.name}", leave=False)
+    bar = open_progress(progress, f"calibrating @{graph.name}", total)
     feeds = (as_feed(sample, graph, i) for i, sample in enumerate(samples))
     try:
         if ort_runner is not None:
@@ -504,11 +552,9 @@ def calibrate(
                 _update_inputs(inputs, [feed])
                 reference.run(feed)
                 n += 1
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if n == 0:
         raise CalibrationError("calibration data yielded no samples")
     unseen = [name for name, t in stats.items() if not t.seen]

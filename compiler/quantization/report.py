@@ -4,7 +4,10 @@ Contract of :func:`layer_report`:
 
 * ``float_graph`` is the float model (after the default pipeline, as calibrated) and
   ``quant_graph`` the same model in QDQ form (``quantize_graph`` applied to a copy). Both run
-  through the reference executor (:mod:`compiler.runtime`) on the same samples.
+  on the same samples, through onnxruntime (each graph exported in memory with every
+  compared value captured) when it accepts both exports, else through the reference
+  executor (:mod:`compiler.runtime`); ``executor`` of :func:`layer_report` chooses. The two
+  agree to float32 rounding (onnxruntime's kernels sum in another order).
 * One :class:`LayerRow` per quantized activation: a ``dequantize`` node fed by a ``quantize``
   node whose input is a float value of the quant graph. The row compares that ``dequantize``
   output (``%x.dq``, what every consumer of ``%x`` reads) with the value ``%x`` of the float
@@ -15,8 +18,8 @@ Contract of :func:`layer_report`:
 * Figures are aggregated over all samples and elements (energies, not per-sample means):
   ``SQNR = 10 log10(sum f^2 / sum (f - q)^2)`` dB, ``cosine = sum f q / sqrt(sum f^2 sum q^2)``,
   ``max_abs_err = max |f - q|``; sums are float64. SQNR is ``inf`` when the two agree exactly.
-* Memory: the float run of one sample keeps only the arrays the report compares (released
-  after that sample); nothing is stored across samples.
+* Memory: the arrays of one sample are released after that sample; nothing is stored
+  across samples.
 
 :class:`LayerReport` renders as a text table, Markdown, CSV, and an SVG chart
 (:meth:`LayerReport.save_svg`); the rendering is :mod:`compiler.debug.render` and the
@@ -35,9 +38,10 @@ from typing import Any
 import numpy as np
 
 from compiler.debug import render
-from compiler.debug.metrics import ErrorStats
+from compiler.debug.metrics import ErrorStats, update_many
 from compiler.errors import InferccError
 from compiler.ir.graph import Graph, Node, Value
+from compiler.progress import open_progress
 
 from .calibration import iter_feeds
 
@@ -137,16 +141,20 @@ class LayerReport:
                 f.write(text)
         return text
 
-    def save_svg(self, path: str | os.PathLike | None = None, *, title: str | None = None) -> str:
-        """A horizontal bar chart of SQNR per row (graph outputs last), as SVG text.
+    def save_svg(self, path: str | os.PathLike | None = None, *, title: str | None = None,
+                 limit: int | None = 40, full_table: str = "the CSV table") -> str:
+        """A horizontal bar chart of SQNR per row, as SVG text.
 
-        One ``<rect class="bar">`` per row (layers on the vertical axis, in graph order),
-        coloured by SQNR (red < 10 dB, amber < 20 dB, green otherwise), the local SQNR as a
-        dot on the same row, and a dashed line at the first output's SQNR. Written to ``path``
-        when given.
+        One ``<rect class="bar">`` per drawn row: the ``limit`` activations with the lowest
+        SQNR (None: all), worst first, labelled ``#index layer``, then the graph outputs;
+        when rows are left out a note under the title says how many and that the full
+        table is in ``full_table``. Bars are coloured by SQNR (red < 10 dB, amber < 20 dB,
+        green otherwise), the local SQNR is a dot on the same row, and a dashed line marks
+        the first output's SQNR. Written to ``path`` when given.
         """
         svg = render.layer_chart(
-            self._all(), output_sqnr_db=self.output_sqnr_db,
+            self._all(), output_sqnr_db=self.output_sqnr_db, limit=limit,
+            full_table=full_table,
             title=title or self.title or f"SQNR per layer, @{self.graph_name} "
                                          f"({self.num_samples} samples)")
         if path is not None:
@@ -235,12 +243,82 @@ def collect_feeds(graph: Graph, data: Any, max_samples: int | None,
     return feeds
 
 
-def _progress(total: int | None, desc: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
+def _open_onnxruntime(float_graph: Graph, quant_graph: Graph, pairs: list[_Pair],
+                      required: bool) -> tuple[Any, Any] | None:
+    """onnxruntime executors of both graphs capturing what the report compares, or None
+    (logged) when onnxruntime cannot take them and ``required`` is false."""
+    from compiler.runtime import ExecutorError, open_executor
 
-    return tqdm(total=total, unit="sample", desc=desc, leave=False)
+    from .calibration import _cores
+
+    finputs = {v.name for v in float_graph.inputs}
+    qinputs = {v.name for v in quant_graph.inputs}
+    fcap = [n for n in dict.fromkeys(p.fvalue.name for p in pairs) if n not in finputs]
+    qcap = [n for n in dict.fromkeys(name for p in pairs for name in (p.qx.name, p.dq.name))
+            if n not in qinputs]
+    # one core is left to folding the previous sample in (as calibration does)
+    threads = max(1, _cores() - 1)
+    try:
+        return (open_executor("onnxruntime", float_graph, capture=fcap, threads=threads),
+                open_executor("onnxruntime", quant_graph, capture=qcap, threads=threads))
+    except ExecutorError as e:
+        if required:
+            raise ReportError(f"layer_report: executor='onnxruntime': {e}; use "
+                              "executor='reference'") from None
+        log.info("report @%s runs in the reference executor: %s", float_graph.name, e.reason)
+        return None
+
+
+def _run_onnxruntime(fx: Any, qx: Any, float_graph: Graph, quant_graph: Graph, data: Any,
+                     max_samples: int | None, pairs: list[_Pair], acc: list[ErrorStats],
+                     local: list[ErrorStats], out_acc: dict[str, ErrorStats], bar: Any) -> int:
+    """Run both graphs on each sample in onnxruntime and fold the pairs in; the count.
+
+    onnxruntime releases the GIL while it runs, so sample k+1 runs while sample k's arrays
+    are folded into the statistics (one sample in flight).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    fcap, qcap = list(fx.capture_names), list(qx.capture_names)
+
+    def run(feed: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        fr, qr = fx.run(feed, fcap), qx.run(feed, qcap)
+        fvals = {v.name: np.asarray(feed[v.name], dtype=v.type.dtype.numpy)
+                 for v in float_graph.inputs}
+        qvals = {v.name: np.asarray(feed[v.name], dtype=v.type.dtype.numpy)
+                 for v in quant_graph.inputs}
+        for vals, r in ((fvals, fr), (qvals, qr)):
+            vals.update(r.outputs)
+            vals.update(r.captured)
+        return fvals, qvals
+
+    def fold(fvals: dict[str, np.ndarray], qvals: dict[str, np.ndarray]) -> None:
+        for k, p in enumerate(pairs):
+            ref, got = fvals[p.fvalue.name], qvals[p.dq.name]
+            refs = [(local[k], qvals[p.qx.name])]
+            if np.shape(ref) == np.shape(got):
+                refs.append((acc[k], ref))
+            update_many(refs, got)
+        for name, st in out_acc.items():
+            st.update(fvals[name], qvals[name])
+        bar.update(1)
+
+    n = 0
+    pending = None
+    with ThreadPoolExecutor(1, thread_name_prefix="infercc-report") as pool:
+        try:
+            for feed in iter_feeds(float_graph, data, max_samples):
+                future = pool.submit(run, feed)
+                if pending is not None:
+                    fold(*pending.result())
+                pending = future
+                n += 1
+            if pending is not None:
+                fold(*pending.result())
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return n
 
 
 # -- the report ------------------------------------------------------------------------------
@@ -250,17 +328,25 @@ def layer_report(
     data: Any,
     *,
     max_samples: int | None = 32,
-    progress: bool = False,
+    progress: Any = False,
     title: str = "",
+    executor: str = "auto",
 ) -> LayerReport:
     """Compare every quantized activation of ``quant_graph`` with ``float_graph`` on ``data``.
 
     ``data``: feed dicts, bare arrays (single-input graphs), an ``.npz`` path, or an iterable
     of those (as :func:`~compiler.quantization.calibration.calibrate` takes); the first
     ``max_samples`` (None: all) are used. See the module docstring for what a row measures.
+    ``progress``: see :func:`compiler.progress.open_progress`. ``executor``: ``"auto"``
+    (onnxruntime when it takes both graphs, else the reference executor), ``"onnxruntime"``
+    or ``"reference"``.
     Raises :class:`ReportError` when the graphs' inputs differ or there are no samples.
     """
     from compiler.runtime import open_executor
+
+    if executor not in ("auto", "onnxruntime", "reference"):
+        raise ReportError(f"layer_report: executor={executor!r}; use 'auto', 'onnxruntime' "
+                          "or 'reference'")
 
     fin = [v.name for v in float_graph.inputs]
     qin = [v.name for v in quant_graph.inputs]
@@ -304,31 +390,36 @@ def layer_report(
             if x is not None:
                 local[k].update(x, a)
 
-    fi = open_executor("reference", float_graph, observer=f_obs)
-    qi = open_executor("reference", quant_graph, observer=q_obs)
-    n = 0
-    bar = _progress(max_samples, f"report @{float_graph.name}", progress)
+    bar = open_progress(progress, f"report @{float_graph.name}", max_samples)
     try:
-        for feed in iter_feeds(float_graph, data, max_samples):
-            fcache.clear()
-            qcache.clear()
-            for v in float_graph.inputs:
-                if id(v) in f_wanted:
-                    fcache[v.name] = np.asarray(feed[v.name], dtype=v.type.dtype.numpy)
-            for v in quant_graph.inputs:
-                if id(v) in qx_ids:
-                    qcache[id(v)] = np.asarray(feed[v.name], dtype=v.type.dtype.numpy)
-            fres = fi.run(feed).outputs
-            # graph-input pairs: their dq is produced by the quant run, the float value is the feed
-            qres = qi.run(feed).outputs
-            for name, st in out_acc.items():
-                st.update(fres[name], qres[name])
-            n += 1
-            if bar is not None:
+        ort = None if executor == "reference" else _open_onnxruntime(
+            float_graph, quant_graph, pairs, executor == "onnxruntime")
+        if ort is not None:
+            n = _run_onnxruntime(*ort, float_graph, quant_graph, data, max_samples, pairs,
+                                 acc, local, out_acc, bar)
+        else:
+            n = 0
+            fi = open_executor("reference", float_graph, observer=f_obs)
+            qi = open_executor("reference", quant_graph, observer=q_obs)
+            for feed in iter_feeds(float_graph, data, max_samples):
+                fcache.clear()
+                qcache.clear()
+                for v in float_graph.inputs:
+                    if id(v) in f_wanted:
+                        fcache[v.name] = np.asarray(feed[v.name], dtype=v.type.dtype.numpy)
+                for v in quant_graph.inputs:
+                    if id(v) in qx_ids:
+                        qcache[id(v)] = np.asarray(feed[v.name], dtype=v.type.dtype.numpy)
+                fres = fi.run(feed).outputs
+                # graph-input pairs: their dq comes from the quant run, the float value is
+                # the feed
+                qres = qi.run(feed).outputs
+                for name, st in out_acc.items():
+                    st.update(fres[name], qres[name])
+                n += 1
                 bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         fcache.clear()
         qcache.clear()
     if n == 0:

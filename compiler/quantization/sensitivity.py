@@ -303,7 +303,7 @@ def sensitivity(
     max_samples: int | None = 8,
     mode: str = "only",
     layers: Sequence[str] | None = None,
-    progress: bool = True,
+    progress: Any = True,
     cache_bytes: int = 512 << 20,
     quantizer: Callable[..., Any] | None = None,
 ) -> list[LayerSensitivity]:
@@ -333,12 +333,9 @@ def sensitivity(
     all_names = [c.name for c in all_layers]
     feeds = collect_feeds(float_graph, data, max_samples)
     ev = _Evaluator(float_graph, feeds, cache_bytes)
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    from compiler.progress import open_progress
 
-        bar = tqdm(total=len(cands), unit="layer", desc=f"sensitivity @{float_graph.name}",
-                   leave=False)
+    bar = open_progress(progress, f"sensitivity @{float_graph.name}", len(cands), "layer")
     out: list[LayerSensitivity] = []
     try:
         for c in cands:
@@ -351,11 +348,9 @@ def sensitivity(
                 res = TrialResult(math.nan, math.nan, None)
             out.append(LayerSensitivity(c.name, c.ops, c.values, res.sqnr_db, res.cosine,
                                         res.top1, mode, seconds=time.perf_counter() - t0))
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     sign = 1.0 if mode == "only" else -1.0
 
     def key(s: LayerSensitivity) -> tuple:
@@ -422,7 +417,7 @@ def mixed_precision(
     percentile: float = 99.99,
     max_samples: int | None = 16,
     sensitivity_samples: int | None = 8,
-    progress: bool = True,
+    progress: Any = True,
     cache_bytes: int = 512 << 20,
     quantizer: Callable[..., Any] | None = None,
 ) -> MixedPrecisionResult:
@@ -503,7 +498,9 @@ def mixed_precision(
         chosen = (len(names), g, ev.run(g))
         met = False
     k, g, res = chosen
-    report = layer_report(float_graph, g, feeds, max_samples=None, progress=False)
+    # the reference executor, as the trials: the figures agree with theirs to the last bit
+    report = layer_report(float_graph, g, feeds, max_samples=None, progress=False,
+                          executor="reference")
     return MixedPrecisionResult(g, names[:k], report, res.sqnr_db, list(ranking), res.top1,
                                 met, trials)
 

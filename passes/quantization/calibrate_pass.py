@@ -9,7 +9,8 @@ paths, which a pipeline string cannot carry):
 * ``ctx.options["calibration"]`` (required): anything
   :func:`~compiler.quantization.calibration.calibrate` takes;
 * ``ctx.options["preprocess"]``: the image recipe for a directory of images;
-* ``ctx.options["progress"]``: show a progress bar (default False).
+* ``ctx.options["progress"]``: a progress bar, as :func:`compiler.progress.open_progress`
+  takes it (default False).
 
 A caller that already has statistics (saved ones) puts them in ``ctx.artifacts`` and
 leaves this pass out.
@@ -48,7 +49,7 @@ class Calibrate(Pass):
                                    "pipeline's options['calibration'] (compile(..., "
                                    "calibration=DATA) or `infercc compile --calibration`)")
         stats = calibrate(graph, data, bins=self.bins, executor=self.executor,
-                          progress=bool(ctx.options.get("progress", False)),
+                          progress=ctx.options.get("progress", False),
                           preprocess=ctx.options.get("preprocess"))
         ctx.artifacts["calibration"] = stats
         return PassResult(modified=False, stats={"samples": stats.num_samples,

@@ -153,6 +153,10 @@ class OnnxruntimeExecutor:
         self.reuse_outputs = reuse_outputs
         try:
             so = ort.SessionOptions()
+            # onnxruntime also prints a failing kernel's error on stderr; the caller gets it
+            # as an ExecutorError (calibration's batch probe expects some), so its own lines
+            # show only with INFO logging on (`infercc -v`)
+            so.log_severity_level = 2 if log.isEnabledFor(logging.INFO) else 4
             if threads is not None:
                 so.intra_op_num_threads = max(1, int(threads))
             self.session = ort.InferenceSession(model.SerializeToString(), so,

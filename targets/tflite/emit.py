@@ -34,7 +34,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from compiler.ir.graph import CONST, Graph, Node, Value
@@ -51,10 +51,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Emitted:
-    """The bytes of a .tflite and its tensor map (IR value name -> :class:`DeployedTensor`)."""
+    """The bytes of a .tflite, its tensor map (IR value name -> :class:`DeployedTensor`) and
+    the int8 policy's ``float_nodes`` (``(op, layer, why)`` of quantized nodes run in float)."""
 
     data: bytes
     tensors: dict[str, DeployedTensor]
+    float_nodes: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def emit_tflite(graph: Graph, path: str | os.PathLike | None = None, *,
@@ -148,7 +150,8 @@ def _run(ctx: EmitContext) -> Emitted:
     data = w.finish()
     if ctx.quant is not None:
         ctx.quant.finish()
-    return Emitted(data, _tensor_map(w, tensors))
+    return Emitted(data, _tensor_map(w, tensors),
+                   list(ctx.quant.float_nodes) if ctx.quant is not None else [])
 
 
 def _lower(ctx: EmitContext, node: Node) -> None:

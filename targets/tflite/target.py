@@ -96,7 +96,8 @@ class TFLiteTarget(Target):
             Path(output).parent.mkdir(parents=True, exist_ok=True)
             write_model(output, emitted.data)
         return EmitResult(data=emitted.data, tensor_map=emitted.tensors, target=self.name,
-                          output=Path(output) if output is not None else None)
+                          output=Path(output) if output is not None else None,
+                          float_nodes=emitted.float_nodes)
 
 
 #: what an unknown non-batch dim becomes in the suggested ``--input-shape``

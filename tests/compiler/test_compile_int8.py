@@ -109,6 +109,35 @@ def test_api_int8_io_and_keep_float(small_onnx):
     assert op_counts(kept.data)["DEQUANTIZE"] >= 2
 
 
+def test_api_takes_representative_dataset_and_calibration_data_reader(small_onnx):
+    """TFLiteConverter's representative_dataset and an onnxruntime CalibrationDataReader give
+    the scales the .npz path gives; a reader (read once) still feeds the accuracy report."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    path, cal, data = small_onnx
+    want = compiler.compile(path, int8=True, calibration=str(cal)).quantization
+
+    def representative_dataset():
+        for a in data:
+            yield [a.astype(np.float32)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(data)
+
+        def get_next(self):
+            a = next(self.it, None)
+            return None if a is None else {"x": a}
+
+    for source in (representative_dataset, Reader()):
+        r = compiler.compile(path, int8=True, calibration=source, report=True)
+        got = r.quantization
+        assert list(got.params) == list(want.params)
+        for name, qp in want.params.items():
+            assert got.params[name] == qp, name
+        assert r.calibration.num_samples == 16 and r.accuracy.report.num_samples == 16
+
+
 def test_cli_int8_compile_and_run_report(small_onnx, tmp_path, capsys):
     path, cal, _ = small_onnx
     out, stats = tmp_path / "m.tflite", tmp_path / "s.npz"
@@ -177,7 +206,9 @@ def test_api_accuracy_report_and_mixed_precision(small_onnx):
     for feed in feeds:
         a, b = f.run(feed)["y"].astype(np.float64), q.run(feed)["y"].astype(np.float64)
         sig, noise = sig + float((a * a).sum()), noise + float(((a - b) ** 2).sum())
-    assert rep.output_sqnr_db == pytest.approx(10 * np.log10(sig / noise), abs=1e-6)
+    # the report runs the graphs in onnxruntime, whose float32 kernels sum in another order
+    # than the interpreter: measured 4.4e-5 dB apart
+    assert rep.output_sqnr_db == pytest.approx(10 * np.log10(sig / noise), abs=1e-3)
 
     one = compiler.compile(path, int8=True, calibration=feeds, keep_sensitive=1)
     assert len(one.accuracy.kept) == 1 and one.accuracy.kept[0] == one.accuracy.ranking[0].layer

@@ -384,6 +384,23 @@ def test_crash_writes_reproducer_and_replays(tmp_path, tiny, crash_site):
     assert r.returncode == 2 and "Traceback" in r.stderr and "in run" in r.stderr
 
 
+def test_replaying_a_reproducer_writes_no_new_one(tmp_path, tiny, crash_site, monkeypatch):
+    repro = tmp_path / "repro.ir"
+    r = run_cli(["opt", str(tiny), "-p", "crash-on-dropout{message=kaput}",
+                 "--reproducer", str(repro)], crash_site)
+    assert r.returncode == 2 and repro.is_file(), r.stderr
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))  # where a default reproducer would go
+    r = run_cli(["opt", str(repro)], crash_site)
+    assert r.returncode == 2 and "ValueError: kaput at %d" in r.stderr
+    assert list(temp.iterdir()) == [] and "reproducer" not in r.stderr, r.stderr
+    # a model that is not a reproducer still gets one in the temp directory
+    r = run_cli(["opt", str(tiny), "-p", "crash-on-dropout{message=kaput}"], crash_site)
+    assert r.returncode == 2
+    assert [p.name.startswith("infercc-reproducer-") for p in temp.iterdir()] == [True]
+
+
 def test_instrument_flags(tmp_path, tiny, crash_site):
     dumps = tmp_path / "dumps"
     r = run_cli(["opt", str(tiny), "-p", "drop-identity,drop-identity", "--print-ir-after-change",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from compiler.debug.metrics import (
     sqnr_db,
     top1_agreement,
     top1_matches,
+    update_many,
 )
 
 RNG = np.random.default_rng(7)
@@ -95,19 +95,31 @@ ROWS = [
 ]
 
 
-def _md_cells(line: str) -> list[str]:
-    assert line.startswith("|") and line.endswith("|"), line
-    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line[1:-1])]
+def _md_table(text: str) -> list[list[str]]:
+    """The cells' text of the first table in ``text``, read by markdown-it-py (CommonMark
+    with GFM tables) as a Markdown viewer would render it."""
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").enable("table").render(text)
+    root = ET.fromstring(f"<root>{html}</root>")
+    tables = root.findall("table")
+    assert len(tables) == 1, html
+    return [["".join(c.itertext()) for c in tr] for tr in tables[0].iter("tr")]
 
 
-def test_markdown_table_has_one_cell_per_column_on_every_line():
-    lines = render.markdown_table(ROWS).strip().splitlines()
-    cells = [_md_cells(line) for line in lines]
-    assert {len(c) for c in cells} == {len(render.COLUMNS)}
-    assert cells[0] == list(render.COLUMNS)  # "max |err|" survives escaped
-    assert all(re.fullmatch(r"-+:?", c) for c in cells[1])
-    assert cells[2][:5] == ["0", "conv1|bn", "conv", "c1", "41.25"]
-    assert cells[3][4:6] == ["inf", "-"] and cells[4][0] == "out"
+def test_markdown_table_renders_one_cell_per_column():
+    rows = ROWS + [_Row(2, "_blocks.0._conv*<x>`y", "conv", "v_1", "v_1.dq", 30.0, 31.0,
+                        0.9, 0.1, 0.5)]
+    text = render.markdown_table(rows)
+    table = _md_table(text)
+    assert len(table) == 1 + len(rows)  # the separator row is no table row
+    assert {len(r) for r in table} == {len(render.COLUMNS)}
+    assert table[0] == list(render.COLUMNS)  # "max |err|" survives escaped
+    assert table[1][:5] == ["0", "conv1|bn", "conv", "c1", "41.25"]
+    assert table[2][4:6] == ["inf", "-"] and table[3][0] == "out"
+    assert table[4][1:4] == ["_blocks.0._conv*<x>`y", "conv", "v_1"]  # literal, no markup
+    sep = text.splitlines()[1]
+    assert sep.count("|") == len(render.COLUMNS) + 1
 
 
 def test_csv_reads_back_at_full_precision():
@@ -126,3 +138,46 @@ def test_svg_chart_is_xml_with_one_bar_per_row():
     assert len(bars) == 3
     assert root.find(f"{ns}title").text == "t <&>"
     assert len([c for c in root.iter(f"{ns}circle") if c.get("class") == "local"]) == 1
+
+
+def test_svg_chart_draws_the_worst_rows_capped_with_a_note():
+    rng = np.random.default_rng(0)
+    sqnr = rng.uniform(5, 60, 163)
+    rows = [_Row(i, f"block{i}.conv", "conv", f"v{i}", f"v{i}.dq", float(sqnr[i]), math.nan,
+                 0.99, 0.1, 0.02) for i in range(163)]
+    rows.append(_Row(0, "fc", "gemm", "out", "out", 20.0, math.nan, 0.9, 1.0, math.nan,
+                     kind="output"))
+    root = ET.fromstring(render.layer_chart(rows, title="t", output_sqnr_db=20.0,
+                                            limit=40, full_table="layers.csv"))
+    ns = "{http://www.w3.org/2000/svg}"
+    bars = [e for e in root.iter(ns + "rect") if e.get("class") == "bar"]
+    assert len(bars) == 41  # the 40 worst activations and the output
+    shown = [float(b.find(ns + "title").text.rsplit(": ", 1)[1].split()[0]) for b in bars[:40]]
+    assert shown == pytest.approx(sorted(sqnr)[:40], abs=0.006)  # worst first, 2 decimals
+    notes = [e.text for e in root.iter(ns + "text") if e.get("class") == "note"]
+    assert notes == ["worst 40 of 163 tensors; full table in layers.csv"]
+    worst = int(np.argmin(sqnr))
+    assert bars[0].find(ns + "title").text.startswith(f"#{worst} block{worst}.conv:")
+    # all rows fit: no note, every row drawn
+    root = ET.fromstring(render.layer_chart(rows[:10], title="t", output_sqnr_db=20.0))
+    assert not [e for e in root.iter(ns + "text") if e.get("class") == "note"]
+    assert len([e for e in root.iter(ns + "rect") if e.get("class") == "bar"]) == 10
+
+
+def test_update_many_equals_whole_array_numpy_over_chunk_boundaries():
+    # 3 samples of 20,001 elements: several 8192-element blocks and a ragged last one
+    refs1 = [RNG.standard_normal(20001).astype(np.float32) for _ in range(3)]
+    refs2 = [RNG.standard_normal(20001).astype(np.float32) for _ in range(3)]
+    gots = [(r + RNG.standard_normal(20001) * 0.01).astype(np.float32) for r in refs1]
+    a, b = ErrorStats(), ErrorStats()
+    for r1, r2, g in zip(refs1, refs2, gots):
+        update_many([(a, r1), (b, r2)], g)
+    q = np.concatenate(gots).astype(np.float64)
+    for st, refs in ((a, refs1), (b, refs2)):
+        f = np.concatenate(refs).astype(np.float64)
+        assert st.count == f.size
+        assert st.signal == pytest.approx(np.sum(f * f), rel=1e-12)
+        assert st.noise == pytest.approx(np.sum((f - q) ** 2), rel=1e-12)
+        assert st.dot == pytest.approx(np.sum(f * q), rel=1e-12)
+        assert st.quant == pytest.approx(np.sum(q * q), rel=1e-12)
+        assert st.max_abs_err == np.max(np.abs(f - q))

@@ -351,6 +351,46 @@ def test_npz_data_gives_same_stats(graph, samples, tmp_path):
         assert np.array_equal(a[n].hist, b[n].hist) and a[n].min == b[n].min
 
 
+def test_tflite_and_onnxruntime_conventions_give_the_npz_stats(graph, samples, tmp_path):
+    # the data forms of TFLiteConverter.representative_dataset and of onnxruntime's
+    # quantize_static, written as users of those tools write them
+    from onnxruntime.quantization import CalibrationDataReader
+
+    p = tmp_path / "data.npz"
+    np.savez(p, input=np.concatenate(samples[:10]))
+    want = calibrate(graph, p, progress=False)
+
+    def representative_dataset():
+        for s in samples[:10]:
+            yield [s.astype(np.float32)]
+
+    def representative_dicts():
+        for s in samples[:10]:
+            yield {"input": s}
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(samples[:10])
+
+        def get_next(self):
+            x = next(self.it, None)
+            return None if x is None else {"input": x}
+
+    for data in (representative_dataset, representative_dicts, Reader(), Reader):
+        got = calibrate(graph, data, progress=False)
+        assert got.num_samples == 10
+        assert list(got.tensors) == list(want.tensors)
+        for n in want.tensors:
+            assert np.array_equal(got[n].hist, want[n].hist), n
+            assert (got[n].min, got[n].max) == (want[n].min, want[n].max), n
+
+    def two_per_sample():
+        yield [samples[0], samples[1]]
+
+    with pytest.raises(CalibrationError, match="sample 0 is a list of 2 arrays.*1 inputs"):
+        calibrate(graph, two_per_sample, progress=False)
+
+
 def test_bad_data_errors(graph, tmp_path):
     p = tmp_path / "bad.npz"
     np.savez(p, wrong=np.zeros((2, 3, 32, 32), np.float32))
