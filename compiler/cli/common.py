@@ -170,8 +170,8 @@ def framework_of(path: str) -> str | None:
     return None
 
 
-def import_framework(args: argparse.Namespace) -> None:
-    """Import the framework ``args.model`` needs now, before its (multi-second) load starts.
+def import_framework(args: argparse.Namespace, path: str | None = None) -> None:
+    """Import the framework ``path`` (default ``args.model``) needs now, before its (multi-second) load starts.
 
     On a terminal it is announced first ("loading m.pt2 with torch ..."): torch and
     TensorFlow take 8-16 s with nothing else on the screen. Without ``-v`` the import runs
@@ -180,11 +180,12 @@ def import_framework(args: argparse.Namespace) -> None:
     any setting that could turn them off. An import that fails is left to the frontend,
     which reports it.
     """
-    framework = framework_of(args.model)
+    path = path or args.model
+    framework = framework_of(path)
     if framework is None or framework in sys.modules:
         return
     if on_terminal(args):
-        sys.stderr.write(f"infercc: loading {Path(args.model).name} with {framework} ...\n")
+        sys.stderr.write(f"infercc: loading {Path(path).name} with {framework} ...\n")
         sys.stderr.flush()
     try:
         with native_quiet(args):

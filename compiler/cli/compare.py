@@ -23,6 +23,8 @@ from .common import (
     MODEL_HELP,
     UsageError,
     add_input_shape,
+    import_framework,
+    native_quiet,
     parse_input_shapes,
 )
 
@@ -81,11 +83,14 @@ def run(args: argparse.Namespace) -> int:
     if args.atol < 0 or args.rtol < 0:
         raise UsageError("--atol and --rtol must be >= 0")
     shapes = parse_input_shapes(args.input_shape)
-    a = prepare(args.a, executor=args.executor, input_shapes=shapes, weights=args.weights,
-                threads=args.threads)
-    b = prepare(args.b, executor=args.executor_b or args.executor,
-                input_shapes=_ir_shapes(args.b, args.executor_b or args.executor, shapes),
-                threads=args.threads)
+    import_framework(args, args.a)
+    import_framework(args, args.b)
+    with native_quiet(args):  # LiteRT's XNNPACK INFO line
+        a = prepare(args.a, executor=args.executor, input_shapes=shapes, weights=args.weights,
+                    threads=args.threads)
+        b = prepare(args.b, executor=args.executor_b or args.executor,
+                    input_shapes=_ir_shapes(args.b, args.executor_b or args.executor, shapes),
+                    threads=args.threads)
     feeds_a, _, notes = make_feeds(a.inputs, args.inputs, shapes, args.seed)
     notes[:0] = a.notes + b.notes
     feeds_b = _feeds_for(b.inputs, a.inputs, feeds_a, notes)

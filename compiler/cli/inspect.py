@@ -57,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
     """Print the summary (or with ``--show-ir`` the IR) of ``args.model`` on stdout."""
     from ..ir import print_graph
 
-    import_framework(args)
     if args.json and args.show_ir:
         raise UsageError("--json and --show-ir exclude each other; pick one")
     shapes = parse_input_shapes(args.input_shape)
+    import_framework(args)
     graph, unsupported = _load(args, shapes)
     if args.show_ir:
         sys.stdout.write(print_graph(graph))

@@ -10,7 +10,15 @@ import json
 import sys
 import textwrap
 
-from .common import EXIT_OK, MODEL_HELP, UsageError, add_input_shape, parse_input_shapes
+from .common import (
+    EXIT_OK,
+    MODEL_HELP,
+    UsageError,
+    add_input_shape,
+    import_framework,
+    native_quiet,
+    parse_input_shapes,
+)
 from .running import add_run_flags
 
 
@@ -53,12 +61,15 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise UsageError("--threads must be >= 1")
     shapes = parse_input_shapes(args.input_shape)
-    model = prepare(args.model, executor=args.executor, input_shapes=shapes,
-                    weights=args.weights, threads=args.threads)
+    import_framework(args)
+    with native_quiet(args):  # LiteRT's XNNPACK INFO line
+        model = prepare(args.model, executor=args.executor, input_shapes=shapes,
+                        weights=args.weights, threads=args.threads)
     feeds, source, notes = make_feeds(model.inputs, args.inputs, shapes, args.seed)
     notes[:0] = model.notes
-    ex = model.open()
-    result, times = timed_runs(ex, feeds, args.warmup, args.iterations)
+    with native_quiet(args):
+        ex = model.open()
+        result, times = timed_runs(ex, feeds, args.warmup, args.iterations)
     lat = latency_summary(times)
     if args.save_outputs:
         _save(args.save_outputs, result.outputs)
