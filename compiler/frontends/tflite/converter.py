@@ -25,7 +25,8 @@ Contract of :func:`load_tflite`:
 * Before anything is built, every unsupported op (builtin or custom, in the subgraph and in
   the subgraphs it calls) is listed with all its op names in one
   :class:`~compiler.errors.UnsupportedOpsError`. Missing or corrupt files raise
-  :class:`~compiler.errors.ModelLoadError`.
+  :class:`~compiler.errors.ModelLoadError`; before that, :mod:`.verify` has checked every
+  index, shape, buffer size, quantization and sparsity field the conversion relies on.
 """
 
 from __future__ import annotations
@@ -290,13 +291,7 @@ class _Converter:
                 return densify(arr, self.shape(i), t.sparsity)
             except SparsityError as e:
                 raise TfliteImportError(f"{self.label}: sparse tensor '{self.name(i)}': {e}") from None
-        n = int(np.prod(self.shape(i), dtype=np.int64))
-        if arr.size != n:
-            raise TfliteImportError(
-                f"{self.label}: tensor '{self.name(i)}' has {arr.size} elements in its buffer but "
-                f"its shape {list(self.shape(i))} needs {n}; the file is corrupt"
-            )
-        return arr.reshape(self.shape(i))
+        return arr.reshape(self.shape(i))  # the size was verified when the model was read
 
     def const_array(self, i: int, what: str = "this input") -> np.ndarray:
         """The real-valued constant behind tensor ``i`` (raises when it is not constant)."""
