@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ModelLoadError
-from .reader import CALLS, decode
+from .reader import CALLS, builtin_names, decode
 
 # Bytes per element of the fixed-size TensorType values (STRING, RESOURCE, VARIANT and the
 # packed sub-byte types are absent: their data size does not follow from the shape).
@@ -70,6 +70,11 @@ def _ints(v: Any) -> list[int]:
     if v is None:
         return []
     return [int(x) for x in np.asarray(v).ravel()]
+
+
+def _array(v: Any) -> np.ndarray:
+    """A flatbuffer int vector (None, list or numpy array) as a flat int64 array."""
+    return np.asarray(v if v is not None else [], np.int64).ravel()
 
 
 def _snake(name: str) -> str:
@@ -124,7 +129,7 @@ class _Checker:
         self.file_size = file_size
         self.label = label
         self.type_names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-        self.op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+        self.op_names = builtin_names()
         self.n_buffers = len(model.buffers or [])
         self.n_subgraphs = len(model.subgraphs or [])
         self.n_codes = len(model.operatorCodes or [])
@@ -171,9 +176,9 @@ class _Checker:
     def subgraph(self, s: int, sg: Any) -> None:
         tensors = sg.tensors or []
         n = len(tensors)
-        for i, t in enumerate(tensors):
-            self.tensor(s, i, t)
         names = [_name(t) for t in tensors]
+        for i, t in enumerate(tensors):
+            self.tensor(s, i, t, names[i])
         for k, op in enumerate(sg.operators or []):
             self.operator(s, k, op, n, names)
         for field in ("inputs", "outputs"):
@@ -208,8 +213,7 @@ class _Checker:
                 self.index_in(int(idx), self.n_subgraphs, where, _snake(attr), "subgraphs")
 
     # -- tensors ------------------------------------------------------------------------
-    def tensor(self, s: int, i: int, t: Any) -> None:
-        name = _name(t)
+    def tensor(self, s: int, i: int, t: Any, name: str) -> None:
         where = f"subgraph {s}, tensor #{i}" + (f" '{name}'" if name else "")
         ty = int(t.type)
         if ty not in self.type_names:
@@ -292,18 +296,18 @@ class _Checker:
                                            f"positions, more than the {self.file_size}-byte "
                                            "file can describe")
             elif int(md.format) == SPARSE_CSR:
-                seg = _ints(getattr(md.arraySegments, "values", None))
-                idx = _ints(getattr(md.arrayIndices, "values", None))
+                seg = _array(getattr(md.arraySegments, "values", None))
+                idx = _array(getattr(md.arrayIndices, "values", None))
                 if len(seg) != positions + 1:
                     raise self.fail(where, f"{field}.array_segments has {len(seg)} entries; the "
                                            f"level above has {positions} positions, so it needs "
                                            f"{positions + 1}")
-                if seg[0] < 0 or any(b < a for a, b in zip(seg, seg[1:])) or seg[-1] > len(idx):
+                if seg[0] < 0 or (np.diff(seg) < 0).any() or seg[-1] > len(idx):
                     raise self.fail(where, f"{field}.array_segments must rise from >= 0 to at most "
                                            f"the {len(idx)} array_indices")
-                if any(v < 0 for v in idx):
+                if (idx < 0).any():
                     raise self.fail(where, f"{field}.array_indices holds a negative index")
-                positions = seg[-1]
+                positions = int(seg[-1])
             else:
                 raise self.fail(where, f"{field}.format {int(md.format)} is neither DENSE (0) "
                                        "nor SPARSE_CSR (1)")
