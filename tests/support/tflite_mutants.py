@@ -163,7 +163,8 @@ def sparsity(m, rng):
     elif k == 1 and meta:
         rng.choice(meta).denseSize = rng.choice(_BIG)
     elif k == 2 and s.traversalOrder is not None and len(s.traversalOrder):
-        s.traversalOrder = _set(s.traversalOrder, rng.randrange(len(s.traversalOrder)), rng.choice([9, -1]))
+        k = rng.randrange(len(s.traversalOrder))
+        s.traversalOrder = _set(s.traversalOrder, k, rng.choice([9, -1]))
     elif k == 3:
         s.blockMap = _set(s.blockMap, 0, rng.choice([5, -3]))
     else:
@@ -184,7 +185,8 @@ def io_index(m, rng):
     if rng.random() < 0.5 and sg.inputs is not None and len(sg.inputs):
         sg.inputs = _set(sg.inputs, rng.randrange(len(sg.inputs)), bad)
     else:
-        sg.outputs = _set(sg.outputs, rng.randrange(max(1, len(sg.outputs if sg.outputs is not None else []))), bad)
+        n = len(sg.outputs) if sg.outputs is not None else 0
+        sg.outputs = _set(sg.outputs, rng.randrange(max(1, n)), bad)
 
 
 def shape_signature(m, rng):

@@ -151,7 +151,9 @@ class _Checker:
         for sd in m.signatureDefs or []:
             self.signature(sd)
 
-    def index_in(self, i: int, n: int, where: str, field: str, what: str, optional: bool = False) -> None:
+    def index_in(self, i: int, n: int, where: str, field: str, what: str,
+                 optional: bool = False) -> None:
+        """Refuse index ``i`` of ``field`` unless it is below ``n`` (or -1 when ``optional``)."""
         if 0 <= i < n or (optional and i == -1):
             return
         extra = "; -1 marks an absent optional tensor" if optional else ""

@@ -7,10 +7,12 @@ through LiteRT's schema object API, a few flipped bytes or a truncation
 0, or exit 2 with a message that names the file, is not empty and is short (a paragraph,
 not a dump); exit 1 (an internal error: a traceback with ``--debug``) fails the test. The
 process may grow by at most 4 GiB of address space meanwhile, so an allocation taken on
-trust from a declared size shows up as a failure instead of exhausting the machine.
+trust from a declared size fails (a MemoryError, reported or wrapped, fails the test) instead
+of exhausting the machine.
 
-Before the frontend verified models, 18 of the 300 default mutants ended in a traceback
-(out-of-range opcode and tensor indices); with verification, none of 1200 (``-m slow``) do.
+Before the frontend verified models, 18 of the 300 default mutants ended in an internal error
+(out-of-range opcode and tensor indices), and 77 of the 1200 ``-m slow`` ones; with
+verification none do.
 """
 
 from __future__ import annotations
@@ -67,14 +69,16 @@ def _check(tmp_path, capsys, seed_rel: str, count: int, seed: int) -> tuple[list
             bad.append(f"{seed_rel} {desc}: exit {rc}: {err[:300]}")
             continue
         refused += 1
-        if str(path) not in err or len(err) <= len("infercc: error: ") + len(str(path)) + 2:
+        if "MemoryError" in err:  # wrapped by the converter's guard around a lowering
+            bad.append(f"{seed_rel} {desc}: an allocation was attempted: {err[:300]}")
+        elif str(path) not in err or len(err) <= len("infercc: error: ") + len(str(path)) + 2:
             bad.append(f"{seed_rel} {desc}: message does not name the file or says nothing: {err!r}")
         elif len(err.splitlines()) > MAX_LINES:
             bad.append(f"{seed_rel} {desc}: {len(err.splitlines())}-line message: {err[:300]!r}")
     return bad, refused
 
 
-@pytest.mark.parametrize("seed_rel,count", list(zip(SEEDS, [135, 60, 75, 30])))
+@pytest.mark.parametrize("seed_rel,count", list(zip(SEEDS, [145, 60, 75, 20])))
 def test_mutants_are_inspected_or_refused_cleanly(tmp_path, capsys, address_space_cap, seed_rel, count):
     bad, refused = _check(tmp_path, capsys, seed_rel, count, SEED)
     assert not bad, "\n".join(bad)
