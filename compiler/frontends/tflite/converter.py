@@ -216,13 +216,16 @@ class _Converter:
         return names
 
     def name(self, i: int) -> str:
-        return self.names.get(i) or decode(self.tensors[i].name) or f"t{i}"
+        return self.names.get(i) or decode(self.tensor(i).name) or f"t{i}"
 
     def tensor(self, i: int) -> Any:
+        """Tensor ``i``; -1 (an absent optional input) where the op needs one is refused."""
+        if i < 0:
+            raise TfliteImportError(f"{self.label}: {self.where}: a required input is missing")
         return self.tensors[i]
 
     def dtype(self, i: int) -> DType:
-        t = self.tensors[i]
+        t = self.tensor(i)
         try:
             return _DTYPES[int(t.type)]
         except KeyError:
@@ -233,7 +236,7 @@ class _Converter:
 
     def shape(self, i: int) -> tuple[int, ...]:
         """The declared static shape (TFLite's resolved shape)."""
-        s = self.tensors[i].shape
+        s = self.tensor(i).shape
         return tuple(int(d) for d in s) if s is not None else ()
 
     def rank(self, i: int) -> int:
@@ -241,7 +244,7 @@ class _Converter:
 
     def sig_shape(self, i: int) -> tuple:
         """The declared shape with dynamic dims (shape_signature -1) as ``"?"``."""
-        t = self.tensors[i]
+        t = self.tensor(i)
         sig = t.shapeSignature
         if sig is not None and len(sig) == len(self.shape(i)):
             return tuple(UNKNOWN_DIM if int(d) < 0 else int(d) for d in sig)
@@ -249,7 +252,7 @@ class _Converter:
 
     def quant(self, i: int) -> QuantParams | None:
         """The tensor's affine quantization (None for float/unquantized tensors)."""
-        q = self.tensors[i].quantization
+        q = self.tensor(i).quantization
         if q is None or q.scale is None or len(q.scale) == 0:
             return None
         if not self.dtype(i).is_int:
@@ -271,7 +274,7 @@ class _Converter:
 
     def buffer_array(self, i: int) -> np.ndarray | None:
         """The tensor's constant data in its storage dtype, else None."""
-        t = self.tensors[i]
+        t = self.tensor(i)
         if t.buffer is None or int(t.buffer) <= 0 or int(t.buffer) >= len(self.model.buffers):
             return None
         b = self.model.buffers[int(t.buffer)]

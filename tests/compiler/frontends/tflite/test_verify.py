@@ -109,6 +109,20 @@ def test_absent_optional_input_loads(tmp_path):
     assert "gemm" in {n.op for n in graph.nodes}
 
 
+def test_absent_required_input_is_refused_by_the_lowering(tmp_path):
+    """-1 passes verification (an optional input may be absent); CONV_2D needs its weights
+    input, and the converter says so rather than reading the shape of tensor -1 (the last,
+    of rank 3 here)."""
+    m = _seed(SPARSE)
+    m.subgraphs[0].operators[231].inputs = np.array([339, -1, 344], np.int32)
+    path, _ = _write(tmp_path, m)
+    with pytest.raises(ModelLoadError) as e:
+        load_tflite(path)
+    assert str(e.value) == (f"{path}: op #231 CONV_2D 'model_1/model/batch_normalization_52/"
+                            "FusedBatchNormV3;model_1/model/conv2d_30/Conv2D;model_1/model/"
+                            "conv2d_26/Conv2D1': a required input is missing")
+
+
 def test_subgraph_index_in_while_options(tmp_path):
     from ai_edge_litert import schema_py_generated as schema
 
