@@ -600,6 +600,8 @@ class _Converter:
             self.cur = view
             self._fresh: set[int] = set()
             self.where = f"op #{k} {kind} '{view.label}'"
+            if not view.outputs:  # every op infercc lowers produces a tensor
+                raise TfliteImportError(f"{self.label}: {self.where}: the operator has no outputs")
             LOWERINGS[kind](self, view)
         self.cur = None
         self.where = "graph outputs"

@@ -123,6 +123,16 @@ def test_absent_required_input_is_refused_by_the_lowering(tmp_path):
                             "conv2d_26/Conv2D1': a required input is missing")
 
 
+def test_operator_without_outputs_is_refused_by_the_lowering(tmp_path):
+    m = _seed(HELLO)
+    m.subgraphs[0].operators[1].outputs = np.array([], np.int32)
+    path, _ = _write(tmp_path, m)
+    with pytest.raises(ModelLoadError) as e:
+        load_tflite(path)
+    assert str(e.value) == (f"{path}: op #1 FULLY_CONNECTED 'FULLY_CONNECTED#1({OP0})': the "
+                            "operator has no outputs")
+
+
 def test_subgraph_index_in_while_options(tmp_path):
     from ai_edge_litert import schema_py_generated as schema
 
