@@ -25,7 +25,8 @@ Contract of :func:`load_tflite`:
 * Before anything is built, every unsupported op (builtin or custom, in the subgraph and in
   the subgraphs it calls) is listed with all its op names in one
   :class:`~compiler.errors.UnsupportedOpsError`. Missing or corrupt files raise
-  :class:`~compiler.errors.ModelLoadError`.
+  :class:`~compiler.errors.ModelLoadError`; before that, :mod:`.verify` has checked every
+  index, shape, buffer size, quantization and sparsity field the conversion relies on.
 """
 
 from __future__ import annotations
@@ -221,13 +222,16 @@ class _Converter:
         return names
 
     def name(self, i: int) -> str:
-        return self.names.get(i) or decode(self.tensors[i].name) or f"t{i}"
+        return self.names.get(i) or decode(self.tensor(i).name) or f"t{i}"
 
     def tensor(self, i: int) -> Any:
+        """Tensor ``i``; -1 (an absent optional input) where the op needs one is refused."""
+        if i < 0:
+            raise TfliteImportError(f"{self.label}: {self.where}: a required input is missing")
         return self.tensors[i]
 
     def dtype(self, i: int) -> DType:
-        t = self.tensors[i]
+        t = self.tensor(i)
         try:
             return _DTYPES[int(t.type)]
         except KeyError:
@@ -238,7 +242,7 @@ class _Converter:
 
     def shape(self, i: int) -> tuple[int, ...]:
         """The declared static shape (TFLite's resolved shape)."""
-        s = self.tensors[i].shape
+        s = self.tensor(i).shape
         return tuple(int(d) for d in s) if s is not None else ()
 
     def rank(self, i: int) -> int:
@@ -246,7 +250,7 @@ class _Converter:
 
     def sig_shape(self, i: int) -> tuple:
         """The declared shape with dynamic dims (shape_signature -1) as ``"?"``."""
-        t = self.tensors[i]
+        t = self.tensor(i)
         sig = t.shapeSignature
         if sig is not None and len(sig) == len(self.shape(i)):
             return tuple(UNKNOWN_DIM if int(d) < 0 else int(d) for d in sig)
@@ -254,7 +258,7 @@ class _Converter:
 
     def quant(self, i: int) -> QuantParams | None:
         """The tensor's affine quantization (None for float/unquantized tensors)."""
-        q = self.tensors[i].quantization
+        q = self.tensor(i).quantization
         if q is None or q.scale is None or len(q.scale) == 0:
             return None
         if not self.dtype(i).is_int:
@@ -276,7 +280,7 @@ class _Converter:
 
     def buffer_array(self, i: int) -> np.ndarray | None:
         """The tensor's constant data in its storage dtype, else None."""
-        t = self.tensors[i]
+        t = self.tensor(i)
         if t.buffer is None or int(t.buffer) <= 0 or int(t.buffer) >= len(self.model.buffers):
             return None
         b = self.model.buffers[int(t.buffer)]
@@ -296,13 +300,7 @@ class _Converter:
                 return densify(arr, self.shape(i), t.sparsity)
             except SparsityError as e:
                 raise TfliteImportError(f"{self.label}: sparse tensor '{self.name(i)}': {e}") from None
-        n = int(np.prod(self.shape(i), dtype=np.int64))
-        if arr.size != n:
-            raise TfliteImportError(
-                f"{self.label}: tensor '{self.name(i)}' has {arr.size} elements in its buffer but "
-                f"its shape {list(self.shape(i))} needs {n}; the file is corrupt"
-            )
-        return arr.reshape(self.shape(i))
+        return arr.reshape(self.shape(i))  # the size was verified when the model was read
 
     def const_array(self, i: int, what: str = "this input") -> np.ndarray:
         """The real-valued constant behind tensor ``i`` (raises when it is not constant)."""
@@ -608,6 +606,8 @@ class _Converter:
             self.cur = view
             self._fresh: set[int] = set()
             self.where = f"op #{k} {kind} '{view.label}'"
+            if not view.outputs:  # every op infercc lowers produces a tensor
+                raise TfliteImportError(f"{self.label}: {self.where}: the operator has no outputs")
             if kind not in LOWERINGS and self.cut_unsupported:
                 self._cut(view)
                 continue

@@ -1,7 +1,8 @@
 """Reading of TFLite flatbuffers: the model object, operator names and provenance labels.
 
 Everything here reads the object API of ``ai_edge_litert.schema_py_generated`` and knows
-nothing of the IR. Unreadable or corrupt files raise :class:`~compiler.errors.ModelLoadError`.
+nothing of the IR. Unreadable, corrupt or inconsistent files raise
+:class:`~compiler.errors.ModelLoadError` (:mod:`.verify` checks a model before it is used).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import numpy as np
 
 from ...errors import ModelLoadError
 
-# Op codes whose options call other subgraphs: (options attribute names).
-_CALLS = {
+# Op codes whose options call other subgraphs: (options attribute names of the object API).
+CALLS = {
     "CALL_ONCE": ("initSubgraphIndex",),
     "IF": ("thenSubgraphIndex", "elseSubgraphIndex"),
     "WHILE": ("condSubgraphIndex", "bodySubgraphIndex"),
@@ -25,7 +26,8 @@ _CALLS = {
 
 
 def read_model(source: Any) -> tuple[Any, bytes, str]:
-    """``(ModelT, file bytes, label)`` for a path or bytes; ModelLoadError when unreadable."""
+    """``(ModelT, file bytes, label)`` for a path or bytes, verified (:mod:`.verify`) before
+    anything trusts it; ModelLoadError when unreadable, corrupt or inconsistent."""
     from ai_edge_litert import schema_py_generated as schema
 
     if isinstance(source, (bytes, bytearray)):
@@ -51,15 +53,21 @@ def read_model(source: Any) -> tuple[Any, bytes, str]:
             f"{label}: not a TFLite flatbuffer (file identifier {buf[4:8]!r}, expected b'TFL3'); "
             "the file may be truncated or of another format: re-export or re-download it"
         )
+    from .verify import check_references, verify_model
+
     try:
+        check_references(buf, label)
         model = schema.ModelT.InitFromPackedBuf(buf, 0)
-    except Exception as e:  # noqa: BLE001 - any unpack failure means a corrupt file
+    except ModelLoadError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the schema code fails in many ways on a corrupt file
         raise ModelLoadError(
             f"{label}: corrupt TFLite flatbuffer ({type(e).__name__}: {str(e)[:200]}); "
             "re-export or re-download it"
         ) from None
     if not model.subgraphs:
         raise ModelLoadError(f"{label}: the model holds no subgraph")
+    verify_model(model, len(buf), label)
     return model, buf, label
 
 
@@ -106,11 +114,11 @@ def reachable_subgraphs(model: Any, start: int, names: dict[int, str]) -> list[i
             continue
         seen.append(s)
         for op in model.subgraphs[s].operators or []:
-            for field in _CALLS.get(op_type(model, op, names), ()):
+            for field in CALLS.get(op_type(model, op, names), ()):
                 idx = getattr(op.builtinOptions, field, None)
                 if isinstance(idx, (int, np.integer)):
                     stack.append(int(idx))
     return seen
 
 
-__all__ = ["builtin_names", "decode", "op_label", "op_type", "reachable_subgraphs", "read_model"]
+__all__ = ["CALLS", "builtin_names", "decode", "op_label", "op_type", "reachable_subgraphs", "read_model"]
