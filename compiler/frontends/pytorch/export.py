@@ -7,12 +7,16 @@ torch's own export or loading raise :class:`~compiler.errors.ModelLoadError`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ...errors import ModelLoadError
+from .pt2_archive import load_pt2
 
 log = logging.getLogger(__name__)
 
@@ -85,20 +89,45 @@ def _decompose(ep: Any, decompose: bool, label: str) -> Any:
 
 
 def load_program(path: str | os.PathLike, *, decompose: bool = True) -> Any:
-    """The ExportedProgram saved at ``path`` with ``torch.export.save`` (``.pt2``), decomposed."""
-    import torch
+    """The ExportedProgram saved at ``path`` with ``torch.export.save`` (``.pt2``), decomposed.
 
+    The archive is read by :func:`.pt2_archive.load_pt2`, which runs nothing stored in it.
+    """
     p = Path(path)
     label = str(p)
     if not p.exists():
         raise ModelLoadError(f"{label}: no such file; check the path to the .pt2 program")
     if p.is_dir():
         raise ModelLoadError(f"{label}: is a directory; pass the .pt2 file saved by torch.export.save")
+    with quiet_torch_logging():
+        ep = load_pt2(p)
+        return _decompose(ep, decompose, label)
+
+
+@contextlib.contextmanager
+def quiet_torch_logging() -> Iterator[None]:
+    """Keep torch's own log handlers and warnings off stderr unless debug logging is on.
+
+    torch attaches handlers of its own to the ``torch`` loggers, so a filter on infercc's
+    handler does not reach them; a failed load would print torch's traceback before
+    infercc's one-paragraph error. At DEBUG level (``-vv``) everything is left as it is.
+    """
+    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+        yield
+        return
+    loggers = [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)
+               if n == "torch" or n.startswith("torch.")]
+    root = logging.getLogger("torch")
+    saved = [(lg, lg.disabled) for lg in loggers]
+    saved_level = root.level
+    for lg, _ in saved:
+        lg.disabled = True
+    root.setLevel(logging.CRITICAL + 1)  # loggers torch creates during the load inherit it
     try:
-        ep = torch.export.load(str(p))
-    except Exception as e:
-        raise ModelLoadError(
-            f"{label}: not a loadable torch.export program ({type(e).__name__}: {str(e)[:300]}); "
-            "save it with torch.export.save(torch.export.export(model, inputs), path)"
-        ) from None
-    return _decompose(ep, decompose, label)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(saved_level)
+        for lg, was in saved:
+            lg.disabled = was
