@@ -115,19 +115,19 @@ def quiet_torch_logging() -> Iterator[None]:
     if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
         yield
         return
-    loggers = [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)
-               if n == "torch" or n.startswith("torch.")]
-    root = logging.getLogger("torch")
-    saved = [(lg, lg.disabled) for lg in loggers]
-    saved_level = root.level
-    for lg, _ in saved:
+    import torch._export.serde.serialize  # noqa: F401  (creates the loggers the load uses)
+
+    names = ["torch"] + [n for n in list(logging.root.manager.loggerDict) if n.startswith("torch.")]
+    saved = [(lg, lg.disabled, lg.level) for lg in map(logging.getLogger, names)]
+    for lg, _, _ in saved:
+        # loggers torch creates during the load inherit the level of their nearest parent
         lg.disabled = True
-    root.setLevel(logging.CRITICAL + 1)  # loggers torch creates during the load inherit it
+        lg.setLevel(logging.CRITICAL + 1)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        root.setLevel(saved_level)
-        for lg, was in saved:
-            lg.disabled = was
+        for lg, disabled, level in saved:
+            lg.disabled = disabled
+            lg.setLevel(level)
