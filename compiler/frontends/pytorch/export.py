@@ -84,7 +84,8 @@ def _decompose(ep: Any, decompose: bool, label: str) -> Any:
         return ep.run_decompositions(decomposition_table() if decompose else {})
     except Exception as e:
         raise ModelLoadError(
-            f"{label}: torch's run_decompositions failed ({type(e).__name__}: {str(e)[:400]})"
+            f"{label}: torch's run_decompositions failed ({type(e).__name__}: "
+            f"{' '.join(str(e).split())[:400]})"
         ) from None
 
 

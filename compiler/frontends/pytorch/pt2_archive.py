@@ -41,6 +41,7 @@ import operator
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,9 @@ def load_pt2(path: str | os.PathLike) -> Any:
             return _Archive(zf, Path(path).stat().st_size).program()
     except _Refused as e:
         raise ModelLoadError(f"{label}: {e}") from None
-    except (zipfile.BadZipFile, EOFError) as e:
+    except (zipfile.BadZipFile, EOFError, UnicodeDecodeError, NotImplementedError, zlib.error) as e:
+        # zipfile's own reading errors: a corrupt directory, a name that is not UTF-8,
+        # a zip feature it does not implement
         raise ModelLoadError(
             f"{label}: not a .pt2 archive ({e}); save it with torch.export.save"
         ) from None
@@ -98,7 +101,15 @@ class _Archive:
     def read(self, name: str) -> bytes:
         if name not in self.names:
             raise _Refused(f"record '{name}' is missing")
-        return self.zf.read(self.names[name])
+        return self.read_info(self.names[name])
+
+    def read_info(self, info: zipfile.ZipInfo) -> bytes:
+        try:
+            return self.zf.read(info)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+                UnicodeDecodeError) as e:
+            # RuntimeError: zipfile's "encrypted, password required"
+            raise _Refused(f"record '{info.filename}' cannot be read ({e})") from None
 
     def program(self) -> Any:
         if "version" in self.names or "serialized_exported_program.json" in self.names:
@@ -140,7 +151,11 @@ class _Archive:
         except Exception as e:  # noqa: BLE001 - any malformed config is refused with the reason
             raise _Refused(f"'{config_name}' is malformed ({type(e).__name__}: {e})") from None
         out: dict[str, Any] = {}
+        if not isinstance(config.config, dict):
+            raise _Refused(f"'{config_name}' is malformed (config is not a mapping)")
         for fqn, meta in config.config.items():
+            if not isinstance(meta.path_name, str) or not _IDENT.match(meta.path_name):
+                raise _Refused(f"'{config_name}': {kind} '{fqn}' has a bad path_name")
             where = f"{kind} '{fqn}' (record data/{kind}/{meta.path_name})"
             if meta.path_name.startswith("custom_obj_"):
                 raise _Refused(f"{where} is a pickled TorchScript object; infercc does not unpickle "
@@ -183,7 +198,7 @@ class _Archive:
                 f"{where}: sizes {sizes} with strides {strides} need {need} bytes of {dtype}, "
                 f"the record holds {info.file_size}"
             )
-        data = bytearray(self.zf.read(info))
+        data = bytearray(self.read_info(info))
         flat = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
         t = torch.as_strided(flat, sizes, strides, offset)
         if meta.is_param:
