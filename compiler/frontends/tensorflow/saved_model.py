@@ -60,10 +60,23 @@ def read_saved_model(path: Path, signature: str) -> tuple[Any, list, list]:
     gd = meta.graph_def
     values = _variable_values(path, meta, [t for _, t in outputs], label)
     if any(n.op in _CALL_OPS for n in gd.node):
+        import tensorflow as tf
+
         from .loader import _inline_functions
 
-        gd = _inline_functions(gd, [t for _, t in outputs])
+        try:
+            gd = _inline_functions(gd, [t for _, t in outputs])
+        except (ValueError, TypeError, tf.errors.OpError) as e:  # TF's graph import checks
+            raise ModelLoadError(
+                f"{label}: the graph in saved_model.pb is inconsistent ({_first_line(e)}); "
+                "re-export the SavedModel"
+            ) from None
     return _bind_variables(gd, values, label), inputs, outputs
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(getattr(e, "message", "") or e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0][:300] if text else ''}"
 
 
 def _meta_graph(path: Path, label: str) -> Any:
@@ -100,8 +113,7 @@ def _reader(path: Path, label: str) -> Any:
         return tf.train.load_checkpoint(str(prefix))
     except Exception as e:  # noqa: BLE001 - TF's reader raises its own error types
         raise ModelLoadError(
-            f"{label}: variables/variables.index is not a readable checkpoint ({type(e).__name__}: "
-            f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else ''})"
+            f"{label}: variables/variables.index is not a readable checkpoint ({_first_line(e)})"
         ) from None
 
 
@@ -117,12 +129,18 @@ def _variable_values(path: Path, meta: Any, fetches: list[str], label: str) -> d
     for node in meta.graph_def.node:
         if node.op in _VARIABLE_OPS and node.name not in keys and reader.has_tensor(node.name):
             keys[node.name] = node.name
+    import tensorflow as tf
+
     values = {}
     for name, key in keys.items():
         if not reader.has_tensor(key):
             raise ModelLoadError(f"{label}: variable '{name}' reads checkpoint key '{key}', "
                                  "which variables/variables.index does not hold")
-        values[name] = reader.get_tensor(key)
+        try:
+            values[name] = reader.get_tensor(key)
+        except (tf.errors.OpError, IndexError) as e:  # checksum mismatch, a short data shard
+            raise ModelLoadError(f"{label}: variable '{name}' (checkpoint key '{key}') cannot be "
+                                 f"read ({_first_line(e)}); the variables files are corrupt") from None
     return values
 
 
@@ -165,7 +183,8 @@ def _keys_from_object_graph(meta: Any, reader: Any, fetches: list[str], label: s
         for inp, node_id in zip(data_inputs[len(data_inputs) - len(bound):], bound):
             if node_id >= len(saved.nodes) or saved.nodes[node_id].WhichOneof("kind") != "variable":
                 continue
-            attrs = ckpt.nodes[to_ckpt[node_id]].attributes if node_id in to_ckpt else []
+            c = to_ckpt.get(node_id, len(ckpt.nodes))
+            attrs = ckpt.nodes[c].attributes if c < len(ckpt.nodes) else []
             key = next((a.checkpoint_key for a in attrs if a.name == "VARIABLE_VALUE"), None)
             if key is None:
                 raise ModelLoadError(f"{label}: variable '{inp}' has no value in the checkpoint")
