@@ -290,7 +290,7 @@ def _freeze_saved_model(path: Path, signature: str, shapes: dict) -> _Frozen:
 
     gd, inputs, outputs = read_saved_model(path, signature)
     for name, _, _, shp in inputs:
-        if name in shapes or (shp and any(d < 0 for d in shp)):
+        if name in shapes or (shp and any(d is None for d in shp)):
             _resolve_shape(name, shp, shapes, str(path))  # validate early
     return _Frozen(gd, inputs, outputs, str(path))
 

@@ -42,7 +42,8 @@ _CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
 def read_saved_model(path: Path, signature: str) -> tuple[Any, list, list]:
     """``(graph_def, inputs, outputs)`` of ``signature`` with variables as constants.
 
-    ``inputs`` are ``(ir name, placeholder node, dtype enum, shape or None)`` and
+    ``inputs`` are ``(ir name, placeholder node, dtype enum, shape or None)`` (an unknown
+    dim is ``None``, as in ``TensorShape.as_list()``) and
     ``outputs`` ``(ir name, "node:k")``, both in sorted signature-key order.
     """
     label = str(path)
@@ -54,7 +55,8 @@ def read_saved_model(path: Path, signature: str) -> tuple[Any, list, list]:
     inputs = []
     for k in sorted(sd.inputs):
         ti = sd.inputs[k]
-        shp = None if ti.tensor_shape.unknown_rank else [int(d.size) for d in ti.tensor_shape.dim]
+        shp = None if ti.tensor_shape.unknown_rank else [
+            None if d.size < 0 else int(d.size) for d in ti.tensor_shape.dim]
         inputs.append((sanitize_name(k), ti.name.split(":")[0], ti.dtype, shp))
     outputs = [(sanitize_name(k), sd.outputs[k].name) for k in sorted(sd.outputs)]
     gd = meta.graph_def
