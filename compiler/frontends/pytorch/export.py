@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ModelLoadError
-from .pt2_archive import load_pt2
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +83,7 @@ def _decompose(ep: Any, decompose: bool, label: str) -> Any:
         return ep.run_decompositions(decomposition_table() if decompose else {})
     except Exception as e:
         raise ModelLoadError(
-            f"{label}: torch's run_decompositions failed ({type(e).__name__}: "
-            f"{' '.join(str(e).split())[:400]})"
+            f"{label}: torch's run_decompositions failed ({type(e).__name__}: {str(e)[:400]})"
         ) from None
 
 
@@ -100,6 +98,8 @@ def load_program(path: str | os.PathLike, *, decompose: bool = True) -> Any:
         raise ModelLoadError(f"{label}: no such file; check the path to the .pt2 program")
     if p.is_dir():
         raise ModelLoadError(f"{label}: is a directory; pass the .pt2 file saved by torch.export.save")
+    from .pt2_archive import load_pt2
+
     with quiet_torch_logging():
         ep = load_pt2(p)
         return _decompose(ep, decompose, label)

@@ -71,6 +71,20 @@ class _Frozen:
         self.known = set(known_layers)
 
 
+def _safe_mode_refusal(e: BaseException) -> str | None:
+    """The first sentence of Keras's safe-mode refusal anywhere in ``e``'s chain (Keras
+    wraps it in a TypeError naming the model's config when it comes from a nested layer)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        text = " ".join(str(e).split())
+        if "safe_mode" in text:
+            start = text.find("Requested the deserialization")
+            return text[max(start, 0):].split(". ")[0]
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def load_tensorflow(
     source: Any,
     *,
@@ -108,7 +122,6 @@ def _freeze(source: Any, signature: str | None, shapes: dict) -> _Frozen:
                 # any other serialized Python code in the file is refused, never run
                 model = keras.models.load_model(str(path), compile=False, safe_mode=True)
             except Exception as e:  # noqa: BLE001 - framework errors become ModelLoadError
-                text = " ".join(str(e).split())
                 refusal = _safe_mode_refusal(e)
                 if refusal:
                     raise ModelLoadError(
@@ -117,7 +130,7 @@ def _freeze(source: Any, signature: str | None, shapes: dict) -> _Frozen:
                         "rebuild the model from built-in Keras layers and save it again"
                     ) from None
                 raise ModelLoadError(
-                    f"{label}: Keras cannot load this file ({type(e).__name__}: {text[:300]}); "
+                    f"{label}: Keras cannot load this file ({type(e).__name__}: {str(e)[:300]}); "
                     "re-save it with model.save(...)"
                 ) from None
             return _freeze_keras(model, label, shapes)
@@ -129,20 +142,6 @@ def _freeze(source: Any, signature: str | None, shapes: dict) -> _Frozen:
     if hasattr(source, "layers") and hasattr(source, "inputs"):
         return _freeze_keras(source, f"<keras model {getattr(source, 'name', '')}>", shapes)
     raise ModelLoadError(f"cannot load a TensorFlow model from a {type(source).__name__}")
-
-
-def _safe_mode_refusal(e: BaseException) -> str | None:
-    """The first sentence of Keras's safe-mode refusal anywhere in ``e``'s chain (Keras
-    wraps it in a TypeError naming the model's config when it comes from a nested layer)."""
-    seen = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        text = " ".join(str(e).split())
-        if "safe_mode" in text:
-            start = text.find("Requested the deserialization")
-            return text[max(start, 0):].split(". ")[0]
-        e = e.__cause__ or e.__context__
-    return None
 
 
 def _resolve_shape(name: str, shape: Sequence[Any] | None, shapes: dict, label: str) -> list[int]:
