@@ -16,8 +16,9 @@ file. This module reads the same archive with none of them:
 * Refused with :class:`~compiler.errors.ModelLoadError`: pickled payloads
   (``use_pickle``: tensor subclasses), script objects (``custom_obj_*``) and opaque objects
   (``opaque_obj_*``), and the pre-2.8 archive layout (a pickled state dict at the root).
-* Not read at all: ``data/sample_inputs`` (pickled example inputs) and ``guards_code``
-  (emptied before deserialization; with an empty list torch generates no guard code).
+* Not read at all: ``data/sample_inputs`` (pickled example inputs), ``guards_code``
+  (emptied before deserialization; with an empty list torch generates no guard code) and
+  AOTInductor artifacts (``data/aotinductor``: shared libraries torch would load).
 * The program JSON is checked before torch's deserializer sees it: every value name must
   be a Python identifier (FX generates and ``exec``\\s Python source from them), every
   operator target must be a dotted name under ``torch.ops.``, ``_operator.``, ``math.`` or
