@@ -323,6 +323,35 @@ def test_ordinary_pt2_matches_torch(bases, dynamic):
         assert graph.inputs[0].type.shape[0] == "N"
 
 
+def test_load_reaches_no_unpickler_and_no_sympify_of_text(bases, monkeypatch):
+    """Loading ordinary archives (one with a symbolic batch) calls none of the functions
+    that run code from their input: every unpickling entry point and sympify of a string
+    raise here, and the loads still succeed."""
+    import sympy
+
+    def forbidden(name):
+        def fail(*args, **kwargs):
+            raise AssertionError(f"{name} called while loading a .pt2")
+        return fail
+
+    real_sympify = sympy.sympify
+
+    def sympify(a, *args, **kwargs):
+        if isinstance(a, str):
+            raise AssertionError(f"sympify({a!r}) called while loading a .pt2")
+        return real_sympify(a, *args, **kwargs)
+
+    monkeypatch.setattr(pickle, "loads", forbidden("pickle.loads"))
+    monkeypatch.setattr(pickle, "load", forbidden("pickle.load"))
+    monkeypatch.setattr(pickle, "Unpickler", forbidden("pickle.Unpickler"))
+    monkeypatch.setattr(torch, "load", forbidden("torch.load"))
+    monkeypatch.setattr(torch._C, "_pickle_load_obj", forbidden("torch._C._pickle_load_obj"))
+    monkeypatch.setattr(sympy, "sympify", sympify)
+    for dynamic in (False, True):
+        graph = load_pytorch_file(bases[dynamic])
+        assert graph.inputs[0].type.shape[0] == ("N" if dynamic else 2)
+
+
 def test_parse_sym_expr_matches_sympy_and_refuses_code():
     import sympy
     from torch.utils._sympy.functions import FloorDiv, ModularIndexing
