@@ -30,11 +30,12 @@ ROOT = Path(__file__).resolve().parents[4]
 W = np.array([[1.0, -2.0], [0.5, 3.0], [2.0, 0.25]], np.float32)
 
 
-def _tf1_main_op(path: Path, marker: Path) -> None:
-    """A TF1 SavedModel y = x @ w (w a VariableV2) whose main_op writes ``marker``."""
+def _tf1_main_op(path: Path, marker: Path, use_resource: bool = False) -> None:
+    """A TF1 SavedModel y = x @ w (w a VariableV2, or a resource variable) whose main_op
+    writes ``marker``."""
     with tf.Graph().as_default() as g, tf.compat.v1.Session(graph=g) as sess:
         x = tf.compat.v1.placeholder(tf.float32, [None, 3], name="x")
-        w = tf.compat.v1.get_variable("w", initializer=W, use_resource=False)
+        w = tf.compat.v1.get_variable("scope/w", initializer=W, use_resource=use_resource)
         y = tf.identity(tf.matmul(x, w), name="y")
         sess.run(tf.compat.v1.global_variables_initializer())
         payload = tf.io.write_file(str(marker), "main_op ran")
@@ -85,9 +86,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, env=env, timeout=300, cwd=ROOT)
 
 
-def test_tf1_main_op_is_not_run(tmp_path):
+@pytest.mark.parametrize("use_resource", [False, True])
+def test_tf1_main_op_is_not_run(tmp_path, use_resource):
     path, marker = tmp_path / "tf1", tmp_path / "PAYLOAD_RAN"
-    _tf1_main_op(path, marker)
+    _tf1_main_op(path, marker, use_resource)
     assert not marker.exists()
     graph = load_tensorflow(path, input_shapes={"x": [2, 3]})
     assert not _markers(marker), "infercc ran the SavedModel's main_op"
