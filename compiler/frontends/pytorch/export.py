@@ -7,8 +7,11 @@ torch's own export or loading raise :class:`~compiler.errors.ModelLoadError`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,20 +88,47 @@ def _decompose(ep: Any, decompose: bool, label: str) -> Any:
 
 
 def load_program(path: str | os.PathLike, *, decompose: bool = True) -> Any:
-    """The ExportedProgram saved at ``path`` with ``torch.export.save`` (``.pt2``), decomposed."""
-    import torch
+    """The ExportedProgram saved at ``path`` with ``torch.export.save`` (``.pt2``), decomposed.
 
+    The archive is read by :func:`.pt2_archive.load_pt2`, which runs nothing stored in it.
+    """
     p = Path(path)
     label = str(p)
     if not p.exists():
         raise ModelLoadError(f"{label}: no such file; check the path to the .pt2 program")
     if p.is_dir():
         raise ModelLoadError(f"{label}: is a directory; pass the .pt2 file saved by torch.export.save")
+    from .pt2_archive import load_pt2
+
+    with quiet_torch_logging():
+        ep = load_pt2(p)
+        return _decompose(ep, decompose, label)
+
+
+@contextlib.contextmanager
+def quiet_torch_logging() -> Iterator[None]:
+    """Keep torch's own log handlers and warnings off stderr unless debug logging is on.
+
+    torch attaches handlers of its own to the ``torch`` loggers, so a filter on infercc's
+    handler does not reach them; a failed load would print torch's traceback before
+    infercc's one-paragraph error. At DEBUG level (``-vv``) everything is left as it is.
+    """
+    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+        yield
+        return
+    import torch._export.serde.serialize  # noqa: F401  (creates the loggers the load uses)
+
+    names = ["torch"] + [n for n in list(logging.root.manager.loggerDict) if n.startswith("torch.")]
+    saved = [(lg, lg.disabled, lg.level) for lg in map(logging.getLogger, names)]
+    for lg, _, _ in saved:
+        # loggers torch creates during the load inherit the level of their nearest parent
+        lg.disabled = True
+        lg.setLevel(logging.CRITICAL + 1)
     try:
-        ep = torch.export.load(str(p))
-    except Exception as e:
-        raise ModelLoadError(
-            f"{label}: not a loadable torch.export program ({framework_message(e)}); "
-            "save it with torch.export.save(torch.export.export(model, inputs), path)"
-        ) from None
-    return _decompose(ep, decompose, label)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, disabled, level in saved:
+            lg.disabled = disabled
+            lg.setLevel(level)

@@ -62,7 +62,11 @@ def load_pytorch_file(
     input_names: list[str] | None = None,
     decompose: bool = True,
 ) -> Graph:
-    """Lower an ExportedProgram saved with ``torch.export.save`` (``.pt2``)."""
+    """Lower an ExportedProgram saved with ``torch.export.save`` (``.pt2``).
+
+    The archive is read by :mod:`.pt2_archive`: nothing stored in it is unpickled,
+    evaluated or executed; what cannot be read that way raises ``ModelLoadError``.
+    """
     p = Path(path)
     ep = load_program(p, decompose=decompose)
     return lower_program(ep, label=str(p), input_names=input_names, name=p.stem)

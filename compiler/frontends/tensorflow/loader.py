@@ -2,10 +2,11 @@
 
 Contract of :func:`load_tensorflow`:
 
-* ``source`` is a Keras model object, a ``.keras``/``.h5``/``.hdf5`` file, a SavedModel
-  directory (the ``signature``, default ``serving_default``; TF1-style SavedModels that
-  ``tf.saved_model.load`` rejects are read with ``tf.compat.v1.saved_model.loader.load``)
-  or a frozen ``GraphDef`` ``.pb`` file.
+* ``source`` is a Keras model object, a ``.keras``/``.h5``/``.hdf5`` file (loaded with
+  Keras safe mode on: no Lambda layer or other serialized code is deserialized), a
+  SavedModel directory (the ``signature``, default ``serving_default``; read by
+  :mod:`.saved_model` without running any initializer, restore op or ``main_op``) or a
+  frozen ``GraphDef`` ``.pb`` file.
 * The model is traced to a concrete function and frozen (variables become constants);
   function calls left in the graph are inlined by TF's own function optimizer. Then
   :mod:`compiler.frontends.tensorflow.lowering` lowers the ops the outputs need.
@@ -76,6 +77,20 @@ class _Frozen:
         self.known = set(known_layers)
 
 
+def _safe_mode_refusal(e: BaseException) -> str | None:
+    """The first sentence of Keras's safe-mode refusal anywhere in ``e``'s chain (Keras
+    wraps it in a TypeError naming the model's config when it comes from a nested layer)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        text = " ".join(str(e).split())
+        if "safe_mode" in text:
+            start = text.find("Requested the deserialization")
+            return text[max(start, 0):].split(". ")[0]
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def load_tensorflow(
     source: Any,
     *,
@@ -120,8 +135,17 @@ def _freeze(source: Any, signature: str | None, shapes: dict) -> _Frozen:
             import keras
 
             try:
-                model = keras.models.load_model(str(path), compile=False)
+                # safe_mode=True (Keras's default, stated so it stays on): a Lambda layer or
+                # any other serialized Python code in the file is refused, never run
+                model = keras.models.load_model(str(path), compile=False, safe_mode=True)
             except Exception as e:  # noqa: BLE001 - framework errors become ModelLoadError
+                refusal = _safe_mode_refusal(e)
+                if refusal:
+                    raise ModelLoadError(
+                        f"{label}: the file holds serialized Python code ({refusal}); "
+                        "infercc loads Keras files in safe mode and never runs such code; "
+                        "rebuild the model from built-in Keras layers and save it again"
+                    ) from None
                 raise ModelLoadError(
                     f"{label}: Keras cannot load this file ({framework_message(e)}); "
                     "re-save it with model.save(...)"
@@ -287,58 +311,14 @@ def _inline_functions(gd: Any, fetches: list[str]) -> Any:
 
 
 def _freeze_saved_model(path: Path, signature: str, shapes: dict) -> _Frozen:
-    tf = _tf()
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
+    _tf()
+    from .saved_model import read_saved_model
 
-    label = str(path)
-    try:
-        loaded = tf.saved_model.load(str(path))
-    except Exception as e:  # TF1-style SavedModel (e.g. Keras 2 optimizer slots)  # noqa: BLE001 - framework errors become ModelLoadError
-        log.debug("tf.saved_model.load failed on %s (%s); trying the TF1 loader", label, e)
-        return _freeze_saved_model_v1(path, signature, shapes)
-    sigs = getattr(loaded, "signatures", {})
-    if signature not in sigs:
-        raise ModelLoadError(f"{label}: no signature '{signature}' (signatures: {sorted(sigs)})")
-    cf = sigs[signature]
-    in_spec = cf.structured_input_signature[1]
-    keys = sorted(in_spec)
-    for k in keys:
-        shp = in_spec[k].shape.as_list() if in_spec[k].shape.rank is not None else None
-        if k in shapes or (shp and any(d is None for d in shp)):
-            _resolve_shape(k, shp, shapes, label)  # validate early
-    frozen = convert_variables_to_constants_v2(cf)
-    gd = frozen.graph.as_graph_def()
-    out_keys = sorted(cf.structured_outputs) if isinstance(cf.structured_outputs, dict) else []
-    # frozen.inputs follow the flattened (sorted-key) input signature
-    return _from_concrete(frozen, gd, [sanitize_name(k) for k in keys], [sanitize_name(k) for k in out_keys],
-                          label, set())
-
-
-def _freeze_saved_model_v1(path: Path, signature: str, shapes: dict) -> _Frozen:
-    tf = _tf()
-    from tensorflow.python.framework import convert_to_constants as c2c
-
-    label = str(path)
-    with tf.Graph().as_default() as g, tf.compat.v1.Session(graph=g) as sess:
-        try:
-            meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], str(path))
-        except Exception as e:  # noqa: BLE001 - framework errors become ModelLoadError
-            raise ModelLoadError(f"{label}: not a loadable SavedModel ({framework_message(e)})") from None
-        if signature not in meta.signature_def:
-            raise ModelLoadError(f"{label}: no signature '{signature}' (signatures: {sorted(meta.signature_def)})")
-        sd = meta.signature_def[signature]
-        outs = [(sanitize_name(k), sd.outputs[k].name) for k in sorted(sd.outputs)]
-        gd = c2c.convert_variables_to_constants_from_session_graph(
-            sess, g.as_graph_def(), sorted({t.split(":")[0] for _, t in outs}))
-    inputs = []
-    for k in sorted(sd.inputs):
-        ti = sd.inputs[k]
-        shp = None if ti.tensor_shape.unknown_rank else [int(d.size) for d in ti.tensor_shape.dim]
-        inputs.append((sanitize_name(k), ti.name.split(":")[0], ti.dtype, shp))
-    gd = _inline_functions(gd, [t for _, t in outs])
-    return _Frozen(gd, inputs, outs, label)
+    gd, inputs, outputs = read_saved_model(path, signature)
+    for name, _, _, shp in inputs:
+        if name in shapes or (shp and any(d is None for d in shp)):
+            _resolve_shape(name, shp, shapes, str(path))  # validate early
+    return _Frozen(gd, inputs, outputs, str(path))
 
 
 def _freeze_pb(path: Path, shapes: dict) -> _Frozen:
