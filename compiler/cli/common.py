@@ -120,11 +120,33 @@ def instruments(args: argparse.Namespace, pipeline: Any, *, timing: bool = True)
     return chosen
 
 
-def reproducer_path(args: argparse.Namespace) -> str:
-    """``--reproducer``, or a file in the temp directory named after the model and process."""
-    return args.reproducer or os.path.join(
+def reproducer_path(args: argparse.Namespace) -> str | None:
+    """Where a crashing pass's reproducer goes: ``--reproducer``, else a file in the temp
+    directory named after the model and process; None when ``args.model`` is itself a
+    reproducer being replayed (one failing again would only write a copy of its input)."""
+    if args.reproducer:
+        return args.reproducer
+    if recorded_pipeline(args.model) is not None:
+        return None
+    return os.path.join(
         tempfile.gettempdir(), f"infercc-reproducer-{Path(args.model).stem}-{os.getpid()}.ir"
     )
+
+
+def recorded_pipeline(path: str) -> str | None:
+    """The pipeline a crash reproducer ``path`` records in its head, or None (also for any
+    file that is not a readable ``.ir``: the loader reports those)."""
+    from ..pass_manager import read_reproducer_pipeline
+
+    if not path.lower().endswith(".ir"):
+        return None
+    try:
+        # undecodable bytes are the loader's to report, with their line and column
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = f.read(64 * 1024)
+    except OSError:
+        return None
+    return read_reproducer_pipeline(head)
 
 
 def default_pipeline() -> str:

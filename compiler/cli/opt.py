@@ -21,6 +21,7 @@ from .common import (
     load_model,
     load_pass_plugins,
     parse_input_shapes,
+    recorded_pipeline,
     reproducer_path,
 )
 
@@ -69,7 +70,6 @@ def run(args: argparse.Namespace) -> int:
         PassContext,
         PassManager,
         parse_pipeline,
-        read_reproducer_pipeline,
     )
 
     if args.output is not None:
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             )
     load_pass_plugins(args)
     pipeline_text = args.pipeline
-    recorded = _reproducer_pipeline(args.model, read_reproducer_pipeline)
+    recorded = recorded_pipeline(args.model)
     if pipeline_text is None:
         if recorded is not None:
             log.info("replaying the pipeline recorded in %s: %s", args.model, recorded)
@@ -91,9 +91,7 @@ def run(args: argparse.Namespace) -> int:
     # Parse the pipeline before loading the model: a typo should not cost a model load.
     pipeline = parse_pipeline(pipeline_text)
     instrument_list = instruments(args, pipeline)
-    # a replayed reproducer that fails again writes no new one (a copy of its own input)
-    # unless --reproducer asks for it
-    reproducer = reproducer_path(args) if recorded is None or args.reproducer else None
+    reproducer = reproducer_path(args)
 
     import_framework(args)
     graph = load_model(args.model, parse_input_shapes(args.input_shape), check=not args.no_verify,
@@ -119,19 +117,6 @@ def run(args: argparse.Namespace) -> int:
         f"{len(report.records)} passes, {report.time_ms:.0f} ms)\n"
     )
     return EXIT_OK
-
-
-def _reproducer_pipeline(path: str, reader) -> str | None:
-    """The pipeline a crash reproducer ``path`` records in its head, or None."""
-    if not path.lower().endswith(".ir"):
-        return None
-    try:
-        # undecodable bytes are the loader's to report, with their line and column
-        with open(path, encoding="utf-8", errors="replace") as f:
-            head = f.read(64 * 1024)
-    except OSError:
-        return None  # the loader reports the missing file properly
-    return reader(head)
 
 
 def _write_onnx(graph, path: str) -> None:

@@ -395,6 +395,11 @@ def test_replaying_a_reproducer_writes_no_new_one(tmp_path, tiny, crash_site, mo
     r = run_cli(["opt", str(repro)], crash_site)
     assert r.returncode == 2 and "ValueError: kaput at %d" in r.stderr
     assert list(temp.iterdir()) == [] and "reproducer" not in r.stderr, r.stderr
+    # nor does compiling one
+    r = run_cli(["compile", str(repro), "-p", "crash-on-dropout{message=kaput}",
+                 "-o", str(tmp_path / "never.onnx")], crash_site)
+    assert r.returncode == 2 and "ValueError: kaput at %d" in r.stderr, r.stderr
+    assert list(temp.iterdir()) == [] and not (tmp_path / "never.onnx").exists(), r.stderr
     # a model that is not a reproducer still gets one in the temp directory
     r = run_cli(["opt", str(tiny), "-p", "crash-on-dropout{message=kaput}"], crash_site)
     assert r.returncode == 2
