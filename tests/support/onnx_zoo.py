@@ -9,8 +9,8 @@ asserts on and ``bench/onnx_zoo_loads.py`` prints as a table. For each case:
    off may still fail);
 3. run it on one seeded input and compare with the source framework on the same input
    (onnxruntime on the original .onnx, LiteRT on the .tflite, torch, OpenCV's Caffe
-   importer), or, where the source framework is not run here (Keras, TF SavedModel), with
-   infercc's reference interpreter on the source graph as loaded.
+   importer, Keras on Keras files fed NHWC), or, for the TF SavedModel (whose own loader
+   would run its init ops), with infercc's reference interpreter on the source graph.
 
 A model infercc refuses to load is reported as refused (``loads`` is None), never as a pass.
 The error is max |onnxruntime - source| over all outputs, divided by max(max |source|,
@@ -141,6 +141,23 @@ def _caffe_nsfw(tmp: Path):
             _opencv_caffe(d / "deploy.prototxt", d / "resnet_50_1by2_nsfw.caffemodel"))
 
 
+def _keras_file(path: Path) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    def run(xs: list[np.ndarray]) -> list[np.ndarray]:
+        import keras
+
+        m = keras.models.load_model(str(path), compile=False, safe_mode=True)
+        out = m(xs if len(xs) > 1 else xs[0], training=False)
+        return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+    return run
+
+
+def _keras(rel: str) -> Callable:
+    """A Keras file, compared with Keras running it (the graph keeps Keras's NHWC inputs)."""
+    def make(tmp: Path):
+        return str(shared(rel)), {"layout": "NHWC"}, _keras_file(shared(rel))
+    return make
+
+
 def _plain(rel: str) -> Callable:
     """A file compared with the reference interpreter (its framework is not run here)."""
     def make(tmp: Path):
@@ -153,7 +170,9 @@ def _examples(name: str, oracle: str) -> Callable:
         from tests.conftest import REPO
 
         p = REPO / "examples" / "models" / name
-        return str(p), {}, _ort_file(p) if oracle == "onnxruntime" else None
+        if oracle == "keras":  # Keras's own NHWC interface, so the oracle takes the same feeds
+            return str(p), {"layout": "NHWC"}, _keras_file(p)
+        return str(p), {}, _ort_file(p)
     return make
 
 
@@ -223,7 +242,7 @@ def cases() -> list[Case]:
         Case("efficientnet_lite0", "torch (.pth)", _torch(_efficientnet_lite0, (1, 3, 224, 224)),
              slow=True),
         Case("examples/tiny_cnn.onnx", "onnx", _examples("tiny_cnn.onnx", "onnxruntime")),
-        Case("examples/digits_cnn.keras", "keras", _examples("digits_cnn.keras", ""),
+        Case("examples/digits_cnn.keras", "keras", _examples("digits_cnn.keras", "keras"),
              slow=True),
         Case("ppocr_cls", "onnx", _onnx("onnx/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx",
                                         input_shapes={"x": (1, 3, 48, 192)})),
@@ -264,7 +283,7 @@ def cases() -> list[Case]:
              _caffe_seeded("caffe/bvlc/bvlc_reference_caffenet_deploy.prototxt"), slow=True),
         Case("bvlc_googlenet", "caffe (seeded)",
              _caffe_seeded("caffe/bvlc/bvlc_googlenet_deploy.prototxt"), slow=True),
-        Case("keras_fer", "keras (.hdf5)", _plain("keras/fer/emotion_model.hdf5"), slow=True),
+        Case("keras_fer", "keras (.hdf5)", _keras("keras/fer/emotion_model.hdf5"), slow=True),
         Case("basic_pitch_savedmodel", "tf_savedmodel", _plain("tf_savedmodel/basic-pitch/nmp"),
              slow=True),
     ]
