@@ -1,8 +1,8 @@
 """Matrix products (IMatrixMultiplyLayer): matmul with batch broadcasting, and gemm.
 
 TensorRT broadcasts batch dims but needs equal ranks, so the lower-rank operand gets
-leading size-1 dims; a rank-1 operand is a VECTOR operation (no dims added), as numpy
-treats it. gemm's transA/transB are TRANSPOSE operations; alpha and beta are constant
+leading size-1 dims; a rank-1 operand is a VECTOR operation, as numpy treats it, padded to
+one dim less than the other operand (TensorRT's rule for VECTOR operands). gemm's transA/transB are TRANSPOSE operations; alpha and beta are constant
 products; C broadcasts (equal ranks again) onto the product.
 """
 
@@ -46,9 +46,15 @@ def _op(ctx: ConversionContext, t: tensorrt.ITensor,
 @converter("matmul", supports=_check_matmul)
 def convert_matmul(ctx: ConversionContext, node: Node) -> None:
     a, b = ctx.tensor(node.input(0)), ctx.tensor(node.input(1))
-    if ctx.rank(a) > 1 and ctx.rank(b) > 1:
+    op_a, op_b = _op(ctx, a, False), _op(ctx, b, False)
+    ra, rb = ctx.rank(a), ctx.rank(b)
+    if ra > 1 and rb > 1:
         a, b = ctx.equal_ranks([a, b], node)
-    layer = ctx.network.add_matrix_multiply(a, _op(ctx, a, False), b, _op(ctx, b, False))
+    elif ra == 1 and rb > 2:  # a VECTOR operand has one dim less than the other operand
+        a = ctx.to_rank(a, rb - 1, node, "broadcast0")
+    elif rb == 1 and ra > 2:
+        b = ctx.to_rank(b, ra - 1, node, "broadcast1")
+    layer = ctx.network.add_matrix_multiply(a, op_a, b, op_b)
     ctx.name(layer, node)
     ctx.set_output(node, ctx.fused_activation(layer.get_output(0), node))
 
