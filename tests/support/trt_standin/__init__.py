@@ -20,7 +20,7 @@ operands of the input's type; no precision or output-type overrides), and each l
 rules. It builds no engine and says nothing about tactic choice, speed or memory.
 """
 
-from ._evaluate import execute, summary
+from ._evaluate import attributes, execute, summary
 from ._network import (
     Builder, IActivationLayer, ICastLayer, IConcatenationLayer, IConstantLayer,
     IConvolutionLayer, IDeconvolutionLayer, IDequantizeLayer, IElementWiseLayer, IGatherLayer,
@@ -62,5 +62,5 @@ __all__ = [
     "Logger", "MatrixOperation", "NetworkDefinitionCreationFlag", "PaddingMode", "Permutation",
     "PoolingType", "ReduceOperation", "ResizeCoordinateTransformation", "ResizeRoundMode",
     "ResizeSelector", "SampleMode", "StandinError", "TopKOperation", "UnaryOperation", "Weights",
-    "execute", "nptype", "summary", "volume",
+    "attributes", "execute", "nptype", "summary", "volume",
 ]

@@ -6,7 +6,9 @@ layer as (shape, dtype, value, is-constant); the value is kept only for build-ti
 of up to 65536 elements (shape tensors, Q/DQ scales, small weights), so memory stays small
 while shape arithmetic and the "scale is a build-time constant" rule see real numbers. A
 network input with a -1 dimension is evaluated twice, with 1 and with 2 in its place; output
-dimensions that differ are reported as -1.
+dimensions that differ are reported as -1. Small integer tensors (up to 64 elements: shape
+tensors and the arithmetic on them) keep their values too, so a reshape fed by a Shape layer
+gets its real dimensions.
 """
 
 from __future__ import annotations
@@ -46,6 +48,16 @@ def _is_const_layer(layer: ILayer, const: list[bool], xs: list[Any]) -> bool:
         return True  # decided by the caller (static input shape)
     present = [c for c, x in zip(const, xs) if x is not None]
     return bool(present) and all(present)
+
+
+def _keep_value(o: np.ndarray, is_const: bool) -> bool:
+    """Keep build-time constants and small integer tensors (shape arithmetic) by value."""
+    return o.size <= _KEEP and (is_const or (o.dtype.kind in "iub" and o.size <= 64))
+
+
+def attributes(layer: ILayer) -> dict[str, Any]:
+    """A layer's type-specific attributes and their current values."""
+    return {k: getattr(layer, k) for k in type(layer).ATTRS}
 
 
 def _dynamic(net: INetworkDefinition) -> bool:
@@ -93,7 +105,7 @@ def _specs(net: INetworkDefinition, target: ILayer, variant: int) -> list[Spec]:
         if layer.TYPE == LayerType.SHAPE:
             t0 = layer._inputs[0]
             is_const = t0 is not None and -1 not in t0.shape
-        specs = [(o.shape, o.dtype, o if is_const and o.size <= _KEEP else None, is_const)
+        specs = [(o.shape, o.dtype, o if _keep_value(o, is_const) else None, is_const)
                  for o in outs]
         net._specs.setdefault(id(layer), {})[variant] = specs
         stack.pop()

@@ -236,6 +236,10 @@ def deconvolution(layer: Any, xs: Arrays, const: list[bool]) -> Arrays:
     dil = list(layer.dilation_nd or (1,) * n)
     pre = list(layer.pre_padding or (0,) * n)
     post = list(layer.post_padding or (0,) * n)
+    if min(pre + post) < 0:
+        raise fail(layer, f"pre_padding {tuple(pre)} post_padding {tuple(post)}",
+                   "padding >= 0 (an output_padding larger than the padding needs a Padding "
+                   "layer after the deconvolution)", page)
     spatial = x.shape[2:]
     full = [(i - 1) * s + d * (wi - 1) + 1 for i, s, d, wi in zip(spatial, stride, dil, window)]
     if layer.padding_mode in (PaddingMode.SAME_UPPER, PaddingMode.SAME_LOWER):

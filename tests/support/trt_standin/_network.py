@@ -262,10 +262,6 @@ class ILayer:
     def reset_output_type(self, index: int) -> None:
         pass
 
-    def attributes(self) -> dict[str, Any]:
-        """The layer-specific attributes and their current values (for summaries and tests)."""
-        return {k: getattr(self, k) for k in self.ATTRS}
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._name!r})"
 
@@ -353,6 +349,16 @@ IParametricReLULayer = _layer("IParametricReLULayer", LayerType.PARAMETRIC_RELU,
                               K.parametric_relu)
 
 
+#: layers whose validity no later attribute can change: refused when added, as TensorRT's
+#: add_* returns None for them; the others are checked when an output's shape or type is read
+#: and at execute (TensorRT checks them when the network is built)
+_CHECKED_WHEN_ADDED = {
+    LayerType.ELEMENTWISE, LayerType.MATRIX_MULTIPLY, LayerType.SELECT, LayerType.CONSTANT,
+    LayerType.SHAPE, LayerType.CAST, LayerType.IDENTITY, LayerType.UNARY,
+    LayerType.PARAMETRIC_RELU, LayerType.REDUCE, LayerType.TOPK, LayerType.ACTIVATION,
+}
+
+
 class INetworkDefinition:
     """``tensorrt.INetworkDefinition``: the layers in the order they were added."""
 
@@ -400,7 +406,8 @@ class INetworkDefinition:
                                    "inputs are tensors of the same network", NETWORK_PAGE)
         layer = cls(self, inputs, **attrs)
         self._layers.append(layer)
-        self._spec(layer._outputs[0]) if layer._outputs else None
+        if layer.TYPE in _CHECKED_WHEN_ADDED:
+            self._spec(layer._outputs[0])
         return layer
 
     def _spec(self, tensor: ITensor) -> tuple[Dims, Any]:
