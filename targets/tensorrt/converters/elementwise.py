@@ -3,7 +3,8 @@
 ONNX broadcasting aligns shapes from the right; TensorRT broadcasts size-1 dims but only
 between tensors of equal rank, so the lower-rank operand gets leading size-1 dims
 (:meth:`ConversionContext.equal_ranks`). Variadic max/min/sum fold left; mean divides the
-sum. >= and <= are OR of two comparisons (TensorRT has no such operation).
+sum. >= and <= are OR of two comparisons (TensorRT has no such operation); where is a
+select layer.
 """
 
 from __future__ import annotations
@@ -91,6 +92,15 @@ def _unary(ctx: ConversionContext, node: Node) -> None:
 
 for _op in UNARY:
     converter(_op)(_unary)
+
+
+@converter("where", supports=_check_binary)
+def convert_where(ctx: ConversionContext, node: Node) -> None:
+    """ISelectLayer; condition and both branches broadcast to equal ranks."""
+    cond, a, b = ctx.equal_ranks([ctx.tensor(v) for v in node.inputs], node)
+    layer = ctx.network.add_select(cond, a, b)
+    ctx.name(layer, node)
+    ctx.set_output(node, layer.get_output(0))
 
 
 @converter("identity")

@@ -2,7 +2,7 @@
 
 pytorch_half_pixel is HALF_PIXEL with the UPPER selector for one-pixel outputs (as
 TensorRT's ONNX parser maps it). The output shape is set from the IR type when static, else
-the scales are. tf_crop_and_resize and antialiasing have no TensorRT counterpart.
+the scales are (so ``axes`` matters only then). tf_crop_and_resize and antialiasing have no TensorRT counterpart.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ def _check(node: Node) -> str | None:
         return f"nearest_mode '{node.attrs.get('nearest_mode')}'"
     if node.attrs.get("antialias"):
         return "antialiased resize"
-    if node.attrs.get("axes") is not None:
-        return "resize of selected axes (run shape inference first)"
     if static_shape(node.outputs[0].type.shape) is None:
+        if node.attrs.get("axes") is not None:
+            return "resize of selected axes to a size known only at run time"
         return first(const_input_reason(node, 2, 3),
                      None if node.input(2) is not None else "dynamic output size")
     return None
