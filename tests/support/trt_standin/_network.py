@@ -70,9 +70,11 @@ class Builder:
     def create_network(self, flags: int = 0) -> INetworkDefinition:
         return INetworkDefinition(int(flags))
 
+    @property
     def platform_has_fast_fp16(self) -> bool:
         return True
 
+    @property
     def platform_has_fast_int8(self) -> bool:
         return True
 
@@ -345,6 +347,10 @@ IShapeLayer = _layer("IShapeLayer", LayerType.SHAPE, K.shape)
 ISelectLayer = _layer("ISelectLayer", LayerType.SELECT, K.select)
 ITopKLayer = _layer("ITopKLayer", LayerType.TOPK, K.topk,
                     {"op": TopKOperation.MAX, "k": 1, "axes": 0}, outputs=2)
+ILRNLayer = _layer("ILRNLayer", LayerType.LRN, K.lrn,
+                   {"window_size": 1, "alpha": 1e-4, "beta": 0.75, "k": 1.0})
+ISqueezeLayer = _layer("ISqueezeLayer", LayerType.SQUEEZE, K.squeeze)
+IUnsqueezeLayer = _layer("IUnsqueezeLayer", LayerType.UNSQUEEZE, K.unsqueeze)
 IParametricReLULayer = _layer("IParametricReLULayer", LayerType.PARAMETRIC_RELU,
                               K.parametric_relu)
 
@@ -356,6 +362,7 @@ _CHECKED_WHEN_ADDED = {
     LayerType.ELEMENTWISE, LayerType.MATRIX_MULTIPLY, LayerType.SELECT, LayerType.CONSTANT,
     LayerType.SHAPE, LayerType.CAST, LayerType.IDENTITY, LayerType.UNARY,
     LayerType.PARAMETRIC_RELU, LayerType.REDUCE, LayerType.TOPK, LayerType.ACTIVATION,
+    LayerType.SQUEEZE, LayerType.UNSQUEEZE,
 }
 
 
@@ -549,6 +556,15 @@ class INetworkDefinition:
 
     def add_topk(self, input: ITensor, op: Any, k: int, axes: int) -> Any:
         return self._add(ITopKLayer, [input], op=op, k=k, axes=axes)
+
+    def add_lrn(self, input: ITensor, window: int, alpha: float, beta: float, k: float) -> Any:
+        return self._add(ILRNLayer, [input], window_size=window, alpha=alpha, beta=beta, k=k)
+
+    def add_squeeze(self, input: ITensor, axes: ITensor) -> Any:
+        return self._add(ISqueezeLayer, [input, axes])
+
+    def add_unsqueeze(self, input: ITensor, axes: ITensor) -> Any:
+        return self._add(IUnsqueezeLayer, [input, axes])
 
     def add_parametric_relu(self, input: ITensor, slopes: ITensor) -> Any:
         return self._add(IParametricReLULayer, [input, slopes])

@@ -494,6 +494,26 @@ def test_normalization_as_layer_instance_and_group_norm_matches_torch():
         np.testing.assert_allclose(run(net, nl, {"x": x}), ref.numpy(), atol=2e-5, rtol=1e-5)
 
 
+def test_lrn_matches_torch():
+    x = randn(1, 7, 3, 3) * 3
+    net = new_net()
+    layer = net.add_lrn(net.add_input("x", trt.float32, x.shape), 5, 1e-2, 0.75, 2.0)
+    ref = F.local_response_norm(t(x), 5, alpha=1e-2, beta=0.75, k=2.0).numpy()
+    np.testing.assert_allclose(run(net, layer, {"x": x}), ref, atol=1e-6, rtol=1e-5)
+
+
+def test_squeeze_unsqueeze_by_hand():
+    x = randn(2, 1, 3)
+    net = new_net()
+    un = net.add_unsqueeze(net.add_input("x", trt.float32, x.shape),
+                           const(net, np.array([0, -1], np.int64)))
+    assert tuple(un.get_output(0).shape) == (1, 2, 1, 3, 1)
+    sq = net.add_squeeze(un.get_output(0), const(net, np.array([1 + 1], np.int32)))
+    np.testing.assert_array_equal(run(net, sq, {"x": x}), x.reshape(1, 2, 3, 1))
+    with pytest.raises(trt.StandinError, match="squeezed sizes are 1"):
+        net.add_squeeze(un.get_output(0), const(net, np.array([1], np.int32)))
+
+
 # ------------------------------------------------------------------------------ Q/DQ
 def test_quantize_per_tensor_and_per_channel_match_torch():
     x = randn(2, 3, 4, 4) * 3
@@ -639,8 +659,15 @@ def test_every_standin_name_and_signature_matches_the_stub_file():
             has_fn = bool(_stub_params(stub, attr))
             assert attr in members or has_fn or _inherited(stubs, stub, attr), f"{name}.{attr}"
         for meth, fn in vars(obj).items():
-            if meth.startswith("_") or not inspect.isfunction(fn):
+            if meth.startswith("_"):
                 continue
+            if isinstance(fn, property) and meth != "layers":  # `layers`: the stand-in's own
+                assert meth in members or _stub_is_property(stub, meth), \
+                    f"{name}.{meth} is a property in the stand-in, not in the stub"
+                continue
+            if not inspect.isfunction(fn):
+                continue
+            assert not _stub_is_property(stub, meth), f"{name}.{meth} is a property in the stub"
             overloads = _stub_params(stub, meth)
             assert overloads, f"{name}.{meth} is not in the stub"
             params = list(inspect.signature(fn).parameters)[1:]
@@ -648,6 +675,11 @@ def test_every_standin_name_and_signature_matches_the_stub_file():
                 f"{name}.{meth}{params} vs stub {overloads}"
             checked += 1
     assert checked > 40  # the add_* methods and the ILayer / ITensor accessors
+
+
+def _stub_is_property(cls: ast.ClassDef, name: str) -> bool:
+    return any(isinstance(n, ast.FunctionDef) and n.name == name
+               and any(ast.unparse(d) == "property" for d in n.decorator_list) for n in cls.body)
 
 
 def _inherited(stubs: dict[str, ast.ClassDef], cls: ast.ClassDef, attr: str) -> bool:
