@@ -24,10 +24,10 @@ from ._evaluate import attributes, execute, summary
 from ._network import (
     Builder, IActivationLayer, ICastLayer, IConcatenationLayer, IConstantLayer,
     IConvolutionLayer, IDeconvolutionLayer, IDequantizeLayer, IElementWiseLayer, IGatherLayer,
-    IIdentityLayer, ILayer, ILogger, ILRNLayer, ISqueezeLayer, IUnsqueezeLayer, IMatrixMultiplyLayer, INetworkDefinition,
+    IIdentityLayer, ILayer, ILogger, ILRNLayer, IMatrixMultiplyLayer, INetworkDefinition,
     INormalizationLayer, IPaddingLayer, IParametricReLULayer, IPoolingLayer, IQuantizeLayer,
     IReduceLayer, IResizeLayer, ISelectLayer, IShapeLayer, IShuffleLayer, ISliceLayer,
-    ISoftMaxLayer, ITensor, ITopKLayer, IUnaryLayer, Logger,
+    ISoftMaxLayer, ISqueezeLayer, ITensor, ITopKLayer, IUnaryLayer, IUnsqueezeLayer, Logger,
 )
 from ._types import (
     ActivationType, DataType, Dims, Dims2, Dims3, Dims4, DimsHW, ElementWiseOperation,
@@ -54,11 +54,13 @@ __all__ = [
     "ActivationType", "Builder", "DataType", "Dims", "Dims2", "Dims3", "Dims4", "DimsHW",
     "ElementWiseOperation", "GatherMode", "IActivationLayer", "ICastLayer",
     "IConcatenationLayer", "IConstantLayer", "IConvolutionLayer", "IDeconvolutionLayer",
-    "IDequantizeLayer", "IElementWiseLayer", "IGatherLayer", "IIdentityLayer", "ILRNLayer", "ILayer",
+    "IDequantizeLayer", "IElementWiseLayer", "IGatherLayer", "IIdentityLayer", "ILRNLayer",
+    "ILayer",
     "ILogger", "IMatrixMultiplyLayer", "INetworkDefinition", "INormalizationLayer",
     "IPaddingLayer", "IParametricReLULayer", "IPoolingLayer", "IQuantizeLayer", "IReduceLayer",
     "IResizeLayer", "ISelectLayer", "IShapeLayer", "IShuffleLayer", "ISliceLayer",
-    "ISoftMaxLayer", "ISqueezeLayer", "ITensor", "ITopKLayer", "IUnaryLayer", "IUnsqueezeLayer", "InterpolationMode", "LayerType",
+    "ISoftMaxLayer", "ISqueezeLayer", "ITensor", "ITopKLayer", "IUnaryLayer", "IUnsqueezeLayer",
+    "InterpolationMode", "LayerType",
     "Logger", "MatrixOperation", "NetworkDefinitionCreationFlag", "PaddingMode", "Permutation",
     "PoolingType", "ReduceOperation", "ResizeCoordinateTransformation", "ResizeRoundMode",
     "ResizeSelector", "SampleMode", "StandinError", "TopKOperation", "UnaryOperation", "Weights",

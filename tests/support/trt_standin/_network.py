@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 
 NETWORK_PAGE = PYTHON_API.format("Network")
 STRONGLY_TYPED_RULE = "strongly typed networks take types from their inputs"
-#: constants up to this many elements keep their values in the build-time evaluation
-_KEEP_ELEMENTS = 1 << 16
 
 
 class ILogger:
@@ -272,7 +270,7 @@ def _layer(cls_name: str, layer_type: Any, kernel: Callable[..., list[np.ndarray
            attrs: dict[str, Any] | None = None, outputs: int = 1) -> type[ILayer]:
     namespace: dict[str, Any] = {"TYPE": layer_type, "ATTRS": attrs or {},
                                  "KERNEL": staticmethod(kernel), "NUM_OUTPUTS": outputs}
-    if "type" in namespace["ATTRS"]:  # IActivationLayer.type / IPoolingLayer.type shadow ILayer.type
+    if "type" in namespace["ATTRS"]:  # IActivationLayer.type, IPoolingLayer.type hide ILayer.type
         namespace["type"] = None
     return type(cls_name, (ILayer,), namespace)
 
@@ -570,11 +568,5 @@ class INetworkDefinition:
         return self._add(IParametricReLULayer, [input, slopes])
 
 
-def weights_array(w: Weights, dtype: Any = None) -> np.ndarray:
-    """The array of a Weights (``dtype`` checks it; empty Weights give an empty array)."""
-    arr = w.numpy()
-    return arr if dtype is None else arr.astype(nptype(dtype), copy=False)
-
-
 __all__ = ["Builder", "ILayer", "ILogger", "INetworkDefinition", "ITensor", "Logger",
-           "datatype_of", "weights_array"]
+           "datatype_of"]

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 OPERATORS = "https://docs.nvidia.com/deeplearning/tensorrt/latest/_static/operators/{}.html"
-PYTHON_API = "https://docs.nvidia.com/deeplearning/tensorrt/latest/_static/python-api/infer/Graph/{}.html"
+PYTHON_API = ("https://docs.nvidia.com/deeplearning/tensorrt/latest/_static/python-api/infer/"
+              "Graph/{}.html")
 
 
 def op_page(name: str) -> str:

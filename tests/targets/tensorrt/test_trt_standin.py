@@ -60,7 +60,8 @@ def t(a: np.ndarray) -> torch.Tensor:
 
 # ---------------------------------------------------------------- convolution / deconvolution
 @pytest.mark.parametrize("groups,dilation,stride,pad", [
-    (1, 1, 1, (1, 1, 1, 1)), (2, 1, 2, (0, 1, 2, 0)), (6, 2, 1, (2, 2, 2, 2)), (3, 1, 3, (1, 0, 1, 0)),
+    (1, 1, 1, (1, 1, 1, 1)), (2, 1, 2, (0, 1, 2, 0)), (6, 2, 1, (2, 2, 2, 2)),
+    (3, 1, 3, (1, 0, 1, 0)),
 ])
 def test_convolution_2d_matches_torch(groups, dilation, stride, pad):
     x, w, b = randn(2, 6, 11, 9), randn(12, 6 // groups, 3, 3), randn(12)
@@ -81,7 +82,8 @@ def test_convolution_2d_matches_torch(groups, dilation, stride, pad):
 def test_convolution_same_upper_lower_and_1d_3d():
     x = randn(1, 2, 10)
     w = randn(3, 2, 4)
-    for mode, (lo, hi) in ((trt.PaddingMode.SAME_UPPER, (1, 2)), (trt.PaddingMode.SAME_LOWER, (2, 1))):
+    P = trt.PaddingMode
+    for mode, (lo, hi) in ((P.SAME_UPPER, (1, 2)), (P.SAME_LOWER, (2, 1))):
         net = new_net()
         conv = net.add_convolution_nd(net.add_input("x", trt.float32, x.shape), 3, (4,),
                                       trt.Weights(w), None)
@@ -234,7 +236,8 @@ def test_elementwise_refuses_unequal_ranks_bad_broadcast_and_mixed_types():
     net = new_net()
     a = net.add_input("a", trt.float32, (2, 3, 4))
     with pytest.raises(trt.StandinError, match="same number of dimensions"):
-        net.add_elementwise(a, net.add_input("b", trt.float32, (3, 4)), trt.ElementWiseOperation.SUM)
+        net.add_elementwise(a, net.add_input("b", trt.float32, (3, 4)),
+                            trt.ElementWiseOperation.SUM)
     with pytest.raises(trt.StandinError, match="equal or one of them is 1"):
         net.add_elementwise(a, net.add_input("c", trt.float32, (2, 2, 4)),
                             trt.ElementWiseOperation.SUM)
@@ -246,7 +249,8 @@ def test_elementwise_refuses_unequal_ranks_bad_broadcast_and_mixed_types():
 # ---------------------------------------------------------------- activation and unary
 ACTIVATIONS = [
     ("RELU", 0, 0, F.relu), ("SIGMOID", 0, 0, torch.sigmoid), ("TANH", 0, 0, torch.tanh),
-    ("LEAKY_RELU", 0.1, 0, lambda v: F.leaky_relu(v, 0.1)), ("ELU", 0.7, 0, lambda v: F.elu(v, 0.7)),
+    ("LEAKY_RELU", 0.1, 0, lambda v: F.leaky_relu(v, 0.1)),
+    ("ELU", 0.7, 0, lambda v: F.elu(v, 0.7)),
     ("SELU", 1.6732632423543772, 1.0507009873554805, F.selu),
     ("SOFTPLUS", 1, 1, F.softplus), ("SOFTSIGN", 0, 0, F.softsign),
     ("CLIP", 0, 6, F.relu6), ("HARD_SIGMOID", 1 / 6, 0.5, F.hardsigmoid),
@@ -283,6 +287,7 @@ def test_unary_and_parametric_relu_match_torch():
 def test_reduce_with_bitmask_axes_matches_torch():
     x = randn(2, 3, 4, 5)
     R = trt.ReduceOperation
+
     def prod(v, dim, keepdim):
         for d in sorted(dim, reverse=True):
             v = torch.prod(v, dim=d, keepdim=keepdim)
@@ -450,7 +455,8 @@ RESIZES = [
 ]
 
 
-@pytest.mark.parametrize("mode,coord,rounding,ref", RESIZES, ids=[f"{r[0]}-{r[1]}" for r in RESIZES])
+@pytest.mark.parametrize("mode,coord,rounding,ref", RESIZES,
+                         ids=[f"{r[0]}-{r[1]}" for r in RESIZES])
 @pytest.mark.parametrize("out_hw", [(14, 10), (3, 4)])
 def test_resize_matches_torch(mode, coord, rounding, ref, out_hw):
     x = randn(1, 2, 7, 5)
