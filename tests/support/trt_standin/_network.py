@@ -24,8 +24,9 @@ import numpy as np
 
 from . import _kernels as K
 from ._types import (
-    PYTHON_API, ActivationType, DataType, Dims, ElementWiseOperation, GatherMode, InterpolationMode,
-    LayerType, MatrixOperation, NetworkDefinitionCreationFlag, PaddingMode, Permutation,
+    PYTHON_API, ActivationType, BuilderFlag, DataType, Dims, ElementWiseOperation, GatherMode,
+    InterpolationMode, LayerType, MatrixOperation, NetworkDefinitionCreationFlag, PaddingMode,
+    Permutation,
     PoolingType, ReduceOperation, ResizeCoordinateTransformation, ResizeRoundMode, ResizeSelector,
     SampleMode, StandinError, TopKOperation, UnaryOperation, Weights, as_dims, as_weights,
     datatype_of, nptype,
@@ -68,6 +69,9 @@ class Builder:
     def create_network(self, flags: int = 0) -> INetworkDefinition:
         return INetworkDefinition(int(flags))
 
+    def create_builder_config(self) -> IBuilderConfig:
+        return IBuilderConfig()
+
     @property
     def platform_has_fast_fp16(self) -> bool:
         return True
@@ -75,6 +79,51 @@ class Builder:
     @property
     def platform_has_fast_int8(self) -> bool:
         return True
+
+    def build_serialized_network(self, network: INetworkDefinition,
+                                 config: IBuilderConfig) -> Any:
+        """Checks the config against the network, then refuses: the stand-in builds no engine."""
+        config._check(network)
+        raise StandinError("build_serialized_network on the stand-in",
+                           "an engine needs TensorRT itself; the stand-in only records and "
+                           "executes networks", PYTHON_API.format("../Core/Builder"))
+
+
+#: builder flags a strongly-typed network refuses (types come from the network instead)
+_PRECISION_FLAGS = ("FP16", "INT8", "BF16", "FP8", "INT4", "FP4", "TF32",
+                    "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS")
+
+
+class IBuilderConfig:
+    """``tensorrt.IBuilderConfig``: records flags, memory pool limits and ``max_aux_streams``."""
+
+    def __init__(self) -> None:
+        self.flags = 0
+        self.max_aux_streams = -1
+        self.builder_optimization_level = 3
+        self._pools: dict[Any, int] = {}
+
+    def set_flag(self, flag: Any) -> None:
+        self.flags |= 1 << int(flag)
+
+    def clear_flag(self, flag: Any) -> None:
+        self.flags &= ~(1 << int(flag))
+
+    def get_flag(self, flag: Any) -> bool:
+        return bool(self.flags >> int(flag) & 1)
+
+    def set_memory_pool_limit(self, pool: Any, pool_size: int) -> None:
+        self._pools[pool] = int(pool_size)
+
+    def get_memory_pool_limit(self, pool: Any) -> int:
+        return self._pools.get(pool, 0)
+
+    def _check(self, network: INetworkDefinition) -> None:
+        on = [name for name in _PRECISION_FLAGS if self.get_flag(BuilderFlag[name])]
+        if on and network.get_flag(NetworkDefinitionCreationFlag.STRONGLY_TYPED):
+            raise StandinError(f"builder flags {on} on a strongly-typed network",
+                               "precision flags are refused for strongly-typed networks (and "
+                               "gone in TensorRT 11)", PYTHON_API.format("../Core/BuilderConfig"))
 
 
 class ITensor:
@@ -421,6 +470,9 @@ class INetworkDefinition:
         return build_time_spec(self, tensor)
 
     # -- the public API ----------------------------------------------------------------
+    def get_flag(self, flag: Any) -> bool:
+        return bool(self.flags >> int(flag) & 1)
+
     @property
     def num_layers(self) -> int:
         return len(self._layers)

@@ -606,6 +606,23 @@ def test_strongly_typed_rules():
         layer.strides = (1, 1)  # not an attribute of IActivationLayer: a typo is caught
 
 
+def test_builder_config_records_options_and_refuses_precision_flags():
+    builder = trt.Builder(trt.Logger())
+    net = builder.create_network(STRONG)
+    net.mark_output(net.add_activation(net.add_input("x", trt.float32, (1, 4)),
+                                       trt.ActivationType.RELU).get_output(0))
+    config = builder.create_builder_config()
+    config.set_flag(trt.BuilderFlag.SPARSE_WEIGHTS)
+    config.max_aux_streams = 2
+    assert config.get_flag(trt.BuilderFlag.SPARSE_WEIGHTS)
+    assert not config.get_flag(trt.BuilderFlag.FP16)
+    with pytest.raises(trt.StandinError, match="builds no engine|only records"):
+        builder.build_serialized_network(net, config)
+    config.set_flag(trt.BuilderFlag.FP16)
+    with pytest.raises(trt.StandinError, match="precision flags are refused"):
+        builder.build_serialized_network(net, config)
+
+
 def test_dynamic_batch_gives_minus_one_and_runs_any_batch():
     w = randn(4, 3, 3, 3)
     net = new_net()
