@@ -34,7 +34,8 @@ PACKAGE = "tensorrt-stubs"
 VERSION = "10.13.0.35.1"
 DEFAULT_CACHE = Path.home() / ".cache" / "infercc-tests" / f"tensorrt-stubs-{VERSION}"
 #: the files the fixes touch, relative to the unpacked folder
-PATCHED = ("tensorrt/__init__.pyi", "tensorrt_bindings/__init__.pyi", "tensorrt_bindings/tensorrt.pyi")
+PATCHED = ("tensorrt/__init__.pyi", "tensorrt_bindings/__init__.pyi",
+           "tensorrt_bindings/tensorrt.pyi")
 
 
 class StubDownloadError(RuntimeError):

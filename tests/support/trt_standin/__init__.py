@@ -22,16 +22,17 @@ rules. It builds no engine and says nothing about tactic choice, speed or memory
 
 from ._evaluate import attributes, execute, summary
 from ._network import (
-    Builder, IActivationLayer, ICastLayer, IConcatenationLayer, IConstantLayer,
+    Builder, IActivationLayer, IBuilderConfig, ICastLayer, IConcatenationLayer, IConstantLayer,
     IConvolutionLayer, IDeconvolutionLayer, IDequantizeLayer, IElementWiseLayer, IGatherLayer,
-    IIdentityLayer, ILayer, ILogger, IMatrixMultiplyLayer, INetworkDefinition,
+    IIdentityLayer, ILayer, ILogger, ILRNLayer, IMatrixMultiplyLayer, INetworkDefinition,
     INormalizationLayer, IPaddingLayer, IParametricReLULayer, IPoolingLayer, IQuantizeLayer,
     IReduceLayer, IResizeLayer, ISelectLayer, IShapeLayer, IShuffleLayer, ISliceLayer,
-    ISoftMaxLayer, ITensor, ITopKLayer, IUnaryLayer, Logger,
+    ISoftMaxLayer, ISqueezeLayer, ITensor, ITopKLayer, IUnaryLayer, IUnsqueezeLayer, Logger,
 )
 from ._types import (
-    ActivationType, DataType, Dims, Dims2, Dims3, Dims4, DimsHW, ElementWiseOperation,
-    GatherMode, InterpolationMode, LayerType, MatrixOperation, NetworkDefinitionCreationFlag,
+    ActivationType, BuilderFlag, DataType, Dims, Dims2, Dims3, Dims4, DimsHW,
+    ElementWiseOperation, GatherMode, MemoryPoolType, InterpolationMode, LayerType,
+    MatrixOperation, NetworkDefinitionCreationFlag,
     PaddingMode, Permutation, PoolingType, ReduceOperation, ResizeCoordinateTransformation,
     ResizeRoundMode, ResizeSelector, SampleMode, StandinError, TopKOperation, UnaryOperation,
     Weights, nptype, volume,
@@ -51,14 +52,17 @@ int4 = DataType.INT4
 __version__ = "10.13.0-standin"
 
 __all__ = [
-    "ActivationType", "Builder", "DataType", "Dims", "Dims2", "Dims3", "Dims4", "DimsHW",
+    "ActivationType", "Builder", "BuilderFlag", "DataType", "IBuilderConfig",
+    "MemoryPoolType", "Dims", "Dims2", "Dims3", "Dims4", "DimsHW",
     "ElementWiseOperation", "GatherMode", "IActivationLayer", "ICastLayer",
     "IConcatenationLayer", "IConstantLayer", "IConvolutionLayer", "IDeconvolutionLayer",
-    "IDequantizeLayer", "IElementWiseLayer", "IGatherLayer", "IIdentityLayer", "ILayer",
+    "IDequantizeLayer", "IElementWiseLayer", "IGatherLayer", "IIdentityLayer", "ILRNLayer",
+    "ILayer",
     "ILogger", "IMatrixMultiplyLayer", "INetworkDefinition", "INormalizationLayer",
     "IPaddingLayer", "IParametricReLULayer", "IPoolingLayer", "IQuantizeLayer", "IReduceLayer",
     "IResizeLayer", "ISelectLayer", "IShapeLayer", "IShuffleLayer", "ISliceLayer",
-    "ISoftMaxLayer", "ITensor", "ITopKLayer", "IUnaryLayer", "InterpolationMode", "LayerType",
+    "ISoftMaxLayer", "ISqueezeLayer", "ITensor", "ITopKLayer", "IUnaryLayer", "IUnsqueezeLayer",
+    "InterpolationMode", "LayerType",
     "Logger", "MatrixOperation", "NetworkDefinitionCreationFlag", "PaddingMode", "Permutation",
     "PoolingType", "ReduceOperation", "ResizeCoordinateTransformation", "ResizeRoundMode",
     "ResizeSelector", "SampleMode", "StandinError", "TopKOperation", "UnaryOperation", "Weights",

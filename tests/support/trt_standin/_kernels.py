@@ -1017,3 +1017,60 @@ def normalization(layer: Any, xs: Arrays, const: list[bool]) -> Arrays:
         var = ((v - mean) ** 2).mean(axis=tuple(axes), keepdims=True)
         norm = (v - mean) / np.sqrt(var + layer.epsilon)
     return [(norm * s.astype(np.float32) + b.astype(np.float32)).astype(x.dtype)]
+
+
+def lrn(layer: Any, xs: Arrays, const: list[bool]) -> Arrays:
+    """LRN across channels (dimension rank-3): x / (k + alpha/window * sum x_j^2) ** beta.
+
+    Page: ``LRN``. The page's formula writes the sum over j in [c - w, c + w] without
+    dividing alpha by the window; the stand-in follows cuDNN's LRN, which TensorRT's ONNX and
+    Caffe importers rely on when they pass ONNX/Caffe alpha through unchanged: a window of
+    ``window`` channels centred on c (window // 2 each side) and alpha / window. Window in
+    {1, 3, ..., 15}; FLOAT or HALF, computed in float32.
+    """
+    page = op_page("LRN")
+    x = xs[0]
+    _floats_only(layer, datatype_of(x), page)
+    w = int(layer.window_size)
+    if w not in range(1, 16, 2) or x.ndim < 3:
+        raise fail(layer, f"window {w} on a rank-{x.ndim} input",
+                   "window in {1, 3, ..., 15}; channels at dimension rank-3", page)
+    ax = x.ndim - 3
+    v = x.astype(np.float32)
+    sq = np.moveaxis(v * v, ax, -1)
+    half = w // 2
+    padded = np.pad(sq, [(0, 0)] * (sq.ndim - 1) + [(half, half)])
+    sums = sliding_window_view(padded, w, axis=-1).sum(-1)
+    denom = np.moveaxis((layer.k + layer.alpha / w * sums) ** layer.beta, -1, ax)
+    return [(v / denom).astype(x.dtype)]
+
+
+def _axes_input(layer: Any, xs: Arrays, const: list[bool], rank: int, page: str) -> list[int]:
+    axes = xs[1]
+    if axes is None or axes.ndim != 1 or datatype_of(axes) not in INTEGERS or not const[1]:
+        raise fail(layer, "axes input missing, not 1-D INT32/INT64 or not constant",
+                   "axes are a 1-D INT32/INT64 build-time constant", page)
+    out = sorted(int(a) + rank if a < 0 else int(a) for a in axes)
+    if len(set(out)) != len(out) or any(not 0 <= a < rank for a in out):
+        raise fail(layer, f"axes {list(axes)} for rank {rank}", "distinct axes within the rank",
+                   page)
+    return out
+
+
+def squeeze(layer: Any, xs: Arrays, const: list[bool]) -> Arrays:
+    """Squeeze: drop the listed dimensions, each of size 1. Page: ``Squeeze``."""
+    page = op_page("Squeeze")
+    x = xs[0]
+    axes = _axes_input(layer, xs, const, x.ndim, page)
+    if any(x.shape[a] != 1 for a in axes):
+        raise fail(layer, f"squeezing axes {axes} of shape {x.shape}", "squeezed sizes are 1",
+                   page)
+    return [np.squeeze(x, axis=tuple(axes))]
+
+
+def unsqueeze(layer: Any, xs: Arrays, const: list[bool]) -> Arrays:
+    """Unsqueeze: insert size-1 dimensions at the listed output positions. Page: ``Unsqueeze``."""
+    page = op_page("Unsqueeze")
+    x = xs[0]
+    axes = _axes_input(layer, xs, const, x.ndim + len(np.asarray(xs[1]).reshape(-1)), page)
+    return [np.expand_dims(x, axis=tuple(axes))]

@@ -24,8 +24,9 @@ import numpy as np
 
 from . import _kernels as K
 from ._types import (
-    PYTHON_API, ActivationType, DataType, Dims, ElementWiseOperation, GatherMode, InterpolationMode,
-    LayerType, MatrixOperation, NetworkDefinitionCreationFlag, PaddingMode, Permutation,
+    PYTHON_API, ActivationType, BuilderFlag, DataType, Dims, ElementWiseOperation, GatherMode,
+    InterpolationMode, LayerType, MatrixOperation, NetworkDefinitionCreationFlag, PaddingMode,
+    Permutation,
     PoolingType, ReduceOperation, ResizeCoordinateTransformation, ResizeRoundMode, ResizeSelector,
     SampleMode, StandinError, TopKOperation, UnaryOperation, Weights, as_dims, as_weights,
     datatype_of, nptype,
@@ -35,8 +36,6 @@ log = logging.getLogger(__name__)
 
 NETWORK_PAGE = PYTHON_API.format("Network")
 STRONGLY_TYPED_RULE = "strongly typed networks take types from their inputs"
-#: constants up to this many elements keep their values in the build-time evaluation
-_KEEP_ELEMENTS = 1 << 16
 
 
 class ILogger:
@@ -70,11 +69,61 @@ class Builder:
     def create_network(self, flags: int = 0) -> INetworkDefinition:
         return INetworkDefinition(int(flags))
 
+    def create_builder_config(self) -> IBuilderConfig:
+        return IBuilderConfig()
+
+    @property
     def platform_has_fast_fp16(self) -> bool:
         return True
 
+    @property
     def platform_has_fast_int8(self) -> bool:
         return True
+
+    def build_serialized_network(self, network: INetworkDefinition,
+                                 config: IBuilderConfig) -> Any:
+        """Checks the config against the network, then refuses: the stand-in builds no engine."""
+        config._check(network)
+        raise StandinError("build_serialized_network on the stand-in",
+                           "an engine needs TensorRT itself; the stand-in only records and "
+                           "executes networks", PYTHON_API.format("../Core/Builder"))
+
+
+#: builder flags a strongly-typed network refuses (types come from the network instead)
+_PRECISION_FLAGS = ("FP16", "INT8", "BF16", "FP8", "INT4", "FP4", "TF32",
+                    "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS")
+
+
+class IBuilderConfig:
+    """``tensorrt.IBuilderConfig``: records flags, memory pool limits and ``max_aux_streams``."""
+
+    def __init__(self) -> None:
+        self.flags = 0
+        self.max_aux_streams = -1
+        self.builder_optimization_level = 3
+        self._pools: dict[Any, int] = {}
+
+    def set_flag(self, flag: Any) -> None:
+        self.flags |= 1 << int(flag)
+
+    def clear_flag(self, flag: Any) -> None:
+        self.flags &= ~(1 << int(flag))
+
+    def get_flag(self, flag: Any) -> bool:
+        return bool(self.flags >> int(flag) & 1)
+
+    def set_memory_pool_limit(self, pool: Any, pool_size: int) -> None:
+        self._pools[pool] = int(pool_size)
+
+    def get_memory_pool_limit(self, pool: Any) -> int:
+        return self._pools.get(pool, 0)
+
+    def _check(self, network: INetworkDefinition) -> None:
+        on = [name for name in _PRECISION_FLAGS if self.get_flag(BuilderFlag[name])]
+        if on and network.get_flag(NetworkDefinitionCreationFlag.STRONGLY_TYPED):
+            raise StandinError(f"builder flags {on} on a strongly-typed network",
+                               "precision flags are refused for strongly-typed networks (and "
+                               "gone in TensorRT 11)", PYTHON_API.format("../Core/BuilderConfig"))
 
 
 class ITensor:
@@ -270,7 +319,7 @@ def _layer(cls_name: str, layer_type: Any, kernel: Callable[..., list[np.ndarray
            attrs: dict[str, Any] | None = None, outputs: int = 1) -> type[ILayer]:
     namespace: dict[str, Any] = {"TYPE": layer_type, "ATTRS": attrs or {},
                                  "KERNEL": staticmethod(kernel), "NUM_OUTPUTS": outputs}
-    if "type" in namespace["ATTRS"]:  # IActivationLayer.type / IPoolingLayer.type shadow ILayer.type
+    if "type" in namespace["ATTRS"]:  # IActivationLayer.type, IPoolingLayer.type hide ILayer.type
         namespace["type"] = None
     return type(cls_name, (ILayer,), namespace)
 
@@ -345,6 +394,10 @@ IShapeLayer = _layer("IShapeLayer", LayerType.SHAPE, K.shape)
 ISelectLayer = _layer("ISelectLayer", LayerType.SELECT, K.select)
 ITopKLayer = _layer("ITopKLayer", LayerType.TOPK, K.topk,
                     {"op": TopKOperation.MAX, "k": 1, "axes": 0}, outputs=2)
+ILRNLayer = _layer("ILRNLayer", LayerType.LRN, K.lrn,
+                   {"window_size": 1, "alpha": 1e-4, "beta": 0.75, "k": 1.0})
+ISqueezeLayer = _layer("ISqueezeLayer", LayerType.SQUEEZE, K.squeeze)
+IUnsqueezeLayer = _layer("IUnsqueezeLayer", LayerType.UNSQUEEZE, K.unsqueeze)
 IParametricReLULayer = _layer("IParametricReLULayer", LayerType.PARAMETRIC_RELU,
                               K.parametric_relu)
 
@@ -356,6 +409,7 @@ _CHECKED_WHEN_ADDED = {
     LayerType.ELEMENTWISE, LayerType.MATRIX_MULTIPLY, LayerType.SELECT, LayerType.CONSTANT,
     LayerType.SHAPE, LayerType.CAST, LayerType.IDENTITY, LayerType.UNARY,
     LayerType.PARAMETRIC_RELU, LayerType.REDUCE, LayerType.TOPK, LayerType.ACTIVATION,
+    LayerType.SQUEEZE, LayerType.UNSQUEEZE,
 }
 
 
@@ -416,6 +470,9 @@ class INetworkDefinition:
         return build_time_spec(self, tensor)
 
     # -- the public API ----------------------------------------------------------------
+    def get_flag(self, flag: Any) -> bool:
+        return bool(self.flags >> int(flag) & 1)
+
     @property
     def num_layers(self) -> int:
         return len(self._layers)
@@ -550,15 +607,18 @@ class INetworkDefinition:
     def add_topk(self, input: ITensor, op: Any, k: int, axes: int) -> Any:
         return self._add(ITopKLayer, [input], op=op, k=k, axes=axes)
 
+    def add_lrn(self, input: ITensor, window: int, alpha: float, beta: float, k: float) -> Any:
+        return self._add(ILRNLayer, [input], window_size=window, alpha=alpha, beta=beta, k=k)
+
+    def add_squeeze(self, input: ITensor, axes: ITensor) -> Any:
+        return self._add(ISqueezeLayer, [input, axes])
+
+    def add_unsqueeze(self, input: ITensor, axes: ITensor) -> Any:
+        return self._add(IUnsqueezeLayer, [input, axes])
+
     def add_parametric_relu(self, input: ITensor, slopes: ITensor) -> Any:
         return self._add(IParametricReLULayer, [input, slopes])
 
 
-def weights_array(w: Weights, dtype: Any = None) -> np.ndarray:
-    """The array of a Weights (``dtype`` checks it; empty Weights give an empty array)."""
-    arr = w.numpy()
-    return arr if dtype is None else arr.astype(nptype(dtype), copy=False)
-
-
 __all__ = ["Builder", "ILayer", "ILogger", "INetworkDefinition", "ITensor", "Logger",
-           "datatype_of", "weights_array"]
+           "datatype_of"]

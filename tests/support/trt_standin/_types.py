@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 OPERATORS = "https://docs.nvidia.com/deeplearning/tensorrt/latest/_static/operators/{}.html"
-PYTHON_API = "https://docs.nvidia.com/deeplearning/tensorrt/latest/_static/python-api/infer/Graph/{}.html"
+PYTHON_API = ("https://docs.nvidia.com/deeplearning/tensorrt/latest/_static/python-api/infer/"
+              "Graph/{}.html")
 
 
 def op_page(name: str) -> str:
@@ -72,6 +73,16 @@ TopKOperation = _members("TopKOperation", "MAX MIN")
 NetworkDefinitionCreationFlag = _members(
     "NetworkDefinitionCreationFlag",
     "EXPLICIT_BATCH STRONGLY_TYPED PREFER_AOT_PYTHON_PLUGINS PREFER_JIT_PYTHON_PLUGINS")
+BuilderFlag = _members(
+    "BuilderFlag",
+    "FP16 INT8 DEBUG GPU_FALLBACK REFIT DISABLE_TIMING_CACHE TF32 SPARSE_WEIGHTS SAFETY_SCOPE "
+    "OBEY_PRECISION_CONSTRAINTS PREFER_PRECISION_CONSTRAINTS DIRECT_IO REJECT_EMPTY_ALGORITHMS "
+    "VERSION_COMPATIBLE EXCLUDE_LEAN_RUNTIME FP8 ERROR_ON_TIMING_CACHE_MISS BF16 "
+    "DISABLE_COMPILATION_CACHE STRIP_PLAN REFIT_IDENTICAL WEIGHT_STREAMING INT4 REFIT_INDIVIDUAL "
+    "STRICT_NANS MONITOR_MEMORY FP4")
+MemoryPoolType = _members(
+    "MemoryPoolType",
+    "WORKSPACE DLA_MANAGED_SRAM DLA_LOCAL_DRAM DLA_GLOBAL_DRAM TACTIC_DRAM TACTIC_SHARED_MEMORY")
 LayerType = _members(
     "LayerType",
     "CONVOLUTION ACTIVATION POOLING LRN SCALE SOFTMAX DECONVOLUTION CONCATENATION ELEMENTWISE "
