@@ -1,7 +1,9 @@
 """Before anything is written: every node TensorRT cannot express, all at once.
 
 A node is refused when no converter of its op accepts it (each converter's reason is
-kept) or when one of its values has an element type TensorRT has no counterpart for.
+kept) or when one of its values has an element type TensorRT has no counterpart for. A
+graph input is refused when TensorRT has no type for it, or when it has symbolic dims: an
+engine with dynamic dims needs an optimization profile, which this version does not write.
 :func:`check` raises :class:`TensorRTUnsupportedError` (exit 2) listing each problem as
 ``op (dtype): reason`` with the source layer names that have it.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compiler.errors import UnsupportedOpsError
-from compiler.ir.graph import CONST, Graph, Node
+from compiler.ir.graph import CONST, Graph, Node, Value
 
 from .context import trt_dtype_name
 from .registry import select
@@ -52,9 +54,8 @@ def node_reason(node: Node) -> str | None:
 def problems(graph: Graph) -> list[Problem]:
     """Every refused node of ``graph``, in graph order (graph inputs of a type TensorRT
     lacks are reported as ``input`` pseudo-nodes)."""
-    found = [Problem("input", str(v.type.dtype), v.name,
-                     f"{v.type.dtype} input, which TensorRT has no type for")
-             for v in graph.inputs if trt_dtype_name(v.type.dtype) is None]
+    found = [Problem("input", str(v.type.dtype), v.name, why)
+             for v in graph.inputs for why in [_input_reason(v)] if why is not None]
     for node in graph.nodes:
         if node.op == CONST:
             continue
@@ -63,6 +64,17 @@ def problems(graph: Graph) -> list[Problem]:
             dtype = str(node.outputs[0].type.dtype) if node.outputs else "-"
             found.append(Problem(node.op, dtype, node.label, why))
     return found
+
+
+def _input_reason(v: Value) -> str | None:
+    if trt_dtype_name(v.type.dtype) is None:
+        return f"{v.type.dtype} input, which TensorRT has no type for"
+    shape = v.type.shape
+    if shape is None or not all(isinstance(d, int) for d in shape):
+        dims = "x".join(str(d) for d in shape) if shape is not None else "unknown rank"
+        return (f"dynamic shape [{dims}] (optimization profiles come in a later version); fix "
+                f"it with --input-shape {v.name}:1x...")
+    return None
 
 
 def check(graph: Graph, source: str = "model") -> None:

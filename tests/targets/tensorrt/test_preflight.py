@@ -60,3 +60,12 @@ def test_a_convertible_graph_passes():
     g.outputs = [g.add_node("relu", [y]).output]
     check(g)
     assert problems(g) == []
+
+
+def test_dynamic_input_dims_are_refused_with_what_to_do():
+    g = Graph()
+    x = g.add_input("image", TensorType("f32", ("N", 3, 8, 8)))
+    g.outputs = [g.add_node("relu", [x], source=["r"]).output]
+    (p,) = problems(g)
+    assert (p.op, p.layer) == ("input", "image")
+    assert "dynamic shape [Nx3x8x8]" in p.reason and "--input-shape image:" in p.reason

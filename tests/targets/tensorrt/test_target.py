@@ -84,3 +84,24 @@ def test_cli_compile_to_engine(tmp_path):
     else:  # a machine with TensorRT
         assert proc.returncode == 0, proc.stderr
         assert out.stat().st_size > 0
+
+
+def test_engine_build_reaches_the_builder_with_a_strongly_typed_network(monkeypatch):
+    """Through the stand-in (which builds no engine): the network and config get as far as
+    build_serialized_network, with the workspace limit set and no precision flags (a
+    strongly typed network refuses them)."""
+    from targets.tensorrt.target import TensorRTOptions, build_engine
+    from tests.support import trt_standin as trt
+
+    seen = {}
+    real = trt.Builder.build_serialized_network
+
+    def spy(self, network, config):
+        seen["workspace"] = config.get_memory_pool_limit(trt.MemoryPoolType.WORKSPACE)
+        seen["outputs"] = network.num_outputs
+        return real(self, network, config)
+
+    monkeypatch.setattr(trt.Builder, "build_serialized_network", spy)
+    with pytest.raises(trt.StandinError, match="build_serialized_network on the stand-in"):
+        build_engine(_relu_graph(), trt, TensorRTOptions(workspace_mib=64))  # type: ignore[arg-type]
+    assert seen == {"workspace": 64 << 20, "outputs": 1}
