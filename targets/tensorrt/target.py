@@ -126,6 +126,8 @@ def build_engine(graph: Any, trt: TrtModule,
     if blob is None:
         raise EngineBuildError(f"{graph.name}: TensorRT could not build the engine; its log "
                                "above says which layer it refused. Nothing was written.")
-    tensors = {name: DeployedTensor(name=t.name, perm=tuple(range(len(t.shape))))
+    types = {v.name: v.type for v in graph.values()}
+    tensors = {name: DeployedTensor(name=t.name, perm=tuple(range(len(t.shape))),
+                                    dtype=types[name].dtype.numpy.name if name in types else "")
                for name, t in ctx.tensors.items()}
     return bytes(memoryview(blob)), tensors

@@ -110,4 +110,8 @@ def convert_identity(ctx: ConversionContext, node: Node) -> None:
     ctx.set_output(node, layer.get_output(0))
 
 
-converter("dropout")(convert_identity)
+def _check_dropout(node: Node) -> str | None:
+    return None if not any(v.has_uses for v in node.outputs[1:]) else "dropout mask used"
+
+
+converter("dropout", supports=_check_dropout)(convert_identity)
