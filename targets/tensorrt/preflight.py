@@ -72,8 +72,10 @@ def _input_reason(v: Value) -> str | None:
     shape = v.type.shape
     if shape is None or not all(isinstance(d, int) for d in shape):
         dims = "x".join(str(d) for d in shape) if shape is not None else "unknown rank"
+        fixed = ("x".join(str(d) if isinstance(d, int) else ("1" if i == 0 else "SIZE")
+                          for i, d in enumerate(shape)) if shape is not None else "DIMS")
         return (f"dynamic shape [{dims}] (optimization profiles come in a later version); fix "
-                f"it with --input-shape {v.name}:1x...")
+                f"it with --input-shape {v.name}:{fixed}")
     return None
 
 

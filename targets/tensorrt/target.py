@@ -101,7 +101,7 @@ class TensorRTTarget(Target):
              output: str | os.PathLike[str] | None = None) -> EmitResult:
         opts = options if options is not None else self.Options()
         assert isinstance(opts, TensorRTOptions), opts
-        preflight.check(graph, graph.name)
+        preflight.check(graph, f"graph '{graph.name}'")
         trt = import_tensorrt()
         data, tensors = build_engine(graph, trt, opts)
         if output is not None:

@@ -68,4 +68,4 @@ def test_dynamic_input_dims_are_refused_with_what_to_do():
     g.outputs = [g.add_node("relu", [x], source=["r"]).output]
     (p,) = problems(g)
     assert (p.op, p.layer) == ("input", "image")
-    assert "dynamic shape [Nx3x8x8]" in p.reason and "--input-shape image:" in p.reason
+    assert "dynamic shape [Nx3x8x8]" in p.reason and "--input-shape image:1x3x8x8" in p.reason

@@ -105,3 +105,15 @@ def test_engine_build_reaches_the_builder_with_a_strongly_typed_network(monkeypa
     with pytest.raises(trt.StandinError, match="build_serialized_network on the stand-in"):
         build_engine(_relu_graph(), trt, TensorRTOptions(workspace_mib=64))  # type: ignore[arg-type]
     assert seen == {"workspace": 64 << 20, "outputs": 1}
+
+
+def test_cli_preflight_names_the_dynamic_input_and_the_fix(tmp_path, capsys):
+    from compiler.cli import main
+
+    out = tmp_path / "tiny.engine"
+    rc = main(["compile", str(REPO / "examples" / "models" / "tiny_cnn.onnx"), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "graph 'tiny_cnn': 1 unsupported op type(s)" in err
+    assert "--input-shape input:1x3x32x32" in err and "Nothing was written" in err
+    assert not out.exists()
