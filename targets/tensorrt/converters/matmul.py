@@ -2,8 +2,9 @@
 
 TensorRT broadcasts batch dims but needs equal ranks, so the lower-rank operand gets
 leading size-1 dims; a rank-1 operand is a VECTOR operation, as numpy treats it, padded to
-one dim less than the other operand (TensorRT's rule for VECTOR operands). gemm's transA/transB are TRANSPOSE operations; alpha and beta are constant
-products; C broadcasts (equal ranks again) onto the product.
+one dim less than the other operand (TensorRT's rule for VECTOR operands). gemm's
+transA/transB are TRANSPOSE operations; alpha and beta are constant products; C broadcasts
+(equal ranks again) onto the product.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 pytorch_half_pixel is HALF_PIXEL with the UPPER selector for one-pixel outputs (as
 TensorRT's ONNX parser maps it). The output shape is set from the IR type when static, else
-the scales are (so ``axes`` matters only then). tf_crop_and_resize and antialiasing have no TensorRT counterpart.
+the scales are (so ``axes`` matters only then). tf_crop_and_resize and antialiasing have
+no TensorRT counterpart.
 """
 
 from __future__ import annotations

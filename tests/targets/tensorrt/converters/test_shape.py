@@ -91,3 +91,11 @@ def test_gather_runtime_indices():
 def test_shape_of_a_static_tensor():
     g = _graph("shape", [], {"start": 1})
     assert max_abs_diff(g, {"x": X}) == 0.0
+
+
+@pytest.mark.parametrize("op", ["depth_to_space", "space_to_depth"])
+@pytest.mark.parametrize("mode", ["DCR", "CRD"])
+def test_block_moves(op, mode):
+    shape = (2, 8, 3, 4) if op == "depth_to_space" else (2, 3, 4, 6)
+    g = _graph(op, [], {"blocksize": 2, "mode": mode}, x_shape=shape)
+    assert max_abs_diff(g, {"x": RNG.standard_normal(shape).astype(np.float32)}) == 0.0
