@@ -54,3 +54,19 @@ def test_batch_norm():
     node = g.add_node("batch_norm", ins, {"epsilon": 1e-3}, source=["bn"], num_outputs=1)
     g.outputs = [node.outputs[0]]
     assert max_abs_diff(g, {"x": X}) <= ATOL
+
+
+def test_the_v2_layer_is_used_where_the_module_has_it(monkeypatch):
+    """TensorRT 11's add_normalization_v2 wins over add_normalization (TensorRT 10.x)."""
+    from tests.support import trt_standin as trt
+
+    calls = []
+    real = trt.INetworkDefinition.add_normalization
+
+    def v2(self, *args):
+        calls.append("v2")
+        return real(self, *args)
+
+    monkeypatch.setattr(trt.INetworkDefinition, "add_normalization_v2", v2, raising=False)
+    test_instance_norm()
+    assert calls == ["v2"]
