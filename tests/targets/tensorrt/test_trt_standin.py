@@ -438,6 +438,9 @@ def test_concatenation_and_padding_by_hand():
                                  net.add_input("b", trt.float32, b.shape)])
     got = run(net, cat, {"a": a, "b": b})  # axis unset: rank - 3 = 1
     np.testing.assert_array_equal(got, np.concatenate([a, b], axis=1))
+    cat.axis = -3
+    with pytest.raises(trt.StandinError, match="0 <= axis < rank"):
+        cat.get_output(0).shape
     net = new_net()
     pad = net.add_padding_nd(net.add_input("a", trt.float32, a.shape), (1, -1), (2, 0))
     want = np.zeros((1, 2, 6, 2), np.float32)
