@@ -729,8 +729,7 @@ def concatenation(layer: Any, xs: Arrays, const: list[bool]) -> Arrays:
     if any(x.ndim != rank for x in xs):
         raise fail(layer, f"input ranks {[x.ndim for x in xs]}", "equal ranks", page)
     axis = layer.axis if layer.axis is not None else (rank - 3 if rank >= 3 else 0)
-    axis = axis + rank if axis < 0 else axis
-    if not 0 <= axis < rank:
+    if not 0 <= axis < rank:  # no negative axes: TensorRT takes 0 <= axis < rank
         raise fail(layer, f"axis {layer.axis} for rank {rank}", "0 <= axis < rank", page)
     for x in xs:
         if x.shape[:axis] + x.shape[axis + 1:] != xs[0].shape[:axis] + xs[0].shape[axis + 1:]:

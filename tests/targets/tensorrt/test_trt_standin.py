@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.support import trt_standin as trt
-from tests.support.trt_stubs import stub_dir_or_skip
+from tests.support.trt_stubs import patch_source, stub_dir_or_skip
 
 RNG = np.random.default_rng(12)
 STRONG = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
@@ -438,6 +438,9 @@ def test_concatenation_and_padding_by_hand():
                                  net.add_input("b", trt.float32, b.shape)])
     got = run(net, cat, {"a": a, "b": b})  # axis unset: rank - 3 = 1
     np.testing.assert_array_equal(got, np.concatenate([a, b], axis=1))
+    cat.axis = -3
+    with pytest.raises(trt.StandinError, match="0 <= axis < rank"):
+        cat.get_output(0).shape
     net = new_net()
     pad = net.add_padding_nd(net.add_input("a", trt.float32, a.shape), (1, -1), (2, 0))
     want = np.zeros((1, 2, 6, 2), np.float32)
@@ -666,40 +669,75 @@ def _stub_params(cls: ast.ClassDef, name: str) -> list[list[str]]:
     return out
 
 
-def test_every_standin_name_and_signature_matches_the_stub_file():
-    stubs = _stub_classes()
+def differences(classes: dict[str, type], stubs: dict[str, ast.ClassDef]) -> tuple[list[str], int]:
+    """Where stand-in classes differ from the stub's: names, enum members, layer attributes,
+    properties vs methods, parameter names. Returns (differences, methods compared)."""
+    found: list[str] = []
     checked = 0
-    for name in trt.__all__:
-        obj = getattr(trt, name)
-        if not inspect.isclass(obj) or name == "StandinError":
+    for name, obj in classes.items():
+        if name not in stubs:
+            found.append(f"{name} is not a class of the TensorRT Python API")
             continue
-        assert name in stubs, f"{name} is not a class of the TensorRT Python API"
         stub = stubs[name]
         members = {n.target.id for n in stub.body if isinstance(n, ast.AnnAssign)
                    and isinstance(n.target, ast.Name)}
         if hasattr(obj, "__members__"):
-            assert set(obj.__members__) <= members, f"{name}: {set(obj.__members__) - members}"
+            found += [f"{name}.{m} is not in the stub" for m in set(obj.__members__) - members]
             continue
         for attr in getattr(obj, "ATTRS", {}):
-            has_fn = bool(_stub_params(stub, attr))
-            assert attr in members or has_fn or _inherited(stubs, stub, attr), f"{name}.{attr}"
+            if not (attr in members or _stub_params(stub, attr) or _inherited(stubs, stub, attr)):
+                found.append(f"{name}.{attr} is not an attribute in the stub")
         for meth, fn in vars(obj).items():
             if meth.startswith("_"):
                 continue
             if isinstance(fn, property) and meth != "layers":  # `layers`: the stand-in's own
-                assert meth in members or _stub_is_property(stub, meth), \
-                    f"{name}.{meth} is a property in the stand-in, not in the stub"
+                if not (meth in members or _stub_is_property(stub, meth)):
+                    found.append(f"{name}.{meth} is a property in the stand-in, not in the stub")
                 continue
             if not inspect.isfunction(fn):
                 continue
-            assert not _stub_is_property(stub, meth), f"{name}.{meth} is a property in the stub"
+            if _stub_is_property(stub, meth):
+                found.append(f"{name}.{meth} is a property in the stub")
+                continue
             overloads = _stub_params(stub, meth)
-            assert overloads, f"{name}.{meth} is not in the stub"
             params = list(inspect.signature(fn).parameters)[1:]
-            assert params in overloads, \
-                f"{name}.{meth}{params} vs stub {overloads}"
+            if params not in overloads:
+                found.append(f"{name}.{meth}{params} vs stub {overloads}")
             checked += 1
-    assert checked > 40  # the add_* methods and the ILayer / ITensor accessors
+    return found, checked
+
+
+def test_every_standin_name_and_signature_matches_the_stub_file():
+    classes = {n: getattr(trt, n) for n in trt.__all__
+               if inspect.isclass(getattr(trt, n)) and n != "StandinError"}
+    found, checked = differences(classes, _stub_classes())
+    assert found == []
+    assert checked > 40  # the add_* methods and the ILayer / ITensor / Builder accessors
+
+
+def test_the_signature_check_sees_a_wrong_parameter_name_and_a_missing_attribute():
+    class INetworkDefinition:  # noqa: N801 (named as the API class it imitates)
+        def add_softmax(self, tensor):  # the binding calls it `input`
+            pass
+
+    wrong_attrs = type("IConvolutionLayer", (), {"ATTRS": {"strides": None}})
+    found, _ = differences({"INetworkDefinition": INetworkDefinition,
+                            "IConvolutionLayer": wrong_attrs}, _stub_classes())
+    assert any("add_softmax['tensor']" in f for f in found)
+    assert any("IConvolutionLayer.strides" in f for f in found)
+
+
+def test_stub_fixes_make_the_generated_stub_text_parse():
+    broken = ("import tensorrt_libs as tensorrt_libs\n"
+              "__all__ = ['a', 'tensorrt_libs', 'b']\n"
+              "class P:\n"
+              "    def f(self, in: int, out: int) -> None: ...\n"
+              "    def add_scale_nd(self, a: int = None, channel_axis: int) -> None: ...\n")
+    with pytest.raises(SyntaxError):
+        ast.parse(broken)
+    fixed = patch_source(broken)
+    ast.parse(fixed)
+    assert "tensorrt_libs" not in fixed and "in_: int" in fixed
 
 
 def _stub_is_property(cls: ast.ClassDef, name: str) -> bool:
