@@ -5,7 +5,8 @@ What it writes this round: with ``import tensorrt`` working, the serialized engi
 :func:`targets.tensorrt.network.build_network`. Without TensorRT, emitting is a
 :class:`TensorRTNotInstalledError` (exit 2) that says what to install; nothing is written.
 Either way :mod:`.preflight` runs first, so an unconvertible model is reported the same on
-every machine. The executor is named ``tensorrt``; it is registered with the engine runner.
+every machine. The executor is named ``tensorrt``; no executor of that name is registered
+yet, so running an engine is for a later version.
 """
 
 from __future__ import annotations
