@@ -1,4 +1,4 @@
-"""The state one network build shares with the converters, and the helpers they all use.
+"""The state one network build shares with the converters, and the functions they all use.
 
 A :class:`ConversionContext` holds the injected ``trt`` module, the network being built and
 the map IR value name -> TensorRT tensor. Constants become ``add_constant`` layers when a
@@ -122,7 +122,8 @@ class ConversionContext:
 
     # -- layers ------------------------------------------------------------------------------
     def name(self, layer: tensorrt.ILayer, node: Node, suffix: str = "") -> None:
-        """Name ``layer`` after ``node``'s source layer (``suffix`` tells helpers apart)."""
+        """Name ``layer`` after ``node``'s source layer; ``suffix`` tells apart the layers
+        of one node."""
         layer.name = node.label + (f"/{suffix}" if suffix else "")
 
     def reshape(self, t: tensorrt.ITensor, shape: Any, node: Node,

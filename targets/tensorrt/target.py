@@ -1,6 +1,6 @@
 """The TensorRT target: options, capabilities, and the engine build where TensorRT imports.
 
-What it writes this round: with ``import tensorrt`` working, the serialized engine
+What it writes: with ``import tensorrt`` working, the serialized engine
 (``.engine``/``.plan``) built from the strongly typed fp32 network of
 :func:`targets.tensorrt.network.build_network`. Without TensorRT, emitting is a
 :class:`TensorRTNotInstalledError` (exit 2) that says what to install; nothing is written.

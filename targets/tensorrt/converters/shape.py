@@ -6,7 +6,7 @@ Reshapes take the output's IR shape with its one symbolic dim as -1 and set
 ``zero_is_placeholder`` off, so a 0 there is a real zero; only when the IR shape has several
 symbolic dims does a reshape read its constant shape input, and then ``zero_is_placeholder``
 is the inverse of ``allowzero`` (0 copies the input dim unless allowzero). Slices and pads
-need static input dims this round (a shape-tensor slice for dynamic dims comes with the
+need static input dims for now (a shape-tensor slice for dynamic dims comes with the
 optimization profiles). Pads are slices with negative starts and a sample mode (FILL with
 the constant, REFLECT, CLAMP for edge, WRAP), as TensorRT's ONNX parser builds them.
 """

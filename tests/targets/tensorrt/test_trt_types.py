@@ -4,7 +4,7 @@ The converters reach TensorRT only through the injected ``trt`` module (typed by
 :class:`targets.tensorrt.api.TrtModule`) and the network it made, so with the patched stubs
 on MYPYPATH every layer call and attribute is checked against the real signatures. The
 second test shows the check bites: a converter that passes a str where TensorRT takes an
-int, or a tuple where it takes Dims, fails it. The stubs' own leftovers (unannotated helpers
+int, or a tuple where it takes Dims, fails it. The stubs' own leftovers (unannotated functions
 of the generated file) are silenced by a per-module config, not counted.
 """
 
