@@ -31,6 +31,7 @@ ENTRY_POINT_GROUP = "infercc.targets"
 BUILTIN_TARGETS: dict[str, str] = {
     "tflite": "targets.tflite.target:TFLiteTarget",
     "onnx": "targets.onnx.target:OnnxTarget",
+    "tensorrt": "targets.tensorrt.target:TensorRTTarget",
 }
 
 # What compile() emits when neither a target nor an output file names one.

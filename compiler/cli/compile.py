@@ -52,12 +52,12 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     )
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("-t", "--target", metavar="NAME",
-                   help="what to emit, optionally with options: tflite, onnx, "
+                   help="what to emit, optionally with options: tflite, onnx, tensorrt, "
                    "'tflite{float16=true}' (default: the target of -o's extension; `infercc "
                    "targets` lists them)")
     p.add_argument("-o", "--output", metavar="OUT", required=True,
                    help="the file to write (written atomically); its extension selects the "
-                   "target (.tflite, .onnx)")
+                   "target (.tflite, .onnx, .engine)")
     p.add_argument("-p", "--pipeline", metavar="PIPELINE",
                    help="passes to run before emitting (default: see below; 'default' in "
                    "it stands for the target's default pipeline)")

@@ -101,7 +101,7 @@ def spec_for(name: str) -> QuantSpec:
 
     A registered target (builtin or plugin, :mod:`targets`) answers with its ``quant_spec``;
     a name no target is registered under falls back to a module ``targets.<name>.quant_spec``
-    holding ``QUANT_SPEC`` (a target whose emitter does not exist yet: ``tensorrt``). Both are
+    holding ``QUANT_SPEC`` (a scheme with no target of its own). Both are
     looked up by name: the quantization library sits below the targets and never imports
     them. Raises :class:`QuantSpecError` when neither exists.
     """
@@ -123,7 +123,7 @@ def spec_for(name: str) -> QuantSpec:
         if e.name is None or not f"targets.{name}.quant_spec".startswith(e.name):
             raise
         raise QuantSpecError(f"no quantization spec named {name!r} (targets with one: "
-                             f"{', '.join(registry.names())}, tensorrt)") from None
+                             f"{', '.join(registry.names())})") from None
     spec = getattr(mod, "QUANT_SPEC", None)
     if not isinstance(spec, QuantSpec):
         raise QuantSpecError(f"targets.{name}.quant_spec has no QUANT_SPEC")

@@ -61,7 +61,7 @@ def _max_steps(result, feeds) -> float:
 @pytest.mark.parametrize("kwargs, words", [
     (dict(int8=True), "needs calibration"),
     (dict(int8=True, calibration=[np.zeros((1, 3, 12, 12), np.float32)], target="onnx"),
-     "TFLite-only"),
+     "TFLite/TensorRT-only"),
     (dict(int8=True, calibration=[np.zeros((1, 3, 12, 12), np.float32)], float16=True),
      "float16"),
     (dict(int8=True, calibration=[np.zeros((1, 3, 12, 12), np.float32)], method="median"),
@@ -159,7 +159,7 @@ def test_cli_int8_compile_and_run_report(small_onnx, tmp_path, capsys):
 @pytest.mark.parametrize("argv, words", [
     (["--int8"], "--int8 needs --calibration"),
     (["--int8", "--calibration", "CAL", "--float16"], "exclude each other"),
-    (["--int8", "--calibration", "CAL", "-t", "onnx"], "TFLite-only"),
+    (["--int8", "--calibration", "CAL", "-t", "onnx"], "TFLite/TensorRT-only"),
     (["--keep-float", "conv1"], "only apply with --int8"),
     (["--int8", "--calibration", "nope.npz"], "no such file"),
 ])

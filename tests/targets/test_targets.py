@@ -32,12 +32,12 @@ TINY_CNN = REPO / "examples" / "models" / "tiny_cnn.onnx"
 
 def test_importing_and_listing_targets_imports_no_emitter():
     code = ("import sys, targets; names = targets.target_names(); "
-            "heavy = [m for m in sys.modules if m.startswith(('targets.tflite', 'targets.onnx'))]; "
+            "heavy = [m for m in sys.modules if m.startswith(('targets.tflite', 'targets.onnx', 'targets.tensorrt'))]; "
             "print(names, heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=REPO, env={"PYTHONPATH": str(REPO)}, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['tflite', 'onnx'] []"
+    assert out.stdout.strip() == "['tflite', 'onnx', 'tensorrt'] []"
 
 
 def test_unknown_target_suggests_the_close_name():
@@ -137,9 +137,10 @@ def test_supports_answers_per_node_as_the_emitters_decide(tmp_path):
     assert [n.op for n in cnn.nodes if tflite.supports(n) is not None] == []
 
 
-def test_int8_is_offered_by_tflite_only():
+def test_int8_is_offered_by_tflite_and_tensorrt_only():
     assert get_target("tflite").supports_int8 and not get_target("onnx").supports_int8
-    with pytest.raises(InferccError, match="TFLite-only.*'onnx'"):
+    assert get_target("tensorrt").supports_int8
+    with pytest.raises(InferccError, match="TFLite/TensorRT-only.*'onnx'"):
         compiler.compile("no-such-model.onnx", "onnx", int8=True, calibration=[np.zeros(1)])
 
 

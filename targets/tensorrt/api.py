@@ -1,0 +1,41 @@
+"""The part of the ``tensorrt`` module this target calls, as a protocol for type checking.
+
+The ``trt`` module is injected (the real ``tensorrt`` where it imports, a stand-in in
+tests), never imported here at run time. Under a type checker with the ``tensorrt-stubs``
+file on MYPYPATH, :class:`TrtModule` names the classes and enums of that file, so every
+call a converter makes through ``ctx.trt`` and ``ctx.network`` is checked against the real
+signatures; the real module satisfies the protocol structurally.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import tensorrt
+
+
+class TrtModule(Protocol):
+    """The ``tensorrt`` names the network builder and the converters use."""
+
+    ActivationType: type[tensorrt.ActivationType]
+    Builder: type[tensorrt.Builder]
+    DataType: type[tensorrt.DataType]
+    Dims: type[tensorrt.Dims]
+    ElementWiseOperation: type[tensorrt.ElementWiseOperation]
+    GatherMode: type[tensorrt.GatherMode]
+    InterpolationMode: type[tensorrt.InterpolationMode]
+    Logger: type[tensorrt.Logger]
+    MemoryPoolType: type[tensorrt.MemoryPoolType]
+    MatrixOperation: type[tensorrt.MatrixOperation]
+    NetworkDefinitionCreationFlag: type[tensorrt.NetworkDefinitionCreationFlag]
+    PaddingMode: type[tensorrt.PaddingMode]
+    Permutation: type[tensorrt.Permutation]
+    PoolingType: type[tensorrt.PoolingType]
+    ReduceOperation: type[tensorrt.ReduceOperation]
+    ResizeCoordinateTransformation: type[tensorrt.ResizeCoordinateTransformation]
+    ResizeRoundMode: type[tensorrt.ResizeRoundMode]
+    ResizeSelector: type[tensorrt.ResizeSelector]
+    SampleMode: type[tensorrt.SampleMode]
+    UnaryOperation: type[tensorrt.UnaryOperation]
+    Weights: type[tensorrt.Weights]

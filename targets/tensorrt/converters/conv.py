@@ -1,0 +1,159 @@
+"""Convolution and deconvolution (IConvolutionLayer / IDeconvolutionLayer).
+
+Weights are constant inputs in the IR's ONNX layout (conv: O, I/group, k...; conv_transpose:
+I, O/group, k...), which is TensorRT's kernel layout too. 1-D convolutions run as 2-D ones
+on an appended size-1 axis. ``pads`` become pre/post padding; SAME_UPPER/SAME_LOWER become
+the matching padding modes. A conv_transpose ``output_padding`` shortens the post padding;
+beyond it the extra rows hold only the bias, so the layer runs without bias, pads zeros and
+adds the bias after.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from compiler.ir.graph import Node
+
+from ..context import ConversionContext, fused_activation_reason
+from ..registry import converter
+from ._util import const_input_reason, first, ints
+
+if TYPE_CHECKING:
+    import tensorrt
+
+
+def _check(node: Node) -> str | None:
+    w = node.input(1)
+    if w is None or w.const_value is None:
+        return "weights computed at run time (TensorRT takes constant kernels)"
+    nd = np.ndim(w.const_value) - 2
+    if nd not in (1, 2, 3):
+        return f"{nd}-D convolution (TensorRT takes 1-D, 2-D and 3-D)"
+    if str(node.attrs.get("auto_pad") or "NOTSET") not in ("NOTSET", "VALID", "SAME_UPPER",
+                                                            "SAME_LOWER"):
+        return f"auto_pad '{node.attrs.get('auto_pad')}'"
+    return first(const_input_reason(node, 2), fused_activation_reason(node))
+
+
+def _check_transpose(node: Node) -> str | None:
+    if node.attrs.get("output_shape") is not None:
+        return "output_shape given (run shape inference to turn it into pads)"
+    if str(node.attrs.get("auto_pad") or "NOTSET") not in ("NOTSET", "VALID"):
+        return f"auto_pad '{node.attrs.get('auto_pad')}' on a transposed convolution"
+    return _check(node)
+
+
+def _one_d(ctx: ConversionContext, x: tensorrt.ITensor, node: Node) -> tensorrt.ITensor:
+    """(N, C, L) -> (N, C, L, 1): 0 copies a dim, so dynamic N and L stay dynamic."""
+    layer = ctx.network.add_shuffle(x)
+    layer.reshape_dims = ctx.dims([0, 0, 0, 1])
+    layer.zero_is_placeholder = True
+    ctx.name(layer, node, "to_2d")
+    return layer.get_output(0)
+
+
+def _back_to_1d(ctx: ConversionContext, y: tensorrt.ITensor, node: Node) -> tensorrt.ITensor:
+    layer = ctx.network.add_shuffle(y)
+    layer.reshape_dims = ctx.dims([0, 0, 0])
+    layer.zero_is_placeholder = True
+    ctx.name(layer, node, "to_1d")
+    return layer.get_output(0)
+
+
+def _geometry(node: Node, nd: int) -> tuple[list[int], list[int], list[int], list[int]]:
+    """strides, dilations, begin pads, end pads (1-D extended by a trivial second axis)."""
+    strides = ints(node.attrs.get("strides"), [1] * nd)
+    dilations = ints(node.attrs.get("dilations"), [1] * nd)
+    pads = ints(node.attrs.get("pads"), [0] * (2 * nd))
+    if str(node.attrs.get("auto_pad") or "NOTSET") == "VALID":
+        pads = [0] * (2 * nd)
+    begin, end = pads[:nd], pads[nd:]
+    if nd == 1:
+        strides, dilations, begin, end = strides + [1], dilations + [1], begin + [0], end + [0]
+    return strides, dilations, begin, end
+
+
+def _padding_mode(ctx: ConversionContext, node: Node) -> tensorrt.PaddingMode | None:
+    mode = str(node.attrs.get("auto_pad") or "NOTSET")
+    if mode == "SAME_UPPER":
+        return ctx.trt.PaddingMode.SAME_UPPER
+    if mode == "SAME_LOWER":
+        return ctx.trt.PaddingMode.SAME_LOWER
+    return None
+
+
+@converter("conv", supports=_check)
+def convert_conv(ctx: ConversionContext, node: Node) -> None:
+    """Grouped, depthwise (group == C), dilated and strided convolution."""
+    w = np.asarray(ctx.const_array(node, 1), dtype=np.float32)
+    b = ctx.const_array(node, 2)
+    nd = w.ndim - 2
+    x = ctx.tensor(node.input(0))
+    if nd == 1:
+        x, w = _one_d(ctx, x, node), w[..., None]
+    strides, dilations, begin, end = _geometry(node, nd)
+    kernel = ctx.dims(w.shape[2:])
+    if b is None:
+        layer = ctx.network.add_convolution_nd(x, int(w.shape[0]), kernel, ctx.weights(w))
+    else:
+        layer = ctx.network.add_convolution_nd(x, int(w.shape[0]), kernel, ctx.weights(w),
+                                               ctx.weights(np.asarray(b, np.float32)))
+    layer.stride_nd = ctx.dims(strides)
+    layer.dilation_nd = ctx.dims(dilations)
+    layer.num_groups = int(node.attrs.get("group") or 1)
+    mode = _padding_mode(ctx, node)
+    if mode is not None:
+        layer.padding_mode = mode
+    else:
+        layer.pre_padding = ctx.dims(begin)
+        layer.post_padding = ctx.dims(end)
+    ctx.name(layer, node)
+    y = layer.get_output(0)
+    if nd == 1:
+        y = _back_to_1d(ctx, y, node)
+    ctx.set_output(node, ctx.fused_activation(y, node))
+
+
+@converter("conv_transpose", supports=_check_transpose)
+def convert_conv_transpose(ctx: ConversionContext, node: Node) -> None:
+    """Transposed convolution; ``output_padding`` handled as described in the module."""
+    w = np.asarray(ctx.const_array(node, 1), dtype=np.float32)
+    b = ctx.const_array(node, 2)
+    nd = w.ndim - 2
+    group = int(node.attrs.get("group") or 1)
+    x = ctx.tensor(node.input(0))
+    if nd == 1:
+        x, w = _one_d(ctx, x, node), w[..., None]
+    strides, dilations, begin, end = _geometry(node, nd)
+    out_pad = ints(node.attrs.get("output_padding"), [0] * nd) + ([0] if nd == 1 else [])
+    post = [e - p for e, p in zip(end, out_pad)]
+    extra = [max(0, -p) for p in post]
+    post = [max(0, p) for p in post]
+    bias_after = b is not None and any(extra)
+    maps = int(w.shape[1]) * group
+    kernel = ctx.dims(w.shape[2:])
+    if b is None or bias_after:
+        layer = ctx.network.add_deconvolution_nd(x, maps, kernel, ctx.weights(w))
+    else:
+        layer = ctx.network.add_deconvolution_nd(x, maps, kernel, ctx.weights(w),
+                                                 ctx.weights(np.asarray(b, np.float32)))
+    layer.stride_nd = ctx.dims(strides)
+    layer.dilation_nd = ctx.dims(dilations)
+    layer.num_groups = group
+    layer.pre_padding = ctx.dims(begin)
+    layer.post_padding = ctx.dims(post)
+    ctx.name(layer, node)
+    y = layer.get_output(0)
+    if any(extra):
+        pad = ctx.network.add_padding_nd(y, ctx.dims([0] * len(extra)), ctx.dims(extra))
+        ctx.name(pad, node, "output_padding")
+        y = pad.get_output(0)
+    if bias_after:
+        bias = np.asarray(b, np.float32).reshape((1, -1) + (1,) * len(extra))
+        y = ctx.elementwise(y, ctx.constant(bias, f"{node.outputs[0].name}/bias"),
+                            ctx.trt.ElementWiseOperation.SUM, node, "bias")
+    if nd == 1:
+        y = _back_to_1d(ctx, y, node)
+    ctx.set_output(node, ctx.fused_activation(y, node))

@@ -1,0 +1,263 @@
+"""Data movement: reshape, flatten, squeeze, unsqueeze, transpose, depth_to_space and
+space_to_depth (IShuffleLayer); slice, pad and split (ISliceLayer); gather (IGatherLayer);
+concat (IConcatenationLayer); shape.
+
+Reshapes take the output's IR shape with its one symbolic dim as -1 and set
+``zero_is_placeholder`` off, so a 0 there is a real zero; only when the IR shape has several
+symbolic dims does a reshape read its constant shape input, and then ``zero_is_placeholder``
+is the inverse of ``allowzero`` (0 copies the input dim unless allowzero). Slices and pads
+need static input dims for now (a shape-tensor slice for dynamic dims comes with the
+optimization profiles). Pads are slices with negative starts and a sample mode (FILL with
+the constant, REFLECT, CLAMP for edge, WRAP), as TensorRT's ONNX parser builds them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler.ir.graph import Node
+
+from ..context import ConversionContext
+from ..registry import converter
+from ._util import const_input_reason, first, rank_of, shape_with_one_unknown, static_shape
+
+
+def _check_reshape(node: Node) -> str | None:
+    if shape_with_one_unknown(node) is not None:
+        return None
+    return first(const_input_reason(node, 1),
+                 None if node.input(1) is not None else "output of unknown shape")
+
+
+@converter("reshape", supports=_check_reshape)
+def convert_reshape(ctx: ConversionContext, node: Node) -> None:
+    x = ctx.tensor(node.input(0))
+    dims = shape_with_one_unknown(node)
+    layer = ctx.network.add_shuffle(x)
+    if dims is not None:
+        layer.reshape_dims = ctx.dims(dims)
+        layer.zero_is_placeholder = False
+    else:
+        shape = ctx.const_array(node, 1)
+        assert shape is not None  # the check requires it
+        layer.reshape_dims = ctx.dims(shape.reshape(-1))
+        layer.zero_is_placeholder = not node.attrs.get("allowzero")
+    ctx.name(layer, node)
+    ctx.set_output(node, layer.get_output(0))
+
+
+def _check_to_shape(node: Node) -> str | None:
+    return None if shape_with_one_unknown(node) is not None else \
+        "output shape with more than one symbolic dim"
+
+
+def _to_output_shape(ctx: ConversionContext, node: Node) -> None:
+    ctx.set_output(node, ctx.reshape(ctx.tensor(node.input(0)), shape_with_one_unknown(node),
+                                     node, ""))
+
+
+for _op in ("flatten", "squeeze", "unsqueeze"):
+    converter(_op, supports=_check_to_shape)(_to_output_shape)
+
+
+@converter("transpose")
+def convert_transpose(ctx: ConversionContext, node: Node) -> None:
+    x = ctx.tensor(node.input(0))
+    perm = node.attrs.get("perm")
+    if perm is None:
+        perm = list(range(ctx.rank(x)))[::-1]
+    ctx.set_output(node, ctx.transpose(x, perm, node, ""))
+
+
+def _check_static(node: Node) -> str | None:
+    v = node.input(0)
+    if v is None or static_shape(v.type.shape) is None:
+        return "input with symbolic dims (shape-tensor slicing comes with dynamic shapes)"
+    return None
+
+
+def _check_slice(node: Node) -> str | None:
+    return first(_check_static(node), const_input_reason(node, 1, 2, 3, 4))
+
+
+@converter("slice", supports=_check_slice)
+def convert_slice(ctx: ConversionContext, node: Node) -> None:
+    """start/size/stride per axis from Python's clamping rule (``slice.indices``)."""
+    x = ctx.tensor(node.input(0))
+    in_shape = static_shape(node.inputs[0].type.shape)  # type: ignore[union-attr]
+    assert in_shape is not None
+    rank = len(in_shape)
+    starts, ends = (np.asarray(ctx.const_array(node, i)).reshape(-1) for i in (1, 2))
+    axes_arr, steps_arr = ctx.const_array(node, 3), ctx.const_array(node, 4)
+    axes = ([int(a) % rank for a in axes_arr.reshape(-1)] if axes_arr is not None
+            else list(range(len(starts))))
+    steps = steps_arr.reshape(-1) if steps_arr is not None else np.ones(len(axes), np.int64)
+    start, size, stride = [0] * rank, list(in_shape), [1] * rank
+    for a, b, e, s in zip(axes, starts, ends, steps):
+        lo, hi, st = slice(int(b), int(e), int(s)).indices(in_shape[a])
+        start[a], stride[a], size[a] = lo, st, len(range(lo, hi, st))
+    layer = ctx.network.add_slice(x, ctx.dims(start), ctx.dims(size), ctx.dims(stride))
+    ctx.name(layer, node)
+    ctx.set_output(node, layer.get_output(0))
+
+
+_PAD_MODES = {"constant": "FILL", "reflect": "REFLECT", "edge": "CLAMP", "wrap": "WRAP"}
+
+
+def _check_pad(node: Node) -> str | None:
+    mode = str(node.attrs.get("mode") or "constant")
+    if mode not in _PAD_MODES:
+        return f"pad mode '{mode}'"
+    return first(_check_static(node), const_input_reason(node, 1, 2, 3))
+
+
+@converter("pad", supports=_check_pad)
+def convert_pad(ctx: ConversionContext, node: Node) -> None:
+    x = ctx.tensor(node.input(0))
+    in_shape = static_shape(node.inputs[0].type.shape)  # type: ignore[union-attr]
+    assert in_shape is not None
+    rank = len(in_shape)
+    pads = np.asarray(ctx.const_array(node, 1)).reshape(-1).astype(int)
+    axes_arr = ctx.const_array(node, 3)
+    axes = ([int(a) % rank for a in axes_arr.reshape(-1)] if axes_arr is not None
+            else list(range(rank)))
+    begin, end = [0] * rank, [0] * rank
+    for k, a in enumerate(axes):
+        begin[a], end[a] = int(pads[k]), int(pads[k + len(axes)])
+    layer = ctx.network.add_slice(x, ctx.dims([-b for b in begin]),
+                                  ctx.dims([d + b + e for d, b, e in zip(in_shape, begin, end)]),
+                                  ctx.dims([1] * rank))
+    mode = str(node.attrs.get("mode") or "constant")
+    layer.mode = getattr(ctx.trt.SampleMode, _PAD_MODES[mode])
+    fill = ctx.const_array(node, 2)
+    if mode == "constant" and fill is not None and float(fill.reshape(-1)[0]) != 0.0:
+        dtype = node.inputs[0].type.dtype.numpy  # type: ignore[union-attr]
+        layer.set_input(4, ctx.constant(np.asarray(fill.reshape(-1)[0], dtype),
+                                        f"{node.outputs[0].name}/fill"))
+    ctx.name(layer, node)
+    ctx.set_output(node, layer.get_output(0))
+
+
+def _check_split(node: Node) -> str | None:
+    if any(static_shape(v.type.shape) is None for v in node.outputs):
+        return "outputs with symbolic dims"
+    return _check_static(node)
+
+
+@converter("split", supports=_check_split)
+def convert_split(ctx: ConversionContext, node: Node) -> None:
+    """One slice per output, at offsets read from the outputs' IR shapes."""
+    x = ctx.tensor(node.input(0))
+    in_shape = static_shape(node.inputs[0].type.shape)  # type: ignore[union-attr]
+    assert in_shape is not None
+    axis = int(node.attrs.get("axis", 0)) % len(in_shape)
+    offset = 0
+    for i, v in enumerate(node.outputs):
+        out_shape = static_shape(v.type.shape)
+        assert out_shape is not None
+        start = [0] * len(in_shape)
+        start[axis] = offset
+        layer = ctx.network.add_slice(x, ctx.dims(start), ctx.dims(out_shape),
+                                      ctx.dims([1] * len(in_shape)))
+        ctx.name(layer, node, f"{i}")
+        ctx.set_output(node, layer.get_output(0), i)
+        offset += out_shape[axis]
+
+
+def _check_gather(node: Node) -> str | None:
+    return None if rank_of(node) is not None else "input of unknown rank"
+
+
+@converter("gather", supports=_check_gather)
+def convert_gather(ctx: ConversionContext, node: Node) -> None:
+    """Constant negative indices are made positive (TensorRT reads them as out of range)."""
+    x = ctx.tensor(node.input(0))
+    axis = int(node.attrs.get("axis", 0)) % ctx.rank(x)
+    idx_arr = ctx.const_array(node, 1)
+    if idx_arr is not None:
+        dim = x.shape[axis]
+        if dim >= 0:
+            idx_arr = np.where(idx_arr < 0, idx_arr + dim, idx_arr)
+        indices = ctx.constant(idx_arr.astype(np.int32), f"{node.outputs[0].name}/indices")
+    else:
+        indices = ctx.tensor(node.input(1))
+    layer = ctx.network.add_gather(x, indices, axis)
+    ctx.name(layer, node)
+    ctx.set_output(node, layer.get_output(0))
+
+
+@converter("concat")
+def convert_concat(ctx: ConversionContext, node: Node) -> None:
+    ins = [ctx.tensor(v) for v in node.inputs if v is not None]
+    layer = ctx.network.add_concatenation(ins)
+    layer.axis = int(node.attrs["axis"]) % ctx.rank(ins[0])
+    ctx.name(layer, node)
+    ctx.set_output(node, layer.get_output(0))
+
+
+def _check_shape(node: Node) -> str | None:
+    v = node.input(0)
+    return None if v is not None and v.type.rank is not None else "input of unknown rank"
+
+
+@converter("shape", supports=_check_shape)
+def convert_shape(ctx: ConversionContext, node: Node) -> None:
+    """A constant when the input's shape is static, else an IShapeLayer (int64)."""
+    v = node.inputs[0]
+    assert v is not None and v.type.shape is not None
+    rank = len(v.type.shape)
+    start = int(node.attrs.get("start", 0) or 0)
+    end_attr = node.attrs.get("end")
+    end = rank if end_attr is None else int(end_attr)
+    sl = slice(start, end)
+    shape = static_shape(v.type.shape)
+    if shape is not None:
+        arr = np.asarray(shape[sl], np.int64)
+        ctx.set_output(node, ctx.constant(arr, node.outputs[0].name))
+        return
+    layer = ctx.network.add_shape(ctx.tensor(v))
+    ctx.name(layer, node)
+    y = layer.get_output(0)
+    lo, hi, _ = sl.indices(rank)
+    if (lo, hi) != (0, rank):
+        part = ctx.network.add_slice(y, ctx.dims([lo]), ctx.dims([max(0, hi - lo)]),
+                                     ctx.dims([1]))
+        ctx.name(part, node, "slice")
+        y = part.get_output(0)
+    ctx.set_output(node, y)
+
+
+def _check_blocks(node: Node) -> str | None:
+    v = node.input(0)
+    if v is None or v.type.rank != 4 or static_shape(v.type.shape) is None:
+        return "input that is not 4-D with static dims"
+    if str(node.attrs.get("mode") or "DCR") not in ("DCR", "CRD"):
+        return f"mode '{node.attrs.get('mode')}'"
+    return None
+
+
+def _blocks(ctx: ConversionContext, node: Node, shape: list[int], perm: list[int]) -> None:
+    """reshape to 6-D, transpose, reshape to the output: the ONNX definition's three steps."""
+    y = ctx.reshape(ctx.tensor(node.input(0)), shape, node, "split_blocks")
+    y = ctx.transpose(y, perm, node, "move_blocks")
+    out = static_shape(node.outputs[0].type.shape)
+    ctx.set_output(node, ctx.reshape(y, out, node, "merge_blocks"))
+
+
+@converter("depth_to_space", supports=_check_blocks)
+def convert_depth_to_space(ctx: ConversionContext, node: Node) -> None:
+    n, c, h, w = static_shape(node.inputs[0].type.shape) or []  # type: ignore[union-attr]
+    b = int(node.attrs["blocksize"])
+    if str(node.attrs.get("mode") or "DCR") == "DCR":
+        _blocks(ctx, node, [n, b, b, c // (b * b), h, w], [0, 3, 4, 1, 5, 2])
+    else:
+        _blocks(ctx, node, [n, c // (b * b), b, b, h, w], [0, 1, 4, 2, 5, 3])
+
+
+@converter("space_to_depth", supports=_check_blocks)
+def convert_space_to_depth(ctx: ConversionContext, node: Node) -> None:
+    n, c, h, w = static_shape(node.inputs[0].type.shape) or []  # type: ignore[union-attr]
+    b = int(node.attrs["blocksize"])
+    perm = [0, 3, 5, 1, 2, 4] if str(node.attrs.get("mode") or "DCR") == "DCR" \
+        else [0, 1, 3, 5, 2, 4]
+    _blocks(ctx, node, [n, c, h // b, b, w // b, b], perm)

@@ -1,0 +1,86 @@
+"""Before anything is written: every node TensorRT cannot express, all at once.
+
+A node is refused when no converter of its op accepts it (each converter's reason is
+kept) or when one of its values has an element type TensorRT has no counterpart for. A
+graph input is refused when TensorRT has no type for it, or when it has symbolic dims: an
+engine with dynamic dims needs an optimization profile, which this version does not write.
+:func:`check` raises :class:`TensorRTUnsupportedError` (exit 2) listing each problem as
+``op (dtype): reason`` with the source layer names that have it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compiler.errors import UnsupportedOpsError
+from compiler.ir.graph import CONST, Graph, Node, Value
+
+from .context import trt_dtype_name
+from .registry import select
+
+
+class TensorRTUnsupportedError(UnsupportedOpsError):
+    """Nodes the TensorRT target cannot express; ``problems`` lists each one."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.problems = problems
+        grouped: dict[str, list[str]] = {}
+        for p in problems:
+            grouped.setdefault(f"{p.op} ({p.dtype}): {p.reason}", []).append(p.layer)
+        super().__init__(source, grouped,
+                         "TensorRT cannot build these; replace them in the source model or "
+                         "run them outside the engine. Nothing was written.")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One node TensorRT cannot express: its op, element type, source layer and why."""
+
+    op: str
+    dtype: str
+    layer: str
+    reason: str
+
+
+def node_reason(node: Node) -> str | None:
+    """None when some converter takes ``node`` and TensorRT has its types; else why not."""
+    for v in list(node.inputs) + list(node.outputs):
+        if v is not None and not v.is_const and trt_dtype_name(v.type.dtype) is None:
+            return f"%{v.name} is {v.type.dtype}, which TensorRT has no type for"
+    conv, reasons = select(node)
+    return None if conv is not None else "; ".join(reasons)
+
+
+def problems(graph: Graph) -> list[Problem]:
+    """Every refused node of ``graph``, in graph order (graph inputs of a type TensorRT
+    lacks are reported as ``input`` pseudo-nodes)."""
+    found = [Problem("input", str(v.type.dtype), v.name, why)
+             for v in graph.inputs for why in [_input_reason(v)] if why is not None]
+    for node in graph.nodes:
+        if node.op == CONST:
+            continue
+        why = node_reason(node)
+        if why is not None:
+            dtype = str(node.outputs[0].type.dtype) if node.outputs else "-"
+            found.append(Problem(node.op, dtype, node.label, why))
+    return found
+
+
+def _input_reason(v: Value) -> str | None:
+    if trt_dtype_name(v.type.dtype) is None:
+        return f"{v.type.dtype} input, which TensorRT has no type for"
+    shape = v.type.shape
+    if shape is None or not all(isinstance(d, int) for d in shape):
+        dims = "x".join(str(d) for d in shape) if shape is not None else "unknown rank"
+        fixed = ("x".join(str(d) if isinstance(d, int) else ("1" if i == 0 else "SIZE")
+                          for i, d in enumerate(shape)) if shape is not None else "DIMS")
+        return (f"dynamic shape [{dims}] (optimization profiles come in a later version); fix "
+                f"it with --input-shape {v.name}:{fixed}")
+    return None
+
+
+def check(graph: Graph, source: str = "model") -> None:
+    """Raise :class:`TensorRTUnsupportedError` when :func:`problems` finds any."""
+    found = problems(graph)
+    if found:
+        raise TensorRTUnsupportedError(source, found)

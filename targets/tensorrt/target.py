@@ -1,0 +1,134 @@
+"""The TensorRT target: options, capabilities, and the engine build where TensorRT imports.
+
+What it writes: with ``import tensorrt`` working, the serialized engine
+(``.engine``/``.plan``) built from the strongly typed fp32 network of
+:func:`targets.tensorrt.network.build_network`. Without TensorRT, emitting is a
+:class:`TensorRTNotInstalledError` (exit 2) that says what to install; nothing is written.
+Either way :mod:`.preflight` runs first, so an unconvertible model is reported the same on
+every machine. The executor is named ``tensorrt``; no executor of that name is registered
+yet, so running an engine is for a later version.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from compiler.errors import InferccError
+from compiler.fileio import atomic_write
+from compiler.ir.graph import CONST, Node
+
+from ..base import DeployedTensor, EmitResult, Target, TargetOptions
+from . import preflight
+from .api import TrtModule
+
+if TYPE_CHECKING:
+    from compiler.quantization.spec import QuantSpec
+
+log = logging.getLogger(__name__)
+
+
+class TensorRTNotInstalledError(InferccError):
+    """``import tensorrt`` fails (or finds only type stubs): no engine can be built here."""
+
+
+class EngineBuildError(InferccError):
+    """TensorRT refused to build the engine; the message carries its log."""
+
+
+@dataclass
+class TensorRTOptions(TargetOptions):
+    """``workspace_mib``: the builder's workspace memory pool limit in MiB (default:
+    TensorRT's, the device's memory).
+
+    Precision (fp16, int8), 2:4 sparse weights and auxiliary streams are options of later
+    versions of this target; they belong here.
+    """
+
+    name: ClassVar[str] = "tensorrt"
+
+    workspace_mib: int | None = None
+
+
+def import_tensorrt() -> TrtModule:
+    """The real ``tensorrt`` module, or :class:`TensorRTNotInstalledError`.
+
+    ``tensorrt-stubs`` alone makes ``import tensorrt`` succeed as an empty package; that is
+    treated as not installed.
+    """
+    try:
+        import tensorrt
+    except ImportError as e:
+        raise TensorRTNotInstalledError(_NOT_INSTALLED.format(why=f"import tensorrt failed: "
+                                                                  f"{e}")) from None
+    if not hasattr(tensorrt, "Builder"):
+        raise TensorRTNotInstalledError(_NOT_INSTALLED.format(
+            why="the installed 'tensorrt' package has no Builder (type stubs only?)"))
+    return tensorrt
+
+
+_NOT_INSTALLED = (
+    "cannot build a TensorRT engine here: {why}. Install TensorRT for your CUDA version "
+    "(pip install tensorrt, on a machine with an NVIDIA GPU and driver) and compile there; "
+    "nothing was written.")
+
+
+class TensorRTTarget(Target):
+    name: ClassVar[str] = "tensorrt"
+    title: ClassVar[str] = "TensorRT"
+    summary: ClassVar[str] = ("TensorRT engine (strongly typed fp32 network; needs TensorRT "
+                              "installed)")
+    extensions: ClassVar[tuple[str, ...]] = (".engine", ".plan")
+    Options: ClassVar[type[TargetOptions]] = TensorRTOptions
+    executor: ClassVar[str | None] = "tensorrt"
+    supports_int8: ClassVar[bool] = True
+
+    @property
+    def quant_spec(self) -> QuantSpec:
+        from .quant_spec import QUANT_SPEC
+
+        return QUANT_SPEC
+
+    def supports(self, node: Node) -> str | None:
+        """Whether a converter takes ``node`` and TensorRT has its element types."""
+        if node.op == CONST:
+            return None
+        return preflight.node_reason(node)
+
+    def emit(self, graph: Any, options: TargetOptions | None = None,
+             output: str | os.PathLike[str] | None = None) -> EmitResult:
+        opts = options if options is not None else self.Options()
+        assert isinstance(opts, TensorRTOptions), opts
+        preflight.check(graph, f"graph '{graph.name}'")
+        trt = import_tensorrt()
+        data, tensors = build_engine(graph, trt, opts)
+        if output is not None:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(output, data)
+        return EmitResult(data=data, tensor_map=tensors, target=self.name,
+                          output=Path(output) if output is not None else None)
+
+
+def build_engine(graph: Any, trt: TrtModule,
+                 opts: TensorRTOptions) -> tuple[bytes, dict[str, DeployedTensor]]:
+    """The serialized engine of ``graph`` and its tensor map (IR value -> engine tensor)."""
+    from .network import build_network
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network, ctx = build_network(graph, trt, opts, builder=builder)
+    config = builder.create_builder_config()
+    if opts.workspace_mib is not None:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, opts.workspace_mib << 20)
+    blob = builder.build_serialized_network(network, config)
+    if blob is None:
+        raise EngineBuildError(f"{graph.name}: TensorRT could not build the engine; its log "
+                               "above says which layer it refused. Nothing was written.")
+    types = {v.name: v.type for v in graph.values()}
+    tensors = {name: DeployedTensor(name=t.name, perm=tuple(range(len(t.shape))),
+                                    dtype=types[name].dtype.numpy.name if name in types else "")
+               for name, t in ctx.tensors.items()}
+    return bytes(memoryview(blob)), tensors

@@ -1,0 +1,72 @@
+"""Normalization converters (layer, instance and batch norm) vs the reference interpreter,
+through the stand-in.
+
+Tolerance 1e-5; measured up to ~1e-6 (mean/variance summed in another order).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compiler.ir import Graph, TensorType
+from tests.support.trt_check import max_abs_diff
+
+RNG = np.random.default_rng(8)
+ATOL = 1e-5
+X = (RNG.standard_normal((2, 3, 4, 5)) * 2 + 1).astype(np.float32)
+
+
+def _rand(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("axis,bias", [(-1, True), (2, True), (1, False)])
+def test_layer_norm(axis, bias):
+    g = Graph("ln")
+    x = g.add_input("x", TensorType("f32", X.shape))
+    norm_shape = X.shape[axis:] if axis >= 0 else X.shape[axis:]
+    ins = [x, g.add_const(_rand(*norm_shape), "scale")]
+    if bias:
+        ins.append(g.add_const(_rand(*norm_shape), "bias"))
+    node = g.add_node("layer_norm", ins, {"axis": axis, "epsilon": 1e-5}, source=["ln"],
+                      num_outputs=1)
+    g.outputs = [node.outputs[0]]
+    err = max_abs_diff(g, {"x": X})
+    print(f"layer_norm axis {axis}: {err:.2e}")
+    assert err <= ATOL
+
+
+def test_instance_norm():
+    g = Graph("in")
+    x = g.add_input("x", TensorType("f32", X.shape))
+    ins = [x, g.add_const(_rand(3), "scale"), g.add_const(_rand(3), "bias")]
+    g.outputs = [g.add_node("instance_norm", ins, {"epsilon": 1e-5}, source=["in"]).output]
+    assert max_abs_diff(g, {"x": X}) <= ATOL
+
+
+def test_batch_norm():
+    g = Graph("bn")
+    x = g.add_input("x", TensorType("f32", X.shape))
+    ins = [x] + [g.add_const(v, n) for n, v in (("s", _rand(3)), ("b", _rand(3)),
+                                                ("m", _rand(3)),
+                                                ("v", np.abs(_rand(3)) + 0.1))]
+    node = g.add_node("batch_norm", ins, {"epsilon": 1e-3}, source=["bn"], num_outputs=1)
+    g.outputs = [node.outputs[0]]
+    assert max_abs_diff(g, {"x": X}) <= ATOL
+
+
+def test_the_v2_layer_is_used_where_the_module_has_it(monkeypatch):
+    """TensorRT 11's add_normalization_v2 wins over add_normalization (TensorRT 10.x)."""
+    from tests.support import trt_standin as trt
+
+    calls = []
+    real = trt.INetworkDefinition.add_normalization
+
+    def v2(self, *args):
+        calls.append("v2")
+        return real(self, *args)
+
+    monkeypatch.setattr(trt.INetworkDefinition, "add_normalization_v2", v2, raising=False)
+    test_instance_norm()
+    assert calls == ["v2"]
