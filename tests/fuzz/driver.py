@@ -39,6 +39,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -67,6 +68,8 @@ _MEMORY_MARKS = ("MemoryError", "Unable to allocate", "std::bad_alloc", "Cannot 
 REGRESSIONS = Path(__file__).resolve().parent / "regressions"
 #: mutants larger than this are kept in regressions/ as their recipe (format, index) only
 MAX_SAVED_BYTES = 512 * 1024
+#: reproducers kept per failure signature and format
+KEEP_PER_SIGNATURE = 3
 
 
 @dataclass
@@ -95,6 +98,7 @@ class Result:
     detail: str
     sha: str
     seconds: float
+    signature: str = ""
 
 
 def _vm_bytes() -> int:
@@ -120,6 +124,9 @@ def run_forked(entry: Callable[[list[str]], int], argv: list[str], folder: Path,
     if pid == 0:  # the child: never returns
         rc = ESCAPED
         try:
+            import faulthandler
+
+            faulthandler.disable()  # an embedding pytest's handler would write to its own fd
             os.chdir(folder)
             err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             null = os.open(os.devnull, os.O_RDWR)
@@ -306,14 +313,30 @@ def regression_dir(fmt_name: str) -> Path:
     return REGRESSIONS / fmt_name
 
 
-def save_failure(fmt_name: str, seed, data: bytes, result: Result) -> Path:
+def signature(outcome: str, stderr: str) -> str:
+    """What a failure looks like without its paths and numbers: the outcome and the last
+    error line, so that reproducers of one bug can be told apart from those of another."""
+    lines = [l for l in stderr.splitlines() if l.strip()]
+    errors = [l for l in lines if "infercc: error" in l or "Error" in l]
+    last = (errors or lines or [""])[-1]
+    last = re.sub(r"(/[^\s:'\"]+)+", "<path>", last)
+    return f"{outcome}: " + re.sub(r"\d+", "N", last)[:120]
+
+
+def save_failure(fmt_name: str, seed, data: bytes, result: Result) -> Path | None:
     """Keep a failing mutant in ``regressions/<format>/<sha>.<ext>`` with a ``.json`` note
-    (seed, recipe, what happened); a mutant over :data:`MAX_SAVED_BYTES` keeps its note only,
-    and is rebuilt from its recipe (format, index) when replayed."""
+    (seed, recipe, what happened, :func:`signature`), unless :data:`KEEP_PER_SIGNATURE`
+    reproducers of the same signature are kept already (one bug makes hundreds of them); a
+    mutant over :data:`MAX_SAVED_BYTES` keeps its note only, and is rebuilt from its recipe
+    (format, index) when replayed. Returns the note's path, or None when not kept."""
     folder = regression_dir(fmt_name)
     folder.mkdir(parents=True, exist_ok=True)
+    sig = result.signature
+    if sum(n.get("signature") == sig for n in regressions(fmt_name)) >= KEEP_PER_SIGNATURE:
+        return None
     note = {"format": fmt_name, "index": result.index, "seed": seed.name, "what": result.what,
-            "outcome": result.outcome, "command": result.command, "detail": result.detail}
+            "outcome": result.outcome, "command": result.command, "signature": sig,
+            "detail": result.detail}
     ext = Path(seed.mutant_name).suffix
     if len(data) <= MAX_SAVED_BYTES:
         (folder / f"{result.sha}{ext}").write_bytes(data)
@@ -406,7 +429,7 @@ def work(fmt_name: str, start: int, count: int, *, replay: bool = False, save: b
                                                mem_mb=mem_mb, runner=runner)
             res = Result(fmt_name, k, seed.name, what, outcome, command, run.rc,
                          "" if outcome == "ok" else _first_lines(run.stderr), sha,
-                         round(run.seconds, 3))
+                         round(run.seconds, 3), signature(outcome, run.stderr))
             if save and not replay and outcome in FAILURES:
                 save_failure(fmt_name, seed, data, res)
             out.write(json.dumps(asdict(res)) + "\n")
@@ -460,7 +483,7 @@ def _death(start: dict, fmt_name: str, rc: int, stderr: str) -> dict:
         outcome = "memory"
     return asdict(Result(fmt_name, start["start"], start["seed"], start["what"], outcome,
                          "inspect or compile", None, f"{how}\n{_first_lines(stderr)}",
-                         start["sha"], 0.0))
+                         start["sha"], 0.0, signature(outcome, f"{stderr}\n{how}")))
 
 
 def spawn(fmt_name: str, count: int, *, start: int = 0, replay: bool = False,

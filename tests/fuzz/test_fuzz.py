@@ -3,7 +3,8 @@ a clean error: never a traceback, a crash, a hang, a memory blow-up or a half-wr
 
 Each format gets ``INFERCC_FUZZ_COUNT`` mutants (default :data:`DEFAULT_COUNT`, sized so the
 whole run stays within about five minutes on a 2-core machine) in the default suite and
-10,000 under ``-m slow``, which keeps every failing mutant in ``tests/fuzz/regressions/``.
+10,000 under ``-m slow``, which keeps failing mutants in ``tests/fuzz/regressions/`` (three
+per distinct failure).
 Every kept reproducer is replayed by the default suite. The driver's classification is
 checked first, on stand-in entry points that end each way a run can end.
 """
@@ -33,21 +34,19 @@ PENDING = {
     "tflite": "the TFLite reader takes operator tensor indices on trust (IndexError)",
     "pt2": "torch.export's logger prints a traceback on stderr before infercc's error",
 }
-
-
 #: formats with kept reproducers
 KEPT = [f for f in formats.FORMATS if any(driver.regression_dir(f).glob("*.json"))]
-
-
-def _formats(names=tuple(formats.FORMATS)) -> list:
-    return [pytest.param(f, marks=pytest.mark.xfail(reason=PENDING[f], strict=False))
-            if f in PENDING else f for f in names]
 #: shared models each format's seeds include (the in-repo seeds need no check)
 SHARED_SEEDS = {
     "onnx": formats.ONNX_SHARED, "tflite": formats.TFLITE_SHARED,
     "prototxt": formats.CAFFE_GENERATED + list(formats.CAFFE_REAL),
     "caffemodel": formats.CAFFE_GENERATED, "keras": formats.KERAS_SHARED, "pt2": [], "ir": [],
 }
+
+
+def _formats(names=tuple(formats.FORMATS)) -> list:
+    return [pytest.param(f, marks=pytest.mark.xfail(reason=PENDING[f], strict=False))
+            if f in PENDING else f for f in names]
 
 
 def _count(fmt: str) -> int:
@@ -120,13 +119,12 @@ def test_an_inline_run_is_classified_and_leaves_the_process_as_it_was(tmp_path, 
     folder = tmp_path / "m"
     folder.mkdir()
     model = str(folder / "model.onnx")
-    cwd = os.getcwd()
-    run = run_inline(_entry(kind), ["inspect", model], folder, timeout=20)
-    assert classify(run, [model], str(folder / "out.onnx")) == expected, run
-    assert os.getcwd() == cwd
     import resource
 
-    assert resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY
+    cwd, limit = os.getcwd(), resource.getrlimit(resource.RLIMIT_AS)
+    run = run_inline(_entry(kind), ["inspect", model], folder, timeout=20)
+    assert classify(run, [model], str(folder / "out.onnx")) == expected, run
+    assert (os.getcwd(), resource.getrlimit(resource.RLIMIT_AS)) == (cwd, limit)
 
 
 @pytest.mark.parametrize("rc, stderr, expected", [
@@ -139,6 +137,22 @@ def test_a_worker_that_died_in_a_mutant_is_recorded_against_it(rc, stderr, expec
              "root": "r"}
     r = driver._death(start, "keras", rc, stderr)
     assert (r["index"], r["outcome"]) == (7, expected)
+
+
+def test_reproducers_are_kept_three_per_distinct_failure(tmp_path, monkeypatch):
+    monkeypatch.setattr(driver, "REGRESSIONS", tmp_path)
+    seed = formats.Seed("s", b"", "model.onnx")
+
+    def fail(i: int, message: str) -> driver.Result:
+        stderr = f"infercc: error: internal error: {message} /tmp/m{i}/model.onnx at {i}\n"
+        return driver.Result("onnx", i, "s", "flip_bytes", "traceback", "inspect", 1, stderr,
+                             f"{i:016x}", 0.1, driver.signature("traceback", stderr))
+
+    kept = [driver.save_failure("onnx", seed, bytes([i]), fail(i, "KeyError: 'x'")) for i in range(5)]
+    kept.append(driver.save_failure("onnx", seed, b"other", fail(9, "IndexError: list")))
+    assert [p is not None for p in kept] == [True, True, True, False, False, True]
+    notes = driver.regressions("onnx")
+    assert len(notes) == 4 and all(Path(n["path"]).suffix == ".onnx" for n in notes)
 
 
 # -- the mutants ----------------------------------------------------------------------------
