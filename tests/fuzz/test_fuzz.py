@@ -26,8 +26,8 @@ from tests.fuzz.driver import FAILURES, Run, classify, run_forked, run_inline, s
 from tests.fuzz.run import table
 
 #: mutants per format in the default suite; the bounded run's budget (see docs/fuzzing.md)
-DEFAULT_COUNT = {"onnx": 150, "tflite": 150, "prototxt": 150, "caffemodel": 150, "keras": 60,
-                 "pt2": 40, "ir": 200}
+DEFAULT_COUNT = {"onnx": 300, "tflite": 300, "prototxt": 300, "caffemodel": 300, "keras": 150,
+                 "pt2": 100, "ir": 300}
 SLOW_COUNT = 10_000
 #: formats whose loaders are being hardened elsewhere; their failures are kept in regressions/
 PENDING = {
