@@ -399,8 +399,8 @@ def _jobs(fmt, seeds: list, start: int, count: int, replay: bool,
 
 
 def work(fmt_name: str, start: int, count: int, *, replay: bool = False, save: bool = False,
-         skip: int = 0, indices: Sequence[int] = (), timeout: int = DEFAULT_TIMEOUT, mem_mb: int = DEFAULT_MEM_MB,
-         out=sys.stdout) -> None:
+         skip: int = 0, indices: Sequence[int] = (), timeout: int = DEFAULT_TIMEOUT,
+         mem_mb: int = DEFAULT_MEM_MB, out=sys.stdout) -> None:
     """The worker: mutants ``start .. start+count-1`` of ``fmt_name`` (or with ``replay`` its
     kept reproducers), less the first ``skip``; one JSON :class:`Result` per line on ``out``,
     each preceded by a ``{"start": ...}`` line naming the mutant about to run and where its
@@ -441,7 +441,7 @@ def work(fmt_name: str, start: int, count: int, *, replay: bool = False, save: b
 
 def _warm_up(fmt_name: str) -> None:
     """Import what the format's loader imports, once, before the children fork."""
-    import compiler.cli.app  # noqa: F401
+    import compiler.cli.app  # noqa: F401 - imported for its side effect of loading
     from compiler.frontends import caffe, onnx, tflite  # noqa: F401
 
     if fmt_name == "keras":
@@ -487,7 +487,8 @@ def _death(start: dict, fmt_name: str, rc: int, stderr: str) -> dict:
 
 
 def spawn(fmt_name: str, count: int, *, start: int = 0, replay: bool = False,
-          indices: Sequence[int] = (), save: bool = False, timeout: int = DEFAULT_TIMEOUT, mem_mb: int = DEFAULT_MEM_MB,
+          indices: Sequence[int] = (), save: bool = False, timeout: int = DEFAULT_TIMEOUT,
+          mem_mb: int = DEFAULT_MEM_MB,
           on_result: Callable[[dict], None] | None = None) -> list[dict]:
     """Run workers for ``fmt_name``, each in a fresh ``python3`` (niced, with infercc's
     repository on ``PYTHONPATH``), and return the results as dicts. A worker that dies

@@ -217,7 +217,8 @@ def _tfl_operator(m: Any, rng: random.Random) -> None:
     if k == 0:
         op.opcodeIndex = rng.choice(_U32 + [len(m.operatorCodes)])
     elif k in (1, 2):
-        io_ = [int(i) for i in ((op.inputs if k == 1 else op.outputs) if (op.inputs if k == 1 else op.outputs) is not None else [])]
+        current = op.inputs if k == 1 else op.outputs
+        io_ = [int(i) for i in (current if current is not None else [])]
         n = len(sg.tensors or [])
         choice = rng.randrange(3)
         if choice == 0 and io_:
@@ -360,7 +361,8 @@ def _caffe_net_edit(net: Any, rng: random.Random) -> None:
         if rng.random() < 0.5:
             del layer.bottom[:]
         else:
-            layer.bottom[rng.randrange(len(layer.bottom))] = rng.choice(["missing", layer.top[0] if len(layer.top) else ""])
+            own_top = layer.top[0] if len(layer.top) else ""
+            layer.bottom[rng.randrange(len(layer.bottom))] = rng.choice(["missing", own_top])
     elif k == 1 and len(layer.top):
         del layer.top[rng.randrange(len(layer.top))]
     elif k == 2 and isinstance(layer.type, str):
@@ -618,12 +620,10 @@ def ir_tokens(data: bytes, rng: random.Random) -> bytes:
     return mutants([data.decode("utf-8")], 1, seed=rng.randrange(2**32))[0]
 
 
-def _text_tokens(data: bytes, rng: random.Random) -> bytes:
+def token_edit(data: bytes, rng: random.Random) -> bytes:
+    """:func:`tests.fuzz.mutators.token_edit` as a structural mutator of a text format."""
     return mu.token_edit(data, data, rng)
 
-
-text_tokens: StructMutator = _text_tokens
-text_tokens.__name__ = "token_edit"
 
 # -- the registry -------------------------------------------------------------------------
 
@@ -631,11 +631,11 @@ FORMATS: dict[str, Format] = {
     "onnx": Format("onnx", _onnx_seeds, []),
     "tflite": Format("tflite", _tflite_seeds, []),
     "prototxt": Format("prototxt", _prototxt_seeds, [prototxt_fields, prototxt_fields,
-                                                     text_tokens, prototxt_nesting], 0.6),
+                                                     token_edit, prototxt_nesting], 0.6),
     "caffemodel": Format("caffemodel", _caffemodel_seeds, [caffemodel_fields]),
     "keras": Format("keras", _keras_seeds, [keras_structural], 0.7, inline=True),
     "pt2": Format("pt2", _pt2_seeds, [pt2_structural], 0.8),
-    "ir": Format("ir", _ir_seeds, [ir_tokens, ir_tokens, text_tokens], 0.7),
+    "ir": Format("ir", _ir_seeds, [ir_tokens, ir_tokens, token_edit], 0.7),
 }
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import model_path
 from tests.fuzz import driver, formats
-from tests.fuzz.driver import FAILURES, Run, classify, run_forked, run_inline, spawn
+from tests.fuzz.driver import FAILURES, classify, run_forked, run_inline, spawn
 from tests.fuzz.run import table
 
 #: mutants per format in the default suite; the bounded run's budget (see docs/fuzzing.md)
