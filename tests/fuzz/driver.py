@@ -67,7 +67,7 @@ _MEMORY_MARKS = ("MemoryError", "Unable to allocate", "std::bad_alloc", "Cannot 
 
 REGRESSIONS = Path(__file__).resolve().parent / "regressions"
 #: mutants larger than this are kept in regressions/ as their recipe (format, index) only
-MAX_SAVED_BYTES = 512 * 1024
+MAX_SAVED_BYTES = 2 * 2**20
 #: reproducers kept per failure signature and format
 KEEP_PER_SIGNATURE = 3
 
