@@ -339,9 +339,12 @@ class _Builder:
         where = f"{self.label}: input '{top}'" if self.layer is None else self.where()
         if top in self.input_shapes:
             shape = list(self.input_shapes[top])
-        elif shape is not None and any(d < 0 for d in shape):
+        elif shape is not None and any(d <= 0 for d in shape):
+            # an empty input is no deployable net: the targets would emit a zero-sized tensor
+            # (LiteRT refuses to load one)
+            kind = "negative" if any(d < 0 for d in shape) else "zero"
             raise CaffeImportError(f"{where}: declared shape {list(shape)} of input blob '{top}' "
-                                   "has a negative dimension; fix it in the prototxt or pass "
+                                   f"has a {kind} dimension; fix it in the prototxt or pass "
                                    f"input_shapes={{'{top}': [N, C, H, W]}}")
         if shape is None:
             raise ModelLoadError(f"{where}: the shape of input blob '{top}' is not declared; "

@@ -476,6 +476,8 @@ class _Converter:
         inputs = [None if not n else scope.resolve(n, where) for n in node.input]
         while inputs and inputs[-1] is None:
             inputs.pop()
+        _check_input_count(node, len(inputs), inputs[0] is not None if inputs else False,
+                           self.opset, where)
         outputs = list(node.output)
         while outputs and not outputs[-1]:
             outputs.pop()
@@ -838,6 +840,37 @@ def _onnx_attr_types(op_type: str, opset: int) -> dict[str, int]:
             log.debug("no ONNX schema for %s-%d: %s", op_type, opset, e)
             _ATTR_TYPES_CACHE[key] = {}
     return _ATTR_TYPES_CACHE[key]
+
+
+_MIN_INPUTS_CACHE: dict[tuple[str, int], tuple[int, bool]] = {}
+
+
+def _check_input_count(node: Any, count: int, has_first: bool, opset: int, where: str) -> None:
+    """Refuse a node of a standard ONNX op with fewer inputs than ONNX requires of it at
+    ``opset``, or without a first input ONNX requires, before a lowering rule reads them.
+    (Later required inputs are given empty by some exporters; the IR op's own arity check
+    catches those that matter.)"""
+    if node.domain not in ("", "ai.onnx"):
+        return
+    key = (node.op_type, opset)
+    if key not in _MIN_INPUTS_CACHE:
+        import onnx
+
+        try:
+            schema = onnx.defs.get_schema(node.op_type, opset)
+            single = onnx.defs.OpSchema.FormalParameterOption.Single
+            first_required = bool(schema.inputs) and schema.inputs[0].option == single
+            _MIN_INPUTS_CACHE[key] = (int(schema.min_input), first_required)
+        except Exception as e:  # an op ONNX does not know: unsupported_ops() reports it
+            log.debug("no ONNX schema for %s-%d: %s", node.op_type, opset, e)
+            _MIN_INPUTS_CACHE[key] = (0, False)
+    needed, first_required = _MIN_INPUTS_CACHE[key]
+    if count < needed or (first_required and not has_first):
+        got = f"{count} input(s)" if count < needed else "an empty name for its first input"
+        raise OnnxImportError(
+            f"{where}: has {got}, but {node.op_type}-{opset} needs at least {needed}; the "
+            "model is malformed: re-export it"
+        )
 
 
 def _check_attr_type(a: Any, expected: int | None, op_type: str, where: str) -> None:

@@ -175,6 +175,21 @@ def test_a_declared_negative_input_dim_is_refused_naming_the_input(tmp_path):
     assert g.inputs[0].type.shape == (1, 3, 8, 8)
 
 
+def test_a_declared_zero_input_dim_is_refused_naming_the_input(tmp_path):
+    # found by the fuzz suite (tests/fuzz/regressions/prototxt/53f858a53c7b76f6.prototxt):
+    # a batch of 0 went through to a .tflite that LiteRT refused to load (exit 1)
+    proto = tmp_path / "zero.prototxt"
+    proto.write_text(net_text(f'layer {{ name: "c1" type: "Convolution" bottom: "data" '
+                              f'top: "c1" {CONV_BODY} }}').replace("dim: 1 dim: 1", "dim: 0 dim: 1"))
+    conv_weights(tmp_path / "zero.caffemodel", ["c1"])
+    r = run_cli(["compile", str(proto), "-o", str(tmp_path / "zero.tflite")])
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert (f"{proto}: layer 'data' (Input): declared shape [0, 1, 8, 8] of input blob 'data' "
+            "has a zero dimension") in r.stderr
+    assert not (tmp_path / "zero.tflite").exists()
+
+
 def test_deeply_nested_binary_caffemodel_is_a_clean_error():
     # 100000 nested groups of an unknown field: upb's depth limit, not Python recursion
     start, end = bytes([0x93, 0x03]), bytes([0x94, 0x03])  # field 50, start/end group

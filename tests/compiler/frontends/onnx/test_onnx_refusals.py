@@ -107,6 +107,16 @@ def test_dangling_input_names_node_and_value(tmp_path, capsys):
     assert "reader" in err and "'nowhere'" in err
 
 
+@pytest.mark.parametrize("op, inputs", [("Softmax", []), ("Softmax", [""]), ("Gemm", ["x"]),
+                                       ("Add", ["", "x"])])
+def test_a_node_short_of_the_inputs_onnx_requires_is_refused(tmp_path, capsys, op, inputs):
+    # found by the fuzz suite (tests/fuzz/regressions/onnx/411b080ea2671f48.json): an opset-11
+    # Softmax without input reached the lowering rule, which read the missing input's type
+    node = helper.make_node(op, inputs, ["y"], name="short")
+    err = _inspect(_model([node], _x(), _y(), opset=11), tmp_path, capsys)
+    assert f"node 'short' ({op}): has " in err and f"{op}-11 needs at least" in err
+
+
 def test_refusal_is_the_frontend_error_through_the_api():
     with pytest.raises(OnnxImportError, match="the_loop.*'body'"):
         load_onnx(_loop_without_body())
