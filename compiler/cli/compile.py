@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     if target.executor == "litert" and not args.no_run:
         t0 = time.perf_counter()
         with native_quiet(args):  # LiteRT's XNNPACK INFO line
-            out += _tflite_run_report(args.output)
+            out += _tflite_run_report(args.output, result.graph)
         timings["run"] = time.perf_counter() - t0
     if args.eval:
         t0 = time.perf_counter()
@@ -385,8 +385,42 @@ def _script_calibration(path: str, name: str) -> Any:
     return obj
 
 
-def _tflite_run_report(path: str, seed: int = 0) -> list[str]:
-    """Run ``path`` once in LiteRT on seeded random inputs; report ops, latency, outputs."""
+def _refuse_if_the_graph_fails(graph: Any, path: str, why: Exception, seed: int) -> None:
+    """Raise a clean error (removing ``path``) when ``graph`` fails in the reference
+    interpreter on seeded inputs with open dims at 1, as LiteRT sizes them."""
+    import numpy as np
+
+    from ..errors import InferccError
+    from ..interpreter import InterpreterError, run_graph
+
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for v in graph.inputs:
+        shape = tuple(d if isinstance(d, int) else 1 for d in (v.type.shape or ()))
+        dtype = v.type.dtype.numpy
+        feeds[v.name] = (rng.standard_normal(shape).astype(dtype) if dtype.kind == "f"
+                         else np.zeros(shape, dtype))
+    try:
+        run_graph(graph, feeds)
+    except InterpreterError as e:
+        Path(path).unlink(missing_ok=True)
+        raise InferccError(
+            f"{path}: LiteRT cannot run the compiled model ({' '.join(str(why).split())}), "
+            f"and neither can infercc's reference interpreter with every open dim at 1: {e}. "
+            "The model does not run at these sizes; fix the source model or give its inputs "
+            "sizes it runs at with --input-shape (--no-run skips this check and keeps the "
+            "file). Nothing was written."
+        ) from None
+
+
+def _tflite_run_report(path: str, graph: Any, seed: int = 0) -> list[str]:
+    """Run ``path`` once in LiteRT on seeded random inputs; report ops, latency, outputs.
+
+    When LiteRT cannot run the written file, the compiled ``graph`` is run in the reference
+    interpreter at the same sizes: if it fails there too the model itself cannot run at
+    them (e.g. a reshape whose size fits no batch of 1), a clean error, and the file is
+    removed; if the graph runs, the emitter wrote a bad file: an internal error.
+    """
     from collections import Counter
 
     import numpy as np
@@ -398,7 +432,7 @@ def _tflite_run_report(path: str, seed: int = 0) -> list[str]:
     except ExecutorError as e:
         if "not installed" in e.reason:
             return ["  (not run: ai_edge_litert is not installed)"]
-        # the emitter wrote a file LiteRT refuses: that is an infercc bug, not a user error
+        _refuse_if_the_graph_fails(graph, path, e, seed)
         raise RuntimeError(f"LiteRT cannot load the written model {path}: {e}") from e
     ops = Counter(ex.op_counts())
     rng = np.random.default_rng(seed)
@@ -414,7 +448,11 @@ def _tflite_run_report(path: str, seed: int = 0) -> list[str]:
         else:
             x = rng.integers(0, 10, size=shape).astype(dtype)
         feeds[name] = x
-    outputs = ex.run(feeds).outputs
+    try:
+        outputs = ex.run(feeds).outputs
+    except ExecutorError as e:
+        _refuse_if_the_graph_fails(graph, path, e, seed)
+        raise RuntimeError(f"LiteRT cannot run the written model {path}: {e}") from e
     ms = ex.last_invoke_ms
     lines = [f"  ops ({sum(ops.values())}): "
              + ", ".join(f"{k} {v}" for k, v in sorted(ops.items(), key=lambda kv: (-kv[1], kv[0])))]
