@@ -5,7 +5,8 @@ What it writes: with ``import tensorrt`` working, the serialized engine
 :func:`targets.tensorrt.network.build_network`. Without TensorRT, emitting is a
 :class:`TensorRTNotInstalledError` (exit 2) that says what to install; nothing is written.
 Either way :mod:`.preflight` runs first, so an unconvertible model is reported the same on
-every machine. The executor is named ``tensorrt``; no executor of that name is registered
+every machine. An output ending in ``.onnx`` is the TensorRT-profile ONNX instead
+(:mod:`.onnx_profile`, for ``trtexec --stronglyTyped``), written on every machine. The executor is named ``tensorrt``; no executor of that name is registered
 yet, so running an engine is for a later version.
 """
 
@@ -82,6 +83,7 @@ class TensorRTTarget(Target):
     summary: ClassVar[str] = ("TensorRT engine (strongly typed fp32 network; needs TensorRT "
                               "installed)")
     extensions: ClassVar[tuple[str, ...]] = (".engine", ".plan")
+    also_writes: ClassVar[tuple[str, ...]] = (".onnx",)  # the TensorRT-profile ONNX
     Options: ClassVar[type[TargetOptions]] = TensorRTOptions
     executor: ClassVar[str | None] = "tensorrt"
     supports_int8: ClassVar[bool] = True
@@ -102,14 +104,43 @@ class TensorRTTarget(Target):
              output: str | os.PathLike[str] | None = None) -> EmitResult:
         opts = options if options is not None else self.Options()
         assert isinstance(opts, TensorRTOptions), opts
+        if output is not None and Path(output).suffix.lower() == ".onnx":
+            return _emit_profile(graph, opts, output)
         preflight.check(graph, f"graph '{graph.name}'")
-        trt = import_tensorrt()
+        try:
+            trt = import_tensorrt()
+        except TensorRTNotInstalledError as e:
+            if output is None:
+                raise
+            raise TensorRTNotInstalledError(f"{e} {_build_elsewhere(output)}") from None
         data, tensors = build_engine(graph, trt, opts)
         if output is not None:
             Path(output).parent.mkdir(parents=True, exist_ok=True)
             atomic_write(output, data)
         return EmitResult(data=data, tensor_map=tensors, target=self.name,
                           output=Path(output) if output is not None else None)
+
+
+def _build_elsewhere(output: str | os.PathLike[str]) -> str:
+    onnx = Path(output).with_suffix(".onnx")
+    return (f"To build it elsewhere, run the same `infercc compile` command with -o {onnx} "
+            f"(the TensorRT-profile ONNX, written on any machine), then where TensorRT is "
+            f"installed: trtexec --onnx={onnx} --stronglyTyped --saveEngine={output}")
+
+
+def _emit_profile(graph: Any, opts: TensorRTOptions,
+                  output: str | os.PathLike[str]) -> EmitResult:
+    from targets.onnx.target import _tensor_map  # the ONNX target's own map, reused
+
+    from .onnx_profile import export_profile
+
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    renamed: dict[str, str] = {}
+    model = export_profile(graph, output, float16=bool(getattr(opts, "float16", False)),
+                           renamed=renamed)
+    return EmitResult(data=model.SerializeToString(),
+                      tensor_map=_tensor_map(graph, model, renamed), target="tensorrt",
+                      output=Path(output))
 
 
 def build_engine(graph: Any, trt: TrtModule,
