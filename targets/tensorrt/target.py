@@ -5,9 +5,12 @@ What it writes: with ``import tensorrt`` working, the serialized engine
 :func:`targets.tensorrt.network.build_network`. Without TensorRT, emitting is a
 :class:`TensorRTNotInstalledError` (exit 2) that says what to install; nothing is written.
 Either way :mod:`.preflight` runs first, so an unconvertible model is reported the same on
-every machine. An output ending in ``.onnx`` is the TensorRT-profile ONNX instead
-(:mod:`.onnx_profile`, for ``trtexec --stronglyTyped``), written on every machine. The executor is named ``tensorrt``; no executor of that name is registered
+every machine. The executor is named ``tensorrt``; no executor of that name is registered
 yet, so running an engine is for a later version.
+
+An output ending in ``.onnx`` is the TensorRT-profile ONNX instead (:mod:`.onnx_profile`,
+for ``trtexec --stronglyTyped``), written on every machine; asking for an engine without
+TensorRT says how to get it.
 """
 
 from __future__ import annotations
@@ -121,28 +124,6 @@ class TensorRTTarget(Target):
                           output=Path(output) if output is not None else None)
 
 
-def _build_elsewhere(output: str | os.PathLike[str]) -> str:
-    onnx = Path(output).with_suffix(".onnx")
-    return (f"To build it elsewhere, run the same `infercc compile` command with -o {onnx} "
-            f"(the TensorRT-profile ONNX, written on any machine), then where TensorRT is "
-            f"installed: trtexec --onnx={onnx} --stronglyTyped --saveEngine={output}")
-
-
-def _emit_profile(graph: Any, opts: TensorRTOptions,
-                  output: str | os.PathLike[str]) -> EmitResult:
-    from targets.onnx.target import _tensor_map  # the ONNX target's own map, reused
-
-    from .onnx_profile import export_profile
-
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    renamed: dict[str, str] = {}
-    model = export_profile(graph, output, float16=bool(getattr(opts, "float16", False)),
-                           renamed=renamed)
-    return EmitResult(data=model.SerializeToString(),
-                      tensor_map=_tensor_map(graph, model, renamed), target="tensorrt",
-                      output=Path(output))
-
-
 def build_engine(graph: Any, trt: TrtModule,
                  opts: TensorRTOptions) -> tuple[bytes, dict[str, DeployedTensor]]:
     """The serialized engine of ``graph`` and its tensor map (IR value -> engine tensor)."""
@@ -163,3 +144,25 @@ def build_engine(graph: Any, trt: TrtModule,
                                     dtype=types[name].dtype.numpy.name if name in types else "")
                for name, t in ctx.tensors.items()}
     return bytes(memoryview(blob)), tensors
+
+
+def _build_elsewhere(output: str | os.PathLike[str]) -> str:
+    onnx = Path(output).with_suffix(".onnx")
+    return (f"To build it elsewhere, run the same `infercc compile` command with -o {onnx} "
+            f"(the TensorRT-profile ONNX, written on any machine), then where TensorRT is "
+            f"installed: trtexec --onnx={onnx} --stronglyTyped --saveEngine={output}")
+
+
+def _emit_profile(graph: Any, opts: TensorRTOptions,
+                  output: str | os.PathLike[str]) -> EmitResult:
+    from targets.onnx.target import _tensor_map  # the ONNX target's own map, reused
+
+    from .onnx_profile import export_profile
+
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    renamed: dict[str, str] = {}
+    model = export_profile(graph, output, float16=bool(getattr(opts, "float16", False)),
+                           renamed=renamed)
+    return EmitResult(data=model.SerializeToString(),
+                      tensor_map=_tensor_map(graph, model, renamed), target="tensorrt",
+                      output=Path(output))

@@ -235,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     chosen = [m for m in ZOO if args.only is None or m.name in args.only]
     print(f"TensorRT {trt.__version__}, GPU {torch.cuda.get_device_name(0)}")
-    header = f"{'model':<12} {'prec':<5} {'engine from':<12} {'max err':>10} {'int8/sparse layers':>18}  note"
+    header = (f"{'model':<12} {'prec':<5} {'engine from':<12} {'max err':>10} "
+              f"{'int8/sparse layers':>18}  note")
     print(header)
     print("-" * len(header))
     failed = 0

@@ -74,6 +74,16 @@ def test_named_tensorrt_target_writes_onnx_and_the_extension_alone_stays_onnx():
     assert resolve_target("tensorrt", "m.engine")[0].name == "tensorrt"
 
 
+def test_int8_compiles_quantize_with_the_tensorrt_scheme():
+    from compiler.compile import compile_pipeline
+    from targets import get_target
+
+    passes = list(compile_pipeline(get_target("tensorrt"), int8=True))
+    assert [p.scheme for p in passes if p.name == "quantize"] == ["tensorrt"]
+    passes = list(compile_pipeline(get_target("tflite"), int8=True))
+    assert [p.scheme for p in passes if p.name == "quantize"] == ["tflite"]
+
+
 def test_float_profile_matches_the_source_model_in_onnxruntime(tmp_path):
     import onnx
 
