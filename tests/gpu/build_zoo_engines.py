@@ -109,28 +109,30 @@ class _Logger:
         self.impl = Keep()
 
 
-def _inputs(graph: Any, seed: int = 0) -> dict[str, Any]:
+def _inputs(graph: Any, seed: int = 0) -> list[Any]:
+    """One seeded input per graph input, in graph order (the order of the engine's and the
+    ONNX model's inputs, whatever their names)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    return {v.name: rng.uniform(-1, 1, v.type.shape).astype(v.type.dtype.numpy)
-            for v in graph.inputs}
+    return [rng.uniform(-1, 1, v.type.shape).astype(v.type.dtype.numpy)
+            for v in graph.inputs]
 
 
-def _run_engine(trt: Any, blob: bytes, feeds: dict[str, Any]) -> dict[str, Any]:
-    """Every output of the serialized engine ``blob`` on ``feeds`` (by tensor name)."""
+def _run_engine(trt: Any, blob: bytes, feeds: list[Any]) -> list[Any]:
+    """The outputs of the serialized engine ``blob`` on ``feeds``, both in I/O order."""
     import numpy as np
     import torch
 
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
     engine = runtime.deserialize_cuda_engine(blob)
     ctx = engine.create_execution_context()
-    buffers, outputs = {}, []
+    buffers, outputs, inputs = {}, [], iter(feeds)
     for i in range(engine.num_io_tensors):
         name = engine.get_tensor_name(i)
         dtype = torch.from_numpy(np.zeros(0, trt.nptype(engine.get_tensor_dtype(name)))).dtype
         if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
-            buf = torch.from_numpy(np.ascontiguousarray(feeds[name])).to("cuda")
+            buf = torch.from_numpy(np.ascontiguousarray(next(inputs))).to("cuda")
             ctx.set_input_shape(name, tuple(buf.shape))
         else:
             buf = torch.empty(tuple(ctx.get_tensor_shape(name)), dtype=dtype, device="cuda")
@@ -141,7 +143,7 @@ def _run_engine(trt: Any, blob: bytes, feeds: dict[str, Any]) -> dict[str, Any]:
     if not ctx.execute_async_v3(stream.cuda_stream):
         raise RuntimeError("execute_async_v3 failed")
     stream.synchronize()
-    return {n: buffers[n].cpu().numpy() for n in outputs}
+    return [buffers[n].cpu().numpy() for n in outputs]
 
 
 def _config(trt: Any, builder: Any, args: argparse.Namespace) -> Any:
@@ -198,14 +200,13 @@ def run_trtexec(onnx_path: Path, engine: Path) -> tuple[bool, list[str]]:
     return r.returncode == 0, (r.stdout + r.stderr).splitlines()
 
 
-def _max_rel_error(got: dict[str, Any], want: dict[str, Any]) -> float:
+def _max_rel_error(got: list[Any], want: list[Any]) -> float:
     import numpy as np
 
+    if len(got) != len(want):
+        return float("inf")
     worst = 0.0
-    for name, ref in want.items():
-        out = got.get(name)
-        if out is None:
-            return float("inf")
+    for out, ref in zip(got, want):
         ref = np.asarray(ref, np.float64)
         denom = max(float(np.abs(ref).max()), 1e-12)
         worst = max(worst, float(np.abs(np.asarray(out, np.float64).reshape(ref.shape)
@@ -266,9 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             feeds = _inputs(result.graph)
             sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-            names = [o.name for o in sess.get_outputs()]
-            want = dict(zip(names, sess.run(None, {i.name: feeds[i.name]
-                                                   for i in sess.get_inputs()})))
+            want = sess.run(None, {i.name: x for i, x in zip(sess.get_inputs(), feeds)})
             builds = (("network", lambda: build_from_network(trt, result.graph, args)),
                       ("onnx parser", lambda: build_from_onnx(trt, onnx_path, args)))
             for label, build in builds:

@@ -253,9 +253,17 @@ def test_cli_engine_without_tensorrt_says_how_to_get_the_onnx_and_writes_nothing
     assert (out_dir / "res.onnx").is_file() and "target tensorrt" in r.stdout
 
 
-def test_gpu_script_answers_help_without_tensorrt():
-    r = subprocess.run([sys.executable, str(REPO / "tests/gpu/build_zoo_engines.py"), "--help"],
-                       env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+def test_gpu_script_answers_help_and_refuses_to_run_without_tensorrt(tmp_path):
+    hide = tmp_path / "no_tensorrt"
+    hide.mkdir()
+    (hide / "tensorrt.py").write_text("raise ImportError('hidden by the test')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hide), str(REPO)])}
+    script = str(REPO / "tests/gpu/build_zoo_engines.py")
+    r = subprocess.run([sys.executable, script, "--help"], env=env, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "onnxruntime" in r.stdout and "--verbose-log" in r.stdout
+    r = subprocess.run([sys.executable, script, "--out", str(tmp_path / "zoo")], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "needs TensorRT" in r.stderr, r.stderr
+    assert not (tmp_path / "zoo").exists()
