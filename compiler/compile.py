@@ -288,6 +288,7 @@ def compile_pipeline(target: Any, pipeline: str | None = None, *, int8: bool = F
         if calibrate:
             passes.append(reg.get("calibrate")())
         passes.append(reg.get("quantize")(method=method, percentile=percentile,
+                                          scheme=target.name,  # the target's own spec
                                           keep_float=list(keep_float)))
     return Pipeline(passes)
 

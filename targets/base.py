@@ -131,6 +131,8 @@ class Target:
     title: ClassVar[str] = ""  # how messages spell it: "TFLite"
     summary: ClassVar[str] = ""
     extensions: ClassVar[tuple[str, ...]] = ()
+    # suffixes it also writes when named, without claiming them (tensorrt: its profile .onnx)
+    also_writes: ClassVar[tuple[str, ...]] = ()
     Options: ClassVar[type[TargetOptions]] = TargetOptions
     executor: ClassVar[str | None] = None
     supports_int8: ClassVar[bool] = False

@@ -137,7 +137,8 @@ def resolve_target(target: str | None, output: str | os.PathLike | None) -> tupl
     it the target follows ``output``'s extension (an extension no target owns is a
     :class:`TargetMismatchError`), or is :data:`DEFAULT_TARGET` when there is no output. An
     output whose extension belongs to another target than the one named is a
-    :class:`TargetMismatchError`; one no target owns is written as asked.
+    :class:`TargetMismatchError` (unless the named target ``also_writes`` it); one no
+    target owns is written as asked.
     """
     spec = None if target is None else str(target).strip()
     suffix = Path(output).suffix.lower() if output is not None else ""
@@ -155,7 +156,7 @@ def resolve_target(target: str | None, output: str | os.PathLike | None) -> tupl
             f"cannot tell the target from the output {os.fspath(output)}: "
             f"'{suffix or '(no extension)'}' is none of {', '.join(known)}. Name the target "
             "(--target / target=) or use one of those extensions.")
-    if owner is not None and owner != chosen.name:
+    if owner is not None and owner != chosen.name and suffix not in chosen.also_writes:
         rename = (Path(output).with_suffix(chosen.extensions[0]).name if chosen.extensions
                   else "differently")
         raise TargetMismatchError(

@@ -7,6 +7,10 @@ What it writes: with ``import tensorrt`` working, the serialized engine
 Either way :mod:`.preflight` runs first, so an unconvertible model is reported the same on
 every machine. The executor is named ``tensorrt``; no executor of that name is registered
 yet, so running an engine is for a later version.
+
+An output ending in ``.onnx`` is the TensorRT-profile ONNX instead (:mod:`.onnx_profile`,
+for ``trtexec --stronglyTyped``), written on every machine; asking for an engine without
+TensorRT says how to get it.
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ class TensorRTTarget(Target):
     summary: ClassVar[str] = ("TensorRT engine (strongly typed fp32 network; needs TensorRT "
                               "installed)")
     extensions: ClassVar[tuple[str, ...]] = (".engine", ".plan")
+    also_writes: ClassVar[tuple[str, ...]] = (".onnx",)  # the TensorRT-profile ONNX
     Options: ClassVar[type[TargetOptions]] = TensorRTOptions
     executor: ClassVar[str | None] = "tensorrt"
     supports_int8: ClassVar[bool] = True
@@ -102,8 +107,15 @@ class TensorRTTarget(Target):
              output: str | os.PathLike[str] | None = None) -> EmitResult:
         opts = options if options is not None else self.Options()
         assert isinstance(opts, TensorRTOptions), opts
+        if output is not None and Path(output).suffix.lower() == ".onnx":
+            return _emit_profile(graph, opts, output)
         preflight.check(graph, f"graph '{graph.name}'")
-        trt = import_tensorrt()
+        try:
+            trt = import_tensorrt()
+        except TensorRTNotInstalledError as e:
+            if output is None:
+                raise
+            raise TensorRTNotInstalledError(f"{e} {_build_elsewhere(output)}") from None
         data, tensors = build_engine(graph, trt, opts)
         if output is not None:
             Path(output).parent.mkdir(parents=True, exist_ok=True)
@@ -132,3 +144,25 @@ def build_engine(graph: Any, trt: TrtModule,
                                     dtype=types[name].dtype.numpy.name if name in types else "")
                for name, t in ctx.tensors.items()}
     return bytes(memoryview(blob)), tensors
+
+
+def _build_elsewhere(output: str | os.PathLike[str]) -> str:
+    onnx = Path(output).with_suffix(".onnx")
+    return (f"To build it elsewhere, run the same `infercc compile` command with -o {onnx} "
+            f"(the TensorRT-profile ONNX, written on any machine), then where TensorRT is "
+            f"installed: trtexec --onnx={onnx} --stronglyTyped --saveEngine={output}")
+
+
+def _emit_profile(graph: Any, opts: TensorRTOptions,
+                  output: str | os.PathLike[str]) -> EmitResult:
+    from targets.onnx.target import _tensor_map  # the ONNX target's own map, reused
+
+    from .onnx_profile import export_profile
+
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    renamed: dict[str, str] = {}
+    model = export_profile(graph, output, float16=bool(getattr(opts, "float16", False)),
+                           renamed=renamed)
+    return EmitResult(data=model.SerializeToString(),
+                      tensor_map=_tensor_map(graph, model, renamed), target="tensorrt",
+                      output=Path(output))
