@@ -42,15 +42,24 @@ class EngineBuildError(InferccError):
 @dataclass
 class TensorRTOptions(TargetOptions):
     """``workspace_mib``: the builder's workspace memory pool limit in MiB (default:
-    TensorRT's, the device's memory).
+    TensorRT's, the device's memory). ``float16``: an fp16 network (half tensors and
+    weights, FLOAT inputs and outputs, layers that overflow fp16 on a reference run kept
+    fp32; see :mod:`.precision`). ``max_aux_streams``: the builder config's limit on
+    auxiliary streams (default: TensorRT's heuristic; 0 runs every layer on one stream).
 
-    Precision (fp16, int8), 2:4 sparse weights and auxiliary streams are options of later
-    versions of this target; they belong here.
+    2:4 sparse weights need no option: SPARSE_WEIGHTS is set when a layer qualifies
+    (:mod:`.sparsity`).
     """
 
     name: ClassVar[str] = "tensorrt"
 
     workspace_mib: int | None = None
+    float16: bool = False
+    max_aux_streams: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_aux_streams is not None and self.max_aux_streams < 0:
+            raise ValueError(f"max_aux_streams {self.max_aux_streams}: use 0 or more")
 
 
 def import_tensorrt() -> TrtModule:
