@@ -113,25 +113,36 @@ class TensorRTTarget(Target):
         assert isinstance(opts, TensorRTOptions), opts
         preflight.check(graph, f"graph '{graph.name}'")
         trt = import_tensorrt()
-        data, tensors = build_engine(graph, trt, opts)
+        data, tensors, notes = build_engine(graph, trt, opts)
         if output is not None:
             Path(output).parent.mkdir(parents=True, exist_ok=True)
             atomic_write(output, data)
         return EmitResult(data=data, tensor_map=tensors, target=self.name,
-                          output=Path(output) if output is not None else None)
+                          output=Path(output) if output is not None else None,
+                          layer_notes=notes)
 
 
-def build_engine(graph: Any, trt: TrtModule,
-                 opts: TensorRTOptions) -> tuple[bytes, dict[str, DeployedTensor]]:
-    """The serialized engine of ``graph`` and its tensor map (IR value -> engine tensor)."""
+def build_engine(graph: Any, trt: TrtModule, opts: TensorRTOptions,
+                 ) -> tuple[bytes, dict[str, DeployedTensor], list[tuple[str, str, str]]]:
+    """The serialized engine of ``graph``, its tensor map (IR value -> engine tensor) and
+    its layer notes (``("fp32", layer, why)`` for each layer an fp16 network keeps in fp32,
+    ``("sparse", layer, why)`` for each layer with 2:4 sparse weights)."""
     from .network import build_network
+    from .sparsity import qualifying
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network, ctx = build_network(graph, trt, opts, builder=builder)
+    notes = [("fp32", layer, why) for _, layer, why in (ctx.fp16.rows if ctx.fp16 else [])]
+    sparse = qualifying(graph)
+    notes += [("sparse", s.layer, s.why) for s in sparse]
     config = builder.create_builder_config()
     if opts.workspace_mib is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, opts.workspace_mib << 20)
+    if sparse:
+        config.set_flag(trt.BuilderFlag.SPARSE_WEIGHTS)
+    if opts.max_aux_streams is not None:
+        config.max_aux_streams = opts.max_aux_streams
     blob = builder.build_serialized_network(network, config)
     if blob is None:
         raise EngineBuildError(f"{graph.name}: TensorRT could not build the engine; its log "
@@ -140,4 +151,4 @@ def build_engine(graph: Any, trt: TrtModule,
     tensors = {name: DeployedTensor(name=t.name, perm=tuple(range(len(t.shape))),
                                     dtype=types[name].dtype.numpy.name if name in types else "")
                for name, t in ctx.tensors.items()}
-    return bytes(memoryview(blob)), tensors
+    return bytes(memoryview(blob)), tensors, notes
