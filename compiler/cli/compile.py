@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                    help="passes to run before emitting (default: see below; 'default' in "
                    "it stands for the target's default pipeline)")
     p.add_argument("--float16", action="store_true",
-                   help="TFLite only: store weights as float16 (dequantized at load)")
+                   help="TFLite: store weights as float16 (dequantized at load); TensorRT: "
+                        "an fp16 network (float32 inputs/outputs, overflowing layers fp32)")
     p.add_argument("--opset", type=int, metavar="N",
                    help="ONNX only: the ONNX opset to write (default: the source model's "
                         "opset when it is at least 13, else 21, the newest onnxruntime runs "

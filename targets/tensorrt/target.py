@@ -1,7 +1,7 @@
 """The TensorRT target: options, capabilities, and the engine build where TensorRT imports.
 
 What it writes: with ``import tensorrt`` working, the serialized engine
-(``.engine``/``.plan``) built from the strongly typed fp32 network of
+(``.engine``/``.plan``) built from the strongly typed fp32 or fp16 network of
 :func:`targets.tensorrt.network.build_network`. Without TensorRT, emitting is a
 :class:`TensorRTNotInstalledError` (exit 2) that says what to install; nothing is written.
 Either way :mod:`.preflight` runs first, so an unconvertible model is reported the same on
@@ -88,8 +88,8 @@ _NOT_INSTALLED = (
 class TensorRTTarget(Target):
     name: ClassVar[str] = "tensorrt"
     title: ClassVar[str] = "TensorRT"
-    summary: ClassVar[str] = ("TensorRT engine (strongly typed fp32 network; needs TensorRT "
-                              "installed)")
+    summary: ClassVar[str] = ("TensorRT engine (strongly typed fp32 or fp16 network; needs "
+                              "TensorRT installed)")
     extensions: ClassVar[tuple[str, ...]] = (".engine", ".plan")
     Options: ClassVar[type[TargetOptions]] = TensorRTOptions
     executor: ClassVar[str | None] = "tensorrt"
