@@ -189,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
                    f"{n_int8} node(s) run in int8, {n_float} in float"
                    + (f"; statistics saved to {args.save_calibration}"
                       if args.save_calibration else ""))
+    # Per-layer choices of the target (TensorRT: fp32 layers of fp16, 2:4 sparse weights).
+    out += [f"  {kind} layer {layer}: {why}" for kind, layer, why in result.emitted.layer_notes]
     if result.accuracy is not None:
         t0 = time.perf_counter()
         out += _accuracy_lines(result.accuracy, args.report)
