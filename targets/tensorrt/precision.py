@@ -87,8 +87,9 @@ def plan_fp16(graph: Graph, feeds: Mapping[str, Any] | None = None,
     for node in graph.nodes:
         if node.op == CONST:
             continue
+        # Constants count too: a weight or mask beyond the range would be inf as half weights.
         big = [(v.name, peak[v.name]) for v in [*node.inputs, *node.outputs]
-               if v is not None and v.const_value is None and peak.get(v.name, 0.0) > limit]
+               if v is not None and peak.get(v.name, 0.0) > limit]
         if not big:
             continue
         name, value = max(big, key=lambda b: b[1])
