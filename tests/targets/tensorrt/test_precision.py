@@ -136,3 +136,18 @@ def test_float16_option_parses():
     assert opts.float16 is True and opts.max_aux_streams == 2
     with pytest.raises(Exception, match="max_aux_streams"):
         t.options("tensorrt{max_aux_streams=-1}")
+
+
+def test_a_constant_beyond_the_fp16_range_keeps_its_reader_fp32():
+    """x / 1e5: the quotient is small, but 1e5 as a half weight is inf (and x / inf = 0)."""
+    g = Graph("div")
+    x = g.add_input("x", TensorType("f32", (1, 64)))
+    c = g.add_const(np.array([[1e5]], np.float32), "c")
+    g.outputs = [g.add_node("div", [x, c], source=["scale_down"]).output]
+    feeds = {"x": np.random.default_rng(3).uniform(-1000, 1000, (1, 64)).astype(np.float32)}
+    plan = plan_fp16(g, feeds)
+    assert [(layer, why.split(" reaches")[0]) for _, layer, why in plan.rows] == [
+        ("scale_down", "%c")]
+    _, _, got = _fp16_run(g, feeds, samples=feeds)
+    want = reference(g, feeds)[g.outputs[0].name]
+    assert float(np.abs(got[g.outputs[0].name] - want).max() / np.abs(want).max()) <= 1e-6
