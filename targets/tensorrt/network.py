@@ -86,6 +86,7 @@ def build_network(graph: Graph, trt: TrtModule, options: TensorRTOptions | None 
     for v in graph.outputs:
         t = ctx.tensor(v)
         if plan is not None and v.type.dtype == DType.F32 and t.dtype == trt.DataType.HALF:
+            t.name = f"{v.name}/half"  # the FLOAT output takes the IR name
             t = _cast(ctx, t, v.name, False, casts)
             t.name = v.name
             ctx.tensors[v.name] = t
@@ -114,7 +115,8 @@ def _cast(ctx: ConversionContext, t: tensorrt.ITensor, name: str, half: bool,
     return casts[key]
 
 
-def _convert_typed(ctx: ConversionContext, node: Node, convert: Callable[[ConversionContext, Node], None], half: bool,
+def _convert_typed(ctx: ConversionContext, node: Node,
+                   convert: Callable[[ConversionContext, Node], None], half: bool,
                    casts: dict[tuple[str, bool], tensorrt.ITensor]) -> None:
     """Convert ``node`` in half (or float) precision: float inputs of the other type are
     read through a cast; weights and constants made for it take its type."""

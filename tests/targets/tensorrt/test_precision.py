@@ -73,6 +73,10 @@ def test_fp16_models_match_the_float_reference(model, options):
     convs = [layer for layer in net.layers if layer.type == trt.LayerType.CONVOLUTION]
     assert convs and all(c.get_input(0).dtype == trt.DataType.HALF for c in convs)
     assert any(layer.type == trt.LayerType.CAST for layer in net.layers)
+    names = [layer.get_output(i).name for layer in net.layers for i in range(layer.num_outputs)]
+    assert len(names) == len(set(names))  # the FLOAT output alone carries the IR name
+    assert [net.get_output(i).name for i in range(net.num_outputs)] == [
+        v.name for v in g.outputs]
     assert ctx.fp16 is not None and ctx.fp16.rows == []  # nothing near the fp16 range
 
 
