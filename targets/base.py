@@ -78,7 +78,9 @@ class EmitResult:
     tensor holding it (values the emitter folded away are absent); ``target``: the target
     name; ``output``: the written path or None; ``float_nodes``: ``(op, layer, why)`` of each
     quantized node the emitted model runs in float between dequantize and quantize (each
-    one is logged when emitted).
+    one is logged when emitted); ``layer_notes``: ``(kind, layer, why)`` of other per-layer
+    choices the target made (TensorRT: ``fp32`` layers of an fp16 network, ``sparse``
+    layers with 2:4 weights).
     """
 
     data: bytes = field(repr=False)
@@ -86,6 +88,7 @@ class EmitResult:
     target: str = ""
     output: Path | None = None
     float_nodes: list[tuple[str, str, str]] = field(default_factory=list, repr=False)
+    layer_notes: list[tuple[str, str, str]] = field(default_factory=list, repr=False)
 
     @property
     def size(self) -> int:

@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                    help="passes to run before emitting (default: see below; 'default' in "
                    "it stands for the target's default pipeline)")
     p.add_argument("--float16", action="store_true",
-                   help="TFLite only: store weights as float16 (dequantized at load)")
+                   help="TFLite: store weights as float16 (dequantized at load); TensorRT: "
+                        "an fp16 network (float32 inputs/outputs, overflowing layers fp32)")
     p.add_argument("--opset", type=int, metavar="N",
                    help="ONNX only: the ONNX opset to write (default: the source model's "
                         "opset when it is at least 13, else 21, the newest onnxruntime runs "
@@ -188,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
                    f"{n_int8} node(s) run in int8, {n_float} in float"
                    + (f"; statistics saved to {args.save_calibration}"
                       if args.save_calibration else ""))
+    # Per-layer choices of the target (TensorRT: fp32 layers of fp16, 2:4 sparse weights).
+    out += [f"  {kind} layer {layer}: {why}" for kind, layer, why in result.emitted.layer_notes]
     if result.accuracy is not None:
         t0 = time.perf_counter()
         out += _accuracy_lines(result.accuracy, args.report)

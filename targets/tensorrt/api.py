@@ -20,6 +20,7 @@ class TrtModule(Protocol):
 
     ActivationType: type[tensorrt.ActivationType]
     Builder: type[tensorrt.Builder]
+    BuilderFlag: type[tensorrt.BuilderFlag]
     DataType: type[tensorrt.DataType]
     Dims: type[tensorrt.Dims]
     ElementWiseOperation: type[tensorrt.ElementWiseOperation]

@@ -23,6 +23,8 @@ from .api import TrtModule
 if TYPE_CHECKING:
     import tensorrt
 
+    from .precision import Fp16Plan
+
 log = logging.getLogger(__name__)
 
 
@@ -53,10 +55,15 @@ class ConversionContext:
         self.tensors: dict[str, tensorrt.ITensor] = {}
         # Keeps the arrays behind trt.Weights alive until the engine is built.
         self.keep: list[np.ndarray] = []
+        # True while a node that runs in fp16 is converted: its float weights and constants
+        # are made half and float32 in the IR means HALF (see targets.tensorrt.precision).
+        self.half = False
+        # The fp16 plan of the network (which nodes stay fp32, and why); None for fp32.
+        self.fp16: Fp16Plan | None = None
 
     # -- types and small values ------------------------------------------------------------
     def dtype(self, dtype: DType) -> tensorrt.DataType:
-        name = trt_dtype_name(dtype)
+        name = "HALF" if self.half and dtype == DType.F32 else trt_dtype_name(dtype)
         if name is None:
             raise ConversionError(f"element type {dtype} has no TensorRT counterpart")
         value: tensorrt.DataType = getattr(self.trt.DataType, name)
@@ -68,6 +75,8 @@ class ConversionContext:
     def weights(self, array: Any) -> tensorrt.Weights:
         a = np.ascontiguousarray(array)
         a = a.astype(_WEIGHT_DTYPES.get(a.dtype, a.dtype), copy=False)
+        if self.half and a.dtype.kind == "f":
+            a = a.astype(np.float16)
         self.keep.append(a)
         return self.trt.Weights(a)
 

@@ -6,6 +6,11 @@ an optimization profile), converts every node with the first converter that acce
 (:mod:`targets.tensorrt.registry`) and marks the graph outputs. Layers carry their node's
 source layer name. Run :func:`targets.tensorrt.preflight.check` first: this module assumes
 every node has a converter.
+
+With ``options.float16`` the network is fp16, strongly typed: nodes run on half tensors with
+half weights, except those :func:`targets.tensorrt.precision.plan_fp16` keeps in fp32. The
+network's inputs and outputs stay FLOAT (what ``trtexec`` and callers feeding float32 arrays
+expect); explicit ``add_cast`` layers convert where the type changes, one per tensor and type.
 """
 
 from __future__ import annotations
@@ -13,13 +18,18 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from compiler.ir.graph import CONST, Graph
+from compiler.ir.graph import CONST, Graph, Node
+from compiler.ir.types import DType
 
 from .api import TrtModule
 from .context import ConversionContext, ConversionError
+from .precision import plan_fp16
 from .registry import select
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    import numpy as np
     import tensorrt
 
     from .target import TensorRTOptions
@@ -36,6 +46,7 @@ def create_network(trt: TrtModule,
 
 def build_network(graph: Graph, trt: TrtModule, options: TensorRTOptions | None = None,
                   builder: tensorrt.Builder | None = None,
+                  samples: Mapping[str, np.ndarray] | None = None,
                   ) -> tuple[tensorrt.INetworkDefinition, ConversionContext]:
     """The network for ``graph`` and the conversion context holding its tensor map
     (``ctx.tensors``: IR value name -> TensorRT tensor; ``ctx.keep`` holds the weight arrays,
@@ -43,12 +54,17 @@ def build_network(graph: Graph, trt: TrtModule, options: TensorRTOptions | None 
 
     ``builder`` defaults to a new ``trt.Builder(trt.Logger(WARNING))``; pass the builder
     that will build the engine (a network belongs to the builder that made it).
+    ``samples``: inputs for the fp16 reference run (``options.float16`` only; default: a
+    seeded normal draw); ``ctx.fp16`` holds the resulting plan (None for fp32).
     """
     if builder is None:
         builder = trt.Builder(trt.Logger(trt.Logger.WARNING))
     network = create_network(trt, builder)
     network.name = graph.name
     ctx = ConversionContext(trt, network)
+    plan = plan_fp16(graph, samples) if options is not None and options.float16 else None
+    ctx.fp16 = plan
+    casts: dict[tuple[str, bool], tensorrt.ITensor] = {}
     for v in graph.inputs:
         shape = v.type.shape
         if shape is None:
@@ -62,10 +78,18 @@ def build_network(graph: Graph, trt: TrtModule, options: TensorRTOptions | None 
         conv, reasons = select(node)
         if conv is None:
             raise ConversionError(f"{node.label} ({node.op}): {'; '.join(reasons)}")
-        conv.convert(ctx, node)
+        if plan is None:
+            conv.convert(ctx, node)
+        else:
+            _convert_typed(ctx, node, conv.convert, not plan.keeps_fp32(node), casts)
         log.debug("converted %s (%s)", node.label, node.op)
     for v in graph.outputs:
         t = ctx.tensor(v)
+        if plan is not None and v.type.dtype == DType.F32 and t.dtype == trt.DataType.HALF:
+            t.name = f"{v.name}/half"  # the FLOAT output takes the IR name
+            t = _cast(ctx, t, v.name, False, casts)
+            t.name = v.name
+            ctx.tensors[v.name] = t
         if t.is_network_input or t.is_network_output:
             # An input (or an output already marked) cannot be marked again: copy it.
             layer = network.add_identity(t)
@@ -75,3 +99,39 @@ def build_network(graph: Graph, trt: TrtModule, options: TensorRTOptions | None 
             ctx.tensors[v.name] = t
         network.mark_output(t)
     return network, ctx
+
+
+def _cast(ctx: ConversionContext, t: tensorrt.ITensor, name: str, half: bool,
+          casts: dict[tuple[str, bool], tensorrt.ITensor]) -> tensorrt.ITensor:
+    """IR value ``name`` (TensorRT tensor ``t``) cast to HALF or FLOAT, once per type."""
+    key = (name, half)
+    if key not in casts:
+        kind = "half" if half else "float"
+        layer = ctx.network.add_cast(t, ctx.trt.DataType.HALF if half else ctx.trt.DataType.FLOAT)
+        layer.name = f"cast/{name}/{kind}"
+        out = layer.get_output(0)
+        out.name = f"{name}/{kind}"
+        casts[key] = out
+    return casts[key]
+
+
+def _convert_typed(ctx: ConversionContext, node: Node,
+                   convert: Callable[[ConversionContext, Node], None], half: bool,
+                   casts: dict[tuple[str, bool], tensorrt.ITensor]) -> None:
+    """Convert ``node`` in half (or float) precision: float inputs of the other type are
+    read through a cast; weights and constants made for it take its type."""
+    other = ctx.trt.DataType.FLOAT if half else ctx.trt.DataType.HALF
+    saved: dict[str, tensorrt.ITensor] = {}
+    for v in node.inputs:
+        if v is None or v.name in saved:
+            continue
+        t = ctx.tensors.get(v.name)
+        if t is not None and t.dtype == other:
+            saved[v.name] = t
+            ctx.tensors[v.name] = _cast(ctx, t, v.name, half, casts)
+    ctx.half = half
+    try:
+        convert(ctx, node)
+    finally:
+        ctx.half = False
+        ctx.tensors.update(saved)  # other readers see the tensor in its own type

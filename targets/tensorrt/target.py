@@ -1,7 +1,7 @@
 """The TensorRT target: options, capabilities, and the engine build where TensorRT imports.
 
 What it writes: with ``import tensorrt`` working, the serialized engine
-(``.engine``/``.plan``) built from the strongly typed fp32 network of
+(``.engine``/``.plan``) built from the strongly typed fp32 or fp16 network of
 :func:`targets.tensorrt.network.build_network`. Without TensorRT, emitting is a
 :class:`TensorRTNotInstalledError` (exit 2) that says what to install; nothing is written.
 Either way :mod:`.preflight` runs first, so an unconvertible model is reported the same on
@@ -46,15 +46,24 @@ class EngineBuildError(InferccError):
 @dataclass
 class TensorRTOptions(TargetOptions):
     """``workspace_mib``: the builder's workspace memory pool limit in MiB (default:
-    TensorRT's, the device's memory).
+    TensorRT's, the device's memory). ``float16``: an fp16 network (half tensors and
+    weights, FLOAT inputs and outputs, layers that overflow fp16 on a reference run kept
+    fp32; see :mod:`.precision`). ``max_aux_streams``: the builder config's limit on
+    auxiliary streams (default: TensorRT's heuristic; 0 runs every layer on one stream).
 
-    Precision (fp16, int8), 2:4 sparse weights and auxiliary streams are options of later
-    versions of this target; they belong here.
+    2:4 sparse weights need no option: SPARSE_WEIGHTS is set when a layer qualifies
+    (:mod:`.sparsity`).
     """
 
     name: ClassVar[str] = "tensorrt"
 
     workspace_mib: int | None = None
+    float16: bool = False
+    max_aux_streams: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_aux_streams is not None and self.max_aux_streams < 0:
+            raise ValueError(f"max_aux_streams {self.max_aux_streams}: use 0 or more")
 
 
 def import_tensorrt() -> TrtModule:
@@ -83,8 +92,8 @@ _NOT_INSTALLED = (
 class TensorRTTarget(Target):
     name: ClassVar[str] = "tensorrt"
     title: ClassVar[str] = "TensorRT"
-    summary: ClassVar[str] = ("TensorRT engine (strongly typed fp32 network; needs TensorRT "
-                              "installed)")
+    summary: ClassVar[str] = ("TensorRT engine (strongly typed fp32 or fp16 network; needs "
+                              "TensorRT installed)")
     extensions: ClassVar[tuple[str, ...]] = (".engine", ".plan")
     also_writes: ClassVar[tuple[str, ...]] = (".onnx",)  # the TensorRT-profile ONNX
     Options: ClassVar[type[TargetOptions]] = TensorRTOptions
@@ -116,25 +125,36 @@ class TensorRTTarget(Target):
             if output is None:
                 raise
             raise TensorRTNotInstalledError(f"{e} {_build_elsewhere(output)}") from None
-        data, tensors = build_engine(graph, trt, opts)
+        data, tensors, notes = build_engine(graph, trt, opts)
         if output is not None:
             Path(output).parent.mkdir(parents=True, exist_ok=True)
             atomic_write(output, data)
         return EmitResult(data=data, tensor_map=tensors, target=self.name,
-                          output=Path(output) if output is not None else None)
+                          output=Path(output) if output is not None else None,
+                          layer_notes=notes)
 
 
-def build_engine(graph: Any, trt: TrtModule,
-                 opts: TensorRTOptions) -> tuple[bytes, dict[str, DeployedTensor]]:
-    """The serialized engine of ``graph`` and its tensor map (IR value -> engine tensor)."""
+def build_engine(graph: Any, trt: TrtModule, opts: TensorRTOptions,
+                 ) -> tuple[bytes, dict[str, DeployedTensor], list[tuple[str, str, str]]]:
+    """The serialized engine of ``graph``, its tensor map (IR value -> engine tensor) and
+    its layer notes (``("fp32", layer, why)`` for each layer an fp16 network keeps in fp32,
+    ``("sparse", layer, why)`` for each layer with 2:4 sparse weights)."""
     from .network import build_network
+    from .sparsity import qualifying
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network, ctx = build_network(graph, trt, opts, builder=builder)
+    notes = [("fp32", layer, why) for _, layer, why in (ctx.fp16.rows if ctx.fp16 else [])]
+    sparse = qualifying(graph)
+    notes += [("sparse", s.layer, s.why) for s in sparse]
     config = builder.create_builder_config()
     if opts.workspace_mib is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, opts.workspace_mib << 20)
+    if sparse:
+        config.set_flag(trt.BuilderFlag.SPARSE_WEIGHTS)
+    if opts.max_aux_streams is not None:
+        config.max_aux_streams = opts.max_aux_streams
     blob = builder.build_serialized_network(network, config)
     if blob is None:
         raise EngineBuildError(f"{graph.name}: TensorRT could not build the engine; its log "
@@ -143,7 +163,7 @@ def build_engine(graph: Any, trt: TrtModule,
     tensors = {name: DeployedTensor(name=t.name, perm=tuple(range(len(t.shape))),
                                     dtype=types[name].dtype.numpy.name if name in types else "")
                for name, t in ctx.tensors.items()}
-    return bytes(memoryview(blob)), tensors
+    return bytes(memoryview(blob)), tensors, notes
 
 
 def _build_elsewhere(output: str | os.PathLike[str]) -> str:

@@ -117,3 +117,44 @@ def test_cli_preflight_names_the_dynamic_input_and_the_fix(tmp_path, capsys):
     assert "graph 'tiny_cnn': 1 unsupported op type(s)" in err
     assert "--input-shape input:1x3x32x32" in err and "Nothing was written" in err
     assert not out.exists()
+
+
+def test_cli_reports_fp32_and_sparse_layers(tmp_path, monkeypatch, capsys):
+    """With a ``trt`` whose builder returns bytes (the stand-in's, patched), ``--float16``
+    reaches the network and the summary names the layer kept fp32 and the 2:4 one."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from compiler.cli import main
+    from targets.tensorrt import target as target_mod
+    from tests.support import trt_standin as trt
+
+    w = np.random.default_rng(0).standard_normal((16, 16, 3, 3)).astype(np.float32) * 1000
+    w.reshape(16, 4, 4, 9)[:, :, :2] = 0  # 2 zeros in every 4 input channels: 2:4
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="big_conv", pads=[1, 1, 1, 1])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(w, "w")])
+    model = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(model))
+    seen = {}
+
+    def build(self, network, config):
+        config._check(network)  # refuses precision flags on a strongly typed network
+        seen["sparse"] = config.get_flag(trt.BuilderFlag.SPARSE_WEIGHTS)
+        seen["types"] = {layer.name: layer.get_output(0).dtype for layer in network.layers}
+        return b"engine"
+
+    monkeypatch.setattr(target_mod, "import_tensorrt", lambda: trt)
+    monkeypatch.setattr(trt.Builder, "build_serialized_network", build)
+    out = tmp_path / "m.engine"
+    assert main(["compile", str(model), "--float16", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "fp32 layer big_conv: %y reaches" in text
+    assert "sparse layer big_conv: weight [16, 16, 3, 3] is 2:4 along axis 1" in text
+    assert out.read_bytes() == b"engine" and seen["sparse"]
+    # The only compute layer is kept fp32: FLOAT throughout, so no cast is needed.
+    assert seen["types"]["big_conv"] == trt.DataType.FLOAT
+    assert not any(name.startswith("cast/") for name in seen["types"])

@@ -1,0 +1,157 @@
+"""fp16 networks through the TensorRT stand-in, against the float reference interpreter.
+
+The stand-in computes HALF as TensorRT documents it (elementwise results rounded to fp16,
+accumulating layers in fp32 rounded once), so these errors are what fp16 costs, not what
+the converters get wrong. Errors are max |fp16 - reference| / max |reference| on uniform
+[-1, 1] inputs. Measured (PYTHONPATH=$PWD python3 -m pytest -s
+tests/targets/tensorrt/test_precision.py): tiny_cnn 3.2e-4, digits 7.9e-4, PP-OCR cls
+1.3e-3. Bound: 5e-3 (fp16 has 11 significant bits, 4.9e-4 relative per rounding).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import compiler
+from compiler.compile import compile_pipeline
+from compiler.ir import Graph, TensorType
+from compiler.pass_manager import PassManager
+from targets import get_target
+from targets.tensorrt import network as network_mod
+from targets.tensorrt.network import build_network
+from targets.tensorrt.precision import FP16_SAFE_MAX, Fp16Plan, plan_fp16
+from targets.tensorrt.target import TensorRTOptions
+from tests.conftest import REPO, model_path
+from tests.support import trt_standin as trt
+from tests.support.trt_check import reference
+
+EXAMPLES = REPO / "examples" / "models"
+FP16 = TensorRTOptions(float16=True)
+
+
+def _feeds(g: Graph) -> dict[str, np.ndarray]:
+    r = np.random.default_rng(0)
+    return {v.name: r.uniform(-1, 1, [d if isinstance(d, int) else 1 for d in v.type.shape])
+            .astype(v.type.dtype.numpy) for v in g.inputs}
+
+
+def _fp16_run(g: Graph, feeds: dict[str, np.ndarray], samples=None):
+    net, ctx = build_network(g, trt, FP16, samples=samples)  # type: ignore[arg-type]
+    out = trt.execute(net, dict(feeds))
+    return net, ctx, {v.name: out[ctx.tensors[v.name].name] for v in g.outputs}
+
+
+def _prepared(model, **load_options) -> Graph:
+    g = compiler.load(model, **load_options)
+    PassManager(compile_pipeline(get_target("tensorrt"))).run(g)
+    return g
+
+
+@pytest.mark.parametrize("model,options", [
+    pytest.param(EXAMPLES / "tiny_cnn.onnx", {"input_shapes": {"input": (2, 3, 32, 32)}},
+                 id="tiny_cnn"),
+    pytest.param(EXAMPLES / "digits_cnn.keras", {"input_shapes": {"digits": (2, 8, 8, 1)}},
+                 id="digits"),
+    pytest.param("onnx/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+                 {"input_shapes": {"x": (1, 3, 48, 192)}}, id="ppocr_cls"),
+])
+def test_fp16_models_match_the_float_reference(model, options):
+    path = model if not isinstance(model, str) else model_path(model)
+    g = _prepared(path, **options)
+    feeds = _feeds(g)
+    net, ctx, got = _fp16_run(g, feeds)
+    want = reference(g, feeds)
+    errs = {}
+    for name, w in want.items():
+        assert got[name].dtype == np.float32  # FLOAT outputs, cast inside
+        errs[name] = float(np.abs(got[name].astype(np.float64) - w).max() / np.abs(w).max())
+    print(f"fp16 stand-in vs float reference: {max(errs.values()):.3g}")
+    assert max(errs.values()) <= 5e-3, errs
+    # Strongly typed fp16: FLOAT inputs, a cast to HALF, half convolution weights.
+    assert all(net.get_input(i).dtype == trt.DataType.FLOAT for i in range(net.num_inputs))
+    convs = [layer for layer in net.layers if layer.type == trt.LayerType.CONVOLUTION]
+    assert convs and all(c.get_input(0).dtype == trt.DataType.HALF for c in convs)
+    assert any(layer.type == trt.LayerType.CAST for layer in net.layers)
+    names = [layer.get_output(i).name for layer in net.layers for i in range(layer.num_outputs)]
+    assert len(names) == len(set(names))  # the FLOAT output alone carries the IR name
+    assert [net.get_output(i).name for i in range(net.num_outputs)] == [
+        v.name for v in g.outputs]
+    assert ctx.fp16 is not None and ctx.fp16.rows == []  # nothing near the fp16 range
+
+
+def _overflowing_graph() -> Graph:
+    """Logits ~1e5 into a softmax, and a sum of 16384 squares ~1.6e6 scaled back to ~1."""
+    r = np.random.default_rng(1)
+    g = Graph("overflow")
+    x = g.add_input("x", TensorType("f32", (1, 4, 256)))
+    w = g.add_const((r.standard_normal((256, 32)) * 2000).astype(np.float32), "w")
+    logits = g.add_node("matmul", [x, w], source=["logits"]).output
+    probs = g.add_node("softmax", [logits], {"axis": -1}, source=["softmax"]).output
+    y = g.add_input("y", TensorType("f32", (1, 16384)))
+    sq = g.add_node("mul", [y, y], source=["square"]).output
+    axes = g.add_const(np.array([1], np.int64), "axes")
+    total = g.add_node("reduce_sum", [sq, axes], {"keepdims": 1}, source=["energy"]).output
+    scale = g.add_const(np.array([[1e-6]], np.float32), "scale")
+    norm = g.add_node("mul", [total, scale], source=["normalize"]).output
+    g.outputs = [probs, norm]
+    return g
+
+
+def test_layers_beyond_the_fp16_range_stay_fp32_and_avoid_inf(monkeypatch):
+    g = _overflowing_graph()
+    r = np.random.default_rng(2)
+    feeds = {"x": r.standard_normal((1, 4, 256)).astype(np.float32),
+             "y": (r.standard_normal((1, 16384)) * 10).astype(np.float32)}
+    plan = plan_fp16(g, feeds)
+    kept = {layer for _, layer, _ in plan.rows}
+    # The matmul making the logits, the softmax reading them, the reduction and its reader.
+    assert kept == {"logits", "softmax", "energy", "normalize"}, plan.rows
+    assert all("beyond the fp16-safe" in why for *_, why in plan.rows)
+
+    want = reference(g, feeds)
+    _, ctx, got = _fp16_run(g, feeds, samples=feeds)
+    for name, w in want.items():
+        assert np.isfinite(got[name]).all(), name
+        err = float(np.abs(got[name].astype(np.float64) - w).max() / np.abs(w).max())
+        assert err <= 5e-3, (name, err)
+
+    # Without the plan the same network overflows: the logits and the sum are inf in half.
+    monkeypatch.setattr(network_mod, "plan_fp16", lambda graph, samples: Fp16Plan())
+    _, _, bad = _fp16_run(g, feeds, samples=feeds)
+    assert not np.isfinite(bad[g.outputs[1].name]).any()  # the sum: inf
+    assert np.isnan(bad[g.outputs[0].name]).any()  # softmax of inf logits: NaN
+
+
+def test_plan_threshold_is_a_quarter_of_the_fp16_range():
+    g = Graph("edge")
+    x = g.add_input("x", TensorType("f32", (1, 4)))
+    c = g.add_const(np.array([FP16_SAFE_MAX], np.float32), "c")
+    g.outputs = [g.add_node("mul", [x, c], source=["scale"]).output]
+    small = {"x": np.full((1, 4), 0.5, np.float32)}
+    big = {"x": np.full((1, 4), 2.0, np.float32)}
+    assert plan_fp16(g, small).rows == []
+    assert [layer for _, layer, _ in plan_fp16(g, big).rows] == ["scale"]
+
+
+def test_float16_option_parses():
+    t = get_target("tensorrt")
+    opts = t.options("tensorrt{float16=true,max_aux_streams=2}")
+    assert opts.float16 is True and opts.max_aux_streams == 2
+    with pytest.raises(Exception, match="max_aux_streams"):
+        t.options("tensorrt{max_aux_streams=-1}")
+
+
+def test_a_constant_beyond_the_fp16_range_keeps_its_reader_fp32():
+    """x / 1e5: the quotient is small, but 1e5 as a half weight is inf (and x / inf = 0)."""
+    g = Graph("div")
+    x = g.add_input("x", TensorType("f32", (1, 64)))
+    c = g.add_const(np.array([[1e5]], np.float32), "c")
+    g.outputs = [g.add_node("div", [x, c], source=["scale_down"]).output]
+    feeds = {"x": np.random.default_rng(3).uniform(-1000, 1000, (1, 64)).astype(np.float32)}
+    plan = plan_fp16(g, feeds)
+    assert [(layer, why.split(" reaches")[0]) for _, layer, why in plan.rows] == [
+        ("scale_down", "%c")]
+    _, _, got = _fp16_run(g, feeds, samples=feeds)
+    want = reference(g, feeds)[g.outputs[0].name]
+    assert float(np.abs(got[g.outputs[0].name] - want).max() / np.abs(want).max()) <= 1e-6
