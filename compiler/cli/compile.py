@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                         "per input name, samples along axis 0, optional integer 'labels') "
                         "and print accuracy, agreement, SQNR, size and latency; with --int8 "
                         "or --float16 next to the float32 model of the same source")
-    g8 = p.add_argument_group("int8 quantization (TFLite only)")
+    g8 = p.add_argument_group("int8 quantization (TFLite and TensorRT)")
     g8.add_argument("--int8", action="store_true",
                     help="calibrate, quantize (int8 activations, per-channel int8 weights, "
                          "int32 biases) and emit integer kernels")
@@ -144,6 +144,10 @@ def run(args: argparse.Namespace) -> int:
     target, spec = resolve_target(args.target, args.output)
     if args.opset is not None:
         if target.name != "onnx":
+            if target.name == "tensorrt":
+                raise UsageError("--opset: the TensorRT-profile ONNX is written at the opset "
+                                 "TensorRT's ONNX parser reads (docs/tensorrt.md); use "
+                                 "--target onnx to choose one")
             raise UsageError(f"--opset chooses the opset of an ONNX model; target "
                              f"'{target.name}' does not write ONNX (use -o OUT.onnx)")
         spec = str(target.options(spec, opset=args.opset))
