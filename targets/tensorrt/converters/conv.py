@@ -16,9 +16,9 @@ import numpy as np
 
 from compiler.ir.graph import Node
 
-from ..context import ConversionContext, fused_activation_reason
+from ..context import ConversionContext, ConversionError, fused_activation_reason
 from ..registry import converter
-from ._util import const_input_reason, first, ints
+from ._util import const_input_reason, first, ints, static_shape
 
 if TYPE_CHECKING:
     import tensorrt
@@ -29,18 +29,17 @@ def _quantized_kernel(node: Node) -> bool:
     the dequantize output is wired as the layer's input 1)."""
     w = node.input(1)
     p = w.producer if w is not None else None
-    return (p is not None and p.op == "dequantize" and p.input(0) is not None
-            and p.input(0).is_const)
+    q = p.input(0) if p is not None and p.op == "dequantize" else None
+    return q is not None and q.is_const
 
 
 def _check(node: Node) -> str | None:
     w = node.input(1)
-    if _quantized_kernel(node):
-        if w.type.rank == 3:
-            return "1-D convolution with a quantized kernel (keep this layer float)"
-    elif w is None or w.const_value is None:
+    if w is None or (w.const_value is None and not _quantized_kernel(node)):
         return "weights computed at run time (TensorRT takes constant kernels)"
     nd = (w.type.rank or 0) - 2
+    if nd == 1 and w.const_value is None:
+        return "1-D convolution with a quantized kernel (keep this layer float)"
     if nd not in (1, 2, 3):
         return f"{nd}-D convolution (TensorRT takes 1-D, 2-D and 3-D)"
     if str(node.attrs.get("auto_pad") or "NOTSET") not in ("NOTSET", "VALID", "SAME_UPPER",
@@ -100,7 +99,9 @@ def _kernel(ctx: ConversionContext, node: Node) -> tuple[np.ndarray, tensorrt.We
     """The kernel array (zeros of the kernel's shape when quantized: only its shape is
     read) and the layer's kernel weights (empty when quantized)."""
     if _quantized_kernel(node):
-        shape = [int(d) for d in node.input(1).type.shape]
+        shape = static_shape(ctx.tensor(node.input(1)).shape)
+        if shape is None:
+            raise ConversionError(f"{node.label}: quantized kernel of unknown shape")
         return np.zeros(shape, np.float32), ctx.trt.Weights()
     w = np.asarray(ctx.const_array(node, 1), dtype=np.float32)
     return w, ctx.weights(w)

@@ -40,16 +40,21 @@ def _params_reason(node: Node) -> str | None:
     return None
 
 
+def _dtype(node: Node, i: int) -> DType | None:
+    v = node.input(i)
+    return v.type.dtype if v is not None else None
+
+
 def _check_quantize(node: Node) -> str | None:
     if node.outputs[0].type.dtype != DType.I8:
         return f"quantize to {node.outputs[0].type.dtype} (TensorRT's Q/DQ here are INT8)"
-    if node.input(0).type.dtype != DType.F32:
-        return f"quantize of a {node.input(0).type.dtype} tensor (float32 networks only)"
+    if _dtype(node, 0) != DType.F32:
+        return f"quantize of a {_dtype(node, 0)} tensor (float32 networks only)"
     return _params_reason(node)
 
 
 def _check_dequantize(node: Node) -> str | None:
-    dt = node.input(0).type.dtype
+    dt = _dtype(node, 0)
     if dt != DType.I8:
         return f"dequantize of {dt} (TensorRT dequantizes INT8; int32 biases stay float)"
     if node.outputs[0].type.dtype != DType.F32:
@@ -59,9 +64,10 @@ def _check_dequantize(node: Node) -> str | None:
 
 def _axis(node: Node) -> int | None:
     """The per-axis quantization axis (non-negative) when the scale is 1-D, else None."""
-    if np.ndim(node.input(1).const_value) != 1:
+    x, scale = node.input(0), node.input(1)
+    if x is None or scale is None or np.ndim(scale.const_value) != 1:
         return None
-    return int(node.attrs.get("axis", 1)) % max(node.input(0).type.rank or 1, 1)
+    return int(node.attrs.get("axis", 1)) % max(x.type.rank or 1, 1)
 
 
 @converter("quantize", supports=_check_quantize)
