@@ -79,8 +79,8 @@ _NOT_INSTALLED = (
 class TensorRTTarget(Target):
     name: ClassVar[str] = "tensorrt"
     title: ClassVar[str] = "TensorRT"
-    summary: ClassVar[str] = ("TensorRT engine (strongly typed fp32 network; needs TensorRT "
-                              "installed)")
+    summary: ClassVar[str] = ("TensorRT engine (strongly typed fp32 or explicit-Q/DQ int8 "
+                              "network; needs TensorRT installed)")
     extensions: ClassVar[tuple[str, ...]] = (".engine", ".plan")
     Options: ClassVar[type[TargetOptions]] = TensorRTOptions
     executor: ClassVar[str | None] = "tensorrt"
