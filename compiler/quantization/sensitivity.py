@@ -93,10 +93,10 @@ def quantizable_layers(graph: Graph, stats: Any = None, *,
         q = _quantized_copy(graph, stats, quantizer or quantize_graph, (), **qopts)
         quantized = set()
         for n in q.nodes:
-            if not spec.output_qdq and n.op in ops and any(
-                    v is not None and v.producer is not None and v.producer.op == "dequantize"
-                    for v in n.inputs):  # Q/DQ on inputs only: a quantized op reads dq values
-                quantized.update(v.name for v in n.outputs)
+            if not spec.output_qdq:  # Q/DQ on inputs only: a quantized op reads dq values
+                if n.op in ops and any(v is not None and v.producer is not None
+                                       and v.producer.op == "dequantize" for v in n.inputs):
+                    quantized.update(v.name for v in n.outputs)
                 continue
             if n.op != "quantize" or n.inputs[0] is None or n.inputs[0].is_const:
                 continue

@@ -296,6 +296,10 @@ def test_compile_report_and_mixed_precision_use_the_tensorrt_spec(monkeypatch, t
                               report=True, keep_sensitive=1, verify=False)
     acc = result.accuracy
     assert acc.report is not None and acc.report.num_samples == 8
+    # the layers mixed precision ranks are the ones the tensorrt spec quantizes (the
+    # depthwise conv, 1 channel per group, stays float; softmax and pooling are no int8 ops)
+    assert {r.layer for r in acc.ranking} == {"features.0.conv", "features.2.pw",
+                                              "classifier.fc"}
     assert len(acc.kept) == 1 and acc.kept[0] in {r.layer for r in acc.ranking}
     ops = {n.op for n in result.graph.nodes}
     assert "quantize" in ops
