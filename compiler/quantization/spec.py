@@ -109,7 +109,8 @@ class QuantSpec:
     def check(self) -> None:
         """Raise :class:`QuantSpecError` where the spec contradicts the op traits: an op it
         quantizes without a schema or with role ``none``, a same-scale op infercc cannot
-        give its input's parameters, a fixed-output op that is not ``fixed_range``."""
+        give its input's parameters, a fixed-output op that is not ``fixed_range``, an op
+        both quantized and a residual op, a ``group_channels`` below 1."""
         problems = []
         for op in sorted(self.ops | self.same_scale | set(self.fixed_output)):
             s = get_schema(op)
@@ -120,6 +121,11 @@ class QuantSpec:
                 problems.append(f"{op}: has a parameter rule but is not in ops")
             elif op in self.fixed_output and role != "fixed_range":
                 problems.append(f"{op}: fixed output parameters but quant_role {role}")
+        for op in sorted(self.residual_inputs & self.ops):
+            problems.append(f"{op}: both quantized (ops) and a float residual op "
+                            "(residual_inputs)")
+        if self.group_channels < 1:
+            problems.append(f"group_channels={self.group_channels}; use 1 or more")
         if problems:
             raise QuantSpecError(f"quantization spec {self.name!r}: " + "; ".join(problems))
 

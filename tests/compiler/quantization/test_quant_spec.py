@@ -60,6 +60,10 @@ def test_fixed_and_check():
         QuantSpec("bad", ops=frozenset({"relu"}), fixed_output={"relu": (1.0, 0)}).check()
     with pytest.raises(QuantSpecError, match="reshape: has a parameter rule but is not in ops"):
         QuantSpec("bad", ops=frozenset({"relu"}), same_scale=frozenset({"reshape"})).check()
+    with pytest.raises(QuantSpecError, match="add: both quantized"):
+        QuantSpec("bad", ops=frozenset({"add"}), residual_inputs=frozenset({"add"})).check()
+    with pytest.raises(QuantSpecError, match="group_channels=0"):
+        QuantSpec("bad", ops=frozenset({"conv"}), group_channels=0).check()
 
 
 def test_spec_for_finds_target_specs_by_name():
