@@ -13,6 +13,10 @@ Contract (docs/notes: the INT8 contract; summarized here):
 
   and every other reader of ``%x`` reads ``%x.dq``. A graph output keeps its name: the dq
   value takes it and the float value is renamed ``<x>.f``. Graph inputs never change.
+  A spec with ``output_qdq=False`` (TensorRT) quantizes only the activations a quantized
+  op reads, and the skip inputs of its ``residual_inputs`` ops (an add whose other input
+  is the sole use of a quantized conv / gemm output); a quantized op's output read by
+  nothing quantized stays float.
 * What is quantized is the target's choice: a :class:`~compiler.quantization.spec.QuantSpec`
   (``spec``, or the ``QUANT_SPEC`` of target ``scheme``) names the ops it runs quantized,
   the ones whose output shares its input's parameters or has fixed parameters, and the
@@ -37,7 +41,8 @@ Contract (docs/notes: the INT8 contract; summarized here):
   gemm B 0 if transB else 1, matmul ``[K, N]`` 1). Gemm ``alpha``/``beta`` are folded into B
   and C first.
 * Biases (the ``bias`` trait: input 2 of conv / conv_transpose, C of gemm) become i32 consts with scale
-  ``input_scale * weight_scale`` (per channel), zero point 0, + dequantize(axis=0).
+  ``input_scale * weight_scale`` (per channel), zero point 0, + dequantize(axis=0); with the
+  spec's ``float_bias``, f32 consts holding those int32 steps times their scale.
 * Other const operands of quantized ops (add/sub/mul by a const, prelu slope, a const
   matmul B of rank != 2, const concat inputs) are quantized per tensor on their own
   min/max (concat: with the concat's parameters) into an i8 const + dequantize.
@@ -668,7 +673,7 @@ def quantize_graph(
             if planner.kept(n):
                 summary.kept.append(n.label)
     for k, v in planner.values.items():
-        if planner.needs_qdq(v):
+        if spec.output_qdq or planner.needs_qdq(v):
             summary.params[v.name] = params[k]
             summary.sources[v.name] = _label(v)
 
