@@ -99,7 +99,8 @@ def _kernel(ctx: ConversionContext, node: Node) -> tuple[np.ndarray, tensorrt.We
     """The kernel array (zeros of the kernel's shape when quantized: only its shape is
     read) and the layer's kernel weights (empty when quantized)."""
     if _quantized_kernel(node):
-        shape = static_shape(ctx.tensor(node.input(1)).shape)
+        v = node.input(1)
+        shape = static_shape(v.type.shape) if v is not None else None
         if shape is None:
             raise ConversionError(f"{node.label}: quantized kernel of unknown shape")
         return np.zeros(shape, np.float32), ctx.trt.Weights()
