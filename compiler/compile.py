@@ -288,8 +288,7 @@ def compile_pipeline(target: Any, pipeline: str | None = None, *, int8: bool = F
         if calibrate:
             passes.append(reg.get("calibrate")())
         passes.append(reg.get("quantize")(method=method, percentile=percentile,
-                                          scheme=target.name,  # the target's own spec
-                                          keep_float=list(keep_float)))
+                                          keep_float=list(keep_float), scheme=target.name))
     return Pipeline(passes)
 
 
@@ -440,6 +439,7 @@ def _accuracy(keeper: _FloatGraphKeeper, graph, stats, ctx: Any, calibration: An
     if keep_sensitive is not None or sqnr_budget is not None:
         mp = mixed_precision(float_graph, stats, data, keep=keep_sensitive, budget=sqnr_budget,
                              method=method, percentile=percentile, progress=progress,
+                             scheme=keeper.quantize.scheme,
                              max_samples=32)
         result.ranking, result.kept, result.met = list(mp.ranking), list(mp.kept), mp.met
         if mp.kept:

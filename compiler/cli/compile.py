@@ -73,10 +73,11 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                         "per input name, samples along axis 0, optional integer 'labels') "
                         "and print accuracy, agreement, SQNR, size and latency; with --int8 "
                         "or --float16 next to the float32 model of the same source")
-    g8 = p.add_argument_group("int8 quantization (TFLite and TensorRT)")
+    g8 = p.add_argument_group("int8 quantization (TFLite, TensorRT)")
     g8.add_argument("--int8", action="store_true",
-                    help="calibrate, quantize (int8 activations, per-channel int8 weights, "
-                         "int32 biases) and emit integer kernels")
+                    help="calibrate, quantize (int8 activations, per-channel int8 weights) "
+                         "by the target's rules and emit integer kernels (TFLite) or "
+                         "explicit Q/DQ layers (TensorRT)")
     g8.add_argument("--calibration", metavar="DATA",
                     help="calibration data: an .npz with one array per input (samples along "
                          "axis 0, keyed by input name), an .npy (one input), a directory of "

@@ -13,6 +13,10 @@ Contract (docs/notes: the INT8 contract; summarized here):
 
   and every other reader of ``%x`` reads ``%x.dq``. A graph output keeps its name: the dq
   value takes it and the float value is renamed ``<x>.f``. Graph inputs never change.
+  A spec with ``output_qdq=False`` (TensorRT) quantizes only the activations a quantized
+  op reads, and the skip inputs of its ``residual_inputs`` ops (an add whose other input
+  is the sole use of a quantized conv / gemm output); a quantized op's output read by
+  nothing quantized stays float.
 * What is quantized is the target's choice: a :class:`~compiler.quantization.spec.QuantSpec`
   (``spec``, or the ``QUANT_SPEC`` of target ``scheme``) names the ops it runs quantized,
   the ones whose output shares its input's parameters or has fixed parameters, and the
@@ -37,7 +41,8 @@ Contract (docs/notes: the INT8 contract; summarized here):
   gemm B 0 if transB else 1, matmul ``[K, N]`` 1). Gemm ``alpha``/``beta`` are folded into B
   and C first.
 * Biases (the ``bias`` trait: input 2 of conv / conv_transpose, C of gemm) become i32 consts with scale
-  ``input_scale * weight_scale`` (per channel), zero point 0, + dequantize(axis=0).
+  ``input_scale * weight_scale`` (per channel), zero point 0, + dequantize(axis=0); with the
+  spec's ``float_bias``, f32 consts holding those int32 steps times their scale.
 * Other const operands of quantized ops (add/sub/mul by a const, prelu slope, a const
   matmul B of rank != 2, const concat inputs) are quantized per tensor on their own
   min/max (concat: with the concat's parameters) into an i8 const + dequantize.
@@ -291,6 +296,7 @@ class _Planner:
         self.requant: list[tuple[Node, int]] = []
         self.quantized: list[Node] = []
         self.matched: set[str] = set()
+        self.read: set[int] = set()             # activations a quantized op reads
 
     def kept(self, node: Node) -> bool:
         names = set(node.source)
@@ -310,9 +316,32 @@ class _Planner:
         r = self.cls.find(id(v))
         return any(self.cls.find(k) == r for k in self.fixed)
 
+    def needs_qdq(self, v: Value) -> bool:
+        """Whether planned activation ``v`` gets its Q/DQ pair (see ``output_qdq``)."""
+        return v.has_uses and (self.spec.output_qdq or id(v) in self.read)
+
+    def residual(self, node: Node) -> None:
+        """Q/DQ on the skip inputs of ``node`` (an op of the spec's ``residual_inputs``):
+        every float activation input but one output of a quantized weighted op read only
+        here, which the target fuses with that op. Without such an input: nothing."""
+        quantized = {id(n) for n in self.quantized}
+        acts = [v for v in node.inputs if v is not None and not v.is_const and _is_f32(v)]
+        fused = next((v for v in acts if v.producer is not None
+                      and id(v.producer) in quantized and _weight(v.producer) is not None
+                      and len(v.uses()) == 1 and not v.is_graph_output), None)
+        if fused is None:
+            return
+        for x in acts:
+            if x is not fused:
+                self.add(x)
+                self.read.add(id(x))
+
     def plan(self) -> None:
         for node in self.g.nodes:
             if node.op == CONST:
+                continue
+            if node.op in self.spec.residual_inputs and not self.kept(node):
+                self.residual(node)
                 continue
             if self.kept(node) or not _quantizable(node, self.spec):
                 continue
@@ -321,6 +350,7 @@ class _Planner:
             acts = [(i, node.input(i)) for i in data if not node.input(i).is_const]
             outs = [v for v in node.outputs if _is_f32(v)]
             for _, x in acts:
+                self.read.add(id(x))
                 if id(x) not in self.values:
                     self.add(x)  # produced by a float op or a graph input: own range
             shared = node.op in self.spec.same_scale
@@ -441,10 +471,12 @@ def _f32_params(qp: QuantParams) -> QuantParams:
 
 # -- rewriting -------------------------------------------------------------------------------
 class _Rewriter:
-    def __init__(self, graph: Graph, per_channel: bool, symmetric: bool):
+    def __init__(self, graph: Graph, per_channel: bool, symmetric: bool,
+                 float_bias: bool = False):
         self.g = graph
         self.per_channel = per_channel
         self.symmetric = symmetric
+        self.float_bias = float_bias
         self.after: dict[int, list[Node]] = {}   # anchor node id -> nodes placed after it
         self.top: list[Node] = []                # nodes placed before every original node
         self.cache: dict[Any, Value] = {}
@@ -565,7 +597,12 @@ class _Rewriter:
             with np.errstate(divide="ignore", invalid="ignore"):
                 q = np.where(s > 0, np.rint(a / s.astype(np.float64)), 0.0)
             q = np.clip(q, _I32.min, _I32.max).astype(np.int32)
-            dq = self._qconst(b, q, bqp, s, np.zeros(s.size, np.int32), 0, node.source)
+            if self.float_bias:  # the int32 values, stored back as float
+                f = (q.astype(np.float64) * s).astype(np.float32).reshape(b.type.shape)
+                dq = self._const(f, f"{b.name}.i32f", node.source)
+                self._place([dq.producer], b.producer)
+            else:
+                dq = self._qconst(b, q, bqp, s, np.zeros(s.size, np.int32), 0, node.source)
             self.cache[key] = dq
         node.set_input(i, dq)
         return bqp
@@ -636,10 +673,12 @@ def quantize_graph(
             if planner.kept(n):
                 summary.kept.append(n.label)
     for k, v in planner.values.items():
-        summary.params[v.name] = params[k]
-        summary.sources[v.name] = _label(v)
+        if spec.output_qdq or planner.needs_qdq(v):
+            summary.params[v.name] = params[k]
+            summary.sources[v.name] = _label(v)
 
-    rw = _Rewriter(graph, per_channel and spec.per_channel_weights, planner.symmetric)
+    rw = _Rewriter(graph, per_channel and spec.per_channel_weights, planner.symmetric,
+                   spec.float_bias)
     # weights, biases and const operands first: they need the activations' params only.
     for node in planner.quantized:
         concat_qp = params[id(node.outputs[0])] if node.op in spec.same_scale else None
@@ -679,7 +718,7 @@ def quantize_graph(
             requant.append((node, i, x.name, qp))
     # activations: one Q/DQ pair after each producer
     for k, v in planner.values.items():
-        if v.has_uses:
+        if planner.needs_qdq(v):
             rw.activation(v, params[k])
     for node, i, base, qp in requant:
         rw.requantize(node, i, qp, base)

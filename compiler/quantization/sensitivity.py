@@ -81,7 +81,8 @@ def quantizable_layers(graph: Graph, stats: Any = None, *,
 
     With ``stats`` the answer is exact: a copy is quantized (``qopts``: method, scheme, ...)
     and a node counts when its op is quantizable and its output is quantized (every
-    quantized op's outputs get a Q/DQ pair). Without ``stats`` every node of an op the
+    quantized op's outputs get a Q/DQ pair), or, for a spec with Q/DQ on inputs only
+    (``output_qdq=False``), when it reads a dequantized value. Without ``stats`` every node of an op the
     quantization spec (``qopts``' ``spec``, else target ``scheme``'s) quantizes with a
     float operand counts.
     """
@@ -92,6 +93,11 @@ def quantizable_layers(graph: Graph, stats: Any = None, *,
         q = _quantized_copy(graph, stats, quantizer or quantize_graph, (), **qopts)
         quantized = set()
         for n in q.nodes:
+            if not spec.output_qdq:  # Q/DQ on inputs only: a quantized op reads dq values
+                if n.op in ops and any(v is not None and v.producer is not None
+                                       and v.producer.op == "dequantize" for v in n.inputs):
+                    quantized.update(v.name for v in n.outputs)
+                continue
             if n.op != "quantize" or n.inputs[0] is None or n.inputs[0].is_const:
                 continue
             x = n.inputs[0]

@@ -46,6 +46,18 @@ class QuantSpec:
     * ``symmetric_weights`` / ``per_channel_weights``: how weights may be quantized (per
       output channel along the op's weight axis when allowed).
     * ``activation_dtype``: the quantized activation type.
+    * ``output_qdq``: a quantized op's output gets its Q/DQ pair even when no quantized op
+      reads it (TFLite's int8 kernels write int8). False (TensorRT): Q/DQ pairs go only on
+      the inputs of quantized ops, so an op's output stays float until a quantized op reads
+      it and TensorRT can fuse conv + bias + add + relu.
+    * ``residual_inputs``: ops (add) that stay float but whose inputs other than one
+      quantized weighted op's output (the residual branch TensorRT fuses into that op) get
+      Q/DQ pairs: the skip input of a residual add.
+    * ``float_bias``: biases are quantized to int32 (scale input scale * weight scale) and
+      stored back as float constants holding those values, for a target that takes float
+      biases (TensorRT); otherwise int32 constants + dequantize.
+    * ``group_channels``: a grouped conv (group > 1) runs quantized only when its input and
+      output channels per group are multiples of this (1: always).
     """
 
     name: str
@@ -58,6 +70,10 @@ class QuantSpec:
     symmetric_weights: bool = True
     per_channel_weights: bool = True
     activation_dtype: DType = DType.I8
+    output_qdq: bool = True
+    residual_inputs: frozenset[str] = frozenset()
+    float_bias: bool = False
+    group_channels: int = 1
 
     def quantizes(self, node: Node) -> bool:
         """Whether the target runs ``node`` quantized, judged from its op, its fused
@@ -72,7 +88,19 @@ class QuantSpec:
             v = node.input(i)
             if v is None or not v.is_const:
                 return False
-        return True
+        return self._group_ok(node)
+
+    def _group_ok(self, node: Node) -> bool:
+        """Whether a grouped conv's channels per group suit ``group_channels``."""
+        group = int(node.attrs.get("group") or 1)
+        if node.op not in ("conv", "conv_transpose") or group == 1 or self.group_channels == 1:
+            return True
+        w = node.input(1)
+        if w is None or not w.type.is_static:
+            return False
+        shape = w.type.shape  # conv [O, I/g, ...]; conv_transpose [I, O/g, ...]
+        per_group = (shape[0] // group, shape[1])
+        return all(c % self.group_channels == 0 for c in per_group)
 
     def fixed(self, op: str) -> tuple[float, int] | None:
         """The output parameters the target fixes for ``op``, or None."""
@@ -81,7 +109,8 @@ class QuantSpec:
     def check(self) -> None:
         """Raise :class:`QuantSpecError` where the spec contradicts the op traits: an op it
         quantizes without a schema or with role ``none``, a same-scale op infercc cannot
-        give its input's parameters, a fixed-output op that is not ``fixed_range``."""
+        give its input's parameters, a fixed-output op that is not ``fixed_range``, an op
+        both quantized and a residual op, a ``group_channels`` below 1."""
         problems = []
         for op in sorted(self.ops | self.same_scale | set(self.fixed_output)):
             s = get_schema(op)
@@ -92,6 +121,11 @@ class QuantSpec:
                 problems.append(f"{op}: has a parameter rule but is not in ops")
             elif op in self.fixed_output and role != "fixed_range":
                 problems.append(f"{op}: fixed output parameters but quant_role {role}")
+        for op in sorted(self.residual_inputs & self.ops):
+            problems.append(f"{op}: both quantized (ops) and a float residual op "
+                            "(residual_inputs)")
+        if self.group_channels < 1:
+            problems.append(f"group_channels={self.group_channels}; use 1 or more")
         if problems:
             raise QuantSpecError(f"quantization spec {self.name!r}: " + "; ".join(problems))
 

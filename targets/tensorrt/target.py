@@ -92,8 +92,8 @@ _NOT_INSTALLED = (
 class TensorRTTarget(Target):
     name: ClassVar[str] = "tensorrt"
     title: ClassVar[str] = "TensorRT"
-    summary: ClassVar[str] = ("TensorRT engine (strongly typed fp32 or fp16 network; needs "
-                              "TensorRT installed)")
+    summary: ClassVar[str] = ("TensorRT engine (strongly typed fp32, fp16 or explicit-Q/DQ int8 "
+                              "network; needs TensorRT installed)")
     extensions: ClassVar[tuple[str, ...]] = (".engine", ".plan")
     also_writes: ClassVar[tuple[str, ...]] = (".onnx",)  # the TensorRT-profile ONNX
     Options: ClassVar[type[TargetOptions]] = TensorRTOptions

@@ -16,19 +16,30 @@ import numpy as np
 
 from compiler.ir.graph import Node
 
-from ..context import ConversionContext, fused_activation_reason
+from ..context import ConversionContext, ConversionError, fused_activation_reason
 from ..registry import converter
-from ._util import const_input_reason, first, ints
+from ._util import const_input_reason, first, ints, static_shape
 
 if TYPE_CHECKING:
     import tensorrt
 
 
+def _quantized_kernel(node: Node) -> bool:
+    """Whether the kernel is ``dequantize`` of an int8 constant (explicit quantization:
+    the dequantize output is wired as the layer's input 1)."""
+    w = node.input(1)
+    p = w.producer if w is not None else None
+    q = p.input(0) if p is not None and p.op == "dequantize" else None
+    return q is not None and q.is_const
+
+
 def _check(node: Node) -> str | None:
     w = node.input(1)
-    if w is None or w.const_value is None:
+    if w is None or (w.const_value is None and not _quantized_kernel(node)):
         return "weights computed at run time (TensorRT takes constant kernels)"
-    nd = np.ndim(w.const_value) - 2
+    nd = (w.type.rank or 0) - 2
+    if nd == 1 and w.const_value is None:
+        return "1-D convolution with a quantized kernel (keep this layer float)"
     if nd not in (1, 2, 3):
         return f"{nd}-D convolution (TensorRT takes 1-D, 2-D and 3-D)"
     if str(node.attrs.get("auto_pad") or "NOTSET") not in ("NOTSET", "VALID", "SAME_UPPER",
@@ -84,22 +95,39 @@ def _padding_mode(ctx: ConversionContext, node: Node) -> tensorrt.PaddingMode | 
     return None
 
 
+def _kernel(ctx: ConversionContext, node: Node) -> tuple[np.ndarray, tensorrt.Weights]:
+    """The kernel array (zeros of the kernel's shape when quantized: only its shape is
+    read) and the layer's kernel weights (empty when quantized)."""
+    if _quantized_kernel(node):
+        v = node.input(1)
+        shape = static_shape(v.type.shape) if v is not None else None
+        if shape is None:
+            raise ConversionError(f"{node.label}: quantized kernel of unknown shape")
+        return np.zeros(shape, np.float32), ctx.trt.Weights()
+    w = np.asarray(ctx.const_array(node, 1), dtype=np.float32)
+    return w, ctx.weights(w)
+
+
 @converter("conv", supports=_check)
 def convert_conv(ctx: ConversionContext, node: Node) -> None:
-    """Grouped, depthwise (group == C), dilated and strided convolution."""
-    w = np.asarray(ctx.const_array(node, 1), dtype=np.float32)
+    """Grouped, depthwise (group == C), dilated and strided convolution; a quantized
+    kernel (dequantize of int8) is the layer's input 1 with empty kernel weights."""
+    w, kw = _kernel(ctx, node)
     b = ctx.const_array(node, 2)
     nd = w.ndim - 2
     x = ctx.tensor(node.input(0))
     if nd == 1:
         x, w = _one_d(ctx, x, node), w[..., None]
+        kw = ctx.weights(w)
     strides, dilations, begin, end = _geometry(node, nd)
     kernel = ctx.dims(w.shape[2:])
     if b is None:
-        layer = ctx.network.add_convolution_nd(x, int(w.shape[0]), kernel, ctx.weights(w))
+        layer = ctx.network.add_convolution_nd(x, int(w.shape[0]), kernel, kw)
     else:
-        layer = ctx.network.add_convolution_nd(x, int(w.shape[0]), kernel, ctx.weights(w),
+        layer = ctx.network.add_convolution_nd(x, int(w.shape[0]), kernel, kw,
                                                ctx.weights(np.asarray(b, np.float32)))
+    if _quantized_kernel(node):
+        layer.set_input(1, ctx.tensor(node.input(1)))
     layer.stride_nd = ctx.dims(strides)
     layer.dilation_nd = ctx.dims(dilations)
     layer.num_groups = int(node.attrs.get("group") or 1)
@@ -119,13 +147,14 @@ def convert_conv(ctx: ConversionContext, node: Node) -> None:
 @converter("conv_transpose", supports=_check_transpose)
 def convert_conv_transpose(ctx: ConversionContext, node: Node) -> None:
     """Transposed convolution; ``output_padding`` handled as described in the module."""
-    w = np.asarray(ctx.const_array(node, 1), dtype=np.float32)
+    w, kw = _kernel(ctx, node)
     b = ctx.const_array(node, 2)
     nd = w.ndim - 2
     group = int(node.attrs.get("group") or 1)
     x = ctx.tensor(node.input(0))
     if nd == 1:
         x, w = _one_d(ctx, x, node), w[..., None]
+        kw = ctx.weights(w)
     strides, dilations, begin, end = _geometry(node, nd)
     out_pad = ints(node.attrs.get("output_padding"), [0] * nd) + ([0] if nd == 1 else [])
     post = [e - p for e, p in zip(end, out_pad)]
@@ -135,10 +164,12 @@ def convert_conv_transpose(ctx: ConversionContext, node: Node) -> None:
     maps = int(w.shape[1]) * group
     kernel = ctx.dims(w.shape[2:])
     if b is None or bias_after:
-        layer = ctx.network.add_deconvolution_nd(x, maps, kernel, ctx.weights(w))
+        layer = ctx.network.add_deconvolution_nd(x, maps, kernel, kw)
     else:
-        layer = ctx.network.add_deconvolution_nd(x, maps, kernel, ctx.weights(w),
+        layer = ctx.network.add_deconvolution_nd(x, maps, kernel, kw,
                                                  ctx.weights(np.asarray(b, np.float32)))
+    if _quantized_kernel(node):
+        layer.set_input(1, ctx.tensor(node.input(1)))
     layer.stride_nd = ctx.dims(strides)
     layer.dilation_nd = ctx.dims(dilations)
     layer.num_groups = group

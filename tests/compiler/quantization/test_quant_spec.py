@@ -60,6 +60,10 @@ def test_fixed_and_check():
         QuantSpec("bad", ops=frozenset({"relu"}), fixed_output={"relu": (1.0, 0)}).check()
     with pytest.raises(QuantSpecError, match="reshape: has a parameter rule but is not in ops"):
         QuantSpec("bad", ops=frozenset({"relu"}), same_scale=frozenset({"reshape"})).check()
+    with pytest.raises(QuantSpecError, match="add: both quantized"):
+        QuantSpec("bad", ops=frozenset({"add"}), residual_inputs=frozenset({"add"})).check()
+    with pytest.raises(QuantSpecError, match="group_channels=0"):
+        QuantSpec("bad", ops=frozenset({"conv"}), group_channels=0).check()
 
 
 def test_spec_for_finds_target_specs_by_name():
@@ -106,8 +110,10 @@ def test_tflite_does_not_quantize_space_to_depth_but_quantizes_div(chain):
     s = quantize_graph(g.copy(), st, scheme="tflite")
     assert "space_to_depth" not in s.quantized_ops and "b" in s.float_nodes
     assert s.quantized_ops.get("div") == 1
-    t = quantize_graph(g.copy(), st, scheme="tensorrt")  # TensorRT takes it
-    assert t.quantized_ops.get("space_to_depth") == 1 and "div" not in t.quantized_ops
+    assert set(s.params) == {"x", "a", "b", "c", "d", "e"}  # quantized ops' outputs too
+    # TensorRT: Q/DQ only in front of its quantized ops (the convs): x and d, not a or e
+    t = quantize_graph(g.copy(), st, scheme="tensorrt")
+    assert t.quantized_ops == {"conv": 2} and set(t.params) == {"x", "d"}
 
 
 def test_quantize_graph_takes_a_spec(chain):

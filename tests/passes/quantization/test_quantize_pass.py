@@ -183,10 +183,15 @@ def test_matches_onnxruntime_quantize_static(float_graph, stats, samples, tmp_pa
         np.testing.assert_allclose(np.array(qp.scale), ort_init[f"{wname}_scale"], rtol=1e-6)
         assert np.abs(ours.astype(int) - theirs.astype(int)).max() <= 1
         assert np.mean(ours == theirs) > 0.999, wname  # measured: 1.0 on every weight
-    # biases: int32 with scale input_scale * weight_scale
+    # biases: int32 with scale input_scale * weight_scale (tensorrt stores those values back
+    # as float: its int32 steps are recovered here)
     assert len(summary.biases) == 4
     for bname, qp in summary.biases.items():
-        ours = g.value(f"{bname}.q").const_value
+        if symmetric:
+            f = g.value(f"{bname}.i32f").const_value
+            ours = np.rint(f.astype(np.float64) / np.array(qp.scale)).astype(np.int64)
+        else:
+            ours = g.value(f"{bname}.q").const_value
         theirs = ort_init[f"{bname}_quantized"]
         np.testing.assert_allclose(np.array(qp.scale), ort_init[f"{bname}_quantized_scale"],
                                    rtol=1e-6)
@@ -195,7 +200,7 @@ def test_matches_onnxruntime_quantize_static(float_graph, stats, samples, tmp_pa
     common = [n for n in summary.params if f"{n}_scale" in ort_init]
     # ORT (symmetric) keeps a separate Q/DQ on the conv output before each relu, which our
     # fused conv+relu has not; the tensors both have must still agree.
-    assert len(common) >= 6, common
+    assert len(common) >= (3 if symmetric else 6), common
     for n in common:
         qp = summary.params[n]
         np.testing.assert_allclose(qp.scale[0], float(ort_init[f"{n}_scale"]), rtol=1e-5,
@@ -212,10 +217,12 @@ def test_matches_onnxruntime_quantize_static(float_graph, stats, samples, tmp_pa
     s_ort, s_ours, s_between = _sqnr(ref, theirs), _sqnr(ref, ours), _sqnr(theirs, ours)
     print(f"\n[{scheme}] SQNR vs float: ours {s_ours:.1f} dB, ORT {s_ort:.1f} dB; ours vs ORT "
           f"{s_between:.1f} dB, cosine {_cos(theirs, ours):.6f}; {len(common)} common tensors")
-    # measured: tflite ours 40.3 dB, ORT 40.3 dB; tensorrt 41.7 / 41.7; ours vs ORT 335 dB
-    # (bit-identical outputs) in both schemes, cosine 1.000000
+    # measured: tflite ours 40.3 dB, ORT 40.3 dB, ours vs ORT 335 dB (bit-identical outputs),
+    # cosine 1.000000. tensorrt: ours 43.7 dB, ORT 41.7 dB: ORT also puts Q/DQ on each conv
+    # output, which the tensorrt scheme leaves float for TensorRT to fuse, so the outputs
+    # differ by that extra rounding (ours vs ORT 43.5 dB, cosine 0.99998)
     assert s_ours >= s_ort - 0.5
-    assert s_between > 60
+    assert s_between > (40 if symmetric else 60)
     assert _cos(theirs, ours) > 0.999
 
 
@@ -308,8 +315,12 @@ def test_shared_params_and_concat_union(tmp_path, samples):
     assert "t2" not in p and s.const_operands == 0
     q2 = g.copy()
     s2 = quantize_graph(q2, st, scheme="tensorrt")
-    k = q2.value("k.q").const_value  # const operand of the add: i8 with its own |max|
-    assert k.dtype == np.int8 and s2.const_operands == 1 and np.abs(k).max() == 127
+    # tensorrt: the add (no residual branch of a conv read only there) stays float, its
+    # const operand too; the concat inputs still share one scale ('a', read elsewhere, is
+    # requantized; the sigmoid's 'sb' has no fixed parameters there and joins the set)
+    add2 = [n for n in q2.nodes if n.op == "add"][0]
+    assert add2.input(1).producer.op == "const" and s2.const_operands == 0
+    assert s2.params["cat"] == s2.params["b"] == s2.params["sb"] and s2.requantized == 1
     # graph I/O names unchanged, outputs still close to float
     assert [v.name for v in q.outputs] == ["flat", "t", "t2"]
     x = _digits16(8, start=500)
