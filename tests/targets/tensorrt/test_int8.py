@@ -284,7 +284,7 @@ def test_compile_report_and_mixed_precision_use_the_tensorrt_spec(monkeypatch, t
     def standin_engine(graph, _trt, _opts):
         network, ctx = build_network(graph, trt)  # type: ignore[arg-type]
         built["network"] = network
-        return b"standin", {}
+        return b"standin", {}, []
 
     monkeypatch.setattr(target_mod, "import_tensorrt", lambda: trt)
     monkeypatch.setattr(target_mod, "build_engine", standin_engine)
