@@ -29,11 +29,6 @@ from tests.fuzz.run import table
 DEFAULT_COUNT = {"onnx": 300, "tflite": 300, "prototxt": 300, "caffemodel": 300, "keras": 150,
                  "pt2": 100, "ir": 300}
 SLOW_COUNT = 10_000
-#: formats whose failures are known and kept in regressions/, with the reason (none now;
-#: a format listed here runs as a non-strict xfail until its fix lands)
-PENDING: dict[str, str] = {}
-#: kept reproducers whose fix belongs elsewhere, besides those of PENDING's formats
-PENDING_REPLAY: dict[str, str] = dict(PENDING)
 #: formats with kept reproducers
 KEPT = [f for f in formats.FORMATS if any(driver.regression_dir(f).glob("*.json"))]
 #: shared models each format's seeds include (the in-repo seeds need no check)
@@ -42,11 +37,6 @@ SHARED_SEEDS = {
     "prototxt": formats.CAFFE_GENERATED + list(formats.CAFFE_REAL),
     "caffemodel": formats.CAFFE_GENERATED, "keras": formats.KERAS_SHARED, "pt2": [], "ir": [],
 }
-
-
-def _formats(names=tuple(formats.FORMATS), pending=PENDING) -> list:
-    return [pytest.param(f, marks=pytest.mark.xfail(reason=pending[f], strict=False))
-            if f in pending else f for f in names]
 
 
 def _count(fmt: str) -> int:
@@ -210,7 +200,7 @@ def bounded_runs(request) -> dict[str, list[dict]]:
     return {fmt: f.result() for fmt, f in futures.items()}
 
 
-@pytest.mark.parametrize("fmt", _formats())
+@pytest.mark.parametrize("fmt", formats.FORMATS)
 def test_mutants_end_in_a_result_or_a_clean_error(fmt, bounded_runs, capsys):
     results = bounded_runs[fmt]
     with capsys.disabled():
@@ -223,7 +213,7 @@ def test_mutants_end_in_a_result_or_a_clean_error(fmt, bounded_runs, capsys):
     assert counts["ok"] >= 1, counts
 
 
-@pytest.mark.parametrize("fmt", _formats(KEPT, PENDING_REPLAY))
+@pytest.mark.parametrize("fmt", KEPT)
 def test_kept_reproducers_end_in_a_result_or_a_clean_error(fmt):
     _check_seeds(fmt)
     kept = driver.regressions(fmt)
@@ -233,7 +223,7 @@ def test_kept_reproducers_end_in_a_result_or_a_clean_error(fmt):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", _formats())
+@pytest.mark.parametrize("fmt", formats.FORMATS)
 def test_ten_thousand_mutants_end_in_a_result_or_a_clean_error(fmt, capsys):
     _check_seeds(fmt)
     results = spawn(fmt, SLOW_COUNT, start=DEFAULT_COUNT[fmt], save=True)
