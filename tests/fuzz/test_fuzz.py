@@ -200,7 +200,7 @@ def bounded_runs(request) -> dict[str, list[dict]]:
     return {fmt: f.result() for fmt, f in futures.items()}
 
 
-@pytest.mark.parametrize("fmt", formats.FORMATS)
+@pytest.mark.parametrize("fmt", list(formats.FORMATS))
 def test_mutants_end_in_a_result_or_a_clean_error(fmt, bounded_runs, capsys):
     results = bounded_runs[fmt]
     with capsys.disabled():
@@ -223,7 +223,7 @@ def test_kept_reproducers_end_in_a_result_or_a_clean_error(fmt):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", formats.FORMATS)
+@pytest.mark.parametrize("fmt", list(formats.FORMATS))
 def test_ten_thousand_mutants_end_in_a_result_or_a_clean_error(fmt, capsys):
     _check_seeds(fmt)
     results = spawn(fmt, SLOW_COUNT, start=DEFAULT_COUNT[fmt], save=True)
