@@ -285,18 +285,25 @@ def _push(g: Graph, c: Node, p: list[int], stats: dict[str, int]) -> bool:
 
 
 def _transpose_to_reshape(g: Graph, node: Node, p: list[int], stats: dict[str, int]) -> bool:
-    """``transpose(reshape(x, s), p)`` moving only size-1 dims -> ``reshape(x, s')``."""
+    """``transpose(reshape(x, s), p)`` moving only size-1 dims -> ``reshape(x, s')``.
+
+    The output may have one dim that is not static (a dynamic batch): the new target reads
+    ``-1`` there, which the element count determines (no static dim may be 0 then)."""
     inner = node.inputs[0].producer
     shape = node.inputs[0].type.shape
-    out_t = node.outputs[0].type
-    if inner is None or inner.op != "reshape" or not out_t.is_static or shape is None:
+    dims = node.outputs[0].type.shape
+    if inner is None or inner.op != "reshape" or dims is None or shape is None:
+        return False
+    open_dims = [d for d in dims if not isinstance(d, int)]
+    if len(open_dims) > 1 or (open_dims and 0 in dims):
         return False
     big = [a for a in p if shape[a] != 1]
     if big != sorted(big):
         return False
     node.op = "reshape"
     node.attrs = {}
-    sv = g.add_const(np.asarray(out_t.shape, np.int64), g.unique_name(node.outputs[0].name + "_shape"), before=node)
+    target = [d if isinstance(d, int) else -1 for d in dims]
+    sv = g.add_const(np.asarray(target, np.int64), g.unique_name(node.outputs[0].name + "_shape"), before=node)
     node.inputs = [node.inputs[0], sv]
     stats["to_reshape"] += 1
     return True

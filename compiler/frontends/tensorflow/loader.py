@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 # The lowering wraps every NHWC conv/pool in a transpose pair; sinking cancels the pairs.
-CLEANUP_PIPELINE = "sink-transposes,dce"
+CLEANUP_PIPELINE = "resolve-shapes,sink-transposes,dce"
 # the name of a source's unknown batch dim: it stays dynamic (ONNX dim_param, TFLite -1)
 BATCH_DIM = "N"
 

@@ -107,3 +107,29 @@ def test_transpose_of_size1_reshape_becomes_reshape():
     assert _count(g, "transpose") == 0 and _count(g, "reshape") == 1
     got = next(iter(run_graph(g, {"x": x}).values()))
     np.testing.assert_array_equal(got, x.reshape(1, 6, 1, 1))
+
+
+def test_transpose_of_size1_reshape_under_a_dynamic_batch_becomes_reshape():
+    # x[N, 6] -> [N, 1, 1, 6] -> transpose to [N, 6, 1, 1]: one open dim, read as -1
+    g = Graph()
+    xi = g.add_input("x", TensorType("f32", ("N", 6)))
+    r = g.add_node("reshape", [xi, g.add_const(np.array([-1, 1, 1, 6], np.int64))]).output
+    t = g.add_node("transpose", [r], {"perm": TO_NCHW}).output
+    g.outputs = [g.add_node("relu", [t]).output]
+    assert r.type.shape == ("N", 1, 1, 6) and t.type.shape == ("N", 6, 1, 1)
+    _run_pass(g)
+    assert _count(g, "transpose") == 0 and _count(g, "reshape") == 1
+    for n in (1, 3):  # any batch the graph is fed
+        x = np.arange(6 * n, dtype=np.float32).reshape(n, 6)
+        got = next(iter(run_graph(g, {"x": x}).values()))
+        np.testing.assert_array_equal(got, np.maximum(x.reshape(n, 6, 1, 1), 0))
+
+
+def test_two_open_dims_keep_the_transpose():
+    g = Graph()
+    xi = g.add_input("x", TensorType("f32", ("N", "M")))
+    r = g.add_node("reshape", [xi, g.add_const(np.array([0, 1, 1, -1], np.int64))]).output
+    t = g.add_node("transpose", [r], {"perm": TO_NCHW}).output
+    g.outputs = [t]
+    _run_pass(g)
+    assert _count(g, "transpose") == 1

@@ -66,11 +66,7 @@ def test_mobilenet_v2():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ResNet50", pytest.param("EfficientNetB0", marks=pytest.mark.xfail(
-    strict=True, reason="with Keras's batch kept dynamic, each squeeze-excite Reshape's target "
-    "is computed from the input's shape at run time, so its output shape is unknown and "
-    "sink-transposes leaves 16 transposes in NCHW (0 when the batch was fixed to 1)")),
-    "DenseNet121"])
+@pytest.mark.parametrize("name", ["ResNet50", "EfficientNetB0", "DenseNet121"])
 def test_keras_applications_slow(name):
     _check_app(name, 1e-4)
 
