@@ -281,13 +281,15 @@ def _parse_dim(d: str, spec: str) -> int | str:
 
 
 def load_model(path: str, input_shapes: dict[str, list[Any]] | None = None, *,
-               check: bool = True, weights: str | None = None, layout: str | None = None):
+               check: bool = True, weights: str | None = None, layout: str | None = None,
+               **frontend_options: Any):
     """Load a model file into a graph, turning IR-level errors into :class:`ModelLoadError`.
 
     With ``check`` the graph is verified, so an unknown op or a wrong type in an ``.ir``
     file is reported against the file rather than later by a pass. ``layout`` (``--layout``)
     gives the graph's 4-D inputs and outputs that axis order (:mod:`compiler.layout`;
-    default: the source's own, as :func:`compiler.compile` has it).
+    default: the source's own, as :func:`compiler.compile` has it). ``frontend_options``
+    go to the frontend as they are (``cut_unsupported=True``, ``placeholder_weights=True``).
     """
     from ..frontends import is_tensorflow_source, load
     from ..layout import set_interface_layout
@@ -296,7 +298,7 @@ def load_model(path: str, input_shapes: dict[str, list[Any]] | None = None, *,
 
     # .ir text and torch .pt2 programs carry their shapes; the others take them at import
     frontend_shapes = Path(path).suffix.lower() not in (".ir", ".pt2")
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = dict(frontend_options)
     if input_shapes and frontend_shapes:
         options["input_shapes"] = input_shapes
     if weights:

@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelLoadError
 from .common import (
     EXIT_OK,
     MODEL_HELP,
@@ -84,29 +83,14 @@ def _load(args: argparse.Namespace, shapes: dict) -> tuple[Any, dict[str, list[s
 
     suffix = Path(args.model).suffix.lower()
     if suffix == ".prototxt" and not args.weights:
-        return _load_partial(args.model, shapes, args.layout, placeholder_weights=True), {}
+        return load_model(args.model, shapes, layout=args.layout, placeholder_weights=True), {}
     try:
         return load_model(args.model, shapes, weights=args.weights, layout=args.layout), {}
     except UnsupportedOpsError as e:
         if suffix not in (".tflite", ".onnx"):  # the frontends that can cut ops out
             raise
-        return _load_partial(args.model, shapes, args.layout, cut_unsupported=True), e.unsupported
-
-
-def _load_partial(path: str, shapes: dict, layout: str | None, **options: Any) -> Any:
-    """Load ``path`` with frontend ``options`` (shapes at import, and the interface
-    ``layout``, as load_model does)."""
-    from ..frontends import load
-    from ..ir import VerificationError, verify
-    from ..layout import set_interface_layout
-
-    graph = load(path, **({"input_shapes": shapes} if shapes else {}), **options)
-    set_interface_layout(graph, layout)
-    try:
-        verify(graph)
-    except VerificationError as e:
-        raise ModelLoadError(f"{path}: the model fails verification: {e.summary()}") from None
-    return graph
+        graph = load_model(args.model, shapes, layout=args.layout, cut_unsupported=True)
+        return graph, e.unsupported
 
 
 def _tensor(v: Any, cut: set[str]) -> dict[str, Any]:
