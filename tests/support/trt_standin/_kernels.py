@@ -160,14 +160,11 @@ def _geometry(layer: Any, spatial: tuple[int, ...], window: tuple[int, ...], pag
     return stride, dil, pre, post, outs
 
 
-def convolution(layer: Any, xs: Arrays, const: list[bool]) -> Arrays:
-    """Convolution (cross-correlation), grouped, dilated, 1-3 spatial dims.
-
-    Page: ``Convolution``. Input [N, C, *spatial] (rank = spatial + 2), kernel GKCRS i.e.
-    [K, C/groups, *window], bias [K]; K and C divisible by num_groups; padding as in
-    ``_geometry``; zero padding; EXPLICIT_ROUND_UP reads zeros past the post-padding.
-    """
-    page = op_page("Convolution")
+def _checked_conv(layer: Any, xs: Arrays, page: str, *, transposed: bool) -> tuple:
+    """The rules convolution and deconvolution share (ranks, float types, groups, kernel and
+    bias sizes); returns ``x, window, n, dt, groups, out maps, in channels, kernel, bias``.
+    The kernel is ``[K, C/G, *window]`` for a convolution, ``[C, K/G, *window]`` for a
+    deconvolution."""
     x = xs[0]
     window = tuple(layer.kernel_size_nd)
     n = len(window)
@@ -180,10 +177,23 @@ def convolution(layer: Any, xs: Arrays, const: list[bool]) -> Arrays:
     if g < 1 or c % g or k % g:
         raise fail(layer, f"{c} input and {k} output channels in {g} groups",
                    "channels divisible by num_groups", page)
-    w, b = _kernel_and_bias(layer, xs, dt, (k, c // g) + window, page)
+    kshape = ((c, k // g) if transposed else (k, c // g)) + window
+    w, b = _kernel_and_bias(layer, xs, dt, kshape, page)
     if b is not None and b.size != k:
         raise fail(layer, f"{b.size} bias values for {k} output maps",
                    "bias count equals num_output_maps", page)
+    return x, window, n, dt, g, k, c, w, b
+
+
+def convolution(layer: Any, xs: Arrays, const: list[bool]) -> Arrays:
+    """Convolution (cross-correlation), grouped, dilated, 1-3 spatial dims.
+
+    Page: ``Convolution``. Input [N, C, *spatial] (rank = spatial + 2), kernel GKCRS i.e.
+    [K, C/groups, *window], bias [K]; K and C divisible by num_groups; padding as in
+    ``_geometry``; zero padding; EXPLICIT_ROUND_UP reads zeros past the post-padding.
+    """
+    page = op_page("Convolution")
+    x, window, n, dt, g, k, c, w, b = _checked_conv(layer, xs, page, transposed=False)
     stride, dil, pre, post, outs = _geometry(layer, x.shape[2:], window, page)
     needed = [(o - 1) * s + d * (wi - 1) + 1 for o, s, d, wi in zip(outs, stride, dil, window)]
     xf = _compute(x)
@@ -216,22 +226,7 @@ def deconvolution(layer: Any, xs: Arrays, const: list[bool]) -> Arrays:
     end. SAME_UPPER / SAME_LOWER give O = I*s, the crop split as for convolution.
     """
     page = op_page("Deconvolution")
-    x = xs[0]
-    window = tuple(layer.kernel_size_nd)
-    n = len(window)
-    if n not in (1, 2, 3) or x.ndim != n + 2:
-        raise fail(layer, f"rank-{x.ndim} input with a {n}-D kernel",
-                   "input rank = kernel rank + 2 (N, C, spatial)", page)
-    dt = datatype_of(x)
-    _floats_only(layer, dt, page)
-    g, k, c = layer.num_groups, layer.num_output_maps, x.shape[1]
-    if g < 1 or c % g or k % g:
-        raise fail(layer, f"{c} input and {k} output channels in {g} groups",
-                   "channels divisible by num_groups", page)
-    w, b = _kernel_and_bias(layer, xs, dt, (c, k // g) + window, page)
-    if b is not None and b.size != k:
-        raise fail(layer, f"{b.size} bias values for {k} output maps",
-                   "bias count equals num_output_maps", page)
+    x, window, n, dt, g, k, c, w, b = _checked_conv(layer, xs, page, transposed=True)
     stride = list(layer.stride_nd or (1,) * n)
     dil = list(layer.dilation_nd or (1,) * n)
     pre = list(layer.pre_padding or (0,) * n)
