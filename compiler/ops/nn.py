@@ -1176,8 +1176,10 @@ def _run_rnn(op: str, inputs: list, attrs: dict[str, Any]) -> list[np.ndarray]:
     dt = np.result_type(x.dtype, np.float32)
     x = x.astype(dt)
     layout = int(attrs["layout"])
-    if layout:
+    if layout:  # [batch, seq, in] and states [batch, ndir, H] -> ONNX's layout 0
         x = x.transpose(1, 0, 2)
+        h0 = None if h0 is None else np.asarray(h0).transpose(1, 0, 2)
+        c0 = None if c0 is None else np.asarray(c0).transpose(1, 0, 2)
     seq, batch, _ = x.shape
     ndir = w.shape[0]
     hs = r.shape[-1]

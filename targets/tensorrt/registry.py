@@ -26,7 +26,7 @@ Check = Callable[[Node], "str | None"]
 
 # The converter modules, one per op family.
 FAMILIES = ("activation", "cast", "conv", "elementwise", "matmul", "normalization", "pooling",
-            "quantize", "reduce", "resize", "shape")
+            "quantize", "recurrent", "reduce", "resize", "shape")
 
 
 @dataclass(frozen=True)
