@@ -258,10 +258,10 @@ def _convert(ctx: ConversionContext, node: Node) -> None:
     finals = [s.concat(hs, 0, "Y_h")] + ([s.concat(cs, 0, "Y_c")] if cs else [])
     if layout:
         y = ctx.transpose(y, (2, 0, 1, 3), node, "Y/layout")
-        finals = [ctx.transpose(t, (1, 0, 2), node, f"Y_{k}/layout")
-                  for t, k in zip(finals, "hc")]
-    for i, t in enumerate([y, *finals][:len(node.outputs)]):
-        ctx.set_output(node, t, i)
+        finals = [ctx.transpose(state, (1, 0, 2), node, f"Y_{k}/layout")
+                  for state, k in zip(finals, "hc")]
+    for i, out in enumerate([y, *finals][:len(node.outputs)]):
+        ctx.set_output(node, out, i)
 
 
 def _gru_step(s: _Step, node: Node, xt: tensorrt.ITensor, h: tensorrt.ITensor, rt: np.ndarray,
@@ -269,13 +269,13 @@ def _gru_step(s: _Step, node: Node, xt: tensorrt.ITensor, h: tensorrt.ITensor, r
               tag: str) -> tensorrt.ITensor:
     """One GRU step (ONNX GRU, gates z, r, h); ``xt`` holds x W^T + Wb + [Rb_z, Rb_r, 0]."""
     E = s.E
-    x_zr, x_h = s.slice(xt, 2, 0, 2 * hidden, tag + "x_zr"), s.slice(xt, 2, 2 * hidden, hidden,
-                                                                      tag + "x_h")
+    x_zr = s.slice(xt, 2, 0, 2 * hidden, tag + "x_zr")
+    x_h = s.slice(xt, 2, 2 * hidden, hidden, tag + "x_h")
     rb = s.const(rb_h[None, None], f"{d}/Rb_h")
     if node.attrs.get("linear_before_reset"):
         hr = s.matmul(h, s.const(rt, f"{d}/R"), tag + "hR")
-        h_zr, h_h = s.slice(hr, 2, 0, 2 * hidden, tag + "h_zr"), s.slice(hr, 2, 2 * hidden,
-                                                                          hidden, tag + "h_h")
+        h_zr = s.slice(hr, 2, 0, 2 * hidden, tag + "h_zr")
+        h_h = s.slice(hr, 2, 2 * hidden, hidden, tag + "h_h")
         h_h = s.ew(h_h, rb, E.SUM, tag + "h_h+b")
     else:
         h_zr = s.matmul(h, s.const(rt[:, :, :2 * hidden], f"{d}/R_zr"), tag + "hR_zr")
