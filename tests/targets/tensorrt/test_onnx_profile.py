@@ -101,6 +101,27 @@ def test_float_profile_matches_the_source_model_in_onnxruntime(tmp_path):
     np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
 
 
+def test_silero_vad_profile_keeps_its_lstm_and_matches_the_source_in_onnxruntime(tmp_path):
+    import onnx
+
+    src = model_path("onnx/silero-vad/silero_vad_16k_op15.onnx")
+    out = tmp_path / "silero.onnx"
+    compiler.compile(src, "tensorrt", output=out,
+                     input_shapes={"input": (1, 512), "state": (2, 1, 128)})
+    model = onnx.load(out)
+    ops = {n.op_type for n in model.graph.node}
+    assert "LSTM" in ops and "If" not in ops and ops <= PARSER_OPS
+    r = np.random.default_rng(0)
+    feeds = {"input": r.uniform(-1, 1, (1, 512)).astype(np.float32),
+             "state": r.uniform(-1, 1, (2, 1, 128)).astype(np.float32),
+             "sr": np.array(16000, np.int64)}
+    got = _ort(out, {i.name: feeds[i.name] for i in model.graph.input})
+    want = _ort(src, feeds)
+    # measured: 0 on both outputs (the same LSTM kernel runs both models)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-6, rtol=0)
+
+
 def test_int8_profile_keeps_the_quantize_pass_placement_and_matches_fake_quant(tmp_path):
     import onnx
     from onnx import numpy_helper
