@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from compiler.ir.graph import Node
+from compiler.ir.types import DType
 
 from ..context import ConversionContext
 from ..registry import converter
@@ -75,6 +76,8 @@ def _check(node: Node) -> str | None:
     shape = static_shape(x.type.shape) if x is not None else None
     if shape is None or len(shape) != 3:
         return "input X without a static 3-D shape (fix it with --input-shape)"
+    if x.type.dtype not in (DType.F32, DType.F16):
+        return f"element type {x.type.dtype} (float32 and float16 are converted)"
     layout = int(node.attrs.get("layout") or 0)
     if layout not in (0, 1):
         return f"layout {layout} (ONNX has 0 and 1)"
@@ -119,12 +122,16 @@ class _Step:
         self.acts = _activations(node)
         self.out = node.outputs[0].name if node.outputs else node.label
         self.consts: dict[str, tensorrt.ITensor] = {}
+        # Weights take X's type (a strongly typed network mixes no types); in an fp16
+        # network float32 means HALF and ctx.weights makes them half.
+        x = node.input(0)
+        self.float = np.float16 if x is not None and x.type.dtype == DType.F16 else np.float32
 
     def const(self, array: Any, tag: str) -> tensorrt.ITensor:
         """A float constant named ``<output>/<tag>``, made once per tag (weights that every
         step reads are one constant layer)."""
         if tag not in self.consts:
-            self.consts[tag] = self.ctx.constant(np.asarray(array, np.float32),
+            self.consts[tag] = self.ctx.constant(np.asarray(array, self.float),
                                                  f"{self.out}/{tag}")
         return self.consts[tag]
 
@@ -164,12 +171,9 @@ class _Step:
         beta = self.betas[index] if beta0 is not None and index < len(self.betas) else beta0
         alpha, beta = _FIXED.get(name, (alpha, beta))
         if not kind:  # affine: alpha * x + beta
-            rank = self.ctx.rank(t)
-            y = self.ew(t, self.ctx.scalar(float(alpha or 1.0), rank,
-                                           name=f"{self.out}/{tag}/alpha"), self.E.PROD, tag)
-            return self.ew(y, self.ctx.scalar(float(beta or 0.0), rank,
-                                              name=f"{self.out}/{tag}/beta"),
-                           self.E.SUM, f"{tag}/beta")
+            a = self.const(np.full((1, 1, 1), alpha), f"alpha{index}")
+            b = self.const(np.full((1, 1, 1), beta), f"beta{index}")
+            return self.ew(self.ew(t, a, self.E.PROD, tag), b, self.E.SUM, f"{tag}/beta")
         return self.ctx.activation(t, getattr(self.ctx.trt.ActivationType, kind), self.node,
                                    alpha, beta, suffix=tag)
 

@@ -25,7 +25,7 @@ from compiler.compile import compile_pipeline
 from compiler.pass_manager import PassManager
 from targets import get_target
 from targets.tensorrt.network import build_network
-from targets.tensorrt.preflight import TensorRTUnsupportedError, check, problems
+from targets.tensorrt.preflight import problems
 from tests.conftest import REPO, model_path
 from tests.support import trt_standin as trt
 from tests.support.trt_check import reference, through_standin
