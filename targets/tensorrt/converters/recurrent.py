@@ -74,7 +74,7 @@ def _activations(node: Node) -> list[str]:
 def _check(node: Node) -> str | None:
     x = node.input(0)
     shape = static_shape(x.type.shape) if x is not None else None
-    if shape is None or len(shape) != 3:
+    if x is None or shape is None or len(shape) != 3:
         return "input X without a static 3-D shape (fix it with --input-shape)"
     if x.type.dtype not in (DType.F32, DType.F16):
         return f"element type {x.type.dtype} (float32 and float16 are converted)"
