@@ -317,6 +317,10 @@ def _rnn_cases() -> list[Case]:
         # onnxruntime refuses layout=1
         cs.append(Case(op, [x.transpose(1, 0, 2).copy(), w, r], dict(hidden_size=h, layout=1), n_out=n_out,
                        id=f"{op.lower()}_layout1", ref="reference"))
+        states = [f32(batch, 1, h)] * (2 if op == "LSTM" else 1)  # layout 1: [batch, dirs, H]
+        cs.append(Case(op, [x.transpose(1, 0, 2).copy(), w, r, None, None, *states],
+                       dict(hidden_size=h, layout=1), n_out=n_out, id=f"{op.lower()}_layout1_init",
+                       ref="reference"))
     w, r = f32(1, 3 * h, inp) * 0.5, f32(1, 3 * h, h) * 0.5
     cs.append(Case("GRU", [x, w, r, f32(1, 6 * h)], dict(hidden_size=h, linear_before_reset=1), n_out=2,
                    id="gru_linear_before_reset"))
