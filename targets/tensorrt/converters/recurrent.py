@@ -7,7 +7,7 @@ dynamic sequences. The models infercc meets (silero-vad's one-step decoder, smal
 ``nn.LSTM``/``nn.GRU`` layers) have short static sequences, where an unrolled network is
 plain layers the stand-in already executes from TensorRT's documented semantics, so the
 whole recurrence is verified on CPU, and TensorRT still fuses the per-step elementwise
-chains. The cost is about 15 layers per step and direction, so the capability check takes
+chains. The cost is about 16 layers per step and direction, so the capability check takes
 sequences of at most :data:`MAX_STEPS` steps; longer or dynamic ones are refused with that
 reason (an ``ILoopLayer`` converter can sit beside this one in the registry later).
 
@@ -39,13 +39,14 @@ from compiler.ir.types import DType
 
 from ..context import ConversionContext
 from ..registry import converter
-from ._util import const_input_reason, first, static_shape
+from ._util import const_input_reason, static_shape
 
 if TYPE_CHECKING:
     import tensorrt
 
-#: The longest sequence unrolled: 256 steps of a bidirectional LSTM are about 7,700 layers,
-#: within what TensorRT builds in reasonable time; longer sequences want ILoopLayer.
+#: The longest sequence unrolled: 256 steps of a bidirectional LSTM are 8,213 layers, a
+#: network TensorRT builds (engines of tens of thousands of layers are common in
+#: transformers); longer sequences want ILoopLayer.
 MAX_STEPS = 256
 
 # op -> (gate count, default activations of one direction), as in compiler.ops.nn.
@@ -87,8 +88,9 @@ def _check(node: Node) -> str | None:
     if seq > MAX_STEPS:
         return (f"a sequence of {seq} steps; the converter unrolls at most {MAX_STEPS} "
                 "(shorten the input or split the sequence)")
-    if node.attrs.get("direction", "forward") not in ("forward", "reverse", "bidirectional"):
-        return f"direction {node.attrs.get('direction')!r}"
+    direction = node.attrs.get("direction", "forward")
+    if direction not in ("forward", "reverse", "bidirectional"):
+        return f"direction {direction!r}"
     weights = (1, 2, 3, 7) if node.op == "lstm" else (1, 2, 3)
     why = const_input_reason(node, *weights)
     if why is not None:
@@ -97,9 +99,8 @@ def _check(node: Node) -> str | None:
     unknown = [a for a in acts if a.lower() not in _ACTIVATIONS]
     if unknown:
         return f"activation {unknown[0]!r}"
-    if len(acts) != len(_SPEC[node.op][1]) * (2 if node.attrs.get("direction") ==
-                                              "bidirectional" else 1):
-        return f"{len(acts)} activations for {node.attrs.get('direction', 'forward')}"
+    if len(acts) != len(_SPEC[node.op][1]) * (2 if direction == "bidirectional" else 1):
+        return f"{len(acts)} activations for direction {direction!r}"
     lens = node.input(4)
     if lens is not None:
         if lens.const_value is None:
@@ -112,7 +113,9 @@ def _check(node: Node) -> str | None:
 
 
 class _Step:
-    """Layer helpers of one node, naming each layer ``<source>/<d><tag><step>``."""
+    """Layer helpers of one node. Layers are named ``<source layer>/<tag>``, the tag saying
+    direction, step and gate (``0/t3/i``: direction 0, step 3, input gate); constants
+    ``<first output>/<tag>``."""
 
     def __init__(self, ctx: ConversionContext, node: Node):
         self.ctx, self.node = ctx, node
@@ -122,6 +125,7 @@ class _Step:
         self.acts = _activations(node)
         self.out = node.outputs[0].name if node.outputs else node.label
         self.consts: dict[str, tensorrt.ITensor] = {}
+        self.states: dict[str, tensorrt.ITensor] = {}
         # Weights take X's type (a strongly typed network mixes no types); in an fp16
         # network float32 means HALF and ctx.weights makes them half.
         x = node.input(0)
@@ -190,11 +194,14 @@ class _Step:
         absent)."""
         v = self.node.input(i)
         if v is None:
-            return self.const(np.zeros((1, batch, hidden)), f"{tag}0/{d}")
-        t = self.ctx.tensor(v)
-        if layout:  # [batch, ndir, H] -> [ndir, batch, H]
-            t = self.ctx.transpose(t, (1, 0, 2), self.node, f"{tag}0/layout")
-        return self.slice(t, 0, d, 1, f"{d}{tag}0")
+            return self.const(np.zeros((1, batch, hidden)), f"{tag}0")
+        key = f"{tag}0/layout0"
+        if key not in self.states:
+            t = self.ctx.tensor(v)
+            if layout:  # [batch, ndir, H] -> [ndir, batch, H]
+                t = self.ctx.transpose(t, (1, 0, 2), self.node, key)
+            self.states[key] = t
+        return self.slice(self.states[key], 0, d, 1, f"{d}/{tag}0")
 
 
 def _weights(ctx: ConversionContext, node: Node, i: int) -> np.ndarray:
@@ -331,4 +338,4 @@ def _lstm_step(s: _Step, node: Node, xt: tensorrt.ITensor, h: tensorrt.ITensor,
 
 
 for _op in _SPEC:
-    converter(_op, supports=lambda node: first(_check(node)))(_convert)
+    converter(_op, supports=_check)(_convert)

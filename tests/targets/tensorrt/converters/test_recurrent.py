@@ -4,7 +4,7 @@ onnxruntime on the source ONNX model, and torch for nn.LSTM / nn.GRU.
 ONNX models are built in memory with onnx.helper (hidden 5, input 3, batch 2, 4 steps),
 loaded, run through the tensorrt pipeline and converted. Errors are max |diff| over outputs
 (absolute; values are at most ~1). Measured (PYTHONPATH=$PWD python3 -m pytest -s
-tests/targets/tensorrt/converters/test_recurrent.py, 40 tests, about 8 s): stand-in vs the
+tests/targets/tensorrt/converters/test_recurrent.py, 42 tests, about 10 s): stand-in vs the
 reference interpreter at most 4.8e-7 (GRU with LeakyRelu/Elu/Softplus/Affine), vs
 onnxruntime at most 1.6e-7, torch modules exported to ONNX vs torch at most 8.9e-8; bound
 1e-5. fp16 networks (half weights and states, fp32-accumulated matrix multiplies) vs the
@@ -159,6 +159,18 @@ def test_onnx_recurrent_matches_reference_and_onnxruntime(op, kw, tmp_path):
     print(f"{op} {kw}: vs reference {err_ref:.2e}, vs onnxruntime {err_ort:.2e}")
     assert err_ref <= ATOL
     assert err_ort <= ATOL
+
+
+@pytest.mark.parametrize("op", ["lstm", "gru"])
+def test_layers_carry_the_source_name_once_each(op, tmp_path):
+    path, _ = _model(op, tmp_path, direction="bidirectional", states=True, layout=1)
+    network, _ = build_network(_prepared(path), trt)  # type: ignore[arg-type]
+    names = [layer.name for layer in network.layers if not layer.name.startswith("const/")]
+    assert len(names) == len(set(names)), "layer names repeat"
+    assert all(n.split("/")[0] == f"{op}1" for n in names), names
+    # the input projection of both directions is one matrix multiply each, plus one per step
+    mms = [n for n in names if n.endswith("xW") or n.endswith("hR") or "hR_zr" in n]
+    assert len(mms) == 2 + 2 * SEQ, mms
 
 
 @pytest.mark.parametrize("op,acts,alpha,beta", [
