@@ -50,7 +50,10 @@ log = logging.getLogger(__name__)
 PROFILE_OPSET = 17
 
 # The ONNX ops onnx/onnx-tensorrt docs/operators.md marks supported ("Y"), 8.5 release,
-# plus LayerNormalization (imported natively since TensorRT 8.6 added INormalizationLayer).
+# plus LayerNormalization, which the TensorRT 10.0 version of that page marks "Y" ("Only the
+# first output `Y` is supported"; onnx/onnx-tensorrt @96e7811, 2024-06-17) and which the IR's
+# layer_norm writes with its first output only (the converter refuses one whose Mean or
+# InvStdDev output is read).
 # Ops not listed there (or marked "N") are refused by the pre-flight.
 PARSER_OPS = frozenset({
     "Abs", "Acos", "Acosh", "Add", "And", "ArgMax", "ArgMin", "Asin", "Asinh", "Atan",
