@@ -118,7 +118,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                    "calibrate, quantize, accuracy report, emit, LiteRT run, eval)")
     add_instrument_flags(p)
     p.add_argument("--no-run", action="store_true",
-                   help="do not run the written .tflite in the LiteRT interpreter")
+                   help="do not run the written .tflite in the LiteRT interpreter (or a "
+                   "written TensorRT engine in TensorRT)")
     p.add_argument("--show-ir", action="store_true",
                    help="print the optimized IR (what the emitter received) to stdout")
     p.add_argument("--json", action="store_true",
@@ -204,6 +205,11 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         with native_quiet(args):  # LiteRT's XNNPACK INFO line
             out += _tflite_run_report(args.output, result.graph)
+        timings["run"] = time.perf_counter() - t0
+    if target.executor == "tensorrt" and not args.no_run and result.output is not None \
+            and result.output.suffix.lower() in (".engine", ".plan"):
+        t0 = time.perf_counter()
+        out += _engine_run_report(args.output)
         timings["run"] = time.perf_counter() - t0
     if args.eval:
         t0 = time.perf_counter()
@@ -419,6 +425,24 @@ def _refuse_if_the_graph_fails(graph: Any, path: str, why: Exception, seed: int)
             "sizes it runs at with --input-shape (--no-run skips this check and keeps the "
             "file). Nothing was written."
         ) from None
+
+
+def _engine_run_report(path: str, seed: int = 0) -> list[str]:
+    """Run the written engine once in TensorRT on seeded random inputs where the tensorrt
+    executor can run (TensorRT, torch and a CUDA GPU); elsewhere one line saying why not."""
+    from targets.tensorrt.runtime import unavailable_reason
+
+    from .running import make_feeds, prepare, timed_runs
+
+    why = unavailable_reason()
+    if why is not None:
+        return [f"  (not run: {why})"]
+    model = prepare(path, executor="tensorrt")
+    feeds, _, _ = make_feeds(model.inputs, None, {}, seed)
+    result, ms = timed_runs(model.open(), feeds, 1, 1)
+    lines = [f"  TensorRT run (seeded random inputs): {ms[0]:.2f} ms"]
+    return lines + [f"  output {name}: {list(y.shape)} {y.dtype}"
+                    for name, y in result.outputs.items()]
 
 
 def _tflite_run_report(path: str, graph: Any, seed: int = 0) -> list[str]:

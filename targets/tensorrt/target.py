@@ -5,8 +5,8 @@ What it writes: with ``import tensorrt`` working, the serialized engine
 :func:`targets.tensorrt.network.build_network`. Without TensorRT, emitting is a
 :class:`TensorRTNotInstalledError` (exit 2) that says what to install; nothing is written.
 Either way :mod:`.preflight` runs first, so an unconvertible model is reported the same on
-every machine. The executor is named ``tensorrt``; no executor of that name is registered
-yet, so running an engine is for a later version.
+every machine. The ``tensorrt`` executor (:mod:`.runtime`) runs a written engine where
+TensorRT, torch and a CUDA GPU are.
 
 An output ending in ``.onnx`` is the TensorRT-profile ONNX instead (:mod:`.onnx_profile`,
 for ``trtexec --stronglyTyped``), written on every machine; asking for an engine without
