@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from targets import get_target, resolve_target
 
-    from ..compile import compile_pipeline, int8_refusal, saved_statistics
+    from ..compile import compile_pipeline, int8_refusal, saved_statistics, takes_fp16_samples
     from ..compile import compile as compile_model
 
     if args.int8 and args.target:  # the int8 refusal says more than an extension mismatch
@@ -155,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
         spec = str(target.options(spec, opset=args.opset))
     if args.json and args.show_ir:
         raise UsageError("--json and --show-ir both print on stdout; pick one")
-    int8_opts = _int8_options(args)
+    int8_opts = _int8_options(args, fp16_samples=bool(args.calibration) and not args.int8
+                              and takes_fp16_samples(target.options(
+                                  spec, **({"float16": True} if args.float16 else {}))))
     if args.eval:
         if target.executor != "litert":
             raise UsageError("--eval runs .tflite models in LiteRT; use --target tflite")
@@ -326,8 +328,11 @@ def _accuracy_lines(acc: Any, report_dir: str | None) -> list[str]:
     return lines
 
 
-def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
-    """compile() keyword arguments of the int8 flags; refuses combinations that cannot work."""
+def _int8_options(args: argparse.Namespace, fp16_samples: bool = False) -> dict[str, Any]:
+    """compile() keyword arguments of the int8 flags; refuses combinations that cannot work.
+
+    ``fp16_samples``: the target's fp16 build reads sample inputs, so without --int8
+    --calibration (and --preprocess) give them."""
     given = [f for f, v in (("--calibration", args.calibration), ("--keep-float",
                                                                  args.keep_float),
                             ("--int8-io", args.int8_io), ("--preprocess", args.preprocess),
@@ -336,8 +341,12 @@ def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
                             ("--keep-sensitive", args.keep_sensitive is not None),
                             ("--sqnr-budget", args.sqnr_budget is not None)) if v]
     if not args.int8:
+        if fp16_samples and args.calibration:
+            given = [f for f in given if f not in ("--calibration", "--preprocess")]
         if given:
             raise UsageError(f"{', '.join(given)} only apply with --int8")
+        if fp16_samples and args.calibration:
+            return {"calibration": _calibration_data(args), "preprocess": args.preprocess}
         return {}
     if args.float16:
         raise UsageError("--int8 and --float16 exclude each other; pick one")
@@ -351,18 +360,21 @@ def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
                                                     or "."):
         raise UsageError(f"--save-calibration {args.save_calibration}: no such directory "
                          f"{os.path.dirname(args.save_calibration)}")
-    head, sep, name = args.calibration.rpartition(":")
-    if sep and head.lower().endswith(".py"):
-        calibration: Any = _script_calibration(head, name)
-    elif not os.path.exists(args.calibration):
-        raise UsageError(f"--calibration {args.calibration}: no such file")
-    else:
-        calibration = args.calibration
-    return {"int8": True, "calibration": calibration, "method": args.method,
+    return {"int8": True, "calibration": _calibration_data(args), "method": args.method,
             "percentile": args.percentile, "keep_float": list(args.keep_float),
             "io_dtype": "int8" if args.int8_io else "float", "progress": progress_bars(args),
             "preprocess": args.preprocess, "report": bool(args.report),
             "keep_sensitive": args.keep_sensitive, "sqnr_budget": args.sqnr_budget}
+
+
+def _calibration_data(args: argparse.Namespace) -> Any:
+    """What ``--calibration`` names: a path, or the samples of ``FILE.py:NAME``."""
+    head, sep, name = args.calibration.rpartition(":")
+    if sep and head.lower().endswith(".py"):
+        return _script_calibration(head, name)
+    if not os.path.exists(args.calibration):
+        raise UsageError(f"--calibration {args.calibration}: no such file")
+    return args.calibration
 
 
 def _script_calibration(path: str, name: str) -> Any:

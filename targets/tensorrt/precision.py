@@ -12,14 +12,16 @@ casts back to half come after it has been brought back into range (by a softmax,
 normalization, a division).
 
 The margin (a quarter of the fp16 range) covers inputs larger than the samples: sample
-inputs are what the caller passes, else a seeded standard normal draw, which under-estimates
-activations of models fed 0..255 pixels. Pass real samples for such models.
+inputs are what the caller passes (``infercc compile --float16 --calibration DATA``: the
+peak over every sample counts), else a seeded standard normal draw, which under-estimates
+activations of models fed 0..255 pixels; the log says which was used (a warning for the
+draw). Pass real samples for such models.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,13 +61,23 @@ def sample_feeds(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     return feeds
 
 
-def plan_fp16(graph: Graph, feeds: Mapping[str, Any] | None = None,
+def plan_fp16(graph: Graph,
+              feeds: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
               limit: float = FP16_SAFE_MAX) -> Fp16Plan:
     """The nodes of ``graph`` to keep in fp32 when the rest runs in fp16 (see the module doc).
 
-    ``feeds``: sample inputs by graph input name (default :func:`sample_feeds`).
+    ``feeds``: sample inputs by graph input name, one feed dict or several (a value's peak
+    is its largest over all of them); default :func:`sample_feeds`.
     """
-    feeds = dict(feeds) if feeds is not None else sample_feeds(graph)
+    if feeds is None:
+        samples = [sample_feeds(graph)]
+        log.warning("fp16: no sample inputs given; the layers kept in fp32 are decided on a "
+                    "seeded standard normal draw (give real inputs: --calibration DATA with "
+                    "--float16)")
+    else:
+        samples = [dict(feeds)] if isinstance(feeds, Mapping) else [dict(f) for f in feeds]
+        log.info("fp16: the layers kept in fp32 are decided on %d sample input(s)",
+                 len(samples))
     peak: dict[str, float] = {}
 
     def note(name: str, a: Any) -> None:
@@ -73,16 +85,18 @@ def plan_fp16(graph: Graph, feeds: Mapping[str, Any] | None = None,
         if arr.dtype.kind != "f" or arr.size == 0:
             return
         finite = arr[np.isfinite(arr)]
-        peak[name] = float(np.abs(finite).max()) if finite.size else 0.0
-
-    for v in graph.inputs:
-        note(v.name, feeds[v.name])
+        value = float(np.abs(finite).max()) if finite.size else 0.0
+        peak[name] = max(value, peak.get(name, 0.0))
 
     def observe(node: Node, outs: list[np.ndarray]) -> None:
         for v, a in zip(node.outputs, outs):
             note(v.name, a)
 
-    Interpreter(graph).run(feeds, observer=observe)
+    interpreter = Interpreter(graph)
+    for sample in samples:
+        for v in graph.inputs:
+            note(v.name, sample[v.name])
+        interpreter.run(sample, observer=observe)
     plan = Fp16Plan()
     for node in graph.nodes:
         if node.op == CONST:
