@@ -63,7 +63,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                    "it stands for the target's default pipeline)")
     p.add_argument("--float16", action="store_true",
                    help="TFLite: store weights as float16 (dequantized at load); TensorRT: "
-                        "an fp16 network (float32 inputs/outputs, overflowing layers fp32)")
+                        "an fp16 network (float32 inputs/outputs, overflowing layers fp32; "
+                        "--calibration DATA gives the inputs that is judged on)")
     p.add_argument("--opset", type=int, metavar="N",
                    help="ONNX only: the ONNX opset to write (default: the source model's "
                         "opset when it is at least 13, else 21, the newest onnxruntime runs "
@@ -84,7 +85,9 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                          "images (see --preprocess), a statistics .npz written by "
                          "--save-calibration (then nothing is run), or FILE.py:NAME, a "
                          "function of your own script returning the samples (a TFLiteConverter "
-                         "representative_dataset) or an onnxruntime CalibrationDataReader")
+                         "representative_dataset) or an onnxruntime CalibrationDataReader; "
+                         "with --float16 for TensorRT (no --int8): the sample inputs that "
+                         "decide which layers stay fp32")
     g8.add_argument("--preprocess", metavar="RECIPE",
                     help="how images of a --calibration directory become inputs, e.g. "
                          "'color=rgb,scale=1/255,mean=0.485;0.456;0.406,std=0.229;0.224;0.225'"
