@@ -229,8 +229,9 @@ class TensorRTExecutor:
         for t in self.io:  # inputs first: output shapes follow from them
             if not t.is_input:
                 continue
-            a = np.ascontiguousarray(np.asarray(feeds[self._key[t.name]]),
-                                     dtype=t.numpy_dtype)
+            # np.require, not ascontiguousarray: that would make a 0-d feed 1-d
+            a = np.require(np.asarray(feeds[self._key[t.name]], dtype=t.numpy_dtype),
+                           requirements="C")
             buf = torch.from_numpy(a).to(self.device)
             if t.dtype == "BF16":
                 buf = buf.to(torch.bfloat16)
@@ -247,6 +248,11 @@ class TensorRTExecutor:
             if not t.is_input:
                 dims = ctx.get_tensor_shape(t.name)
                 shape = tuple(int(dims[k]) for k in range(len(dims)))
+                if any(d < 0 for d in shape):
+                    raise ExecutorError(f"{self.label}: output {self._key[t.name]} has a "
+                                        f"shape {list(shape)} known only after the run "
+                                        "(data-dependent); this executor runs engines "
+                                        "whose output shapes follow from the input shapes")
                 buffers[t.name] = torch.empty(shape, dtype=getattr(torch, _TORCH_DTYPES[t.dtype]),
                                               device=self.device)
         for name, buf in buffers.items():
