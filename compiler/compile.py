@@ -33,6 +33,11 @@ Contract of :func:`compile`:
   ``io_dtype="int8"`` also makes the quantized inputs and outputs int8 tensors.
   ``CompileResult.calibration`` and ``.quantization`` hold the statistics and the quantize
   summary; ``timings`` gains ``calibrate`` (when it ran) and ``quantize``.
+* ``float16`` on a target whose options have a ``samples`` field (TensorRT, which keeps in
+  fp32 the layers whose values leave fp16's range on sample inputs): ``calibration`` without
+  ``int8`` is those sample inputs, read as calibration data is (up to
+  :data:`FP16_MAX_SAMPLES`; saved statistics are refused); without it the target draws
+  seeded random inputs and logs that it did.
 * Accuracy (int8 only, needs calibration *data*): ``report=True`` compares every quantized
   activation with float on (up to 32 of) the calibration samples
   (:func:`compiler.quantization.report.layer_report`); ``keep_sensitive=N`` keeps the N most
@@ -201,6 +206,12 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     tgt, spec = resolve_target(target, output)
     given = {k: v for k, v in (("float16", float16), ("io_dtype", io_dtype))
              if v != {"float16": False, "io_dtype": "float"}[k]}
+    samples = None
+    if not int8 and calibration is not None and takes_fp16_samples(tgt.options(spec, **given)):
+        samples, calibration = calibration, None  # the sample inputs of an fp16 build
+        if saved_statistics(samples) is not None:
+            raise Int8OptionError("float16 builds read sample inputs; pass calibration data, "
+                                  "not saved statistics")
     _check_int8_options(tgt, int8, calibration, method, keep_float, given)
     options = tgt.options(spec, **given)
     if int8 and getattr(options, "float16", False):
@@ -255,6 +266,8 @@ def compile(  # noqa: A001 - the public name is compiler.compile
             graph, summary = accuracy.graph, accuracy.summary
         timings["accuracy"] = time.perf_counter() - t0
 
+    if takes_fp16_samples(options):
+        options.samples = _fp16_samples(graph, samples, preprocess)  # type: ignore[attr-defined]
     t0 = time.perf_counter()
     emitted = tgt.emit(graph, options, output)
     _record_layouts(emitted, graph)
@@ -316,6 +329,32 @@ class _FloatGraphKeeper:
 
     def after_pipeline(self, graph, records) -> None:
         pass
+
+
+def takes_fp16_samples(options: Any) -> bool:
+    """Whether a target with these options (float16 on) decides its fp16 layers on sample
+    inputs: its options have a ``samples`` field, which :func:`compile` fills with its data."""
+    import dataclasses
+
+    return bool(getattr(options, "float16", False)) and dataclasses.is_dataclass(options) \
+        and any(f.name == "samples" for f in dataclasses.fields(options))
+
+
+#: sample inputs an fp16 build reads at most (each is one reference-interpreter run)
+FP16_MAX_SAMPLES = 8
+
+
+def _fp16_samples(graph: Any, data: Any, preprocess: Any) -> list[dict[str, Any]] | None:
+    """Up to :data:`FP16_MAX_SAMPLES` feeds of ``data`` (the ``calibration`` argument of an
+    fp16 build), or None without data (the target then draws its own; it logs which)."""
+    if data is None:
+        return None
+    from .quantization.calibration import CalibrationError, iter_feeds
+
+    feeds = list(iter_feeds(graph, data, FP16_MAX_SAMPLES, preprocess))
+    if not feeds:
+        raise CalibrationError("the sample inputs of the float16 build yielded no samples")
+    return feeds
 
 
 class Int8OptionError(InferccError):

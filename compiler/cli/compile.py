@@ -63,7 +63,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                    "it stands for the target's default pipeline)")
     p.add_argument("--float16", action="store_true",
                    help="TFLite: store weights as float16 (dequantized at load); TensorRT: "
-                        "an fp16 network (float32 inputs/outputs, overflowing layers fp32)")
+                        "an fp16 network (float32 inputs/outputs, overflowing layers fp32; "
+                        "--calibration DATA gives the inputs that is judged on)")
     p.add_argument("--opset", type=int, metavar="N",
                    help="ONNX only: the ONNX opset to write (default: the source model's "
                         "opset when it is at least 13, else 21, the newest onnxruntime runs "
@@ -84,7 +85,9 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                          "images (see --preprocess), a statistics .npz written by "
                          "--save-calibration (then nothing is run), or FILE.py:NAME, a "
                          "function of your own script returning the samples (a TFLiteConverter "
-                         "representative_dataset) or an onnxruntime CalibrationDataReader")
+                         "representative_dataset) or an onnxruntime CalibrationDataReader; "
+                         "with --float16 for TensorRT (no --int8): the sample inputs that "
+                         "decide which layers stay fp32")
     g8.add_argument("--preprocess", metavar="RECIPE",
                     help="how images of a --calibration directory become inputs, e.g. "
                          "'color=rgb,scale=1/255,mean=0.485;0.456;0.406,std=0.229;0.224;0.225'"
@@ -118,7 +121,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                    "calibrate, quantize, accuracy report, emit, LiteRT run, eval)")
     add_instrument_flags(p)
     p.add_argument("--no-run", action="store_true",
-                   help="do not run the written .tflite in the LiteRT interpreter")
+                   help="do not run the written .tflite in the LiteRT interpreter (or a "
+                   "written TensorRT engine in TensorRT)")
     p.add_argument("--show-ir", action="store_true",
                    help="print the optimized IR (what the emitter received) to stdout")
     p.add_argument("--json", action="store_true",
@@ -135,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from targets import get_target, resolve_target
 
-    from ..compile import compile_pipeline, int8_refusal, saved_statistics
+    from ..compile import compile_pipeline, int8_refusal, saved_statistics, takes_fp16_samples
     from ..compile import compile as compile_model
 
     if args.int8 and args.target:  # the int8 refusal says more than an extension mismatch
@@ -154,7 +158,9 @@ def run(args: argparse.Namespace) -> int:
         spec = str(target.options(spec, opset=args.opset))
     if args.json and args.show_ir:
         raise UsageError("--json and --show-ir both print on stdout; pick one")
-    int8_opts = _int8_options(args)
+    int8_opts = _int8_options(args, fp16_samples=bool(args.calibration) and not args.int8
+                              and takes_fp16_samples(target.options(
+                                  spec, **({"float16": True} if args.float16 else {}))))
     if args.eval:
         if target.executor != "litert":
             raise UsageError("--eval runs .tflite models in LiteRT; use --target tflite")
@@ -204,6 +210,11 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         with native_quiet(args):  # LiteRT's XNNPACK INFO line
             out += _tflite_run_report(args.output, result.graph)
+        timings["run"] = time.perf_counter() - t0
+    if target.executor == "tensorrt" and not args.no_run and result.output is not None \
+            and result.output.suffix.lower() in (".engine", ".plan"):
+        t0 = time.perf_counter()
+        out += _engine_run_report(args.output)
         timings["run"] = time.perf_counter() - t0
     if args.eval:
         t0 = time.perf_counter()
@@ -320,8 +331,11 @@ def _accuracy_lines(acc: Any, report_dir: str | None) -> list[str]:
     return lines
 
 
-def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
-    """compile() keyword arguments of the int8 flags; refuses combinations that cannot work."""
+def _int8_options(args: argparse.Namespace, fp16_samples: bool = False) -> dict[str, Any]:
+    """compile() keyword arguments of the int8 flags; refuses combinations that cannot work.
+
+    ``fp16_samples``: the target's fp16 build reads sample inputs, so without --int8
+    --calibration (and --preprocess) give them."""
     given = [f for f, v in (("--calibration", args.calibration), ("--keep-float",
                                                                  args.keep_float),
                             ("--int8-io", args.int8_io), ("--preprocess", args.preprocess),
@@ -330,8 +344,12 @@ def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
                             ("--keep-sensitive", args.keep_sensitive is not None),
                             ("--sqnr-budget", args.sqnr_budget is not None)) if v]
     if not args.int8:
+        if fp16_samples and args.calibration:
+            given = [f for f in given if f not in ("--calibration", "--preprocess")]
         if given:
             raise UsageError(f"{', '.join(given)} only apply with --int8")
+        if fp16_samples and args.calibration:
+            return {"calibration": _calibration_data(args), "preprocess": args.preprocess}
         return {}
     if args.float16:
         raise UsageError("--int8 and --float16 exclude each other; pick one")
@@ -345,18 +363,21 @@ def _int8_options(args: argparse.Namespace) -> dict[str, Any]:
                                                     or "."):
         raise UsageError(f"--save-calibration {args.save_calibration}: no such directory "
                          f"{os.path.dirname(args.save_calibration)}")
-    head, sep, name = args.calibration.rpartition(":")
-    if sep and head.lower().endswith(".py"):
-        calibration: Any = _script_calibration(head, name)
-    elif not os.path.exists(args.calibration):
-        raise UsageError(f"--calibration {args.calibration}: no such file")
-    else:
-        calibration = args.calibration
-    return {"int8": True, "calibration": calibration, "method": args.method,
+    return {"int8": True, "calibration": _calibration_data(args), "method": args.method,
             "percentile": args.percentile, "keep_float": list(args.keep_float),
             "io_dtype": "int8" if args.int8_io else "float", "progress": progress_bars(args),
             "preprocess": args.preprocess, "report": bool(args.report),
             "keep_sensitive": args.keep_sensitive, "sqnr_budget": args.sqnr_budget}
+
+
+def _calibration_data(args: argparse.Namespace) -> Any:
+    """What ``--calibration`` names: a path, or the samples of ``FILE.py:NAME``."""
+    head, sep, name = args.calibration.rpartition(":")
+    if sep and head.lower().endswith(".py"):
+        return _script_calibration(head, name)
+    if not os.path.exists(args.calibration):
+        raise UsageError(f"--calibration {args.calibration}: no such file")
+    return args.calibration
 
 
 def _script_calibration(path: str, name: str) -> Any:
@@ -419,6 +440,24 @@ def _refuse_if_the_graph_fails(graph: Any, path: str, why: Exception, seed: int)
             "sizes it runs at with --input-shape (--no-run skips this check and keeps the "
             "file). Nothing was written."
         ) from None
+
+
+def _engine_run_report(path: str, seed: int = 0) -> list[str]:
+    """Run the written engine once in TensorRT on seeded random inputs where the tensorrt
+    executor can run (TensorRT, torch and a CUDA GPU); elsewhere one line saying why not."""
+    from targets.tensorrt.runtime import unavailable_reason
+
+    from .running import make_feeds, prepare, timed_runs
+
+    why = unavailable_reason()
+    if why is not None:
+        return [f"  (not run: {why})"]
+    model = prepare(path, executor="tensorrt")
+    feeds, _, _ = make_feeds(model.inputs, None, {}, seed)
+    result, ms = timed_runs(model.open(), feeds, 1, 1)
+    lines = [f"  TensorRT run (seeded random inputs): {ms[0]:.2f} ms"]
+    return lines + [f"  output {name}: {list(y.shape)} {y.dtype}"
+                    for name, y in result.outputs.items()]
 
 
 def _tflite_run_report(path: str, graph: Any, seed: int = 0) -> list[str]:

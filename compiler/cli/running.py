@@ -7,6 +7,9 @@ picks another where the model can be loaded for it):
 * ``.tflite``: ``litert``, the file itself (int8 outputs dequantized); TFLite tensor names;
 * ``.onnx``: ``onnxruntime-model``, the file itself, after infercc's ONNX frontend has
   checked it; ONNX value names;
+* ``.engine``/``.plan``: ``tensorrt``, the serialized engine in TensorRT's Python runtime
+  (needs TensorRT and a CUDA GPU; elsewhere a clear error saying what to run instead); the
+  engine's I/O tensor names;
 * any other model infercc reads: ``onnxruntime``, infercc's IR exported to ONNX in memory;
   IR value names.
 
@@ -40,7 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: executors ``--executor`` may name (what each runs: see the module doc)
-EXECUTORS = ("litert", "onnxruntime-model", "onnxruntime", "reference")
+EXECUTORS = ("litert", "onnxruntime-model", "onnxruntime", "reference", "tensorrt")
+#: engine file suffixes, run by the tensorrt executor
+ENGINE_SUFFIXES = (".engine", ".plan")
 
 
 @dataclass
@@ -79,7 +84,7 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                    help="input data: one array per input name (default: seeded random data)")
     p.add_argument("--executor", choices=EXECUTORS,
                    help="what runs the model (default: litert for .tflite, onnxruntime-model "
-                   "for .onnx, onnxruntime for other formats)")
+                   "for .onnx, tensorrt for .engine/.plan, onnxruntime for other formats)")
     p.add_argument("--threads", type=int, metavar="N",
                    help="executor threads (default: 1 for LiteRT, onnxruntime's own choice)")
     p.add_argument("--seed", type=int, default=0,
@@ -88,6 +93,8 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
 
 def default_executor(path: str) -> str:
     suffix = Path(path).suffix.lower()
+    if suffix in ENGINE_SUFFIXES:
+        return "tensorrt"
     return {".tflite": "litert", ".onnx": "onnxruntime-model"}.get(suffix, "onnxruntime")
 
 
@@ -139,6 +146,8 @@ def prepare(path: str, *, executor: str | None = None,
                 if capture else first
 
         return RunnableModel(path, name, specs, list(first.value_names), open_onnx, notes)
+    if name == "tensorrt" or suffix in ENGINE_SUFFIXES:
+        return _prepare_engine(path, name, opts)
     graph = load_model(path, input_shapes, weights=weights)
     specs = [InputSpec(v.name, tuple(None if d == "?" else d for d in (v.type.shape or ())),
                        v.type.dtype.numpy) for v in graph.inputs]
@@ -151,6 +160,32 @@ def prepare(path: str, *, executor: str | None = None,
         return open_executor("onnxruntime", graph, capture=capture, **opts)
 
     return RunnableModel(path, name, specs, names, open_ir)
+
+
+def _prepare_engine(path: str, name: str, opts: dict[str, Any]) -> RunnableModel:
+    """A TensorRT engine in the tensorrt executor (the only one that runs engines); its
+    ExecutorError says what is missing where TensorRT or a GPU is not there."""
+    from ..runtime import open_executor
+
+    if name != "tensorrt":
+        raise UsageError(f"{path}: a TensorRT engine runs in the tensorrt executor only "
+                         "(drop --executor, or give the model it was compiled from)")
+    if Path(path).suffix.lower() not in ENGINE_SUFFIXES:
+        from targets.tensorrt.runtime import unavailable_reason
+
+        why = unavailable_reason()
+        raise UsageError(f"{path}: the tensorrt executor runs TensorRT engines (.engine, "
+                         f".plan); build one with infercc compile {path} --target tensorrt "
+                         "-o model.engine" + ("" if why is None else
+                                              f" where TensorRT and an NVIDIA GPU are (here "
+                                              f"{why}); on this machine drop --executor to "
+                                              f"run {path} in onnxruntime"))
+    if not Path(path).is_file():
+        raise UsageError(f"{path}: no such file")
+    ex = open_executor("tensorrt", path, **opts)
+    specs = [InputSpec(n, tuple(None if d < 0 else d for d in t.shape), t.numpy_dtype)
+             for n, t in zip(ex.input_names, [t for t in ex.io if t.is_input])]
+    return RunnableModel(path, name, specs, list(ex.output_names), lambda capture: ex)
 
 
 def _litert_inputs(ex: Any) -> list[InputSpec]:

@@ -32,6 +32,7 @@ BUILTIN_EXECUTORS: dict[str, str] = {
     "onnxruntime": "targets.onnx.runtime:OnnxruntimeExecutor",
     "onnxruntime-model": "targets.onnx.model_runtime:OnnxModelExecutor",
     "litert": "targets.tflite.runtime:LiteRTExecutor",
+    "tensorrt": "targets.tensorrt.runtime:TensorRTExecutor",
 }
 
 
@@ -76,7 +77,8 @@ def open_executor(name: str, model: Any, **options: Any) -> Executor:
     """Open ``model`` in the executor called ``name``.
 
     ``model`` is what that executor runs: an IR Graph for ``"reference"`` and
-    ``"onnxruntime"``, a ``.tflite`` path or bytes for ``"litert"``. ``options`` go to the
+    ``"onnxruntime"``, a ``.tflite`` path or bytes for ``"litert"``, a serialized engine
+    (path or bytes) for ``"tensorrt"``. ``options`` go to the
     executor's constructor (each executor documents its own; ``threads`` is common to all).
     Raises :class:`ExecutorError` for an unknown name, an executor that cannot be loaded
     (e.g. its runtime is not installed) or a model it cannot run.

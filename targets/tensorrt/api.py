@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class TrtModule(Protocol):
-    """The ``tensorrt`` names the network builder and the converters use."""
+    """The ``tensorrt`` names the network builder, the converters and the executor use."""
 
     ActivationType: type[tensorrt.ActivationType]
     Builder: type[tensorrt.Builder]
@@ -37,6 +37,8 @@ class TrtModule(Protocol):
     ResizeCoordinateTransformation: type[tensorrt.ResizeCoordinateTransformation]
     ResizeRoundMode: type[tensorrt.ResizeRoundMode]
     ResizeSelector: type[tensorrt.ResizeSelector]
+    Runtime: type[tensorrt.Runtime]
     SampleMode: type[tensorrt.SampleMode]
+    TensorIOMode: type[tensorrt.TensorIOMode]
     UnaryOperation: type[tensorrt.UnaryOperation]
     Weights: type[tensorrt.Weights]

@@ -27,7 +27,7 @@ from .precision import plan_fp16
 from .registry import select
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     import numpy as np
     import tensorrt
@@ -46,7 +46,8 @@ def create_network(trt: TrtModule,
 
 def build_network(graph: Graph, trt: TrtModule, options: TensorRTOptions | None = None,
                   builder: tensorrt.Builder | None = None,
-                  samples: Mapping[str, np.ndarray] | None = None,
+                  samples: Mapping[str, np.ndarray] | Sequence[Mapping[str, np.ndarray]]
+                  | None = None,
                   ) -> tuple[tensorrt.INetworkDefinition, ConversionContext]:
     """The network for ``graph`` and the conversion context holding its tensor map
     (``ctx.tensors``: IR value name -> TensorRT tensor; ``ctx.keep`` holds the weight arrays,
@@ -54,8 +55,9 @@ def build_network(graph: Graph, trt: TrtModule, options: TensorRTOptions | None 
 
     ``builder`` defaults to a new ``trt.Builder(trt.Logger(WARNING))``; pass the builder
     that will build the engine (a network belongs to the builder that made it).
-    ``samples``: inputs for the fp16 reference run (``options.float16`` only; default: a
-    seeded normal draw); ``ctx.fp16`` holds the resulting plan (None for fp32).
+    ``samples``: inputs for the fp16 reference run, one feed dict or several
+    (``options.float16`` only; default: a seeded normal draw); ``ctx.fp16`` holds the
+    resulting plan (None for fp32).
     """
     if builder is None:
         builder = trt.Builder(trt.Logger(trt.Logger.WARNING))

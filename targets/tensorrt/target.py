@@ -5,8 +5,8 @@ What it writes: with ``import tensorrt`` working, the serialized engine
 :func:`targets.tensorrt.network.build_network`. Without TensorRT, emitting is a
 :class:`TensorRTNotInstalledError` (exit 2) that says what to install; nothing is written.
 Either way :mod:`.preflight` runs first, so an unconvertible model is reported the same on
-every machine. The executor is named ``tensorrt``; no executor of that name is registered
-yet, so running an engine is for a later version.
+every machine. The ``tensorrt`` executor (:mod:`.runtime`) runs a written engine where
+TensorRT, torch and a CUDA GPU are.
 
 An output ending in ``.onnx`` is the TensorRT-profile ONNX instead (:mod:`.onnx_profile`,
 for ``trtexec --stronglyTyped``), written on every machine; asking for an engine without
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -52,7 +52,8 @@ class TensorRTOptions(TargetOptions):
     auxiliary streams (default: TensorRT's heuristic; 0 runs every layer on one stream).
 
     2:4 sparse weights need no option: SPARSE_WEIGHTS is set when a layer qualifies
-    (:mod:`.sparsity`).
+    (:mod:`.sparsity`). ``samples`` (set by :func:`compiler.compile` from ``calibration``
+    data given with float16, not parsed from a spec) are the inputs of the fp16 plan.
     """
 
     name: ClassVar[str] = "tensorrt"
@@ -60,6 +61,10 @@ class TensorRTOptions(TargetOptions):
     workspace_mib: int | None = None
     float16: bool = False
     max_aux_streams: int | None = None
+    # Not an option of the grammar (init=False): the sample inputs (feed dicts) the fp16
+    # plan is decided on, set by compiler.compile from its data; None draws seeded inputs.
+    samples: list[dict[str, Any]] | None = field(default=None, init=False, repr=False,
+                                                 compare=False)
 
     def __post_init__(self) -> None:
         if self.max_aux_streams is not None and self.max_aux_streams < 0:
@@ -144,7 +149,7 @@ def build_engine(graph: Any, trt: TrtModule, opts: TensorRTOptions,
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network, ctx = build_network(graph, trt, opts, builder=builder)
+    network, ctx = build_network(graph, trt, opts, builder=builder, samples=opts.samples)
     notes = [("fp32", layer, why) for _, layer, why in (ctx.fp16.rows if ctx.fp16 else [])]
     sparse = qualifying(graph)
     notes += [("sparse", s.layer, s.why) for s in sparse]

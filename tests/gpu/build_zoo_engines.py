@@ -10,8 +10,9 @@ precision it:
    with a verbose logger and detailed profiling verbosity, and, through TensorRT's ONNX
    parser, one from the profile ONNX (``trtexec --onnx=NAME.onnx --stronglyTyped`` too when
    ``trtexec`` is on PATH);
-3. runs each engine with TensorRT's Python runtime (device buffers through torch.cuda) on one
-   seeded input and compares it with onnxruntime on the profile ONNX;
+3. runs each engine with infercc's ``tensorrt`` executor (TensorRT's Python runtime, device
+   buffers through torch.cuda) on one seeded input and compares it with onnxruntime on the
+   profile ONNX;
 4. greps the builder's verbose log and the engine inspector for layers that chose int8 or
    sparse tactics.
 
@@ -119,31 +120,14 @@ def _inputs(graph: Any, seed: int = 0) -> list[Any]:
             for v in graph.inputs]
 
 
-def _run_engine(trt: Any, blob: bytes, feeds: list[Any]) -> list[Any]:
-    """The outputs of the serialized engine ``blob`` on ``feeds``, both in I/O order."""
-    import numpy as np
-    import torch
+def _run_engine(blob: bytes, feeds: list[Any]) -> list[Any]:
+    """The outputs of the serialized engine ``blob`` on ``feeds``, both in I/O order, run by
+    infercc's ``tensorrt`` executor (TensorRT's Python runtime, torch.cuda buffers)."""
+    from compiler.runtime import open_executor
 
-    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-    engine = runtime.deserialize_cuda_engine(blob)
-    ctx = engine.create_execution_context()
-    buffers, outputs, inputs = {}, [], iter(feeds)
-    for i in range(engine.num_io_tensors):
-        name = engine.get_tensor_name(i)
-        dtype = torch.from_numpy(np.zeros(0, trt.nptype(engine.get_tensor_dtype(name)))).dtype
-        if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
-            buf = torch.from_numpy(np.ascontiguousarray(next(inputs))).to("cuda")
-            ctx.set_input_shape(name, tuple(buf.shape))
-        else:
-            buf = torch.empty(tuple(ctx.get_tensor_shape(name)), dtype=dtype, device="cuda")
-            outputs.append(name)
-        buffers[name] = buf
-        ctx.set_tensor_address(name, buf.data_ptr())
-    stream = torch.cuda.Stream()
-    if not ctx.execute_async_v3(stream.cuda_stream):
-        raise RuntimeError("execute_async_v3 failed")
-    stream.synchronize()
-    return [buffers[n].cpu().numpy() for n in outputs]
+    ex = open_executor("tensorrt", blob)
+    out = ex.run(dict(zip(ex.input_names, feeds))).outputs
+    return [out[n] for n in ex.output_names]
 
 
 def _config(trt: Any, builder: Any, args: argparse.Namespace) -> Any:
@@ -216,20 +200,16 @@ def _max_rel_error(got: list[Any], want: list[Any]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        import tensorrt as trt
-        import torch
-    except ImportError as e:
-        print(f"build_zoo_engines: needs TensorRT and torch: {e}", file=sys.stderr)
-        return 2
-    if not hasattr(trt, "Builder"):
-        print("build_zoo_engines: the installed 'tensorrt' is type stubs only", file=sys.stderr)
-        return 2
-    if not torch.cuda.is_available():
-        print("build_zoo_engines: no CUDA GPU visible to torch", file=sys.stderr)
+    from targets.tensorrt.runtime import unavailable_reason
+
+    why = unavailable_reason()
+    if why is not None:
+        print(f"build_zoo_engines: needs TensorRT, torch and a CUDA GPU: {why}", file=sys.stderr)
         return 2
     import numpy as np
     import onnxruntime as ort
+    import tensorrt as trt
+    import torch
 
     import compiler
 
@@ -274,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 try:
                     blob, lines = build()
-                    got = _run_engine(trt, blob, feeds)
+                    got = _run_engine(blob, feeds)
                 except Exception as e:
                     print(f"{m.name:<12} {prec:<5} {label:<12} {'-':>10} {'-':>18}  {e}")
                     failed += 1

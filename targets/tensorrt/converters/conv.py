@@ -19,6 +19,7 @@ from compiler.ir.graph import Node
 from ..context import ConversionContext, ConversionError, fused_activation_reason
 from ..registry import converter
 from ._util import const_input_reason, first, ints, static_shape
+from .quantize import is_1d_kernel
 
 if TYPE_CHECKING:
     import tensorrt
@@ -38,8 +39,9 @@ def _check(node: Node) -> str | None:
     if w is None or (w.const_value is None and not _quantized_kernel(node)):
         return "weights computed at run time (TensorRT takes constant kernels)"
     nd = (w.type.rank or 0) - 2
-    if nd == 1 and w.const_value is None:
-        return "1-D convolution with a quantized kernel (keep this layer float)"
+    if nd == 1 and w.const_value is None and not is_1d_kernel(w):
+        return ("1-D convolution whose quantized kernel other layers read too (keep this "
+                "layer float)")
     if nd not in (1, 2, 3):
         return f"{nd}-D convolution (TensorRT takes 1-D, 2-D and 3-D)"
     if str(node.attrs.get("auto_pad") or "NOTSET") not in ("NOTSET", "VALID", "SAME_UPPER",
@@ -116,9 +118,9 @@ def convert_conv(ctx: ConversionContext, node: Node) -> None:
     b = ctx.const_array(node, 2)
     nd = w.ndim - 2
     x = ctx.tensor(node.input(0))
-    if nd == 1:
+    if nd == 1:  # a quantized kernel is already 2-D (see .quantize): kw stays empty
         x, w = _one_d(ctx, x, node), w[..., None]
-        kw = ctx.weights(w)
+        kw = kw if _quantized_kernel(node) else ctx.weights(w)
     strides, dilations, begin, end = _geometry(node, nd)
     kernel = ctx.dims(w.shape[2:])
     if b is None:
@@ -152,9 +154,9 @@ def convert_conv_transpose(ctx: ConversionContext, node: Node) -> None:
     nd = w.ndim - 2
     group = int(node.attrs.get("group") or 1)
     x = ctx.tensor(node.input(0))
-    if nd == 1:
+    if nd == 1:  # a quantized kernel is already 2-D (see .quantize): kw stays empty
         x, w = _one_d(ctx, x, node), w[..., None]
-        kw = ctx.weights(w)
+        kw = kw if _quantized_kernel(node) else ctx.weights(w)
     strides, dilations, begin, end = _geometry(node, nd)
     out_pad = ints(node.attrs.get("output_padding"), [0] * nd) + ([0] if nd == 1 else [])
     post = [e - p for e, p in zip(end, out_pad)]

@@ -8,14 +8,16 @@ is a build-time constant, a scalar or 1-D as long as the axis, of the float side
 zero point is INT8 and all zeros, so it is checked and left out (its default). An int8
 weight is a constant layer holding int8 values that a dequantize reads, which is how
 TensorRT recognises a quantized kernel; int32 biases never reach here (the ``tensorrt``
-scheme stores them back as float).
+scheme stores them back as float). The kernel of a 1-D convolution, which runs as a 2-D one
+on an appended axis (:mod:`.conv`), is dequantized as that 2-D kernel: the int8 constant
+takes the appended size-1 axis, so the dequantize still reads the constant directly.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from compiler.ir.graph import Node
+from compiler.ir.graph import Node, Value
 from compiler.ir.types import DType
 
 from ..context import ConversionContext
@@ -70,6 +72,18 @@ def _axis(node: Node) -> int | None:
     return int(node.attrs.get("axis", 1)) % max(x.type.rank or 1, 1)
 
 
+def is_1d_kernel(v: Value | None) -> bool:
+    """Whether ``v`` is the rank-3 dequantize of an int8 constant that only 1-D convolutions
+    and transposed convolutions read, as their kernel (input 1)."""
+    p = v.producer if v is not None else None
+    if v is None or p is None or p.op != "dequantize" or v.type.rank != 3:
+        return False
+    q = p.input(0)
+    uses = v.uses()
+    return q is not None and q.is_const and bool(uses) and all(
+        n.op in ("conv", "conv_transpose") and i == 1 for n, i in uses)
+
+
 @converter("quantize", supports=_check_quantize)
 def convert_quantize(ctx: ConversionContext, node: Node) -> None:
     layer = ctx.network.add_quantize(ctx.tensor(node.input(0)), ctx.tensor(node.input(1)),
@@ -83,8 +97,12 @@ def convert_quantize(ctx: ConversionContext, node: Node) -> None:
 
 @converter("dequantize", supports=_check_dequantize)
 def convert_dequantize(ctx: ConversionContext, node: Node) -> None:
-    layer = ctx.network.add_dequantize(ctx.tensor(node.input(0)), ctx.tensor(node.input(1)),
-                                       ctx.trt.DataType.FLOAT)
+    x = node.input(0)
+    if is_1d_kernel(node.outputs[0]) and x is not None:  # (O, I, K) -> (O, I, K, 1)
+        q = ctx.constant(np.asarray(x.const_value)[..., None], f"{x.name}/2d")
+    else:
+        q = ctx.tensor(x)
+    layer = ctx.network.add_dequantize(q, ctx.tensor(node.input(1)), ctx.trt.DataType.FLOAT)
     axis = _axis(node)
     if axis is not None:
         layer.axis = axis

@@ -180,7 +180,8 @@ def test_litert_quantization_of_inputs_and_outputs():
 
 # -- the registry ---------------------------------------------------------------------------
 def test_builtin_names():
-    assert set(BUILTIN_EXECUTORS) == {"reference", "onnxruntime", "onnxruntime-model", "litert"}
+    assert set(BUILTIN_EXECUTORS) == {"reference", "onnxruntime", "onnxruntime-model", "litert",
+                                      "tensorrt"}
     assert {"reference", "onnxruntime", "litert"} <= set(executor_names())
 
 
