@@ -7,16 +7,20 @@ Contract:
   not by name (a quantizer may rename tensors: infercc's re-export names a fused
   conv+relu's conv output ``X_preact_preact`` where the float model says ``X_preact``).
   A tensor's signature is its producer's op type over its inputs' signatures (operands of
-  commutative ops sorted), graph inputs by name, stored tensors by shape, Q/DQ nodes
-  transparent; equal signatures pair up in graph order. Unpaired tensors are left out.
+  commutative ops sorted), graph inputs by name, stored tensors of rank 2 or more by shape,
+  Q/DQ nodes transparent, stored tensors of lower rank left out (infercc's int8 export gives
+  a bias-free conv a zero bias); equal signatures pair up in graph order. Unpaired tensors are left out.
 * ``placement(model, rename)`` -> ``{key: NodeQ}``, one entry per compute node (every node
   but ``QuantizeLinear``, ``DequantizeLinear`` and ``Constant``), keyed by the node's first
   output tensor name mapped through ``rename`` (e.g. ``float_names``' answer), so that the
-  key names the same float-model tensor in two quantized models. For each input the entry says which tensor it reads *through* Q/DQ (``source``: a
-  ``DequantizeLinear`` fed by a ``QuantizeLinear`` resolves to that quantizer's input, one
-  fed by a stored int8 tensor to that tensor), whether that input is quantized (read from a
-  ``DequantizeLinear``) and whether it is a weight (its source is an initializer or a
-  ``Constant`` output); and whether the node's output feeds a ``QuantizeLinear``.
+  key names the same float-model tensor in two quantized models. For each input the entry
+  says which tensor it reads *through* Q/DQ (``source``: a ``DequantizeLinear`` fed by a
+  ``QuantizeLinear`` resolves to that quantizer's input, one fed by a stored int8 tensor to
+  that tensor), whether that input is quantized (read from a ``DequantizeLinear``) and its
+  ``kind``: ``"weight"`` (stored in the file, as an initializer or a ``Constant`` output,
+  and of rank 2 or more, or quantized), ``"constant"`` (other stored tensors: biases,
+  scalars, shapes; not compared) or ``"activation"``; and whether the node's output feeds
+  a ``QuantizeLinear``.
 * ``qdq_counts(model)`` -> ``{"activation": n, "weight": m}``: quantizers of activations
   (``QuantizeLinear`` nodes reading a computed tensor) and of weights (``DequantizeLinear``
   nodes whose source is stored: an int8 initializer, or a float one through a
@@ -50,7 +54,7 @@ class InputQ:
 
     source: str
     quantized: bool
-    weight: bool
+    kind: str  # "activation", "weight" or "constant"
 
 
 @dataclass
@@ -67,13 +71,13 @@ class NodeQ:
         if either read is)."""
         out: dict[str, bool] = {}
         for i in self.inputs:
-            if not i.weight:
+            if i.kind == "activation":
                 out[i.source] = out.get(i.source, False) or i.quantized
         return out
 
     def weights(self) -> dict[int, bool]:
         """Input slot -> quantized, for the weight inputs."""
-        return {k: i.quantized for k, i in enumerate(self.inputs) if i.weight}
+        return {k: i.quantized for k, i in enumerate(self.inputs) if i.kind == "weight"}
 
 
 def _stored(model: Any) -> set[str]:
@@ -107,14 +111,15 @@ def signatures(model: Any) -> dict[str, str]:
 
     shapes = _shape(model)
     sig: dict[str, str] = {i.name: "in:" + i.name for i in model.graph.input}
-    sig.update({name: f"const:{shape}" for name, shape in shapes.items()})
+    sig.update({name: f"const:{shape}" for name, shape in shapes.items() if len(shape) >= 2})
+    small = {name for name, shape in shapes.items() if len(shape) < 2}
     for n in model.graph.node:
         if n.op_type == "Constant":
             continue
         if n.op_type in QDQ_OPS:
             sig[n.output[0]] = sig.get(n.input[0], "?" + n.input[0])
             continue
-        ins = [sig.get(t, "?" + t) for t in n.input if t]
+        ins = [sig.get(t, "?" + t) for t in n.input if t and t not in small]
         if n.op_type in COMMUTATIVE:
             ins.sort()
         h = hashlib.sha1(f"{n.op_type}({','.join(ins)})".encode()).hexdigest()[:16]
@@ -147,17 +152,23 @@ def placement(model: Any, rename: Mapping[str, str] | None = None) -> dict[str, 
     """Per compute node, keyed by its first output name through ``rename``, its Q/DQ
     placement (module doc)."""
     rename = rename or {}
-    stored = _stored(model)
+    shapes = _shape(model)
+
+    def kind(src: str, quantized: bool) -> str:
+        if src not in shapes:
+            return "activation"
+        return "weight" if quantized or len(shapes[src]) >= 2 else "constant"
+
     producer = {o: n for n in model.graph.node for o in n.output}
     feeds_q = {n.input[0] for n in model.graph.node if n.op_type == "QuantizeLinear"}
 
     def resolve(tensor: str) -> InputQ:
         dq = producer.get(tensor)
         if dq is None or dq.op_type != "DequantizeLinear":
-            return InputQ(rename.get(tensor, tensor), False, tensor in stored)
+            return InputQ(rename.get(tensor, tensor), False, kind(tensor, False))
         q = producer.get(dq.input[0])
         src = q.input[0] if q is not None and q.op_type == "QuantizeLinear" else dq.input[0]
-        return InputQ(rename.get(src, src), True, src in stored)
+        return InputQ(rename.get(src, src), True, kind(src, True))
 
     out: dict[str, NodeQ] = {}
     for n in model.graph.node:

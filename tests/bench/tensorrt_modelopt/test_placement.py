@@ -16,8 +16,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from bench.tensorrt_modelopt.placement import (
     Difference,
-    NodeQ,
     InputQ,
+    NodeQ,
     OpCounts,
     differences,
     float_names,
@@ -110,8 +110,8 @@ def test_per_op_type_counts():
     f = float_model()
     a = op_counts(placement(infercc_style(), float_names(f, infercc_style())))
     b = op_counts(placement(modelopt_style(), float_names(f, modelopt_style())))
-    # conv1 reads x, w1, b1 (bias stored, not quantized); conv2 reads r1, w2
-    assert a["Conv"] == b["Conv"] == OpCounts(nodes=2, act_q=2, act=2, weight_q=2, weight=3)
+    # conv1 reads x, w1, b1 (a rank-1 constant, not compared); conv2 reads r1, w2
+    assert a["Conv"] == b["Conv"] == OpCounts(nodes=2, act_q=2, act=2, weight_q=2, weight=2)
     assert a["Relu"] == b["Relu"] == OpCounts(nodes=1, act=1, out_q=1)
     assert a["Add"] == OpCounts(nodes=1, act_q=1, act=2)
     assert b["Add"] == OpCounts(nodes=1, act=2, out_q=1)
@@ -136,9 +136,9 @@ def test_differences_name_the_float_nodes_and_tensors():
 
 
 def test_a_node_missing_from_one_model_and_a_weight_quantized_in_one_only():
-    conv_q = NodeQ("Conv", "c", [InputQ("x", True, False), InputQ("w", True, True)])
-    conv_f = NodeQ("Conv", "c", [InputQ("x", True, False), InputQ("w", False, True)])
-    extra = NodeQ("Identity", "i", [InputQ("c", False, False)])
+    conv_q = NodeQ("Conv", "c", [InputQ("x", True, "activation"), InputQ("w", True, "weight")])
+    conv_f = NodeQ("Conv", "c", [InputQ("x", True, "activation"), InputQ("w", False, "weight")])
+    extra = NodeQ("Identity", "i", [InputQ("c", False, "activation")])
     assert differences({"c": conv_q}, {"c": conv_f, "i": extra}) == [
         Difference("c", "Conv", "", "weight input", "input 1", "a"),
         Difference("i", "Identity", "", "node", "i", "b"),
