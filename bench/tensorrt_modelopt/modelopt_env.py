@@ -41,10 +41,12 @@ WORKER = Path(__file__).with_name("modelopt_worker.py")
 
 
 def python() -> Path:
+    """The venv's interpreter (it may not exist yet: ``ensure_venv`` makes it)."""
     return VENV / "bin" / "python"
 
 
 def _marker() -> Path:
+    """Written last by ``ensure_venv``: the requirement list of a finished install."""
     return VENV / "infercc-bench-requirements.txt"
 
 
