@@ -124,22 +124,33 @@ def _photo_crops(photos: list[np.ndarray], n: int, seed: int) -> np.ndarray:
     return np.stack(out)
 
 
-def _effnet() -> Case:
+def effnet_images(pool: int = EFFNET_POOL,
+                  eval_crops: int = EFFNET_EVAL_CROPS) -> tuple[np.ndarray, np.ndarray]:
+    """The EfficientNet-Lite0 calibration pool and held-out set (module doc) as uint8
+    ``[N, 224, 224, 3]`` RGB: ``pool`` crops of the calibration photos; the three held-out
+    photos whole plus ``eval_crops`` crops of each."""
     from skimage import data as skdata
     from sklearn.datasets import load_sample_images
 
-    from bench.int8.efficientnet_lite0 import load_verified, preprocess, to_input
+    from bench.int8.efficientnet_lite0 import to_input
 
-    model, report = load_verified()  # raises if the port disagrees with torch
-    print("# " + report, flush=True)
     sk = load_sample_images()
     sample = {Path(f).stem: img for f, img in zip(sk.filenames, sk.images)}
     left, right, _ = skdata.stereo_motorcycle()
     calib_photos = [skdata.astronaut(), skdata.rocket(), left, right, sample["china"]]
     eval_photos = [skdata.chelsea(), skdata.coffee(), sample["flower"]]
-    pool = preprocess(_photo_crops(calib_photos, EFFNET_POOL, seed=0))
     held = np.concatenate([np.stack([to_input(p) for p in eval_photos]),
-                           _photo_crops(eval_photos, 3 * EFFNET_EVAL_CROPS, seed=1)])
+                           _photo_crops(eval_photos, 3 * eval_crops, seed=1)])
+    return _photo_crops(calib_photos, pool, seed=0), held
+
+
+def _effnet() -> Case:
+    from bench.int8.efficientnet_lite0 import load_verified, preprocess
+
+    model, report = load_verified()  # raises if the port disagrees with torch
+    print("# " + report, flush=True)
+    pool_u8, held_u8 = effnet_images()
+    pool, held = preprocess(pool_u8), preprocess(held_u8)
     return Case("effnet", model, pool, preprocess(held), None,
                 f"EfficientNet-Lite0 ImageNet, 224x224 RGB in [-1,1]; calibration crops of 5 "
                 f"photos (astronaut, rocket, motorcycle L/R, china), {len(held)} held-out "
