@@ -20,8 +20,11 @@ precision:
      how many layers the network keeps in fp32;
    * int8 (calibrated on :data:`CALIBRATION_SAMPLES` seeded draws from the input
      distribution, seeds 1..8; the compared input, seed 0, is not among them): with the
-     fake-quant reference (the reference interpreter on the quantized graph) and, as output
-     SQNR in dB, with the float model (the reference interpreter on the loaded graph).
+     fake-quant reference (the reference interpreter on the quantized graph), layer by layer
+     (:func:`layerwise`: each node's kernel on the stand-in's own inputs, so one int8
+     rounding that a float32 sum in another order tips the other way does not propagate),
+     and, as output SQNR in dB, with the float model (the reference interpreter on the
+     loaded graph).
 
 Errors are max |a - b| over all outputs divided by max(max |b|, the case's floor). A model
 infercc refuses to load, or the pre-flight refuses, is a refused row with the reason (the
@@ -69,6 +72,7 @@ class Row:
     precision: str
     layers: int | None = None
     err_ref: float | None = None  # vs reference / float reference / fake-quant
+    err_layer: float | None = None  # int8: worst node vs its kernel on the same inputs
     err_source: float | None = None  # fp32: vs the source framework
     sqnr_db: float | None = None  # int8: vs the float model
     fp32_kept: int | None = None  # fp16: layers kept in fp32
@@ -152,6 +156,43 @@ def _sqnr(ref: Sequence[np.ndarray], got: Sequence[np.ndarray]) -> float:
                          np.concatenate([np.asarray(a, np.float64).ravel() for a in got])))
 
 
+def layerwise(graph: Any, network: Any, tensor_map: Any, feeds: dict[str, np.ndarray],
+              floor: float = 1e-6) -> tuple[float, str]:
+    """The worst node of ``graph`` when each node's reference kernel runs on the stand-in's
+    own values of its inputs: max |stand-in - kernel| / max(max |kernel|, floor) over the
+    nodes whose inputs and outputs the network computes, and that node's label. An int8
+    code is compared as its value (one step of 127 is 7.9e-3 relative)."""
+    from compiler.ops.registry import schema_or_raise
+    from compiler.ir.graph import CONST
+    from tests.support import trt_standin as trt
+
+    values = trt.execute(network, {v.name: feeds[v.name] for v in graph.inputs}, keep=True)
+
+    def value(v: Any) -> np.ndarray | None:
+        if v.is_const:
+            return np.asarray(v.const_value)
+        t = tensor_map.get(v.name)
+        return values.get(t.name) if t is not None else None
+
+    worst, where = 0.0, "-"
+    for node in graph.nodes:
+        if node.op == CONST:
+            continue
+        args = [None if v is None else value(v) for v in node.inputs]
+        outs = [value(v) for v in node.outputs if v.has_uses or v.is_graph_output]
+        if any(a is None for v, a in zip(node.inputs, args) if v is not None) or \
+                any(o is None for o in outs) or not outs:
+            continue
+        schema = schema_or_raise(node.op)
+        want = schema.kernel(args, schema.resolve_attrs(node.attrs))
+        want = want if isinstance(want, (list, tuple)) else [want]
+        live = [w for v, w in zip(node.outputs, want) if v.has_uses or v.is_graph_output]
+        err = _worst(outs, [np.asarray(w) for w in live], floor)
+        if err > worst:
+            worst, where = err, node.label
+    return worst, where
+
+
 def _worst(got: Sequence[np.ndarray], want: Sequence[np.ndarray], floor: float) -> float:
     errs = [_rel(a, b, floor) for a, b in zip(got, want)]
     return max(errs) if errs else 0.0
@@ -208,11 +249,13 @@ def run_case(case: Case, precision: str, tmp: Path | None = None) -> Row:
             notes = result.emitted.layer_notes or []
             row.fp32_kept = sum(1 for kind, *_ in notes if kind == "fp32")
         elif precision == "int8":
+            row.err_layer, where = layerwise(graph, network, names, feeds, case.floor)
             flt = run_graph(source, feeds)
             row.sqnr_db = _sqnr([flt[v.name] for v in source.outputs], got)
             q = result.quantization
-            if q is not None:
-                row.note = f"{q.num_quantized} ops int8"
+            row.note = f"{q.num_quantized if q is not None else 0} ops int8"
+            if row.err_layer:
+                row.note += f"; worst layer {where[:60]}"
         return row
     finally:
         row.seconds = time.perf_counter() - t0
@@ -238,14 +281,16 @@ def _fmt(x: float | None, spec: str = ".2g") -> str:
 def table(found: Sequence[Row]) -> str:
     """The rows as a Markdown table."""
     lines = ["| model | source format | precision | layers | max err vs reference "
-             "| vs source (fp32) | SQNR dB (int8) | fp32-kept layers (fp16) | note |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| vs source (fp32) | layer by layer (int8) | SQNR dB (int8) "
+             "| fp32-kept layers (fp16) | note |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in found:
         if r.refused is not None:
             lines.append(f"| {r.model} | {r.source_format} | {r.precision} | - | **refused** "
-                         f"| - | - | - | {r.refused} |")
+                         f"| - | - | - | - | {r.refused} |")
             continue
         lines.append(f"| {r.model} | {r.source_format} | {r.precision} | {_fmt(r.layers, 'd')} "
-                     f"| {_fmt(r.err_ref)} | {_fmt(r.err_source)} | {_fmt(r.sqnr_db, '.1f')} "
+                     f"| {_fmt(r.err_ref)} | {_fmt(r.err_source)} | {_fmt(r.err_layer)} "
+                     f"| {_fmt(r.sqnr_db, '.1f')} "
                      f"| {_fmt(r.fp32_kept, 'd')} | {r.note} |")
     return "\n".join(lines)
