@@ -44,7 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from tests.support.onnx_zoo import Case, _refusal, _rel, cases, seeded_inputs
+from tests.support.onnx_zoo import (  # noqa: F401 - cases: re-exported, the cases run here
+    Case, _refusal, _rel, cases, seeded_inputs)
 
 PRECISIONS = ("fp32", "fp16", "int8")
 CALIBRATION_SAMPLES = 8
@@ -261,17 +262,6 @@ def run_case(case: Case, precision: str, tmp: Path | None = None) -> Row:
         row.seconds = time.perf_counter() - t0
         if owned:
             shutil.rmtree(work, ignore_errors=True)
-
-
-def rows(only: Sequence[str] = (), precisions: Sequence[str] = PRECISIONS,
-         fast: bool = False) -> Iterator[Row]:
-    """Every (case, precision) asked for, in case order (``only``: case ids; ``fast``: the
-    cases not marked slow)."""
-    for case in cases():
-        if (only and case.id not in only) or (fast and case.slow):
-            continue
-        for p in precisions:
-            yield run_case(case, p)
 
 
 def _fmt(x: float | None, spec: str = ".2g") -> str:
