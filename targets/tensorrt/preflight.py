@@ -27,9 +27,26 @@ class TensorRTUnsupportedError(UnsupportedOpsError):
         grouped: dict[str, list[str]] = {}
         for p in problems:
             grouped.setdefault(f"{p.op} ({p.dtype}): {p.reason}", []).append(p.layer)
-        super().__init__(source, grouped,
-                         "TensorRT cannot build these; replace them in the source model or "
-                         "run them outside the engine. Nothing was written.")
+        hint = ("TensorRT cannot build these; replace them in the source model or run them "
+                "outside the engine. Nothing was written.")
+        if any(_asymmetric(p) for p in problems):
+            hint = PREQUANTIZED_HINT
+        super().__init__(source, grouped, hint)
+
+
+#: What to do with a model that arrives quantized with zero points (a TFLite int8 model).
+PREQUANTIZED_HINT = (
+    "The model comes quantized with non-zero zero points (asymmetric int8, as TFLite writes "
+    "it); TensorRT's Q/DQ layers take zero point 0 only, and infercc does not re-quantize an "
+    "integer model. Compile the float model instead with --int8 --calibration DATA, which "
+    "quantizes it symmetrically for TensorRT (or without --int8 for fp32/fp16). Nothing was "
+    "written.")
+
+
+def _asymmetric(p: Problem) -> bool:
+    """A quantize/dequantize refused for its zero point (both pre-flights say so)."""
+    return p.op in ("quantize", "dequantize") and (
+        "non-zero zero point" in p.reason or "is not 0" in p.reason)
 
 
 @dataclass(frozen=True)

@@ -292,10 +292,10 @@ def cases() -> list[Case]:
 # -- running one case ------------------------------------------------------------------------
 
 
-def seeded_inputs(graph: Any, values: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Uniform [-1, 1) inputs of the graph's shapes (unknown dims 1), seed 0; integer
-    inputs 0..9; ``values`` fixes inputs by name."""
-    r = np.random.default_rng(0)
+def seeded_inputs(graph: Any, values: dict[str, np.ndarray], seed: int = 0) -> list[np.ndarray]:
+    """Uniform [-1, 1) inputs of the graph's shapes (unknown dims 1), ``seed`` 0 unless
+    given; integer inputs 0..9; ``values`` fixes inputs by name."""
+    r = np.random.default_rng(seed)
     xs = []
     for v in graph.inputs:
         if v.name in values:

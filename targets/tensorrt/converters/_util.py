@@ -40,8 +40,8 @@ def const_input_reason(node: Node, *indices: int) -> str | None:
     for i in indices:
         v = node.input(i)
         if v is not None and not v.is_const:
-            return (f"input {i} ('{v.name}') is computed at run time; TensorRT needs it "
-                    "constant here")
+            # no value name: the pre-flight groups nodes by reason and names their layers
+            return f"input {i} is computed at run time; TensorRT needs it constant here"
     return None
 
 

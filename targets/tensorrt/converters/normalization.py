@@ -1,5 +1,6 @@
-"""Normalization: layer_norm and instance_norm through INormalizationLayer, batch_norm as a
-per-channel scale and shift (the pipeline usually folds it into the preceding conv).
+"""Normalization: layer_norm and instance_norm through INormalizationLayer, lrn through
+ILRNLayer, batch_norm as a per-channel scale and shift (the pipeline usually folds it into
+the preceding conv).
 
 TensorRT 11 adds ``add_normalization_v2`` and deprecates ``add_normalization``;
 :func:`add_normalization` is the one adapter that picks whichever the injected module has.
@@ -101,3 +102,24 @@ def convert_batch_norm(ctx: ConversionContext, node: Node) -> None:
     y = ctx.elementwise(y, ctx.constant(t.astype(np.float32).reshape(shape), f"{name}/shift"),
                         E.SUM, node, "shift")
     ctx.set_output(node, y)
+
+
+def _check_lrn(node: Node) -> str | None:
+    size = int(node.attrs.get("size", 0))
+    if size not in range(1, 16, 2):
+        return f"lrn window {size} (TensorRT's ILRNLayer takes an odd window of 1 to 15)"
+    if rank_of(node) != 4:
+        return "lrn of a tensor not of rank 4 (ILRNLayer normalizes dimension rank-3 = 1)"
+    return None
+
+
+@converter("lrn", supports=_check_lrn)
+def convert_lrn(ctx: ConversionContext, node: Node) -> None:
+    """ILRNLayer across channels: the IR's ``size`` channels centred on each (odd window, as
+    checked), ``alpha`` divided by the window by both, ``bias`` as TensorRT's ``k``."""
+    layer = ctx.network.add_lrn(ctx.tensor(node.input(0)), int(node.attrs["size"]),
+                                float(node.attrs.get("alpha", 1e-4)),
+                                float(node.attrs.get("beta", 0.75)),
+                                float(node.attrs.get("bias", 1.0)))
+    ctx.name(layer, node)
+    ctx.set_output(node, layer.get_output(0))

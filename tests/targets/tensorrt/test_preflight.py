@@ -52,6 +52,33 @@ def test_types_tensorrt_lacks_are_refused():
     assert "f64" in found[1].reason
 
 
+def test_a_model_quantized_with_zero_points_is_refused_with_what_to_do():
+    """A TFLite-style int8 graph (zero points, int32 biases): one line per rule, naming the
+    layers, and the way out (compile the float model with --int8)."""
+    from compiler.quantization.calibration import calibrate
+    from compiler.quantization.rewrite import quantize_graph
+
+    g = Graph("q")
+    r = np.random.default_rng(0)
+    x = g.add_input("x", TensorType("f32", (1, 4, 6, 6)))
+    for i in range(3):
+        x = g.add_node("conv", [x, g.add_const(r.standard_normal((4, 4, 1, 1))
+                                               .astype(np.float32), f"w{i}"),
+                                g.add_const(np.full(4, 0.5, np.float32), f"b{i}")],
+                       {"activation": "relu"}, source=[f"conv{i}"]).output
+    g.outputs = [x]
+    feeds = [{"x": r.uniform(-1, 1, (1, 4, 6, 6)).astype(np.float32)} for _ in range(4)]
+    quantize_graph(g, calibrate(g, feeds, progress=False), scheme="tflite")
+    with pytest.raises(TensorRTUnsupportedError) as e:
+        check(g, "model.tflite")
+    text = str(e.value)
+    rules = [line for line in text.splitlines() if line.startswith("  ")]
+    assert any(line.startswith("  quantize (i8): non-zero zero point") for line in rules)
+    assert len(rules) == len(e.value.unsupported) <= 4  # grouped by rule, not by value
+    assert "conv1" in text and "conv2" in text
+    assert "Compile the float model instead with --int8 --calibration DATA" in text
+
+
 def test_a_convertible_graph_passes():
     g = Graph()
     x = g.add_input("x", TensorType("f32", (1, 2, 5, 5)))

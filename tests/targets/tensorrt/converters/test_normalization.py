@@ -70,3 +70,33 @@ def test_the_v2_layer_is_used_where_the_module_has_it(monkeypatch):
     monkeypatch.setattr(trt.INetworkDefinition, "add_normalization_v2", v2, raising=False)
     test_instance_norm()
     assert calls == ["v2"]
+
+
+def _lrn_graph(size: int) -> Graph:
+    g = Graph("lrn")
+    x = g.add_input("x", TensorType("f32", (2, 7, 4, 5)))
+    g.outputs = [g.add_node("lrn", [x], {"size": size, "alpha": 1e-2, "beta": 0.75,
+                                         "bias": 2.0}, source=["norm1"]).output]
+    return g
+
+
+@pytest.mark.parametrize("size", [1, 3, 5])
+def test_lrn_across_channels(size):
+    """ILRNLayer vs the reference interpreter, and vs torch's LocalResponseNorm (the same
+    formula as Caffe's: alpha divided by the window)."""
+    x = (RNG.standard_normal((2, 7, 4, 5)) * 3).astype(np.float32)
+    g = _lrn_graph(size)
+    assert max_abs_diff(g, {"x": x}) <= ATOL
+    torch = pytest.importorskip("torch")
+    from tests.support.trt_check import through_standin
+
+    got = through_standin(g, {"x": x})[g.outputs[0].name]
+    want = torch.nn.LocalResponseNorm(size, 1e-2, 0.75, 2.0)(torch.from_numpy(x)).numpy()
+    assert np.abs(got - want).max() <= ATOL
+
+
+def test_lrn_with_an_even_window_is_refused():
+    from targets.tensorrt.preflight import problems
+
+    (p,) = problems(_lrn_graph(4))
+    assert p.op == "lrn" and "odd window" in p.reason
