@@ -173,7 +173,14 @@ def layerwise(graph: Any, network: Any, tensor_map: Any, feeds: dict[str, np.nda
         if v.is_const:
             return np.asarray(v.const_value)
         t = tensor_map.get(v.name)
-        return values.get(t.name) if t is not None else None
+        got = values.get(t.name) if t is not None else None
+        shape = v.type.shape
+        if got is not None and shape is not None and all(isinstance(d, int) for d in shape) \
+                and got.shape != tuple(shape) and got.size == int(np.prod(shape)):
+            # A converter may keep a value with an appended unit axis (a 1-D convolution's
+            # int8 kernel dequantizes straight to the 2-D kernel): the same data.
+            got = got.reshape(shape)
+        return got
 
     worst, where = 0.0, "-"
     for node in graph.nodes:

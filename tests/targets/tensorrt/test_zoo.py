@@ -50,7 +50,9 @@ REFUSED = {
 FP32_TOL, SOURCE_TOL, FP16_TOL, INT8_TOL, LAYER_TOL = 1e-5, 1e-5, 5e-3, 1e-5, 1e-5
 _PITCH = ("basic_pitch_nmp.onnx", "basic_pitch_nmp.tflite", "basic_pitch_savedmodel")
 FP32_WIDER = {c: 2e-4 for c in _PITCH}
-SOURCE_WIDER = {**{c: 2e-4 for c in _PITCH}, "ppocrv4_det": 2e-4}
+# silero_vad: 1.0e-5 over a floor of 1e-3, as far as the reference interpreter itself is
+# from onnxruntime on that model
+SOURCE_WIDER = {**{c: 2e-4 for c in _PITCH}, "ppocrv4_det": 2e-4, "silero_vad": 1e-4}
 FP16_WIDER = {c: 2e-2 for c in _PITCH}
 #: int8 vs fake-quant where rounding flips propagate (measured in parentheses)
 INT8_WIDER = {
@@ -65,6 +67,7 @@ MIN_SQNR = {
     "transformer_encoder_layer": 37.0,  # 43.5
     "resnet_basic_block": 33.0,  # 38.9
     "lstm": 33.0,  # 39.2
+    "silero_vad": 39.0,  # 45.8
     "resnet_like": 32.0,  # 38.5
     "efficientnet_lite0": 25.0,  # 30.8
     "examples/tiny_cnn.onnx": 54.0,  # 60.3 (softmax probabilities)
