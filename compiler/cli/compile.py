@@ -247,7 +247,8 @@ def _with_shape_ranges(target: Any, spec: str | None, given: list[str]) -> str:
     if target.name != "tensorrt":
         raise UsageError(f"--shape-range gives the optimization profile of a TensorRT engine "
                          f"(or of its TensorRT-profile ONNX); target '{target.name}' keeps "
-                         "dynamic dims as they are (fix them with --input-shape)")
+                         "dynamic dims as they are (fix them with --input-shape); for "
+                         "TensorRT add --target tensorrt")
     from targets.tensorrt.profile import parse_shape_ranges
 
     base = target.options(spec)

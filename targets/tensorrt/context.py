@@ -160,8 +160,18 @@ class ConversionContext:
             return t
         shape = self.shape(t)
         if sum(1 for d in shape if d < 0) > 1:
-            raise ConversionError(f"{node.label}: cannot broadcast a tensor with several "
-                                  "dynamic dims to a higher rank")
+            # Several dynamic dims: the new shape is [1, ..., 1] ++ shape(t), a shape tensor.
+            dims = self.network.add_shape(t)
+            self.name(dims, node, f"{suffix}/shape")
+            ones = self.constant(np.ones(rank - r, np.int64),
+                                 f"{node.outputs[0].name}/{suffix}/ones")
+            cat = self.network.add_concatenation([ones, dims.get_output(0)])
+            cat.axis = 0
+            self.name(cat, node, f"{suffix}/dims")
+            layer = self.network.add_shuffle(t)
+            layer.set_input(1, cat.get_output(0))
+            self.name(layer, node, suffix)
+            return layer.get_output(0)
         return self.reshape(t, [1] * (rank - r) + shape, node, suffix)
 
     def equal_ranks(self, tensors: list[tensorrt.ITensor],

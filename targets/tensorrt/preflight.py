@@ -30,9 +30,16 @@ class TensorRTUnsupportedError(UnsupportedOpsError):
         grouped: dict[str, list[str]] = {}
         for p in problems:
             grouped.setdefault(f"{p.op} ({p.dtype}): {p.reason}", []).append(p.layer)
+        shapes_only = all(p.op in _INTERFACE for p in problems)
         super().__init__(source, grouped,
+                         "Give the shape ranges or input shapes named above. Nothing was "
+                         "written." if shapes_only else
                          "TensorRT cannot build these; replace them in the source model or "
                          "run them outside the engine. Nothing was written.")
+
+
+#: pseudo-ops of the problems with the graph's inputs and their shape ranges
+_INTERFACE = ("input", "shape-range")
 
 
 @dataclass(frozen=True)

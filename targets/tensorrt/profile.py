@@ -90,8 +90,10 @@ def parse_shape_range(spec: str) -> ShapeRange:
     bad = [i for i in range(len(lo)) if not lo[i] <= opt[i] <= hi[i]]
     if bad:
         i = bad[0]
-        raise ValueError(f"shape range {spec!r}: dim {i} has min {lo[i]}, opt {opt[i]}, "
-                         f"max {hi[i]}; TensorRT needs min <= opt <= max")
+        got = (f"min {lo[i]}, opt {opt[i]}, max {hi[i]}" if len(parts) == 3
+               else f"min {lo[i]}, max {hi[i]}")
+        raise ValueError(f"shape range {spec!r}: dim {i} has {got}; TensorRT needs "
+                         "min <= opt <= max")
     return ShapeRange(name, lo, opt, hi)
 
 
@@ -134,7 +136,8 @@ def input_reason(v: Value, ranges: dict[str, ShapeRange]) -> str | None:
     for i, d in enumerate(shape):
         if isinstance(d, int) and not r.min[i] == r.opt[i] == r.max[i] == d:
             lo, hi = r.min[i], r.max[i]
-            dyn = _dims_text(f"N{i}" if j == i else e for j, e in enumerate(shape))
+            sym = "N" if i == 0 else f"D{i}"
+            dyn = _dims_text(sym if j == i else e for j, e in enumerate(shape))
             return (f"shape range {r}: dim {i} is {d} in the model, but the range gives "
                     f"{lo}..{hi}; keep it {d}, or make the dim dynamic with --input-shape "
                     f"{v.name}:{dyn}")

@@ -4,14 +4,17 @@ concat (IConcatenationLayer); shape.
 
 Reshapes take the output's IR shape with its one symbolic dim as -1 and set
 ``zero_is_placeholder`` off, so a 0 there is a real zero; only when the IR shape has several
-symbolic dims does a reshape read its constant shape input, and then ``zero_is_placeholder``
-is the inverse of ``allowzero`` (0 copies the input dim unless allowzero). Slices and pads
-need static input dims for now (a shape-tensor slice for dynamic dims comes with the
-optimization profiles). Pads are slices with negative starts and a sample mode (FILL with
+symbolic dims does a reshape read its shape input (a constant, or a shape tensor computed at
+run time, as input 1 of the shuffle), and then ``zero_is_placeholder`` is the inverse of
+``allowzero`` (0 copies the input dim unless allowzero). Slices, pads and splits of an input
+with dynamic dims slice only their own axes (``ISliceLayer.axes``), so the other axes may be
+dynamic; a dynamic dim on a sliced axis is refused, named. Pads are slices with negative starts and a sample mode (FILL with
 the constant, REFLECT, CLAMP for edge, WRAP), as TensorRT's ONNX parser builds them.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,12 +24,14 @@ from ..context import ConversionContext
 from ..registry import converter
 from ._util import const_input_reason, first, rank_of, shape_with_one_unknown, static_shape
 
+if TYPE_CHECKING:
+    import tensorrt
+
 
 def _check_reshape(node: Node) -> str | None:
     if shape_with_one_unknown(node) is not None:
         return None
-    return first(const_input_reason(node, 1),
-                 None if node.input(1) is not None else "output of unknown shape")
+    return None if node.input(1) is not None else "output of unknown shape"
 
 
 @converter("reshape", supports=_check_reshape)
@@ -39,8 +44,10 @@ def convert_reshape(ctx: ConversionContext, node: Node) -> None:
         layer.zero_is_placeholder = False
     else:
         shape = ctx.const_array(node, 1)
-        assert shape is not None  # the check requires it
-        layer.reshape_dims = ctx.dims(shape.reshape(-1))
+        if shape is not None:
+            layer.reshape_dims = ctx.dims(shape.reshape(-1))
+        else:  # a shape tensor computed at run time (shape arithmetic on dynamic dims)
+            layer.set_input(1, ctx.tensor(node.input(1)))
         layer.zero_is_placeholder = not node.attrs.get("allowzero")
     ctx.name(layer, node)
     ctx.set_output(node, layer.get_output(0))
@@ -69,22 +76,59 @@ def convert_transpose(ctx: ConversionContext, node: Node) -> None:
     ctx.set_output(node, ctx.transpose(x, perm, node, ""))
 
 
-def _check_static(node: Node) -> str | None:
+def _dims(node: Node) -> list[int | str] | None:
+    """Input 0's dims (ints, symbols for dynamic dims), None when its rank is unknown."""
     v = node.input(0)
-    if v is None or static_shape(v.type.shape) is None:
-        return "input with symbolic dims (shape-tensor slicing comes with dynamic shapes)"
+    return None if v is None or v.type.shape is None else list(v.type.shape)
+
+
+def _check_axes_static(node: Node, axes: list[int] | None, what: str) -> str | None:
+    """Why not when one of ``axes`` of input 0 (all axes when None) is dynamic."""
+    dims = _dims(node)
+    if dims is None:
+        return "input of unknown rank"
+    for a in (range(len(dims)) if axes is None else axes):
+        if not isinstance(dims[a % len(dims)], int):
+            return (f"dynamic dim {a % len(dims)} ('{dims[a % len(dims)]}') of "
+                    f"%{node.inputs[0].name} is {what}: TensorRT needs its size at build "  # type: ignore[union-attr]
+                    "time here; fix it with --input-shape")
     return None
 
 
+def _slice_axes(node: Node) -> list[int] | None:
+    dims, starts, axes_arr = _dims(node), node.input(1), node.input(3)
+    if dims is None or starts is None or starts.const_value is None:
+        return None
+    if axes_arr is not None and axes_arr.const_value is not None:
+        return [int(a) % len(dims) for a in np.asarray(axes_arr.const_value).reshape(-1)]
+    return list(range(np.asarray(starts.const_value).size))
+
+
 def _check_slice(node: Node) -> str | None:
-    return first(_check_static(node), const_input_reason(node, 1, 2, 3, 4))
+    return first(const_input_reason(node, 1, 2, 3, 4),
+                 _check_axes_static(node, _slice_axes(node), "sliced"))
+
+
+def _sliced(ctx: ConversionContext, node: Node, x: tensorrt.ITensor, start: list[int],
+            size: list[int], stride: list[int], axes: list[int]) -> Any:
+    """A slice layer of ``x``: every axis when the input is static (the layer's classic
+    form), else only ``axes`` (``ISliceLayer.axes``), so the other axes may be dynamic."""
+    dims = _dims(node)
+    assert dims is not None
+    if static_shape(dims) is not None:
+        return ctx.network.add_slice(x, ctx.dims(start), ctx.dims(size), ctx.dims(stride))
+    layer = ctx.network.add_slice(x, ctx.dims([start[a] for a in axes]),
+                                  ctx.dims([size[a] for a in axes]),
+                                  ctx.dims([stride[a] for a in axes]))
+    layer.axes = ctx.dims(axes)
+    return layer
 
 
 @converter("slice", supports=_check_slice)
 def convert_slice(ctx: ConversionContext, node: Node) -> None:
     """start/size/stride per axis from Python's clamping rule (``slice.indices``)."""
     x = ctx.tensor(node.input(0))
-    in_shape = static_shape(node.inputs[0].type.shape)  # type: ignore[union-attr]
+    in_shape = _dims(node)
     assert in_shape is not None
     rank = len(in_shape)
     starts, ends = (np.asarray(ctx.const_array(node, i)).reshape(-1) for i in (1, 2))
@@ -92,11 +136,12 @@ def convert_slice(ctx: ConversionContext, node: Node) -> None:
     axes = ([int(a) % rank for a in axes_arr.reshape(-1)] if axes_arr is not None
             else list(range(len(starts))))
     steps = steps_arr.reshape(-1) if steps_arr is not None else np.ones(len(axes), np.int64)
-    start, size, stride = [0] * rank, list(in_shape), [1] * rank
+    start, size, stride = [0] * rank, [d if isinstance(d, int) else -1 for d in in_shape], \
+        [1] * rank
     for a, b, e, s in zip(axes, starts, ends, steps):
-        lo, hi, st = slice(int(b), int(e), int(s)).indices(in_shape[a])
+        lo, hi, st = slice(int(b), int(e), int(s)).indices(int(in_shape[a]))
         start[a], stride[a], size[a] = lo, st, len(range(lo, hi, st))
-    layer = ctx.network.add_slice(x, ctx.dims(start), ctx.dims(size), ctx.dims(stride))
+    layer = _sliced(ctx, node, x, start, size, stride, axes)
     ctx.name(layer, node)
     ctx.set_output(node, layer.get_output(0))
 
@@ -108,14 +153,26 @@ def _check_pad(node: Node) -> str | None:
     mode = str(node.attrs.get("mode") or "constant")
     if mode not in _PAD_MODES:
         return f"pad mode '{mode}'"
-    return first(_check_static(node), const_input_reason(node, 1, 2, 3))
+    return first(const_input_reason(node, 1, 2, 3),
+                 _check_axes_static(node, _padded_axes(node), "padded"))
+
+
+def _padded_axes(node: Node) -> list[int] | None:
+    """The axes ``node`` pads by a nonzero amount (None when unknown)."""
+    dims, pads_v = _dims(node), node.input(1)
+    if dims is None or pads_v is None or pads_v.const_value is None:
+        return None
+    pads = np.asarray(pads_v.const_value).reshape(-1)
+    axes_v = node.input(3)
+    axes = ([int(a) % len(dims) for a in np.asarray(axes_v.const_value).reshape(-1)]
+            if axes_v is not None and axes_v.const_value is not None else list(range(len(dims))))
+    return [a for k, a in enumerate(axes) if pads[k] or pads[k + len(axes)]]
 
 
 @converter("pad", supports=_check_pad)
 def convert_pad(ctx: ConversionContext, node: Node) -> None:
     x = ctx.tensor(node.input(0))
-    in_shape = static_shape(node.inputs[0].type.shape)  # type: ignore[union-attr]
-    assert in_shape is not None
+    in_shape = [d if isinstance(d, int) else -1 for d in _dims(node) or ()]
     rank = len(in_shape)
     pads = np.asarray(ctx.const_array(node, 1)).reshape(-1).astype(int)
     axes_arr = ctx.const_array(node, 3)
@@ -124,9 +181,9 @@ def convert_pad(ctx: ConversionContext, node: Node) -> None:
     begin, end = [0] * rank, [0] * rank
     for k, a in enumerate(axes):
         begin[a], end[a] = int(pads[k]), int(pads[k + len(axes)])
-    layer = ctx.network.add_slice(x, ctx.dims([-b for b in begin]),
-                                  ctx.dims([d + b + e for d, b, e in zip(in_shape, begin, end)]),
-                                  ctx.dims([1] * rank))
+    layer = _sliced(ctx, node, x, [-b for b in begin],
+                    [d + b + e if d >= 0 else d for d, b, e in zip(in_shape, begin, end)],
+                    [1] * rank, _padded_axes(node) or [])
     mode = str(node.attrs.get("mode") or "constant")
     layer.mode = getattr(ctx.trt.SampleMode, _PAD_MODES[mode])
     fill = ctx.const_array(node, 2)
@@ -139,26 +196,26 @@ def convert_pad(ctx: ConversionContext, node: Node) -> None:
 
 
 def _check_split(node: Node) -> str | None:
-    if any(static_shape(v.type.shape) is None for v in node.outputs):
-        return "outputs with symbolic dims"
-    return _check_static(node)
+    dims = _dims(node)
+    if dims is None:
+        return "input of unknown rank"
+    return _check_axes_static(node, [int(node.attrs.get("axis", 0)) % len(dims)], "split")
 
 
 @converter("split", supports=_check_split)
 def convert_split(ctx: ConversionContext, node: Node) -> None:
     """One slice per output, at offsets read from the outputs' IR shapes."""
     x = ctx.tensor(node.input(0))
-    in_shape = static_shape(node.inputs[0].type.shape)  # type: ignore[union-attr]
+    in_shape = _dims(node)
     assert in_shape is not None
     axis = int(node.attrs.get("axis", 0)) % len(in_shape)
     offset = 0
     for i, v in enumerate(node.outputs):
-        out_shape = static_shape(v.type.shape)
-        assert out_shape is not None
+        assert v.type.shape is not None
+        out_shape = [d if isinstance(d, int) else -1 for d in v.type.shape]
         start = [0] * len(in_shape)
         start[axis] = offset
-        layer = ctx.network.add_slice(x, ctx.dims(start), ctx.dims(out_shape),
-                                      ctx.dims([1] * len(in_shape)))
+        layer = _sliced(ctx, node, x, start, out_shape, [1] * len(in_shape), [axis])
         ctx.name(layer, node, f"{i}")
         ctx.set_output(node, layer.get_output(0), i)
         offset += out_shape[axis]
@@ -229,8 +286,11 @@ def convert_shape(ctx: ConversionContext, node: Node) -> None:
 
 def _check_blocks(node: Node) -> str | None:
     v = node.input(0)
-    if v is None or v.type.rank != 4 or static_shape(v.type.shape) is None:
-        return "input that is not 4-D with static dims"
+    if v is None or v.type.rank != 4:
+        return "input that is not 4-D"
+    why = _check_axes_static(node, None, "reshaped into blocks")
+    if why is not None:
+        return why
     if str(node.attrs.get("mode") or "DCR") not in ("DCR", "CRD"):
         return f"mode '{node.attrs.get('mode')}'"
     return None

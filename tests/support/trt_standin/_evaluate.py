@@ -5,11 +5,12 @@ placeholder inputs (zeros of the network inputs' declared shapes). Results are r
 layer as (shape, dtype, value, is-constant); the value is kept only for build-time constants
 of up to 65536 elements (shape tensors, Q/DQ scales, small weights), so memory stays small
 while shape arithmetic and the "scale is a build-time constant" rule see real numbers. A
-network input with a -1 dimension is evaluated twice, with 1 and with 2 in its place for dim 0
-(a batch) and 64 and 96 for the others (sizes every convolution, pooling and stride-32
-down/upsampling chain of the model zoo accepts, where 1 and 2 would be smaller than a
-kernel); output dimensions that differ are reported as -1. TensorRT derives these shapes
-symbolically instead; the placeholders are the stand-in's way to the same -1s. Small integer tensors (up to 64 elements: shape
+network input with a -1 dimension is evaluated twice, with 32 and with 64 in place of every
+-1 (sizes every convolution, pooling and stride-32 down/upsampling chain of the model zoo
+accepts, where 1 or 2 would be smaller than a kernel; one size for all -1s, so dynamic dims
+that meet in a broadcast or a concatenation agree); output dimensions that differ are
+reported as -1. TensorRT derives these shapes symbolically instead; the placeholders are
+the stand-in's way to the same -1s. Small integer tensors (up to 64 elements: shape
 tensors and the arithmetic on them) keep their values too, so a reshape fed by a Shape layer
 gets its real dimensions.
 """
@@ -67,12 +68,12 @@ def _dynamic(net: INetworkDefinition) -> bool:
     return any(-1 in t.shape for t in net._inputs)
 
 
-#: the placeholder size of a -1 dim, by variant: dim 0 (a batch), other dims
-_SIZES = {1: (1, 64), 2: (2, 96)}
+#: the placeholder size of a -1 dim, by variant
+_SIZES = {1: 32, 2: 64}
 
 
 def _placeholder(t: ITensor, variant: int) -> np.ndarray:
-    shape = tuple((_SIZES[variant][i > 0] if d == -1 else d) for i, d in enumerate(t.shape))
+    shape = tuple(_SIZES[variant] if d == -1 else d for d in t.shape)
     return np.zeros(shape, nptype(t.dtype))
 
 

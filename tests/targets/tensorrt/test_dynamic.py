@@ -1,0 +1,337 @@
+"""Dynamic dims: shape ranges (optimization profiles), the pre-flight's range checks,
+models built once with a dynamic batch (or size) and run through the stand-in at the
+profile's min, opt and max shapes, the TensorRT-profile ONNX with symbolic dims, and the
+``--shape-range`` flag end to end.
+
+Errors are max |diff| / max(max |reference|, floor), as in test_network.py. Measured (the
+``-s`` output): tiny_cnn at batch 1/4/8 at most 1.2e-7 vs the IR interpreter; PP-OCR cls
+at batch 1/3/6 7.6e-7; digits (Keras, NCHW interface) 1.2e-7; torch ResNet-like exported
+with a dynamic batch 8.2e-8; PP-OCRv4 det with a dynamic batch, height and width at
+1x3x32x32, 1x3x64x96, 2x3x128x160 at most 6.9e-9 (floor 1e-3, as in test_network.py); vs
+onnxruntime on the source model at most 8e-7. The bound is the fp32 bound of
+docs/tensorrt.md, 1e-5. The profile ONNX with a dynamic batch matches onnxruntime on the
+source at batch 1 and 5 within 2.4e-7.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import compiler
+from compiler.compile import compile_pipeline
+from compiler.ir import Graph, TensorType
+from compiler.pass_manager import PassManager
+from targets import get_target
+from targets.base import TargetOptionError
+from targets.tensorrt.onnx_profile import export_profile
+from targets.tensorrt.preflight import TensorRTUnsupportedError, check, problems
+from targets.tensorrt.profile import parse_shape_range, parse_shape_ranges, trtexec_shapes
+from tests.conftest import REPO, model_path
+from tests.support import trt_standin as trt
+from tests.support.trt_check import ProfiledNetwork, reference
+
+EXAMPLES = REPO / "examples" / "models"
+TOL = 1e-5  # the fp32 bound of docs/tensorrt.md
+
+
+def _prepared(model, **load_options) -> Graph:
+    g = compiler.load(model, **load_options)
+    PassManager(compile_pipeline(get_target("tensorrt"))).run(g)
+    return g
+
+
+def _rel(a: np.ndarray, b: np.ndarray, floor: float) -> float:
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.abs(a.astype(np.float64) - b).max()) / max(float(np.abs(b).max()), floor)
+
+
+def _feed(shape, seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
+
+
+def _run_at_min_opt_max(g: Graph, spec: str, floor: float = 1e-6, ort_path=None) -> float:
+    """Build once with the profile ``spec``, run at its min, opt and max shapes; the worst
+    error vs the interpreter (and onnxruntime on ``ort_path``)."""
+    net = ProfiledNetwork(g, [spec])
+    r = parse_shape_range(spec)
+    worst = 0.0
+    sess = None
+    if ort_path is not None:
+        ort = pytest.importorskip("onnxruntime")
+        sess = ort.InferenceSession(str(ort_path), providers=["CPUExecutionProvider"])
+    for shape in r.shapes:
+        feeds = {r.name: _feed(shape)}
+        got, want = net.run(feeds), reference(g, feeds)
+        for name in want:
+            assert got[name].shape == want[name].shape
+            worst = max(worst, _rel(got[name], want[name], floor))
+        if sess is not None:
+            (ref,) = sess.run(None, feeds)
+            out = got[g.outputs[0].name]
+            worst = max(worst, _rel(out, ref, floor))
+        print(f"{g.name} {shape}: {worst:.3g}")
+    return worst
+
+
+# -------------------------------------------------------------------- models, dynamic batch
+def test_tiny_cnn_dynamic_batch_at_min_opt_max_matches_interpreter_and_onnxruntime():
+    path = EXAMPLES / "tiny_cnn.onnx"
+    g = _prepared(path, input_shapes={"input": ("N", 3, 32, 32)})
+    assert _run_at_min_opt_max(g, "input:1x3x32x32,4x3x32x32,8x3x32x32",
+                               ort_path=path) <= TOL
+
+
+@pytest.mark.slow  # about 18 s: the stand-in evaluates shapes at a batch of 32 and 64
+def test_ppocr_cls_dynamic_batch_matches_interpreter_and_onnxruntime():
+    path = model_path("onnx/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")
+    g = _prepared(path, input_shapes={"x": ("N", 3, 48, 192)})
+    assert _run_at_min_opt_max(g, "x:1x3x48x192,3x3x48x192,6x3x48x192", ort_path=path) <= TOL
+
+
+def test_digits_keras_dynamic_batch():
+    g = _prepared(EXAMPLES / "digits_cnn.keras", input_shapes={"digits": ("N", 8, 8, 1)})
+    assert [v.type.shape for v in g.inputs] == [("N", 1, 8, 8)]  # the NCHW interface
+    assert _run_at_min_opt_max(g, "digits:1x1x8x8,4x1x8x8,8x1x8x8") <= TOL
+
+
+@pytest.mark.slow  # about 20 s (torch export, stand-in shapes at a batch of 32 and 64)
+def test_torch_resnet_like_exported_with_a_dynamic_batch():
+    torch = pytest.importorskip("torch")
+    from tests.support import models_torch as M
+
+    torch.manual_seed(0)
+    m = M.ResNetLike().eval()
+    g = _prepared(m, example_inputs=(torch.randn(2, 3, 32, 32),), dynamic_batch=True)
+    name = g.inputs[0].name
+    assert not isinstance(g.inputs[0].type.shape[0], int)
+    assert _run_at_min_opt_max(g, f"{name}:1x3x32x32,3x3x32x32,5x3x32x32") <= TOL
+    x = _feed((5, 3, 32, 32))
+    with torch.no_grad():
+        want = m(torch.from_numpy(x)).numpy()
+    got = ProfiledNetwork(g, [f"{name}:1x3x32x32,3x3x32x32,5x3x32x32"]).run({name: x})
+    assert _rel(got[g.outputs[0].name], want, 1e-6) <= TOL
+
+
+@pytest.mark.slow
+def test_ppocrv4_det_dynamic_batch_and_size():
+    g = _prepared(model_path("onnx/rapidocr/ch_PP-OCRv4_det_infer.onnx"),
+                  input_shapes={"x": ("N", 3, "H", "W")})
+    assert _run_at_min_opt_max(g, "x:1x3x32x32,1x3x64x96,2x3x128x160", floor=1e-3) <= TOL
+
+
+def test_feeds_outside_the_profile_are_refused():
+    g = _prepared(EXAMPLES / "tiny_cnn.onnx", input_shapes={"input": ("N", 3, 32, 32)})
+    net = ProfiledNetwork(g, ["input:2x3x32x32,4x3x32x32"])
+    net.run({"input": _feed((3, 3, 32, 32))})
+    for n in (1, 5):
+        with pytest.raises(trt.StandinError, match="outside the optimization profile"):
+            net.run({"input": _feed((n, 3, 32, 32))})
+
+
+# ------------------------------------------------------------- converters under dynamic dims
+def _one_node(op, x_shape, consts=(), attrs=None, n_out=1) -> Graph:
+    g = Graph(op)
+    x = g.add_input("x", TensorType("f32", x_shape))
+    ins = [x] + [g.add_const(np.asarray(c), f"c{i}") for i, c in enumerate(consts)]
+    node = g.add_node(op, ins, attrs or {}, source=[f"{op}_layer"], num_outputs=n_out)
+    g.outputs = list(node.outputs)
+    return g
+
+
+@pytest.mark.parametrize("op,consts,attrs,n_out", [
+    ("slice", [np.array([1]), np.array([4]), np.array([2])], {}, 1),
+    ("pad", [np.array([0, 1, 1, 0, 0, 2, 3, 0], np.int64)], {"mode": "reflect"}, 1),
+    ("split", [np.array([1, 3], np.int64)], {"axis": 2}, 2),
+], ids=["slice", "pad", "split"])
+def test_slice_pad_split_of_static_axes_take_dynamic_other_axes(op, consts, attrs, n_out):
+    g = _one_node(op, ("N", 3, 4, "W"), consts, attrs, n_out)
+    net = ProfiledNetwork(g, ["x:1x3x4x2,2x3x4x5,3x3x4x7"])
+    for shape in ((1, 3, 4, 2), (3, 3, 4, 7)):
+        feeds = {"x": _feed(shape)}
+        got, want = net.run(feeds), reference(g, feeds)
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_a_sliced_dynamic_dim_is_refused_by_the_capability_check_naming_it():
+    g = _one_node("slice", ("N", 3, "H", 5), [np.array([1]), np.array([4]), np.array([2])])
+    (p,) = [p for p in problems(g, parse_shape_ranges(["x:1x3x8x5,2x3x8x5"]))]
+    assert p.op == "slice" and "dynamic dim 2 ('H') of %x is sliced" in p.reason
+    assert "--input-shape" in p.reason
+
+
+def test_broadcasting_a_tensor_with_two_dynamic_dims_uses_a_shape_tensor():
+    g = Graph("bcast")
+    x = g.add_input("x", TensorType("f32", ("N", "H", 4)))
+    y = g.add_input("y", TensorType("f32", ("H", 4)))
+    g.outputs = list(g.add_node("add", [y, x], {}, source=["add"]).outputs)
+    ranges = ["x:1x2x4,2x3x4,3x5x4", "y:2x4,3x4,5x4"]
+    net = ProfiledNetwork(g, ranges)
+    for n, h in ((1, 2), (3, 5)):
+        feeds = {"x": _feed((n, h, 4)), "y": _feed((h, 4), 1)}
+        name = g.outputs[0].name
+        np.testing.assert_array_equal(net.run(feeds)[name], reference(g, feeds)[name])
+
+
+def test_reshape_to_a_shape_computed_at_run_time():
+    g = Graph("reshape")
+    x = g.add_input("x", TensorType("f32", ("N", "H", 6)))
+    (s,) = g.add_node("shape", [x], {"end": 2}, source=["shape"]).outputs
+    tail = g.add_const(np.array([2, 3], np.int64), "tail")
+    (dims,) = g.add_node("concat", [s, tail], {"axis": 0}, source=["dims"]).outputs
+    g.outputs = list(g.add_node("reshape", [x, dims], {}, source=["reshape"]).outputs)
+    assert problems(g, parse_shape_ranges(["x:1x1x6,2x2x6,3x4x6"])) == []
+    net = ProfiledNetwork(g, ["x:1x1x6,2x2x6,3x4x6"])
+    feeds = {"x": _feed((3, 4, 6))}
+    got = net.run(feeds)[g.outputs[0].name]
+    assert got.shape == (3, 4, 2, 3)
+    np.testing.assert_array_equal(got, feeds["x"].reshape(3, 4, 2, 3))
+
+
+# ------------------------------------------------------------------ ranges and their errors
+def test_parse_shape_range_forms():
+    r = parse_shape_range("x:1x3x224x224,4x3x224x224,8x3x224x224")
+    assert (r.min, r.opt, r.max) == ((1, 3, 224, 224), (4, 3, 224, 224), (8, 3, 224, 224))
+    r2 = parse_shape_range("x:1x3,8x3")
+    assert r2.opt == r2.max == (8, 3)
+    assert parse_shape_range("a/b:0:2x2").name == "a/b:0"  # the last ':' splits
+    assert str(r) == "x:1x3x224x224,4x3x224x224,8x3x224x224"
+    assert trtexec_shapes([r, r2]) == ("--minShapes=x:1x3x224x224,x:1x3 "
+                                       "--optShapes=x:4x3x224x224,x:8x3 "
+                                       "--maxShapes=x:8x3x224x224,x:8x3")
+
+
+@pytest.mark.parametrize("spec,match", [
+    ("x:8x3,1x3", "dim 0 has min 8, max 1"),
+    ("x:1x3,4x3,2x3", "dim 0 has min 1, opt 4, max 2"),
+    ("x:1x3,1x3x1", "ranks 2, 3, 3"),
+    ("x:1xNx3", "not a shape of whole numbers"),
+    ("1x3x224", "expected NAME:MIN,OPT,MAX"),
+    ("x:1,2,3,4", "not 4 shapes"),
+])
+def test_parse_shape_range_errors(spec, match):
+    with pytest.raises(ValueError, match=match):
+        parse_shape_range(spec)
+
+
+def test_a_name_twice_and_bad_ranges_in_the_target_options_are_option_errors():
+    with pytest.raises(ValueError, match="already has the range"):
+        parse_shape_ranges(["x:1x3", "x:2x3"])
+    with pytest.raises(TargetOptionError, match="min <= opt <= max"):
+        get_target("tensorrt").options('tensorrt{shape_ranges=["x:4x3,1x3"]}')
+    opts = get_target("tensorrt").options('tensorrt{shape_ranges=["x:1x3,4x3"]}')
+    assert str(opts) == 'tensorrt{shape_ranges=["x:1x3,4x3"]}'
+    assert opts.ranges()["x"].max == (4, 3)
+
+
+def _tiny(shape=("N", 3, 32, 32)) -> Graph:
+    return _prepared(EXAMPLES / "tiny_cnn.onnx", input_shapes={"input": shape})
+
+
+def test_preflight_range_errors_all_at_once():
+    g = _tiny()
+    with pytest.raises(TensorRTUnsupportedError) as e:
+        check(g, "tiny", parse_shape_ranges(["inp:1x3x32x32"]))
+    text = str(e.value)
+    assert "no graph input is named 'inp'; the inputs are input" in text
+    assert ("needs a shape range for the optimization profile: add --shape-range "
+            "input:1x3x32x32,8x3x32x32,8x3x32x32") in text
+    assert "replace them in the source model" not in text  # advice for ops, not ranges
+    found = problems(g, parse_shape_ranges(["input:1x3x32x30,4x3x32x30"]))
+    assert found and "dim 3 is 32 in the model, but the range gives 30..30" in found[0].reason
+    assert "--input-shape input:Nx3x32xD3" in found[0].reason
+    found = problems(g, parse_shape_ranges(["input:1x3x32,4x3x32"]))
+    assert found and "rank 3, but the input [Nx3x32x32] has rank 4" in found[0].reason
+
+
+def test_a_range_over_a_static_dim_is_refused_with_the_input_shape_that_frees_it():
+    (p,) = problems(_tiny((1, 3, 32, 32)), parse_shape_ranges(["input:1x3x32x32,8x3x32x32"]))
+    assert "dim 0 is 1 in the model, but the range gives 1..8" in p.reason
+    assert "--input-shape input:Nx3x32x32" in p.reason
+    assert problems(_tiny((1, 3, 32, 32)), parse_shape_ranges(["input:1x3x32x32"])) == []
+
+
+# -------------------------------------------------------------------- the profile ONNX
+def test_profile_onnx_keeps_the_dynamic_batch_and_runs_in_onnxruntime_at_two_batches(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    src = model_path("onnx/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")
+    g = _prepared(src, input_shapes={"x": ("N", 3, 48, 192)})
+    out = tmp_path / "cls.trt.onnx"
+    with pytest.raises(TensorRTUnsupportedError, match="--shape-range x:1x3x48x192"):
+        export_profile(g, out)
+    assert not out.exists()
+    model = export_profile(g, out, ranges=parse_shape_ranges(["x:1x3x48x192,8x3x48x192"]))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [3, 48, 192]
+    ours = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    theirs = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    for n in (1, 5):
+        x = _feed((n, 3, 48, 192))
+        (a,), (b,) = ours.run(None, {"x": x}), theirs.run(None, {"x": x})
+        assert a.shape == (n, 2)
+        assert _rel(a, b, 1e-6) <= TOL
+
+
+# ------------------------------------------------------------------------ the CLI, end to end
+def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "compiler.cli", "compile", *args],
+                          capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+def test_cli_shape_range_writes_the_profile_onnx_and_names_the_trtexec_shapes(tmp_path):
+    model = str(EXAMPLES / "tiny_cnn.onnx")
+    r = _cli(model, "--target", "tensorrt", "--input-shape", "input:Nx3x32x32",
+             "--shape-range", "input:1x3x32x32,4x3x32x32,8x3x32x32", "-o", "t.onnx",
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert ("trtexec --onnx=t.onnx --stronglyTyped --minShapes=input:1x3x32x32 "
+            "--optShapes=input:4x3x32x32 --maxShapes=input:8x3x32x32 "
+            "--saveEngine=t.engine") in r.stdout
+    assert "input input: float32[N,3,32,32]" in r.stdout
+    import onnx
+
+    assert onnx.load(str(tmp_path / "t.onnx")).graph.input[0].type.tensor_type.shape \
+        .dim[0].dim_param == "N"
+
+
+def test_cli_engine_without_tensorrt_exits_2_with_the_trtexec_shapes(tmp_path):
+    pytest.importorskip("onnx")
+    try:
+        import tensorrt  # noqa: F401
+        if hasattr(tensorrt, "Builder"):
+            pytest.skip("TensorRT is installed here: the engine is built")
+    except ImportError:
+        pass
+    r = _cli(str(EXAMPLES / "tiny_cnn.onnx"), "--input-shape", "input:Nx3x32x32",
+             "--shape-range", "input:1x3x32x32,8x3x32x32", "-o", "t.engine", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert ("trtexec --onnx=t.onnx --stronglyTyped --minShapes=input:1x3x32x32 "
+            "--optShapes=input:8x3x32x32 --maxShapes=input:8x3x32x32 --saveEngine=t.engine"
+            in r.stderr)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--input-shape", "input:Nx3x32x32", "-o", "t.engine"],
+     "add --shape-range input:1x3x32x32,8x3x32x32,8x3x32x32"),
+    (["--input-shape", "input:Nx3x32x32", "--shape-range", "input:8x3x32x32,1x3x32x32",
+      "-o", "t.engine"], "--shape-range: shape range 'input:8x3x32x32,1x3x32x32': dim 0"),
+    (["--input-shape", "input:1x3x32x32", "--shape-range", "input:1x3x32x32,8x3x32x32",
+      "-o", "t.onnx", "--target", "tensorrt"], "dim 0 is 1 in the model"),
+    (["--input-shape", "input:Nx3x32x32", "--shape-range", "img:1x3x32x32", "-o",
+      "t.engine"], "no graph input is named 'img'"),
+    (["--shape-range", "input:1x3x32x32", "-o", "t.tflite"],
+     "--shape-range gives the optimization profile of a TensorRT engine"),
+])
+def test_cli_shape_range_errors_exit_2_and_write_nothing(tmp_path, args, match):
+    r = _cli(str(EXAMPLES / "tiny_cnn.onnx"), *args, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert match in r.stderr
+    assert "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
