@@ -144,6 +144,23 @@ class ConversionContext:
         self.name(layer, node, suffix)
         return layer.get_output(0)
 
+    def shape_tensor(self, t: tensorrt.ITensor, dims: list[int | None], node: Node,
+                     suffix: str) -> tensorrt.ITensor:
+        """A 1-D INT64 shape tensor: ``dims[i]`` where it is an int, else ``t``'s dim ``i``
+        at run time (``shape(t) * mask + static``: IShapeLayer and two elementwise layers)."""
+        name = f"{node.outputs[0].name}/{suffix}"
+        shape = self.network.add_shape(t)
+        self.name(shape, node, f"{suffix}/shape")
+        mask = self.constant(np.array([0 if d is not None else 1 for d in dims], np.int64),
+                             f"{name}/mask")
+        static = self.constant(np.array([d or 0 for d in dims], np.int64), f"{name}/static")
+        E = self.trt.ElementWiseOperation
+        kept = self.network.add_elementwise(shape.get_output(0), mask, E.PROD)
+        self.name(kept, node, f"{suffix}/dynamic")
+        out = self.network.add_elementwise(kept.get_output(0), static, E.SUM)
+        self.name(out, node, suffix)
+        return out.get_output(0)
+
     def transpose(self, t: tensorrt.ITensor, perm: Any, node: Node,
                   suffix: str = "transpose") -> tensorrt.ITensor:
         layer = self.network.add_shuffle(t)

@@ -28,7 +28,22 @@ if TYPE_CHECKING:
     import tensorrt
 
 
+def _baked_reason(node: Node) -> str | None:
+    """Why not when the input has dynamic dims but the output's are all static: its volume
+    is fixed, so the reshape holds for one input size only (a batch baked into the model)."""
+    dims, out = _dims(node), node.outputs[0].type.shape
+    if dims is None or static_shape(dims) is not None or out is None \
+            or static_shape(out) is None:
+        return None
+    dyn = ", ".join(f"dim {i} ('{d}')" for i, d in enumerate(dims) if not isinstance(d, int))
+    return (f"dynamic {dyn} of %{node.inputs[0].name} reaches a {node.op} to the static "  # type: ignore[union-attr]
+            f"[{'x'.join(map(str, out))}], which fits one size only (the model bakes it "
+            "in); fix it with --input-shape")
+
+
 def _check_reshape(node: Node) -> str | None:
+    if _baked_reason(node) is not None:
+        return _baked_reason(node)
     if shape_with_one_unknown(node) is not None:
         return None
     return None if node.input(1) is not None else "output of unknown shape"
@@ -54,8 +69,8 @@ def convert_reshape(ctx: ConversionContext, node: Node) -> None:
 
 
 def _check_to_shape(node: Node) -> str | None:
-    return None if shape_with_one_unknown(node) is not None else \
-        "output shape with more than one symbolic dim"
+    return _baked_reason(node) or (None if shape_with_one_unknown(node) is not None else
+                                   "output shape with more than one symbolic dim")
 
 
 def _to_output_shape(ctx: ConversionContext, node: Node) -> None:
@@ -288,7 +303,7 @@ def _check_blocks(node: Node) -> str | None:
     v = node.input(0)
     if v is None or v.type.rank != 4:
         return "input that is not 4-D"
-    why = _check_axes_static(node, None, "reshaped into blocks")
+    why = _check_axes_static(node, [1, 2, 3], "reshaped into blocks")
     if why is not None:
         return why
     if str(node.attrs.get("mode") or "DCR") not in ("DCR", "CRD"):
@@ -297,16 +312,22 @@ def _check_blocks(node: Node) -> str | None:
 
 
 def _blocks(ctx: ConversionContext, node: Node, shape: list[int], perm: list[int]) -> None:
-    """reshape to 6-D, transpose, reshape to the output: the ONNX definition's three steps."""
+    """reshape to 6-D, transpose, reshape to the output: the ONNX definition's three steps.
+    A dynamic batch is -1 in both reshapes (dims 1-3 are static: the check requires it)."""
     y = ctx.reshape(ctx.tensor(node.input(0)), shape, node, "split_blocks")
     y = ctx.transpose(y, perm, node, "move_blocks")
-    out = static_shape(node.outputs[0].type.shape)
+    out = shape_with_one_unknown(node)
     ctx.set_output(node, ctx.reshape(y, out, node, "merge_blocks"))
+
+
+def _nchw(node: Node) -> list[int]:
+    """Input 0's dims, a dynamic batch as -1."""
+    return [d if isinstance(d, int) else -1 for d in _dims(node) or ()]
 
 
 @converter("depth_to_space", supports=_check_blocks)
 def convert_depth_to_space(ctx: ConversionContext, node: Node) -> None:
-    n, c, h, w = static_shape(node.inputs[0].type.shape) or []  # type: ignore[union-attr]
+    n, c, h, w = _nchw(node)
     b = int(node.attrs["blocksize"])
     if str(node.attrs.get("mode") or "DCR") == "DCR":
         _blocks(ctx, node, [n, b, b, c // (b * b), h, w], [0, 3, 4, 1, 5, 2])
@@ -316,7 +337,7 @@ def convert_depth_to_space(ctx: ConversionContext, node: Node) -> None:
 
 @converter("space_to_depth", supports=_check_blocks)
 def convert_space_to_depth(ctx: ConversionContext, node: Node) -> None:
-    n, c, h, w = static_shape(node.inputs[0].type.shape) or []  # type: ignore[union-attr]
+    n, c, h, w = _nchw(node)
     b = int(node.attrs["blocksize"])
     perm = [0, 3, 5, 1, 2, 4] if str(node.attrs.get("mode") or "DCR") == "DCR" \
         else [0, 1, 3, 5, 2, 4]

@@ -134,6 +134,7 @@ def test_feeds_outside_the_profile_are_refused():
 
 # ------------------------------------------------------------- converters under dynamic dims
 def _one_node(op, x_shape, consts=(), attrs=None, n_out=1) -> Graph:
+    """``op(x, *consts)`` with ``x`` of ``x_shape`` (symbols for dynamic dims)."""
     g = Graph(op)
     x = g.add_input("x", TensorType("f32", x_shape))
     ins = [x] + [g.add_const(np.asarray(c), f"c{i}") for i, c in enumerate(consts)]
@@ -155,6 +156,44 @@ def test_slice_pad_split_of_static_axes_take_dynamic_other_axes(op, consts, attr
         got, want = net.run(feeds), reference(g, feeds)
         for name in want:
             np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_resize_to_fixed_sizes_keeps_a_dynamic_batch_through_a_shape_tensor():
+    g = Graph("resize")
+    x = g.add_input("x", TensorType("f32", ("N", 3, 4, 5)))
+    sizes = g.add_const(np.array([6, 8], np.int64), "sizes")
+    node = g.add_node("resize", [x, None, None, sizes],
+                      {"axes": [2, 3], "mode": "linear"}, source=["resize"])
+    g.outputs = list(node.outputs)
+    assert node.outputs[0].type.shape == ("N", 3, 6, 8)
+    net = ProfiledNetwork(g, ["x:1x3x4x5,2x3x4x5,4x3x4x5"])
+    for n in (1, 4):
+        feeds = {"x": _feed((n, 3, 4, 5))}
+        got, want = net.run(feeds), reference(g, feeds)
+        assert got[node.outputs[0].name].shape == (n, 3, 6, 8)
+        assert _rel(got[node.outputs[0].name], want[node.outputs[0].name], 1e-6) <= TOL
+
+
+@pytest.mark.parametrize("op", ["depth_to_space", "space_to_depth"])
+def test_depth_space_blocks_take_a_dynamic_batch(op):
+    g = _one_node(op, ("N", 8, 4, 6), attrs={"blocksize": 2, "mode": "DCR"})
+    net = ProfiledNetwork(g, ["x:1x8x4x6,2x8x4x6,3x8x4x6"])
+    for n in (1, 3):
+        feeds = {"x": _feed((n, 8, 4, 6))}
+        name = g.outputs[0].name
+        np.testing.assert_array_equal(net.run(feeds)[name], reference(g, feeds)[name])
+    g = _one_node(op, (1, 8, "H", 6), attrs={"blocksize": 2, "mode": "DCR"})
+    (p,) = problems(g, parse_shape_ranges(["x:1x8x2x6,1x8x8x6"]))
+    assert "dynamic dim 2 ('H') of %x is reshaped into blocks" in p.reason
+
+
+def test_a_reshape_that_bakes_in_the_batch_is_refused_naming_the_dim():
+    g = _one_node("reshape", ("N", 4, 4, 2), [np.array([1, 32, 1], np.int64)])
+    assert g.outputs[0].type.shape == (1, 32, 1)
+    (p,) = problems(g, parse_shape_ranges(["x:1x4x4x2,4x4x4x2"]))
+    assert p.op == "reshape"
+    assert ("dynamic dim 0 ('N') of %x reaches a reshape to the static [1x32x1], which fits "
+            "one size only") in p.reason
 
 
 def test_a_sliced_dynamic_dim_is_refused_by_the_capability_check_naming_it():
