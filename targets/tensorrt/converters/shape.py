@@ -8,7 +8,8 @@ symbolic dims does a reshape read its shape input (a constant, or a shape tensor
 run time, as input 1 of the shuffle), and then ``zero_is_placeholder`` is the inverse of
 ``allowzero`` (0 copies the input dim unless allowzero). Slices, pads and splits of an input
 with dynamic dims slice only their own axes (``ISliceLayer.axes``), so the other axes may be
-dynamic; a dynamic dim on a sliced axis is refused, named. Pads are slices with negative starts and a sample mode (FILL with
+dynamic; a pad of a dynamic dim takes its size as a shape tensor, ``shape(x) + pads``; a
+dynamic dim on a sliced or split axis is refused, named. Pads are slices with negative starts and a sample mode (FILL with
 the constant, REFLECT, CLAMP for edge, WRAP), as TensorRT's ONNX parser builds them.
 """
 
@@ -110,13 +111,27 @@ def _check_axes_static(node: Node, axes: list[int] | None, what: str) -> str | N
     return None
 
 
+_TO_THE_END = 2**31 - 1  # an end at least this large takes a dim whole, whatever its size
+
+
 def _slice_axes(node: Node) -> list[int] | None:
-    dims, starts, axes_arr = _dims(node), node.input(1), node.input(3)
-    if dims is None or starts is None or starts.const_value is None:
+    """The axes ``node`` slices, less the dynamic ones it takes whole (start 0, step 1, end
+    at least INT32_MAX, as TensorFlow's strided slices write every unsliced axis)."""
+    dims, starts, ends, axes_arr = _dims(node), node.input(1), node.input(2), node.input(3)
+    if dims is None or starts is None or starts.const_value is None \
+            or ends is None or ends.const_value is None:
         return None
+    b = np.asarray(starts.const_value).reshape(-1)
+    e = np.asarray(ends.const_value).reshape(-1)
+    steps_v = node.input(4)
+    st = (np.asarray(steps_v.const_value).reshape(-1) if steps_v is not None
+          and steps_v.const_value is not None else np.ones(b.size, np.int64))
     if axes_arr is not None and axes_arr.const_value is not None:
-        return [int(a) % len(dims) for a in np.asarray(axes_arr.const_value).reshape(-1)]
-    return list(range(np.asarray(starts.const_value).size))
+        axes = [int(a) % len(dims) for a in np.asarray(axes_arr.const_value).reshape(-1)]
+    else:
+        axes = list(range(b.size))
+    return [a for a, b0, e0, s0 in zip(axes, b, e, st)
+            if isinstance(dims[a], int) or not (b0 == 0 and s0 == 1 and e0 >= _TO_THE_END)]
 
 
 def _check_slice(node: Node) -> str | None:
@@ -153,10 +168,13 @@ def convert_slice(ctx: ConversionContext, node: Node) -> None:
     steps = steps_arr.reshape(-1) if steps_arr is not None else np.ones(len(axes), np.int64)
     start, size, stride = [0] * rank, [d if isinstance(d, int) else -1 for d in in_shape], \
         [1] * rank
+    sliced = _slice_axes(node)
+    assert sliced is not None  # the check requires constant starts and ends
     for a, b, e, s in zip(axes, starts, ends, steps):
-        lo, hi, st = slice(int(b), int(e), int(s)).indices(int(in_shape[a]))
-        start[a], stride[a], size[a] = lo, st, len(range(lo, hi, st))
-    layer = _sliced(ctx, node, x, start, size, stride, axes)
+        if a in sliced:
+            lo, hi, st = slice(int(b), int(e), int(s)).indices(int(in_shape[a]))
+            start[a], stride[a], size[a] = lo, st, len(range(lo, hi, st))
+    layer = _sliced(ctx, node, x, start, size, stride, sliced)
     ctx.name(layer, node)
     ctx.set_output(node, layer.get_output(0))
 
@@ -168,8 +186,7 @@ def _check_pad(node: Node) -> str | None:
     mode = str(node.attrs.get("mode") or "constant")
     if mode not in _PAD_MODES:
         return f"pad mode '{mode}'"
-    return first(const_input_reason(node, 1, 2, 3),
-                 _check_axes_static(node, _padded_axes(node), "padded"))
+    return const_input_reason(node, 1, 2, 3)
 
 
 def _padded_axes(node: Node) -> list[int] | None:
@@ -196,9 +213,23 @@ def convert_pad(ctx: ConversionContext, node: Node) -> None:
     begin, end = [0] * rank, [0] * rank
     for k, a in enumerate(axes):
         begin[a], end[a] = int(pads[k]), int(pads[k + len(axes)])
-    layer = _sliced(ctx, node, x, [-b for b in begin],
-                    [d + b + e if d >= 0 else d for d, b, e in zip(in_shape, begin, end)],
-                    [1] * rank, _padded_axes(node) or [])
+    padded = _padded_axes(node) or []
+    if any(in_shape[a] < 0 for a in padded):
+        # A padded dynamic dim: the size is a shape tensor, shape(x) + begin + end.
+        layer = ctx.network.add_slice(x, ctx.dims([-b for b in begin]), ctx.dims([0] * rank),
+                                      ctx.dims([1] * rank))
+        grown = ctx.network.add_shape(x)
+        ctx.name(grown, node, "size/shape")
+        more = ctx.constant(np.array([b + e for b, e in zip(begin, end)], np.int64),
+                            f"{node.outputs[0].name}/size/pads")
+        size = ctx.network.add_elementwise(grown.get_output(0), more,
+                                           ctx.trt.ElementWiseOperation.SUM)
+        ctx.name(size, node, "size")
+        layer.set_input(2, size.get_output(0))
+    else:
+        layer = _sliced(ctx, node, x, [-b for b in begin],
+                        [d + b + e if d >= 0 else d for d, b, e in zip(in_shape, begin, end)],
+                        [1] * rank, padded)
     mode = str(node.attrs.get("mode") or "constant")
     layer.mode = getattr(ctx.trt.SampleMode, _PAD_MODES[mode])
     fill = ctx.const_array(node, 2)

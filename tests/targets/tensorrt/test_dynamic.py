@@ -145,9 +145,11 @@ def _one_node(op, x_shape, consts=(), attrs=None, n_out=1) -> Graph:
 
 @pytest.mark.parametrize("op,consts,attrs,n_out", [
     ("slice", [np.array([1]), np.array([4]), np.array([2])], {}, 1),
+    ("slice", [np.array([0, 0, 1]), np.array([2**31 - 1, 2**31 - 1, -1]),
+               np.array([0, 3, 2])], {}, 1),  # axes 0 and 3 taken whole, as TF writes them
     ("pad", [np.array([0, 1, 1, 0, 0, 2, 3, 0], np.int64)], {"mode": "reflect"}, 1),
     ("split", [np.array([1, 3], np.int64)], {"axis": 2}, 2),
-], ids=["slice", "pad", "split"])
+], ids=["slice", "slice_whole_dynamic_axes", "pad", "split"])
 def test_slice_pad_split_of_static_axes_take_dynamic_other_axes(op, consts, attrs, n_out):
     g = _one_node(op, ("N", 3, 4, "W"), consts, attrs, n_out)
     net = ProfiledNetwork(g, ["x:1x3x4x2,2x3x4x5,3x3x4x7"])
@@ -194,6 +196,19 @@ def test_a_reshape_that_bakes_in_the_batch_is_refused_naming_the_dim():
     assert p.op == "reshape"
     assert ("dynamic dim 0 ('N') of %x reaches a reshape to the static [1x32x1], which fits "
             "one size only") in p.reason
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
+def test_pad_of_a_dynamic_dim_takes_its_size_from_a_shape_tensor(mode):
+    g = _one_node("pad", ("N", 3, "H", "W"), [np.array([0, 0, 1, 2, 0, 0, 3, 1], np.int64)],
+                  {"mode": mode})
+    net = ProfiledNetwork(g, ["x:1x3x4x4,2x3x6x8,3x3x9x9"])
+    for shape in ((1, 3, 4, 4), (3, 3, 9, 5)):
+        feeds = {"x": _feed(shape)}
+        name = g.outputs[0].name
+        got = net.run(feeds)[name]
+        assert got.shape == (shape[0], 3, shape[2] + 4, shape[3] + 3)
+        np.testing.assert_array_equal(got, reference(g, feeds)[name])
 
 
 def test_a_sliced_dynamic_dim_is_refused_by_the_capability_check_naming_it():
