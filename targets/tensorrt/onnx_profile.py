@@ -157,7 +157,8 @@ def export_profile(graph: Graph, path: str | os.PathLike[str] | None = None, *,
             "engine (-o model.engine) where TensorRT is installed. Nothing was written.")
     from targets.onnx.exporter import export_onnx
 
-    early = problems(graph, ranges=ranges)  # before exporting: the exporter would refuse some of these
+    # before exporting: the exporter would refuse some of these
+    early = problems(graph, ranges=ranges)
     if early:
         raise TensorRTUnsupportedError(f"graph '{graph.name}'", early)
     model = export_onnx(graph, None, opset=PROFILE_OPSET, renamed=renamed)

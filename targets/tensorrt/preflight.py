@@ -5,7 +5,8 @@ kept) or when one of its values has an element type TensorRT has no counterpart 
 graph input is refused when TensorRT has no type for it, or when its shape range (the
 optimization profile, :mod:`.profile`) is missing for a dynamic input or does not fit its
 static dims; a range naming no input is refused too. Converters that cannot handle a dynamic
-dim refuse in their capability check, naming it. :func:`check` raises :class:`TensorRTUnsupportedError` (exit 2) listing each problem as
+dim refuse in their capability check, naming it. :func:`check` raises
+:class:`TensorRTUnsupportedError` (exit 2) listing each problem as
 ``op (dtype): reason`` with the source layer names that have it.
 """
 

