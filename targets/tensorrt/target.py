@@ -2,7 +2,8 @@
 
 What it writes: with ``import tensorrt`` working, the serialized engine
 (``.engine``/``.plan``) built from the strongly typed fp32 or fp16 network of
-:func:`targets.tensorrt.network.build_network`. Without TensorRT, emitting is a
+:func:`targets.tensorrt.network.build_network`, with one optimization profile from the
+``shape_ranges`` option when inputs have dynamic dims (:mod:`.profile`). Without TensorRT, emitting is a
 :class:`TensorRTNotInstalledError` (exit 2) that says what to install; nothing is written.
 Either way :mod:`.preflight` runs first, so an unconvertible model is reported the same on
 every machine. The executor is named ``tensorrt``; no executor of that name is registered

@@ -8,8 +8,9 @@ Errors are max |diff| / max(max |reference|, floor), as in test_network.py. Meas
 tiny_cnn at batch 1/4/8 1.8e-7; PP-OCR cls at batch 1/3/6 7.6e-7; digits (Keras, NCHW
 interface) at 1/4/8 1.2e-7; torch ResNet-like exported with a dynamic batch at 1/3/5 8.2e-8;
 PP-OCRv4 det with a dynamic batch, height and width at 1x3x32x32, 1x3x64x96, 2x3x128x160
-6.9e-9 (floor 1e-3, as in test_network.py). The bound is docs/tensorrt.md's fp32 bound,
-1e-5.
+6.9e-9 (floor 1e-3, as in test_network.py); at batch 1/2/3 open_nsfw 1.5e-7, hand landmarks
+6.4e-6 (floor 1e-3), fer 1.7e-6, basic-pitch nmp 2.0e-4 (5.8e-5 at batch 1 and 2). The bound
+is docs/tensorrt.md's fp32 bound, 1e-5 (nmp: 5e-4; its static bound is 2e-4).
 """
 
 from __future__ import annotations
@@ -123,26 +124,30 @@ def test_ppocrv4_det_dynamic_batch_and_size():
     assert _run_at_min_opt_max(g, "x:1x3x32x32,1x3x64x96,2x3x128x160", floor=1e-3) <= TOL
 
 
-ZOO = [
+ZOO = [  # floors and bounds as in test_network.py
     pytest.param("caffe/open_nsfw/deploy.prototxt", {"data": ("N", 3, 224, 224)}, 1e-6,
-                 id="open_nsfw"),
+                 TOL, id="open_nsfw"),
     pytest.param("tflite/mediapipe/hand_landmark_lite.tflite",
-                 {"input_1": ("N", 224, 224, 3)}, 1e-3, id="hand"),  # floor as test_network
-    pytest.param("keras/fer/emotion_model.hdf5", {"input_1": ("N", 64, 64, 1)}, 1e-6,
+                 {"input_1": ("N", 224, 224, 3)}, 1e-3, TOL, id="hand"),
+    pytest.param("keras/fer/emotion_model.hdf5", {"input_1": ("N", 64, 64, 1)}, 1e-6, TOL,
                  id="fer"),
+    # 1-D convolutions over long windows summed in another order: 5.8e-5 at batch 1 and 2
+    # (the static figure), 2.0e-4 at batch 3
+    pytest.param("onnx/basic-pitch/nmp.onnx",
+                 {"serving_default_input_2:0": ("N", 43844, 1)}, 1e-6, 5e-4, id="nmp"),
 ]
 
 
-@pytest.mark.slow  # 40-100 s each
-@pytest.mark.parametrize("rel,shapes,floor", ZOO)
-def test_zoo_models_with_a_dynamic_batch(rel, shapes, floor):
+@pytest.mark.slow  # 40-150 s each
+@pytest.mark.parametrize("rel,shapes,floor,tol", ZOO)
+def test_zoo_models_with_a_dynamic_batch(rel, shapes, floor, tol):
     g = _prepared(model_path(rel), input_shapes=shapes)
     (v,) = g.inputs
 
     def at(n: int) -> str:
         return "x".join(str(d) if isinstance(d, int) else str(n) for d in v.type.shape)
 
-    assert _run_at_min_opt_max(g, f"{v.name}:{at(1)},{at(2)},{at(3)}", floor) <= TOL
+    assert _run_at_min_opt_max(g, f"{v.name}:{at(1)},{at(2)},{at(3)}", floor) <= tol
 
 
 @pytest.mark.parametrize("rel,name,shape,count", [
