@@ -154,11 +154,16 @@ def build_engine(graph: Any, trt: TrtModule, opts: TensorRTOptions,
     one optimization profile from ``opts.shape_ranges`` (run :func:`preflight.check` with
     them first)."""
     from .network import build_network
+    from .precision import sample_feeds
     from .sparsity import qualifying
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network, ctx = build_network(graph, trt, opts, builder=builder)
+    ranges = profile_ranges(graph, opts.ranges())
+    # fp16's reference run takes dynamic inputs at the profile's opt shape
+    samples = (sample_feeds(graph, shapes={r.name: r.opt for r in ranges})
+               if opts.float16 and ranges else None)
+    network, ctx = build_network(graph, trt, opts, builder=builder, samples=samples)
     notes = [("fp32", layer, why) for _, layer, why in (ctx.fp16.rows if ctx.fp16 else [])]
     sparse = qualifying(graph)
     notes += [("sparse", s.layer, s.why) for s in sparse]
@@ -169,7 +174,6 @@ def build_engine(graph: Any, trt: TrtModule, opts: TensorRTOptions,
         config.set_flag(trt.BuilderFlag.SPARSE_WEIGHTS)
     if opts.max_aux_streams is not None:
         config.max_aux_streams = opts.max_aux_streams
-    ranges = profile_ranges(graph, opts.ranges())
     if add_profile(trt, builder, config, ranges) == -1:
         raise EngineBuildError(f"{graph.name}: TensorRT refused the optimization profile "
                                f"{', '.join(map(str, ranges))}; its log above says why. "

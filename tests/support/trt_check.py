@@ -31,18 +31,22 @@ class ProfiledNetwork:
     (``NAME:MIN,OPT,MAX`` texts), as the engine path builds it; :meth:`run` executes it in
     the stand-in, which refuses feeds outside the profile."""
 
-    def __init__(self, graph: Graph, ranges: list[str]) -> None:
+    def __init__(self, graph: Graph, ranges: list[str], float16: bool = False) -> None:
+        from targets.tensorrt.precision import sample_feeds
         from targets.tensorrt.profile import add_profile, parse_shape_ranges, profile_ranges
+        from targets.tensorrt.target import TensorRTOptions
 
         parsed = parse_shape_ranges(ranges)
         check(graph, graph.name, parsed)
         builder = trt.Builder(trt.Logger())
         self.graph = graph
-        self.network, self.ctx = build_network(graph, trt,  # type: ignore[arg-type]
-                                               builder=builder)
+        profile = profile_ranges(graph, parsed)
+        samples = sample_feeds(graph, shapes={r.name: r.opt for r in profile})
+        self.network, self.ctx = build_network(  # type: ignore[arg-type]
+            graph, trt, TensorRTOptions(float16=float16), builder=builder,  # type: ignore[arg-type]
+            samples=samples)
         self.config = builder.create_builder_config()
-        ranges = profile_ranges(graph, parsed)
-        assert add_profile(trt, builder, self.config, ranges) == 0  # type: ignore[arg-type]
+        assert add_profile(trt, builder, self.config, profile) == 0  # type: ignore[arg-type]
         self.profile = self.config._profiles[0]
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
