@@ -10,9 +10,10 @@ run time, as input 1 of the shuffle), and then ``zero_is_placeholder`` is the in
 static shape (a batch baked into the model) is refused, naming the dim.
 
 Slices, pads and splits of an input with dynamic dims slice only their own axes
-(``ISliceLayer.axes``), so the other axes may be dynamic; a pad of a dynamic dim takes its
-size as a shape tensor, ``shape(x) + pads``; a dynamic dim on a sliced or split axis is
-refused, named. Pads are slices with negative starts and a sample mode (FILL with the
+(``ISliceLayer.axes``), so the other axes may be dynamic; a slice of a dynamic dim computes
+its start and size at run time (shape arithmetic, positive steps); a pad of a dynamic dim
+takes its size as a shape tensor, ``shape(x) + pads``; a dynamic dim on a split axis or
+sliced with a negative step is refused, named. Pads are slices with negative starts and a sample mode (FILL with the
 constant, REFLECT, CLAMP for edge, WRAP), as TensorRT's ONNX parser builds them.
 """
 
@@ -138,8 +139,21 @@ def _slice_axes(node: Node) -> list[int] | None:
 
 
 def _check_slice(node: Node) -> str | None:
-    return first(const_input_reason(node, 1, 2, 3, 4),
-                 _check_axes_static(node, _slice_axes(node), "sliced"))
+    why = const_input_reason(node, 1, 2, 3, 4)
+    if why is not None:
+        return why
+    dims, steps_v, axes_v = _dims(node), node.input(4), node.input(3)
+    if dims is None:
+        return "input of unknown rank"
+    if steps_v is None or steps_v.const_value is None:
+        return None  # steps of 1
+    steps = np.asarray(steps_v.const_value).reshape(-1)
+    axes = ([int(a) % len(dims) for a in np.asarray(axes_v.const_value).reshape(-1)]
+            if axes_v is not None and axes_v.const_value is not None
+            else list(range(steps.size)))
+    # a negative step reverses: only over static axes (its run-time bounds are not written)
+    return _check_axes_static(node, [a for a, s in zip(axes, steps) if s < 0],
+                              "sliced with a negative step")
 
 
 def _sliced(ctx: ConversionContext, node: Node, x: tensorrt.ITensor, start: list[int],
@@ -173,11 +187,61 @@ def convert_slice(ctx: ConversionContext, node: Node) -> None:
         [1] * rank
     sliced = _slice_axes(node)
     assert sliced is not None  # the check requires constant starts and ends
+    if any(not isinstance(in_shape[a], int) for a in sliced):
+        _slice_at_run_time(ctx, node, x, rank, list(zip(axes, starts, ends, steps)))
+        return
     for a, b, e, s in zip(axes, starts, ends, steps):
         if a in sliced:
             lo, hi, st = slice(int(b), int(e), int(s)).indices(int(in_shape[a]))
             start[a], stride[a], size[a] = lo, st, len(range(lo, hi, st))
     layer = _sliced(ctx, node, x, start, size, stride, sliced)
+    ctx.name(layer, node)
+    ctx.set_output(node, layer.get_output(0))
+
+
+def _slice_at_run_time(ctx: ConversionContext, node: Node, x: tensorrt.ITensor, rank: int,
+                       spec: list[tuple[int, Any, Any, Any]]) -> None:
+    """A slice whose bounds depend on a dynamic dim (positive steps; the check refuses the
+    others): with D = shape(x), per axis lo = clamp(a*D + b, 0, D) for the start and hi the
+    same for the end (a = 1 for a negative index, an end past INT32_MAX is D), and
+    size = max(ceil((hi - lo) / step), 0): Python's ``slice.indices`` in shape arithmetic,
+    given to the slice layer as its start and size inputs."""
+    E = ctx.trt.ElementWiseOperation
+    a_lo, b_lo = np.zeros(rank, np.int64), np.zeros(rank, np.int64)
+    a_hi, b_hi = np.ones(rank, np.int64), np.zeros(rank, np.int64)
+    step = np.ones(rank, np.int64)
+    for a, b, e, s in spec:
+        b, e, step[a] = int(b), int(e), int(s)
+        a_lo[a], b_lo[a] = (1, b) if b < 0 else (0, b)
+        a_hi[a], b_hi[a] = (1, e) if e < 0 else ((1, 0) if e >= _TO_THE_END else (0, e))
+    out = node.outputs[0].name
+    shape = ctx.network.add_shape(x)
+    ctx.name(shape, node, "bounds/shape")
+    dims = shape.get_output(0)
+
+    def op(p: tensorrt.ITensor, q: tensorrt.ITensor, kind: tensorrt.ElementWiseOperation,
+           suffix: str) -> tensorrt.ITensor:
+        layer = ctx.network.add_elementwise(p, q, kind)
+        ctx.name(layer, node, f"bounds/{suffix}")
+        return layer.get_output(0)
+
+    def const(values: np.ndarray, suffix: str) -> tensorrt.ITensor:
+        return ctx.constant(values, f"{out}/bounds/{suffix}")
+
+    zero = const(np.zeros(rank, np.int64), "zero")
+
+    def bound(scale: np.ndarray, offset: np.ndarray, suffix: str) -> tensorrt.ITensor:
+        t = op(op(dims, const(scale, f"{suffix}_scale"), E.PROD, f"{suffix}_scaled"),
+               const(offset, f"{suffix}_offset"), E.SUM, f"{suffix}_offset")
+        return op(op(t, zero, E.MAX, f"{suffix}_low"), dims, E.MIN, suffix)
+
+    lo, hi = bound(a_lo, b_lo, "start"), bound(a_hi, b_hi, "end")
+    span = op(op(hi, lo, E.SUB, "span"), const(step - 1, "round_up"), E.SUM, "span_up")
+    size = op(op(span, const(step, "step"), E.FLOOR_DIV, "count"), zero, E.MAX, "size")
+    layer = ctx.network.add_slice(x, ctx.dims([0] * rank), ctx.dims([0] * rank),
+                                  ctx.dims(step.tolist()))
+    layer.set_input(1, lo)
+    layer.set_input(2, size)
     ctx.name(layer, node)
     ctx.set_output(node, layer.get_output(0))
 

@@ -279,10 +279,34 @@ def test_pad_of_a_dynamic_dim_takes_its_size_from_a_shape_tensor(mode):
         np.testing.assert_array_equal(got, reference(g, feeds)[name])
 
 
-def test_a_sliced_dynamic_dim_is_refused_by_the_capability_check_naming_it():
-    g = _one_node("slice", ("N", 3, "H", 5), [np.array([1]), np.array([4]), np.array([2])])
+BIG = 2**31 - 1
+
+
+@pytest.mark.parametrize("starts,ends,axes,steps", [
+    ([1], [BIG], [2], [1]),          # x[:, :, 1:]
+    ([0], [-1], [2], [1]),           # x[:, :, :-1]
+    ([-3], [BIG], [2], [1]),         # x[:, :, -3:]
+    ([2, 1], [6, BIG], [2, 3], [2, 3]),  # a fixed end past small sizes, steps 2 and 3
+    ([-4, 0], [-1, 2], [2, 0], [1, 1]),  # the batch axis sliced too
+], ids=["from_1", "to_minus_1", "last_3", "steps", "batch_too"])
+def test_a_slice_of_a_dynamic_dim_computes_its_bounds_at_run_time(starts, ends, axes, steps):
+    g = _one_node("slice", ("N", 3, "H", "W"), [np.array(starts), np.array(ends),
+                                                np.array(axes), np.array(steps)])
+    net = ProfiledNetwork(g, ["x:1x3x1x1,2x3x6x8,3x3x9x12"])
+    for shape in ((1, 3, 1, 1), (2, 3, 2, 3), (3, 3, 5, 4), (3, 3, 9, 12)):
+        feeds = {"x": _feed(shape)}
+        name = g.outputs[0].name
+        got, want = net.run(feeds)[name], reference(g, feeds)[name]
+        assert got.shape == want.shape, (shape, got.shape, want.shape)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_dynamic_dim_sliced_with_a_negative_step_is_refused_naming_it():
+    g = _one_node("slice", ("N", 3, "H", 5), [np.array([-1]), np.array([-BIG]),
+                                              np.array([2]), np.array([-1])])
     (p,) = [p for p in problems(g, parse_shape_ranges(["x:1x3x8x5,2x3x8x5"]))]
-    assert p.op == "slice" and "dynamic dim 2 ('H') of %x is sliced" in p.reason
+    assert p.op == "slice"
+    assert "dynamic dim 2 ('H') of %x is sliced with a negative step" in p.reason
     assert "--input-shape" in p.reason
 
 
