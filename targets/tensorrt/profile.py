@@ -187,11 +187,17 @@ def add_profile(trt: TrtModule, builder: tensorrt.Builder, config: tensorrt.IBui
 
 def trtexec_shapes(ranges: Sequence[ShapeRange]) -> str:
     """``--minShapes=x:1x3x224x224 --optShapes=... --maxShapes=...`` for ``ranges`` ("" when
-    none): trtexec's spelling of the same profile."""
+    none): trtexec's spelling of the same profile, as typed in a POSIX shell. A name with a
+    ':' or ',' is wrapped in escaped single quotes, as trtexec's help asks
+    (``\\'input:0\\':1x3x224x224``)."""
     if not ranges:
         return ""
+
+    def name(r: ShapeRange) -> str:
+        return f"\\'{r.name}\\'" if any(c in r.name for c in ":,") else r.name
+
     flags = []
     for flag, k in (("--minShapes", 0), ("--optShapes", 1), ("--maxShapes", 2)):
-        flags.append(f"{flag}=" + ",".join(f"{r.name}:{_dims_text(r.shapes[k])}"
+        flags.append(f"{flag}=" + ",".join(f"{name(r)}:{_dims_text(r.shapes[k])}"
                                            for r in ranges))
     return " ".join(flags)

@@ -362,6 +362,8 @@ def test_parse_shape_range_forms():
     assert r2.opt == r2.max == (8, 3)
     assert parse_shape_range("a/b:0:2x2").name == "a/b:0"  # the last ':' splits
     assert str(r) == "x:1x3x224x224,4x3x224x224,8x3x224x224"
+    assert trtexec_shapes([parse_shape_range("in:0:1x2,3x2")]) == (
+        "--minShapes=\\'in:0\\':1x2 --optShapes=\\'in:0\\':3x2 --maxShapes=\\'in:0\\':3x2")
     assert trtexec_shapes([r, r2]) == ("--minShapes=x:1x3x224x224,x:1x3 "
                                        "--optShapes=x:4x3x224x224,x:8x3 "
                                        "--maxShapes=x:8x3x224x224,x:8x3")
