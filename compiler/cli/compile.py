@@ -65,6 +65,11 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                    help="TFLite: store weights as float16 (dequantized at load); TensorRT: "
                         "an fp16 network (float32 inputs/outputs, overflowing layers fp32; "
                         "--calibration DATA gives the inputs that is judged on)")
+    p.add_argument("--shape-range", metavar="NAME:MIN,OPT,MAX", action="append", default=[],
+                   help="TensorRT only: the optimization profile of a dynamic input, e.g. "
+                        "x:1x3x224x224,4x3x224x224,8x3x224x224 (min,opt,max as trtexec's "
+                        "--minShapes/--optShapes/--maxShapes; NAME:MIN,MAX takes opt = max); "
+                        "one per dynamic input, repeatable")
     p.add_argument("--opset", type=int, metavar="N",
                    help="ONNX only: the ONNX opset to write (default: the source model's "
                         "opset when it is at least 13, else 21, the newest onnxruntime runs "
@@ -156,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--opset chooses the opset of an ONNX model; target "
                              f"'{target.name}' does not write ONNX (use -o OUT.onnx)")
         spec = str(target.options(spec, opset=args.opset))
+    if args.shape_range:
+        spec = _with_shape_ranges(target, spec, args.shape_range)
     if args.json and args.show_ir:
         raise UsageError("--json and --show-ir both print on stdout; pick one")
     int8_opts = _int8_options(args, fp16_samples=bool(args.calibration) and not args.int8
@@ -200,6 +207,12 @@ def run(args: argparse.Namespace) -> int:
                    f"{n_int8} node(s) run in int8, {n_float} in float"
                    + (f"; statistics saved to {args.save_calibration}"
                       if args.save_calibration else ""))
+    if target.name == "tensorrt" and args.output.lower().endswith(".onnx"):
+        from targets.tensorrt.onnx_profile import trtexec_command
+
+        ranges = target.options(spec).ranges()  # type: ignore[attr-defined]
+        out.append(f"  build the engine where TensorRT is installed: "
+                   f"{trtexec_command(result.graph, args.output, ranges)}")
     # Per-layer choices of the target (TensorRT: fp32 layers of fp16, 2:4 sparse weights).
     out += [f"  {kind} layer {layer}: {why}" for kind, layer, why in result.emitted.layer_notes]
     if result.accuracy is not None:
@@ -238,6 +251,23 @@ def run(args: argparse.Namespace) -> int:
                 for kind in ("inputs", "outputs") for t in interface[kind]]
     sys.stdout.write("\n".join(out) + "\n")
     return EXIT_OK
+
+
+def _with_shape_ranges(target: Any, spec: str | None, given: list[str]) -> str:
+    """The target spec with ``--shape-range`` flags added to its ``shape_ranges``."""
+    if target.name != "tensorrt":
+        raise UsageError(f"--shape-range gives the optimization profile of a TensorRT engine "
+                         f"(or of its TensorRT-profile ONNX); target '{target.name}' keeps "
+                         "dynamic dims as they are (fix them with --input-shape); for "
+                         "TensorRT add --target tensorrt")
+    from targets.tensorrt.profile import parse_shape_ranges
+
+    base = target.options(spec)
+    try:
+        parse_shape_ranges(list(base.shape_ranges) + given)
+    except ValueError as e:
+        raise UsageError(f"--shape-range: {e}") from None
+    return str(target.options(base, shape_ranges=tuple(base.shape_ranges) + tuple(given)))
 
 
 def interface_tensors(result: Any) -> dict[str, list[dict[str, Any]]]:

@@ -144,6 +144,23 @@ class ConversionContext:
         self.name(layer, node, suffix)
         return layer.get_output(0)
 
+    def shape_tensor(self, t: tensorrt.ITensor, dims: list[int | None], node: Node,
+                     suffix: str) -> tensorrt.ITensor:
+        """A 1-D INT64 shape tensor: ``dims[i]`` where it is an int, else ``t``'s dim ``i``
+        at run time (``shape(t) * mask + static``: IShapeLayer and two elementwise layers)."""
+        name = f"{node.outputs[0].name}/{suffix}"
+        shape = self.network.add_shape(t)
+        self.name(shape, node, f"{suffix}/shape")
+        mask = self.constant(np.array([0 if d is not None else 1 for d in dims], np.int64),
+                             f"{name}/mask")
+        static = self.constant(np.array([d or 0 for d in dims], np.int64), f"{name}/static")
+        E = self.trt.ElementWiseOperation
+        kept = self.network.add_elementwise(shape.get_output(0), mask, E.PROD)
+        self.name(kept, node, f"{suffix}/dynamic")
+        out = self.network.add_elementwise(kept.get_output(0), static, E.SUM)
+        self.name(out, node, suffix)
+        return out.get_output(0)
+
     def transpose(self, t: tensorrt.ITensor, perm: Any, node: Node,
                   suffix: str = "transpose") -> tensorrt.ITensor:
         layer = self.network.add_shuffle(t)
@@ -160,8 +177,18 @@ class ConversionContext:
             return t
         shape = self.shape(t)
         if sum(1 for d in shape if d < 0) > 1:
-            raise ConversionError(f"{node.label}: cannot broadcast a tensor with several "
-                                  "dynamic dims to a higher rank")
+            # Several dynamic dims: the new shape is [1, ..., 1] ++ shape(t), a shape tensor.
+            dims = self.network.add_shape(t)
+            self.name(dims, node, f"{suffix}/shape")
+            ones = self.constant(np.ones(rank - r, np.int64),
+                                 f"{node.outputs[0].name}/{suffix}/ones")
+            cat = self.network.add_concatenation([ones, dims.get_output(0)])
+            cat.axis = 0
+            self.name(cat, node, f"{suffix}/dims")
+            layer = self.network.add_shuffle(t)
+            layer.set_input(1, cat.get_output(0))
+            self.name(layer, node, suffix)
+            return layer.get_output(0)
         return self.reshape(t, [1] * (rank - r) + shape, node, suffix)
 
     def equal_ranks(self, tensors: list[tensorrt.ITensor],

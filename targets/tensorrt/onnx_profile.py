@@ -9,9 +9,12 @@ Contract of :func:`export_profile`:
 * Quantized graphs keep the quantize pass's Q/DQ pairs where the ``tensorrt`` quantization
   spec (:mod:`targets.tensorrt.quant_spec`) put them: this module places nothing itself,
   it checks that each pair is one TensorRT's parser takes (:func:`problems`).
+* Dynamic dims stay symbolic (``dim_param``) in the written model; ``trtexec`` takes their
+  range as ``--minShapes/--optShapes/--maxShapes`` (:func:`trtexec_command`), so each
+  dynamic input needs a shape range here too, as for an engine.
 * Before anything is written, :func:`problems` lists every node TensorRT cannot take: graph
-  inputs with a type TensorRT lacks or dynamic dims (the rules of
-  :mod:`targets.tensorrt.preflight`), values of a type TensorRT lacks, ONNX ops the parser
+  inputs with a type TensorRT lacks, dynamic dims without a fitting shape range (the rules
+  of :mod:`targets.tensorrt.preflight`), values of a type TensorRT lacks, ONNX ops the parser
   does not import (:data:`PARSER_OPS`) and Q/DQ nodes that break TensorRT's rules (int8 only,
   zero point 0, constant scale). Any problem is a
   :class:`~targets.tensorrt.preflight.TensorRTUnsupportedError` (exit 2) naming each node's
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -38,6 +42,7 @@ from compiler.ir.types import DType
 from . import preflight
 from .context import trt_dtype_name
 from .preflight import Problem, TensorRTUnsupportedError
+from .profile import ShapeRange, profile_ranges, trtexec_shapes
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +90,13 @@ class OnnxProfileError(InferccError):
     """An option the TensorRT-profile ONNX does not offer (fp16)."""
 
 
-def problems(graph: Graph, model: Any | None = None) -> list[Problem]:
+def problems(graph: Graph, model: Any | None = None,
+             ranges: Mapping[str, ShapeRange] | None = None) -> list[Problem]:
     """Every node of ``graph`` (and, given the exported ``model``, every ONNX node) that
     TensorRT's ONNX parser cannot take, in graph order: graph inputs (as
     :mod:`.preflight` judges them), value types, Q/DQ rules, then ONNX ops missing from
     :data:`PARSER_OPS` (reported under the ONNX node's name, its source layer)."""
-    found = [p for p in preflight.problems(graph) if p.op == "input"]
+    found = [p for p in preflight.problems(graph, ranges) if p.op in ("input", "shape-range")]
     for node in graph.nodes:
         if node.op == CONST:
             continue
@@ -142,9 +148,11 @@ def _qdq_reason(node: Node) -> str | None:
 
 def export_profile(graph: Graph, path: str | os.PathLike[str] | None = None, *,
                    float16: bool = False,
-                   renamed: dict[str, str] | None = None) -> Any:
+                   renamed: dict[str, str] | None = None,
+                   ranges: Mapping[str, ShapeRange] | None = None) -> Any:
     """The TensorRT-profile ``onnx.ModelProto`` of ``graph``, written to ``path`` when given
-    and only when :func:`problems` finds nothing (see the module doc)."""
+    and only when :func:`problems` finds nothing (see the module doc). ``ranges``: the
+    shape range of each dynamic input (:mod:`.profile`)."""
     if float16:
         raise OnnxProfileError(
             "the TensorRT-profile ONNX is written in float32 or int8 (Q/DQ) only; for fp16 "
@@ -152,19 +160,31 @@ def export_profile(graph: Graph, path: str | os.PathLike[str] | None = None, *,
             "engine (-o model.engine) where TensorRT is installed. Nothing was written.")
     from targets.onnx.exporter import export_onnx
 
-    early = problems(graph)  # before exporting: the exporter would refuse some of these
+    # before exporting: the exporter would refuse some of these
+    early = problems(graph, ranges=ranges)
     if early:
         raise TensorRTUnsupportedError(f"graph '{graph.name}'", early)
     model = export_onnx(graph, None, opset=PROFILE_OPSET, renamed=renamed)
     _fold_int32_biases(model)
-    late = problems(graph, model)
+    late = problems(graph, model, ranges)
     if late:
         raise TensorRTUnsupportedError(f"graph '{graph.name}'", late)
     if path is not None:
         atomic_write(path, model.SerializeToString())
-        log.info("wrote the TensorRT-profile ONNX %s (opset %d, %d nodes)", path,
-                 PROFILE_OPSET, len(model.graph.node))
+        log.info("wrote the TensorRT-profile ONNX %s (opset %d, %d nodes); build it with: %s",
+                 path, PROFILE_OPSET, len(model.graph.node),
+                 trtexec_command(graph, path, ranges))
     return model
+
+
+def trtexec_command(graph: Graph, path: str | os.PathLike[str],
+                    ranges: Mapping[str, ShapeRange] | None = None) -> str:
+    """The ``trtexec`` command that builds an engine from the profile at ``path``, with the
+    shape ranges of ``graph``'s dynamic inputs as ``--minShapes/--optShapes/--maxShapes``."""
+    engine = os.path.splitext(os.fspath(path))[0] + ".engine"
+    shapes = trtexec_shapes(profile_ranges(graph, dict(ranges or {})))
+    return (f"trtexec --onnx={os.fspath(path)} --stronglyTyped"
+            f"{' ' + shapes if shapes else ''} --saveEngine={engine}")
 
 
 def _fold_int32_biases(model: Any) -> None:

@@ -68,12 +68,16 @@ class Fp16Plan:
         return node.outputs[0].name in self.fp32
 
 
-def sample_feeds(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
-    """A seeded standard normal draw per graph input (symbolic dims as 1; integer inputs 0)."""
+def sample_feeds(graph: Graph, seed: int = 0,
+                 shapes: Mapping[str, Sequence[int]] | None = None) -> dict[str, np.ndarray]:
+    """A seeded standard normal draw per graph input (integer inputs 0), of the input's
+    shape in ``shapes`` when given (an optimization profile's opt shape), else of its own
+    with symbolic dims as 1."""
     rng = np.random.default_rng(seed)
     feeds = {}
     for v in graph.inputs:
-        shape = [d if isinstance(d, int) else 1 for d in (v.type.shape or ())]
+        shape = list((shapes or {}).get(v.name)
+                     or [d if isinstance(d, int) else 1 for d in (v.type.shape or ())])
         dt = v.type.dtype.numpy
         feeds[v.name] = (rng.standard_normal(shape).astype(dt) if dt.kind == "f"
                          else np.zeros(shape, dt))

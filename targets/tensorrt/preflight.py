@@ -2,20 +2,24 @@
 
 A node is refused when no converter of its op accepts it (each converter's reason is
 kept) or when one of its values has an element type TensorRT has no counterpart for. A
-graph input is refused when TensorRT has no type for it, or when it has symbolic dims: an
-engine with dynamic dims needs an optimization profile, which this version does not write.
-:func:`check` raises :class:`TensorRTUnsupportedError` (exit 2) listing each problem as
+graph input is refused when TensorRT has no type for it, or when its shape range (the
+optimization profile, :mod:`.profile`) is missing for a dynamic input or does not fit its
+static dims; a range naming no input is refused too. Converters that cannot handle a dynamic
+dim refuse in their capability check, naming it. :func:`check` raises
+:class:`TensorRTUnsupportedError` (exit 2) listing each problem as
 ``op (dtype): reason`` with the source layer names that have it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from compiler.errors import UnsupportedOpsError
 from compiler.ir.graph import CONST, Graph, Node, Value
 
 from .context import trt_dtype_name
+from .profile import ShapeRange, input_reason, unknown_names
 from .registry import select
 
 
@@ -27,9 +31,12 @@ class TensorRTUnsupportedError(UnsupportedOpsError):
         grouped: dict[str, list[str]] = {}
         for p in problems:
             grouped.setdefault(f"{p.op} ({p.dtype}): {p.reason}", []).append(p.layer)
+        shapes_only = all(p.op in _INTERFACE for p in problems)
         hint = ("TensorRT cannot build these; replace them in the source model or run them "
                 "outside the engine. Nothing was written.")
-        if any(_asymmetric(p) for p in problems):
+        if shapes_only:
+            hint = "Give the shape ranges or input shapes named above. Nothing was written."
+        elif any(_asymmetric(p) for p in problems):
             hint = PREQUANTIZED_HINT
         super().__init__(source, grouped, hint)
 
@@ -47,6 +54,10 @@ def _asymmetric(p: Problem) -> bool:
     """A quantize/dequantize refused for its zero point (both pre-flights say so)."""
     return p.op in ("quantize", "dequantize") and (
         "non-zero zero point" in p.reason or "is not 0" in p.reason)
+
+
+#: pseudo-ops of the problems with the graph's inputs and their shape ranges
+_INTERFACE = ("input", "shape-range")
 
 
 @dataclass(frozen=True)
@@ -68,11 +79,17 @@ def node_reason(node: Node) -> str | None:
     return None if conv is not None else "; ".join(reasons)
 
 
-def problems(graph: Graph) -> list[Problem]:
-    """Every refused node of ``graph``, in graph order (graph inputs of a type TensorRT
-    lacks are reported as ``input`` pseudo-nodes)."""
-    found = [Problem("input", str(v.type.dtype), v.name, why)
-             for v in graph.inputs for why in [_input_reason(v)] if why is not None]
+def problems(graph: Graph, ranges: Mapping[str, ShapeRange] | None = None) -> list[Problem]:
+    """Every refused node of ``graph``, in graph order. Graph inputs are reported as
+    ``input`` pseudo-nodes (a type TensorRT lacks; a dynamic input without a shape range in
+    ``ranges``, or a range that does not fit), ranges naming no input as ``shape-range``."""
+    given = dict(ranges or {})
+    found = [Problem("shape-range", "-", name,
+                     f"no graph input is named '{name}'; the inputs are "
+                     f"{', '.join(v.name for v in graph.inputs) or 'none'}")
+             for name in unknown_names(graph, given)]
+    found += [Problem("input", str(v.type.dtype), v.name, why)
+              for v in graph.inputs for why in [_input_reason(v, given)] if why is not None]
     for node in graph.nodes:
         if node.op == CONST:
             continue
@@ -83,21 +100,17 @@ def problems(graph: Graph) -> list[Problem]:
     return found
 
 
-def _input_reason(v: Value) -> str | None:
+def _input_reason(v: Value, ranges: dict[str, ShapeRange]) -> str | None:
     if trt_dtype_name(v.type.dtype) is None:
         return f"{v.type.dtype} input, which TensorRT has no type for"
-    shape = v.type.shape
-    if shape is None or not all(isinstance(d, int) for d in shape):
-        dims = "x".join(str(d) for d in shape) if shape is not None else "unknown rank"
-        fixed = ("x".join(str(d) if isinstance(d, int) else ("1" if i == 0 else "SIZE")
-                          for i, d in enumerate(shape)) if shape is not None else "DIMS")
-        return (f"dynamic shape [{dims}] (optimization profiles come in a later version); fix "
-                f"it with --input-shape {v.name}:{fixed}")
-    return None
+    if v.type.shape is None:
+        return f"unknown rank; give its shape with --input-shape {v.name}:DIMS"
+    return input_reason(v, ranges)
 
 
-def check(graph: Graph, source: str = "model") -> None:
+def check(graph: Graph, source: str = "model",
+          ranges: Mapping[str, ShapeRange] | None = None) -> None:
     """Raise :class:`TensorRTUnsupportedError` when :func:`problems` finds any."""
-    found = problems(graph)
+    found = problems(graph, ranges)
     if found:
         raise TensorRTUnsupportedError(source, found)

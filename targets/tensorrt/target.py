@@ -2,7 +2,8 @@
 
 What it writes: with ``import tensorrt`` working, the serialized engine
 (``.engine``/``.plan``) built from the strongly typed fp32 or fp16 network of
-:func:`targets.tensorrt.network.build_network`. Without TensorRT, emitting is a
+:func:`targets.tensorrt.network.build_network`, with one optimization profile from the
+``shape_ranges`` option when inputs have dynamic dims (:mod:`.profile`). Without TensorRT, emitting is a
 :class:`TensorRTNotInstalledError` (exit 2) that says what to install; nothing is written.
 Either way :mod:`.preflight` runs first, so an unconvertible model is reported the same on
 every machine. The ``tensorrt`` executor (:mod:`.runtime`) runs a written engine where
@@ -28,6 +29,7 @@ from compiler.ir.graph import CONST, Node
 from ..base import DeployedTensor, EmitResult, Target, TargetOptions
 from . import preflight
 from .api import TrtModule
+from .profile import ShapeRange, add_profile, parse_shape_ranges, profile_ranges, trtexec_shapes
 
 if TYPE_CHECKING:
     from compiler.quantization.spec import QuantSpec
@@ -50,6 +52,9 @@ class TensorRTOptions(TargetOptions):
     weights, FLOAT inputs and outputs, layers that overflow fp16 on a reference run kept
     fp32; see :mod:`.precision`). ``max_aux_streams``: the builder config's limit on
     auxiliary streams (default: TensorRT's heuristic; 0 runs every layer on one stream).
+    ``shape_ranges``: the optimization profile, one ``NAME:MIN,OPT,MAX`` per dynamic input
+    (``x:1x3x224x224,4x3x224x224,8x3x224x224``; ``NAME:MIN,MAX`` takes opt = max; see
+    :mod:`.profile`); the ``--shape-range`` flag fills it.
 
     2:4 sparse weights need no option: SPARSE_WEIGHTS is set when a layer qualifies
     (:mod:`.sparsity`). ``samples`` (set by :func:`compiler.compile` from ``calibration``
@@ -61,6 +66,7 @@ class TensorRTOptions(TargetOptions):
     workspace_mib: int | None = None
     float16: bool = False
     max_aux_streams: int | None = None
+    shape_ranges: tuple[str, ...] = ()
     # Not an option of the grammar (init=False): the sample inputs (feed dicts) the fp16
     # plan is decided on, set by compiler.compile from its data; None draws seeded inputs.
     samples: list[dict[str, Any]] | None = field(default=None, init=False, repr=False,
@@ -69,6 +75,11 @@ class TensorRTOptions(TargetOptions):
     def __post_init__(self) -> None:
         if self.max_aux_streams is not None and self.max_aux_streams < 0:
             raise ValueError(f"max_aux_streams {self.max_aux_streams}: use 0 or more")
+        self.ranges()  # a malformed range is an option error, before the model loads
+
+    def ranges(self) -> dict[str, ShapeRange]:
+        """``shape_ranges`` parsed, by input name."""
+        return parse_shape_ranges(self.shape_ranges)
 
 
 def import_tensorrt() -> TrtModule:
@@ -123,13 +134,14 @@ class TensorRTTarget(Target):
         assert isinstance(opts, TensorRTOptions), opts
         if output is not None and Path(output).suffix.lower() == ".onnx":
             return _emit_profile(graph, opts, output)
-        preflight.check(graph, f"graph '{graph.name}'")
+        preflight.check(graph, f"graph '{graph.name}'", opts.ranges())
         try:
             trt = import_tensorrt()
         except TensorRTNotInstalledError as e:
             if output is None:
                 raise
-            raise TensorRTNotInstalledError(f"{e} {_build_elsewhere(output)}") from None
+            shapes = trtexec_shapes(profile_ranges(graph, opts.ranges()))
+            raise TensorRTNotInstalledError(f"{e} {_build_elsewhere(output, shapes)}") from None
         data, tensors, notes = build_engine(graph, trt, opts)
         if output is not None:
             Path(output).parent.mkdir(parents=True, exist_ok=True)
@@ -143,13 +155,21 @@ def build_engine(graph: Any, trt: TrtModule, opts: TensorRTOptions,
                  ) -> tuple[bytes, dict[str, DeployedTensor], list[tuple[str, str, str]]]:
     """The serialized engine of ``graph``, its tensor map (IR value -> engine tensor) and
     its layer notes (``("fp32", layer, why)`` for each layer an fp16 network keeps in fp32,
-    ``("sparse", layer, why)`` for each layer with 2:4 sparse weights)."""
+    ``("sparse", layer, why)`` for each layer with 2:4 sparse weights). Dynamic inputs get
+    one optimization profile from ``opts.shape_ranges`` (run :func:`preflight.check` with
+    them first)."""
     from .network import build_network
+    from .precision import sample_feeds
     from .sparsity import qualifying
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network, ctx = build_network(graph, trt, opts, builder=builder, samples=opts.samples)
+    ranges = profile_ranges(graph, opts.ranges())
+    samples = opts.samples
+    if samples is None and opts.float16 and ranges:
+        # fp16's reference run takes dynamic inputs at the profile's opt shape
+        samples = [sample_feeds(graph, shapes={r.name: r.opt for r in ranges})]
+    network, ctx = build_network(graph, trt, opts, builder=builder, samples=samples)
     notes = [("fp32", layer, why) for _, layer, why in (ctx.fp16.rows if ctx.fp16 else [])]
     sparse = qualifying(graph)
     notes += [("sparse", s.layer, s.why) for s in sparse]
@@ -160,6 +180,10 @@ def build_engine(graph: Any, trt: TrtModule, opts: TensorRTOptions,
         config.set_flag(trt.BuilderFlag.SPARSE_WEIGHTS)
     if opts.max_aux_streams is not None:
         config.max_aux_streams = opts.max_aux_streams
+    if add_profile(trt, builder, config, ranges) == -1:
+        raise EngineBuildError(f"{graph.name}: TensorRT refused the optimization profile "
+                               f"{', '.join(map(str, ranges))}; its log above says why. "
+                               "Nothing was written.")
     blob = builder.build_serialized_network(network, config)
     if blob is None:
         raise EngineBuildError(f"{graph.name}: TensorRT could not build the engine; its log "
@@ -171,11 +195,12 @@ def build_engine(graph: Any, trt: TrtModule, opts: TensorRTOptions,
     return bytes(memoryview(blob)), tensors, notes
 
 
-def _build_elsewhere(output: str | os.PathLike[str]) -> str:
+def _build_elsewhere(output: str | os.PathLike[str], shapes: str = "") -> str:
     onnx = Path(output).with_suffix(".onnx")
     return (f"To build it elsewhere, run the same `infercc compile` command with -o {onnx} "
             f"(the TensorRT-profile ONNX, written on any machine), then where TensorRT is "
-            f"installed: trtexec --onnx={onnx} --stronglyTyped --saveEngine={output}")
+            f"installed: trtexec --onnx={onnx} --stronglyTyped"
+            f"{' ' + shapes if shapes else ''} --saveEngine={output}")
 
 
 def _emit_profile(graph: Any, opts: TensorRTOptions,
@@ -187,7 +212,7 @@ def _emit_profile(graph: Any, opts: TensorRTOptions,
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     renamed: dict[str, str] = {}
     model = export_profile(graph, output, float16=bool(getattr(opts, "float16", False)),
-                           renamed=renamed)
+                           renamed=renamed, ranges=opts.ranges())
     return EmitResult(data=model.SerializeToString(),
                       tensor_map=_tensor_map(graph, model, renamed), target="tensorrt",
                       output=Path(output))

@@ -26,6 +26,34 @@ def through_standin(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, 
     return {v.name: out[ctx.tensors[v.name].name] for v in graph.outputs}
 
 
+class ProfiledNetwork:
+    """``graph`` built once with dynamic dims and the optimization profile of ``ranges``
+    (``NAME:MIN,OPT,MAX`` texts), as the engine path builds it; :meth:`run` executes it in
+    the stand-in, which refuses feeds outside the profile."""
+
+    def __init__(self, graph: Graph, ranges: list[str], float16: bool = False) -> None:
+        from targets.tensorrt.precision import sample_feeds
+        from targets.tensorrt.profile import add_profile, parse_shape_ranges, profile_ranges
+        from targets.tensorrt.target import TensorRTOptions
+
+        parsed = parse_shape_ranges(ranges)
+        check(graph, graph.name, parsed)
+        builder = trt.Builder(trt.Logger())
+        self.graph = graph
+        profile = profile_ranges(graph, parsed)
+        samples = sample_feeds(graph, shapes={r.name: r.opt for r in profile})
+        self.network, self.ctx = build_network(  # type: ignore[arg-type]
+            graph, trt, TensorRTOptions(float16=float16), builder=builder,  # type: ignore[arg-type]
+            samples=samples)
+        self.config = builder.create_builder_config()
+        assert add_profile(trt, builder, self.config, profile) == 0  # type: ignore[arg-type]
+        self.profile = self.config._profiles[0]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = trt.execute(self.network, dict(feeds), profile=self.profile)
+        return {v.name: out[self.ctx.tensors[v.name].name] for v in self.graph.outputs}
+
+
 def reference(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return dict(open_executor("reference", graph).run(dict(feeds)).outputs)
 

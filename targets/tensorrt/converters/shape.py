@@ -4,14 +4,22 @@ concat (IConcatenationLayer); shape.
 
 Reshapes take the output's IR shape with its one symbolic dim as -1 and set
 ``zero_is_placeholder`` off, so a 0 there is a real zero; only when the IR shape has several
-symbolic dims does a reshape read its constant shape input, and then ``zero_is_placeholder``
-is the inverse of ``allowzero`` (0 copies the input dim unless allowzero). Slices and pads
-need static input dims for now (a shape-tensor slice for dynamic dims comes with the
-optimization profiles). Pads are slices with negative starts and a sample mode (FILL with
-the constant, REFLECT, CLAMP for edge, WRAP), as TensorRT's ONNX parser builds them.
+symbolic dims does a reshape read its shape input (a constant, or a shape tensor computed at
+run time, as input 1 of the shuffle), and then ``zero_is_placeholder`` is the inverse of
+``allowzero`` (0 copies the input dim unless allowzero). A reshape of a dynamic dim to a
+static shape (a batch baked into the model) is refused, naming the dim.
+
+Slices, pads and splits of an input with dynamic dims slice only their own axes
+(``ISliceLayer.axes``), so the other axes may be dynamic; a slice of a dynamic dim computes
+its start and size at run time (shape arithmetic, positive steps); a pad of a dynamic dim
+takes its size as a shape tensor, ``shape(x) + pads``; a dynamic dim on a split axis or
+sliced with a negative step is refused, named. Pads are slices with negative starts and a sample mode (FILL with the
+constant, REFLECT, CLAMP for edge, WRAP), as TensorRT's ONNX parser builds them.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,12 +29,28 @@ from ..context import ConversionContext
 from ..registry import converter
 from ._util import const_input_reason, first, rank_of, shape_with_one_unknown, static_shape
 
+if TYPE_CHECKING:
+    import tensorrt
+
+
+def _baked_reason(node: Node) -> str | None:
+    """Why not when the input has dynamic dims but the output's are all static: its volume
+    is fixed, so the reshape holds for one input size only (a batch baked into the model)."""
+    dims, out = _dims(node), node.outputs[0].type.shape
+    if dims is None or static_shape(dims) is not None or out is None \
+            or static_shape(out) is None:
+        return None
+    dyn = ", ".join(f"dim {i} ('{d}')" for i, d in enumerate(dims) if not isinstance(d, int))
+    name = node.inputs[0].name  # type: ignore[union-attr]
+    return (f"dynamic {dyn} of %{name} reaches a {node.op} to the static "
+            f"[{'x'.join(map(str, out))}], which fits one size only (the model bakes it "
+            "in); fix it with --input-shape")
+
 
 def _check_reshape(node: Node) -> str | None:
-    if shape_with_one_unknown(node) is not None:
-        return None
-    return first(const_input_reason(node, 1),
-                 None if node.input(1) is not None else "output of unknown shape")
+    if shape_with_one_unknown(node) is not None or node.input(1) is not None:
+        return _baked_reason(node)
+    return "output of unknown shape"
 
 
 @converter("reshape", supports=_check_reshape)
@@ -39,16 +63,18 @@ def convert_reshape(ctx: ConversionContext, node: Node) -> None:
         layer.zero_is_placeholder = False
     else:
         shape = ctx.const_array(node, 1)
-        assert shape is not None  # the check requires it
-        layer.reshape_dims = ctx.dims(shape.reshape(-1))
+        if shape is not None:
+            layer.reshape_dims = ctx.dims(shape.reshape(-1))
+        else:  # a shape tensor computed at run time (shape arithmetic on dynamic dims)
+            layer.set_input(1, ctx.tensor(node.input(1)))
         layer.zero_is_placeholder = not node.attrs.get("allowzero")
     ctx.name(layer, node)
     ctx.set_output(node, layer.get_output(0))
 
 
 def _check_to_shape(node: Node) -> str | None:
-    return None if shape_with_one_unknown(node) is not None else \
-        "output shape with more than one symbolic dim"
+    return _baked_reason(node) or (None if shape_with_one_unknown(node) is not None else
+                                   "output shape with more than one symbolic dim")
 
 
 def _to_output_shape(ctx: ConversionContext, node: Node) -> None:
@@ -69,22 +95,87 @@ def convert_transpose(ctx: ConversionContext, node: Node) -> None:
     ctx.set_output(node, ctx.transpose(x, perm, node, ""))
 
 
-def _check_static(node: Node) -> str | None:
+def _dims(node: Node) -> list[int | str] | None:
+    """Input 0's dims (ints, symbols for dynamic dims), None when its rank is unknown."""
     v = node.input(0)
-    if v is None or static_shape(v.type.shape) is None:
-        return "input with symbolic dims (shape-tensor slicing comes with dynamic shapes)"
+    return None if v is None or v.type.shape is None else list(v.type.shape)
+
+
+def _check_axes_static(node: Node, axes: list[int] | None, what: str) -> str | None:
+    """Why not when one of ``axes`` of input 0 (all axes when None) is dynamic."""
+    dims = _dims(node)
+    if dims is None:
+        return "input of unknown rank"
+    for a in (range(len(dims)) if axes is None else axes):
+        if not isinstance(dims[a % len(dims)], int):
+            name = node.inputs[0].name  # type: ignore[union-attr]
+            return (f"dynamic dim {a % len(dims)} ('{dims[a % len(dims)]}') of %{name} is "
+                    f"{what}: TensorRT needs its size at build time here; fix it with "
+                    "--input-shape")
     return None
 
 
+_TO_THE_END = 2**31 - 1  # an end at least this large takes a dim whole, whatever its size
+
+
+def _slice_axes(node: Node) -> list[int] | None:
+    """The axes ``node`` slices, less the dynamic ones it takes whole (start 0, step 1, end
+    at least INT32_MAX, as TensorFlow's strided slices write every unsliced axis)."""
+    dims, starts, ends, axes_arr = _dims(node), node.input(1), node.input(2), node.input(3)
+    if dims is None or starts is None or starts.const_value is None \
+            or ends is None or ends.const_value is None:
+        return None
+    b = np.asarray(starts.const_value).reshape(-1)
+    e = np.asarray(ends.const_value).reshape(-1)
+    steps_v = node.input(4)
+    st = (np.asarray(steps_v.const_value).reshape(-1) if steps_v is not None
+          and steps_v.const_value is not None else np.ones(b.size, np.int64))
+    if axes_arr is not None and axes_arr.const_value is not None:
+        axes = [int(a) % len(dims) for a in np.asarray(axes_arr.const_value).reshape(-1)]
+    else:
+        axes = list(range(b.size))
+    return [a for a, b0, e0, s0 in zip(axes, b, e, st)
+            if isinstance(dims[a], int) or not (b0 == 0 and s0 == 1 and e0 >= _TO_THE_END)]
+
+
 def _check_slice(node: Node) -> str | None:
-    return first(_check_static(node), const_input_reason(node, 1, 2, 3, 4))
+    why = const_input_reason(node, 1, 2, 3, 4)
+    if why is not None:
+        return why
+    dims, steps_v, axes_v = _dims(node), node.input(4), node.input(3)
+    if dims is None:
+        return "input of unknown rank"
+    if steps_v is None or steps_v.const_value is None:
+        return None  # steps of 1
+    steps = np.asarray(steps_v.const_value).reshape(-1)
+    axes = ([int(a) % len(dims) for a in np.asarray(axes_v.const_value).reshape(-1)]
+            if axes_v is not None and axes_v.const_value is not None
+            else list(range(steps.size)))
+    # a negative step reverses: only over static axes (its run-time bounds are not written)
+    return _check_axes_static(node, [a for a, s in zip(axes, steps) if s < 0],
+                              "sliced with a negative step")
+
+
+def _sliced(ctx: ConversionContext, node: Node, x: tensorrt.ITensor, start: list[int],
+            size: list[int], stride: list[int], axes: list[int]) -> Any:
+    """A slice layer of ``x``: every axis when the input is static (the layer's classic
+    form), else only ``axes`` (``ISliceLayer.axes``), so the other axes may be dynamic."""
+    dims = _dims(node)
+    assert dims is not None
+    if static_shape(dims) is not None:
+        return ctx.network.add_slice(x, ctx.dims(start), ctx.dims(size), ctx.dims(stride))
+    layer = ctx.network.add_slice(x, ctx.dims([start[a] for a in axes]),
+                                  ctx.dims([size[a] for a in axes]),
+                                  ctx.dims([stride[a] for a in axes]))
+    layer.axes = ctx.dims(axes)
+    return layer
 
 
 @converter("slice", supports=_check_slice)
 def convert_slice(ctx: ConversionContext, node: Node) -> None:
     """start/size/stride per axis from Python's clamping rule (``slice.indices``)."""
     x = ctx.tensor(node.input(0))
-    in_shape = static_shape(node.inputs[0].type.shape)  # type: ignore[union-attr]
+    in_shape = _dims(node)
     assert in_shape is not None
     rank = len(in_shape)
     starts, ends = (np.asarray(ctx.const_array(node, i)).reshape(-1) for i in (1, 2))
@@ -92,11 +183,65 @@ def convert_slice(ctx: ConversionContext, node: Node) -> None:
     axes = ([int(a) % rank for a in axes_arr.reshape(-1)] if axes_arr is not None
             else list(range(len(starts))))
     steps = steps_arr.reshape(-1) if steps_arr is not None else np.ones(len(axes), np.int64)
-    start, size, stride = [0] * rank, list(in_shape), [1] * rank
+    start, size, stride = [0] * rank, [d if isinstance(d, int) else -1 for d in in_shape], \
+        [1] * rank
+    sliced = _slice_axes(node)
+    assert sliced is not None  # the check requires constant starts and ends
+    if any(not isinstance(in_shape[a], int) for a in sliced):
+        _slice_at_run_time(ctx, node, x, rank, list(zip(axes, starts, ends, steps)))
+        return
     for a, b, e, s in zip(axes, starts, ends, steps):
-        lo, hi, st = slice(int(b), int(e), int(s)).indices(in_shape[a])
-        start[a], stride[a], size[a] = lo, st, len(range(lo, hi, st))
-    layer = ctx.network.add_slice(x, ctx.dims(start), ctx.dims(size), ctx.dims(stride))
+        if a in sliced:
+            lo, hi, st = slice(int(b), int(e), int(s)).indices(int(in_shape[a]))
+            start[a], stride[a], size[a] = lo, st, len(range(lo, hi, st))
+    layer = _sliced(ctx, node, x, start, size, stride, sliced)
+    ctx.name(layer, node)
+    ctx.set_output(node, layer.get_output(0))
+
+
+def _slice_at_run_time(ctx: ConversionContext, node: Node, x: tensorrt.ITensor, rank: int,
+                       spec: list[tuple[int, Any, Any, Any]]) -> None:
+    """A slice whose bounds depend on a dynamic dim (positive steps; the check refuses the
+    others): with D = shape(x), per axis lo = clamp(a*D + b, 0, D) for the start and hi the
+    same for the end (a = 1 for a negative index, an end past INT32_MAX is D), and
+    size = max(ceil((hi - lo) / step), 0): Python's ``slice.indices`` in shape arithmetic,
+    given to the slice layer as its start and size inputs."""
+    E = ctx.trt.ElementWiseOperation
+    a_lo, b_lo = np.zeros(rank, np.int64), np.zeros(rank, np.int64)
+    a_hi, b_hi = np.ones(rank, np.int64), np.zeros(rank, np.int64)
+    step = np.ones(rank, np.int64)
+    for a, b, e, s in spec:
+        b, e, step[a] = int(b), int(e), int(s)
+        a_lo[a], b_lo[a] = (1, b) if b < 0 else (0, b)
+        a_hi[a], b_hi[a] = (1, e) if e < 0 else ((1, 0) if e >= _TO_THE_END else (0, e))
+    out = node.outputs[0].name
+    shape = ctx.network.add_shape(x)
+    ctx.name(shape, node, "bounds/shape")
+    dims = shape.get_output(0)
+
+    def op(p: tensorrt.ITensor, q: tensorrt.ITensor, kind: tensorrt.ElementWiseOperation,
+           suffix: str) -> tensorrt.ITensor:
+        layer = ctx.network.add_elementwise(p, q, kind)
+        ctx.name(layer, node, f"bounds/{suffix}")
+        return layer.get_output(0)
+
+    def const(values: np.ndarray, suffix: str) -> tensorrt.ITensor:
+        return ctx.constant(values, f"{out}/bounds/{suffix}")
+
+    zero = const(np.zeros(rank, np.int64), "zero")
+
+    def bound(scale: np.ndarray, offset: np.ndarray, suffix: str) -> tensorrt.ITensor:
+        t = op(op(dims, const(scale, f"{suffix}_scale"), E.PROD, f"{suffix}_scaled"),
+               const(offset, f"{suffix}_offset"), E.SUM, f"{suffix}_offset")
+        return op(op(t, zero, E.MAX, f"{suffix}_low"), dims, E.MIN, suffix)
+
+    lo, hi = bound(a_lo, b_lo, "start"), bound(a_hi, b_hi, "end")
+    span = op(op(hi, lo, E.SUB, "span"), const(step - 1, "round_up"), E.SUM, "span_up")
+    size = op(op(span, const(step, "step"), E.FLOOR_DIV, "count"), zero, E.MAX, "size")
+    layer = ctx.network.add_slice(x, ctx.dims([0] * rank), ctx.dims([0] * rank),
+                                  ctx.dims(step.tolist()))
+    layer.set_input(1, lo)
+    layer.set_input(2, size)
     ctx.name(layer, node)
     ctx.set_output(node, layer.get_output(0))
 
@@ -108,14 +253,25 @@ def _check_pad(node: Node) -> str | None:
     mode = str(node.attrs.get("mode") or "constant")
     if mode not in _PAD_MODES:
         return f"pad mode '{mode}'"
-    return first(_check_static(node), const_input_reason(node, 1, 2, 3))
+    return const_input_reason(node, 1, 2, 3)
+
+
+def _padded_axes(node: Node) -> list[int] | None:
+    """The axes ``node`` pads by a nonzero amount (None when unknown)."""
+    dims, pads_v = _dims(node), node.input(1)
+    if dims is None or pads_v is None or pads_v.const_value is None:
+        return None
+    pads = np.asarray(pads_v.const_value).reshape(-1)
+    axes_v = node.input(3)
+    axes = ([int(a) % len(dims) for a in np.asarray(axes_v.const_value).reshape(-1)]
+            if axes_v is not None and axes_v.const_value is not None else list(range(len(dims))))
+    return [a for k, a in enumerate(axes) if pads[k] or pads[k + len(axes)]]
 
 
 @converter("pad", supports=_check_pad)
 def convert_pad(ctx: ConversionContext, node: Node) -> None:
     x = ctx.tensor(node.input(0))
-    in_shape = static_shape(node.inputs[0].type.shape)  # type: ignore[union-attr]
-    assert in_shape is not None
+    in_shape = [d if isinstance(d, int) else -1 for d in _dims(node) or ()]
     rank = len(in_shape)
     pads = np.asarray(ctx.const_array(node, 1)).reshape(-1).astype(int)
     axes_arr = ctx.const_array(node, 3)
@@ -124,9 +280,23 @@ def convert_pad(ctx: ConversionContext, node: Node) -> None:
     begin, end = [0] * rank, [0] * rank
     for k, a in enumerate(axes):
         begin[a], end[a] = int(pads[k]), int(pads[k + len(axes)])
-    layer = ctx.network.add_slice(x, ctx.dims([-b for b in begin]),
-                                  ctx.dims([d + b + e for d, b, e in zip(in_shape, begin, end)]),
-                                  ctx.dims([1] * rank))
+    padded = _padded_axes(node) or []
+    if any(in_shape[a] < 0 for a in padded):
+        # A padded dynamic dim: the size is a shape tensor, shape(x) + begin + end.
+        layer = ctx.network.add_slice(x, ctx.dims([-b for b in begin]), ctx.dims([0] * rank),
+                                      ctx.dims([1] * rank))
+        grown = ctx.network.add_shape(x)
+        ctx.name(grown, node, "size/shape")
+        more = ctx.constant(np.array([b + e for b, e in zip(begin, end)], np.int64),
+                            f"{node.outputs[0].name}/size/pads")
+        size = ctx.network.add_elementwise(grown.get_output(0), more,
+                                           ctx.trt.ElementWiseOperation.SUM)
+        ctx.name(size, node, "size")
+        layer.set_input(2, size.get_output(0))
+    else:
+        layer = _sliced(ctx, node, x, [-b for b in begin],
+                        [d + b + e if d >= 0 else d for d, b, e in zip(in_shape, begin, end)],
+                        [1] * rank, padded)
     mode = str(node.attrs.get("mode") or "constant")
     layer.mode = getattr(ctx.trt.SampleMode, _PAD_MODES[mode])
     fill = ctx.const_array(node, 2)
@@ -139,26 +309,26 @@ def convert_pad(ctx: ConversionContext, node: Node) -> None:
 
 
 def _check_split(node: Node) -> str | None:
-    if any(static_shape(v.type.shape) is None for v in node.outputs):
-        return "outputs with symbolic dims"
-    return _check_static(node)
+    dims = _dims(node)
+    if dims is None:
+        return "input of unknown rank"
+    return _check_axes_static(node, [int(node.attrs.get("axis", 0)) % len(dims)], "split")
 
 
 @converter("split", supports=_check_split)
 def convert_split(ctx: ConversionContext, node: Node) -> None:
     """One slice per output, at offsets read from the outputs' IR shapes."""
     x = ctx.tensor(node.input(0))
-    in_shape = static_shape(node.inputs[0].type.shape)  # type: ignore[union-attr]
+    in_shape = _dims(node)
     assert in_shape is not None
     axis = int(node.attrs.get("axis", 0)) % len(in_shape)
     offset = 0
     for i, v in enumerate(node.outputs):
-        out_shape = static_shape(v.type.shape)
-        assert out_shape is not None
+        assert v.type.shape is not None
+        out_shape = [d if isinstance(d, int) else -1 for d in v.type.shape]
         start = [0] * len(in_shape)
         start[axis] = offset
-        layer = ctx.network.add_slice(x, ctx.dims(start), ctx.dims(out_shape),
-                                      ctx.dims([1] * len(in_shape)))
+        layer = _sliced(ctx, node, x, start, out_shape, [1] * len(in_shape), [axis])
         ctx.name(layer, node, f"{i}")
         ctx.set_output(node, layer.get_output(0), i)
         offset += out_shape[axis]
@@ -229,24 +399,33 @@ def convert_shape(ctx: ConversionContext, node: Node) -> None:
 
 def _check_blocks(node: Node) -> str | None:
     v = node.input(0)
-    if v is None or v.type.rank != 4 or static_shape(v.type.shape) is None:
-        return "input that is not 4-D with static dims"
+    if v is None or v.type.rank != 4:
+        return "input that is not 4-D"
+    why = _check_axes_static(node, [1, 2, 3], "reshaped into blocks")
+    if why is not None:
+        return why
     if str(node.attrs.get("mode") or "DCR") not in ("DCR", "CRD"):
         return f"mode '{node.attrs.get('mode')}'"
     return None
 
 
 def _blocks(ctx: ConversionContext, node: Node, shape: list[int], perm: list[int]) -> None:
-    """reshape to 6-D, transpose, reshape to the output: the ONNX definition's three steps."""
+    """reshape to 6-D, transpose, reshape to the output: the ONNX definition's three steps.
+    A dynamic batch is -1 in both reshapes (dims 1-3 are static: the check requires it)."""
     y = ctx.reshape(ctx.tensor(node.input(0)), shape, node, "split_blocks")
     y = ctx.transpose(y, perm, node, "move_blocks")
-    out = static_shape(node.outputs[0].type.shape)
+    out = shape_with_one_unknown(node)
     ctx.set_output(node, ctx.reshape(y, out, node, "merge_blocks"))
+
+
+def _nchw(node: Node) -> list[int]:
+    """Input 0's dims, a dynamic batch as -1."""
+    return [d if isinstance(d, int) else -1 for d in _dims(node) or ()]
 
 
 @converter("depth_to_space", supports=_check_blocks)
 def convert_depth_to_space(ctx: ConversionContext, node: Node) -> None:
-    n, c, h, w = static_shape(node.inputs[0].type.shape) or []  # type: ignore[union-attr]
+    n, c, h, w = _nchw(node)
     b = int(node.attrs["blocksize"])
     if str(node.attrs.get("mode") or "DCR") == "DCR":
         _blocks(ctx, node, [n, b, b, c // (b * b), h, w], [0, 3, 4, 1, 5, 2])
@@ -256,7 +435,7 @@ def convert_depth_to_space(ctx: ConversionContext, node: Node) -> None:
 
 @converter("space_to_depth", supports=_check_blocks)
 def convert_space_to_depth(ctx: ConversionContext, node: Node) -> None:
-    n, c, h, w = static_shape(node.inputs[0].type.shape) or []  # type: ignore[union-attr]
+    n, c, h, w = _nchw(node)
     b = int(node.attrs["blocksize"])
     perm = [0, 3, 5, 1, 2, 4] if str(node.attrs.get("mode") or "DCR") == "DCR" \
         else [0, 1, 3, 5, 2, 4]

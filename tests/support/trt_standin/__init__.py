@@ -17,7 +17,9 @@ What it checks: equal ranks for elementwise, select and matrix multiply (batch d
 bitmask axes, Q/DQ scale and zero-point rules (build-time constant scale, scalar or 1-D along
 the axis, INT8 all-zero zero point), strongly-typed operand types (kernel, bias, scale and
 operands of the input's type; no precision or output-type overrides), and each layer's shape
-rules. It builds no engine and says nothing about tactic choice, speed or memory.
+rules; optimization profiles (``set_shape`` rules, every dynamic input covered, feeds within
+min..max when ``execute`` is given the profile). It builds no engine and says nothing about
+tactic choice, speed or memory.
 """
 
 from ._evaluate import attributes, execute, summary
@@ -25,7 +27,8 @@ from ._network import (
     Builder, IActivationLayer, IBuilderConfig, ICastLayer, IConcatenationLayer, IConstantLayer,
     IConvolutionLayer, IDeconvolutionLayer, IDequantizeLayer, IElementWiseLayer, IGatherLayer,
     IIdentityLayer, ILayer, ILogger, ILRNLayer, IMatrixMultiplyLayer, INetworkDefinition,
-    INormalizationLayer, IPaddingLayer, IParametricReLULayer, IPoolingLayer, IQuantizeLayer,
+    INormalizationLayer, IOptimizationProfile, IPaddingLayer, IParametricReLULayer,
+    IPoolingLayer, IQuantizeLayer,
     IReduceLayer, IResizeLayer, ISelectLayer, IShapeLayer, IShuffleLayer, ISliceLayer,
     ISoftMaxLayer, ISqueezeLayer, ITensor, ITopKLayer, IUnaryLayer, IUnsqueezeLayer, Logger,
 )
@@ -59,6 +62,7 @@ __all__ = [
     "IDequantizeLayer", "IElementWiseLayer", "IGatherLayer", "IIdentityLayer", "ILRNLayer",
     "ILayer",
     "ILogger", "IMatrixMultiplyLayer", "INetworkDefinition", "INormalizationLayer",
+    "IOptimizationProfile",
     "IPaddingLayer", "IParametricReLULayer", "IPoolingLayer", "IQuantizeLayer", "IReduceLayer",
     "IResizeLayer", "ISelectLayer", "IShapeLayer", "IShuffleLayer", "ISliceLayer",
     "ISoftMaxLayer", "ISqueezeLayer", "ITensor", "ITopKLayer", "IUnaryLayer", "IUnsqueezeLayer",

@@ -5,8 +5,12 @@ placeholder inputs (zeros of the network inputs' declared shapes). Results are r
 layer as (shape, dtype, value, is-constant); the value is kept only for build-time constants
 of up to 65536 elements (shape tensors, Q/DQ scales, small weights), so memory stays small
 while shape arithmetic and the "scale is a build-time constant" rule see real numbers. A
-network input with a -1 dimension is evaluated twice, with 1 and with 2 in its place; output
-dimensions that differ are reported as -1. Small integer tensors (up to 64 elements: shape
+network input with a -1 dimension is evaluated twice, with 32 and with 64 in place of every
+-1 (sizes every convolution, pooling and stride-32 down/upsampling chain of the model zoo
+accepts, where 1 or 2 would be smaller than a kernel; one size for all -1s, so dynamic dims
+that meet in a broadcast or a concatenation agree); output dimensions that differ are
+reported as -1. TensorRT derives these shapes symbolically instead; the placeholders are
+the stand-in's way to the same -1s. Small integer tensors (up to 64 elements: shape
 tensors and the arithmetic on them) keep their values too, so a reshape fed by a Shape layer
 gets its real dimensions.
 """
@@ -18,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ._kernels import StandinError
-from ._network import ILayer, INetworkDefinition, ITensor, NETWORK_PAGE
+from ._network import ILayer, INetworkDefinition, ITensor, NETWORK_PAGE, PROFILE_PAGE
 from ._types import Dims, LayerType, datatype_of, nptype, op_page
 
 _KEEP = 1 << 16
@@ -64,8 +68,12 @@ def _dynamic(net: INetworkDefinition) -> bool:
     return any(-1 in t.shape for t in net._inputs)
 
 
+#: the placeholder size of a -1 dim, by variant
+_SIZES = {1: 32, 2: 64}
+
+
 def _placeholder(t: ITensor, variant: int) -> np.ndarray:
-    shape = tuple(variant if d == -1 else d for d in t.shape)
+    shape = tuple(_SIZES[variant] if d == -1 else d for d in t.shape)
     return np.zeros(shape, nptype(t.dtype))
 
 
@@ -147,12 +155,19 @@ def _order(net: INetworkDefinition, targets: list[ITensor]) -> list[ILayer]:
 
 
 def execute(network: INetworkDefinition, feeds: dict[str, np.ndarray],
-            keep: bool = False) -> dict[str, np.ndarray]:
+            keep: bool = False, profile: Any = None) -> dict[str, np.ndarray]:
     """Run the network on ``feeds`` (input name -> array); returns output name -> array.
 
     Each feed must have its input's type and a shape matching the declared one (-1 matches
-    any size). With ``keep`` every tensor computed is returned, not only the outputs.
+    any size). With an optimization ``profile`` (the one the engine would be built with)
+    the profile is first checked against the network as the builder checks it, and each
+    feed's shape must lie within its input's min..max ("A runtime error will be raised if
+    the input tensor dimensions fall outside the valid range for this profile",
+    ``IOptimizationProfile``'s page). With ``keep`` every tensor computed is returned, not
+    only the outputs.
     """
+    if profile is not None:
+        profile._check(network)
     if not network._outputs:
         raise StandinError("the network has no outputs", "mark_output at least one tensor",
                            NETWORK_PAGE)
@@ -168,6 +183,13 @@ def execute(network: INetworkDefinition, feeds: dict[str, np.ndarray],
             raise StandinError(f"input {t.name!r} got {a.dtype}{list(a.shape)}, declared "
                                f"{t.dtype.name}{list(t.shape)}",
                                "inputs have their declared type and shape", NETWORK_PAGE)
+        if profile is not None and profile.get_shape(t.name):
+            lo, _, hi = profile.get_shape(t.name)
+            if any(not a_ <= n <= b_ for a_, n, b_ in zip(lo, a.shape, hi)):
+                raise StandinError(f"input {t.name!r} got shape {list(a.shape)}, outside the "
+                                   f"optimization profile's {list(lo)}..{list(hi)}",
+                                   "input dims lie within the profile's min and max",
+                                   PROFILE_PAGE)
         values[id(t)] = a
         consts[id(t)] = False
     order = _order(network, network._outputs)

@@ -72,6 +72,9 @@ class Builder:
     def create_builder_config(self) -> IBuilderConfig:
         return IBuilderConfig()
 
+    def create_optimization_profile(self) -> IOptimizationProfile:
+        return IOptimizationProfile()
+
     @property
     def platform_has_fast_fp16(self) -> bool:
         return True
@@ -94,14 +97,88 @@ _PRECISION_FLAGS = ("FP16", "INT8", "BF16", "FP8", "INT4", "FP4", "TF32",
                     "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS")
 
 
+PROFILE_PAGE = ("https://docs.nvidia.com/deeplearning/tensorrt/latest/_static/python-api/infer/"
+                "Core/OptimizationProfile.html")
+
+
+class IOptimizationProfile:
+    """``tensorrt.IOptimizationProfile``: min/opt/max shapes per input name.
+
+    ``set_shape`` checks what its documentation lists (``PROFILE_PAGE``): equal ranks of
+    min, opt and max and ``0 <= min <= opt <= max`` per dim (TensorRT raises ValueError);
+    the rules that need the network (the input exists, has that rank, static dims equal
+    min = opt = max) are checked by ``IBuilderConfig`` at build and by ``execute``.
+    ``bool(profile)`` is the partial validation the page describes.
+    """
+
+    def __init__(self) -> None:
+        self._shapes: dict[str, tuple[Dims, Dims, Dims]] = {}
+        self.extra_memory_target = 1.0
+
+    def set_shape(self, input: str, min: Any, opt: Any, max: Any) -> None:  # noqa: A002
+        lo, mid, hi = as_dims(min), as_dims(opt), as_dims(max)
+        if not len(lo) == len(mid) == len(hi):
+            raise ValueError(f"set_shape({input!r}): min {lo}, opt {mid}, max {hi} differ in "
+                             f"rank (TensorRT rule: equal ranks; see {PROFILE_PAGE})")
+        if any(not 0 <= a <= b <= c for a, b, c in zip(lo, mid, hi)):
+            raise ValueError(f"set_shape({input!r}): min {lo}, opt {mid}, max {hi} (TensorRT "
+                             f"rule: 0 <= min <= opt <= max per dim; see {PROFILE_PAGE})")
+        self._shapes[str(input)] = (lo, mid, hi)
+
+    def get_shape(self, input: str) -> list[Dims]:  # noqa: A002
+        return list(self._shapes.get(str(input), ()))
+
+    def __bool__(self) -> bool:
+        return all(len(a) == len(b) == len(c) and all(x <= y <= z for x, y, z in zip(a, b, c))
+                   for a, b, c in self._shapes.values())
+
+    def _check(self, network: INetworkDefinition) -> None:
+        """The rules that need the network: every dynamic input has a shape of its rank,
+        static dims equal, every named input exists."""
+        inputs = {t.name: t for t in network._inputs}
+        for name in self._shapes:
+            if name not in inputs:
+                raise StandinError(f"optimization profile names {name!r}, which is no input "
+                                   f"(the inputs are {list(inputs)})",
+                                   "profiles set shapes of network inputs", PROFILE_PAGE)
+        for t in inputs.values():
+            shapes = self._shapes.get(t.name)
+            if shapes is None:
+                if -1 in t.shape:
+                    raise StandinError(f"dynamic input {t.name!r} {list(t.shape)} has no shape "
+                                       "in the optimization profile", "set_shape must be "
+                                       "called for any input that has dynamic dims",
+                                       PROFILE_PAGE)
+                continue
+            if len(shapes[0]) != len(t.shape) or any(
+                    d != -1 and not a == b == c == d for d, a, b, c in zip(t.shape, *shapes)):
+                raise StandinError(f"profile of {t.name!r} {[list(s) for s in shapes]} does not "
+                                   f"fit its declared shape {list(t.shape)}",
+                                   "same rank; a static dim equals min = opt = max",
+                                   PROFILE_PAGE)
+
+
 class IBuilderConfig:
-    """``tensorrt.IBuilderConfig``: records flags, memory pool limits and ``max_aux_streams``."""
+    """``tensorrt.IBuilderConfig``: records flags, memory pool limits, ``max_aux_streams``
+    and optimization profiles."""
 
     def __init__(self) -> None:
         self.flags = 0
         self.max_aux_streams = -1
         self.builder_optimization_level = 3
         self._pools: dict[Any, int] = {}
+        self._profiles: list[IOptimizationProfile] = []
+
+    def add_optimization_profile(self, profile: IOptimizationProfile) -> int:
+        """The profile's index, or -1 when ``bool(profile)`` is False (as documented)."""
+        if not profile:
+            return -1
+        self._profiles.append(profile)
+        return len(self._profiles) - 1
+
+    @property
+    def num_optimization_profiles(self) -> int:
+        return len(self._profiles)
 
     def set_flag(self, flag: Any) -> None:
         self.flags |= 1 << int(flag)
@@ -119,6 +196,12 @@ class IBuilderConfig:
         return self._pools.get(pool, 0)
 
     def _check(self, network: INetworkDefinition) -> None:
+        if not self._profiles and any(-1 in t.shape for t in network._inputs):
+            raise StandinError("a network with dynamic inputs and no optimization profile",
+                               "add_optimization_profile must be called at least once if "
+                               "the network has dynamic inputs", PROFILE_PAGE)
+        for p in self._profiles:
+            p._check(network)
         on = [name for name in _PRECISION_FLAGS if self.get_flag(BuilderFlag[name])]
         if on and network.get_flag(NetworkDefinitionCreationFlag.STRONGLY_TYPED):
             raise StandinError(f"builder flags {on} on a strongly-typed network",

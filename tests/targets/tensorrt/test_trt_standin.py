@@ -639,6 +639,67 @@ def test_dynamic_batch_gives_minus_one_and_runs_any_batch():
         np.testing.assert_allclose(got, F.conv2d(t(x), t(w)).numpy(), atol=TOL)
 
 
+def _dynamic_relu_net() -> tuple[trt.Builder, trt.INetworkDefinition]:
+    builder = trt.Builder(trt.Logger())
+    net = builder.create_network(STRONG)
+    x = net.add_input("x", trt.float32, (-1, 3, -1))
+    net.mark_output(net.add_activation(x, trt.ActivationType.RELU).get_output(0))
+    return builder, net
+
+
+def test_optimization_profile_set_shape_checks_what_its_page_states():
+    profile = trt.Builder(trt.Logger()).create_optimization_profile()
+    profile.set_shape("x", (1, 3, 4), (2, 3, 8), (4, 3, 16))
+    assert profile.get_shape("x") == [(1, 3, 4), (2, 3, 8), (4, 3, 16)]
+    assert profile.get_shape("y") == [] and bool(profile)
+    with pytest.raises(ValueError, match="min <= opt <= max"):
+        profile.set_shape("x", (1, 3, 4), (8, 3, 8), (4, 3, 16))
+    with pytest.raises(ValueError, match="equal ranks"):
+        profile.set_shape("x", (1, 3), (1, 3, 4), (1, 3, 4))
+    with pytest.raises(ValueError, match="min <= opt <= max"):
+        profile.set_shape("x", (-1, 3, 4), (1, 3, 4), (1, 3, 4))
+
+
+def test_dynamic_network_needs_a_fitting_profile_to_build():
+    builder, net = _dynamic_relu_net()
+    config = builder.create_builder_config()
+    with pytest.raises(trt.StandinError, match="add_optimization_profile must be called"):
+        builder.build_serialized_network(net, config)
+    profile = builder.create_optimization_profile()
+    profile.set_shape("x", (1, 2, 4), (2, 2, 8), (4, 2, 16))  # dim 1 is 3 in the network
+    assert config.add_optimization_profile(profile) == 0
+    assert config.num_optimization_profiles == 1
+    with pytest.raises(trt.StandinError, match="static dim equals min = opt = max"):
+        builder.build_serialized_network(net, config)
+    good = builder.create_optimization_profile()
+    good.set_shape("x", (1, 3, 4), (2, 3, 8), (4, 3, 16))
+    config2 = builder.create_builder_config()
+    config2.add_optimization_profile(good)
+    with pytest.raises(trt.StandinError, match="only records"):  # every rule passed
+        builder.build_serialized_network(net, config2)
+    other = builder.create_optimization_profile()
+    other.set_shape("y", (1,), (1,), (1,))
+    config3 = builder.create_builder_config()
+    config3.add_optimization_profile(other)
+    with pytest.raises(trt.StandinError, match="names 'y', which is no input"):
+        builder.build_serialized_network(net, config3)
+
+
+def test_execute_refuses_feeds_outside_the_profile():
+    builder, net = _dynamic_relu_net()
+    profile = builder.create_optimization_profile()
+    profile.set_shape("x", (1, 3, 4), (2, 3, 8), (4, 3, 16))
+    out = net.get_output(0).name
+    for shape in ((1, 3, 4), (2, 3, 8), (4, 3, 16), (3, 3, 5)):
+        x = randn(*shape)
+        np.testing.assert_array_equal(trt.execute(net, {"x": x}, profile=profile)[out],
+                                      np.maximum(x, 0))
+    for shape in ((5, 3, 8), (2, 3, 3), (2, 3, 17)):
+        with pytest.raises(trt.StandinError, match="outside the optimization profile"):
+            trt.execute(net, {"x": randn(*shape)}, profile=profile)
+    trt.execute(net, {"x": randn(5, 3, 17)})  # without a profile only the declared shape counts
+
+
 def test_summary_lists_layers_names_attributes_and_types():
     net = new_net()
     conv = net.add_convolution_nd(net.add_input("x", trt.float32, (1, 3, 8, 8)), 4, (3, 3),
