@@ -52,8 +52,7 @@ PREQUANTIZED_HINT = (
 
 def _asymmetric(p: Problem) -> bool:
     """A quantize/dequantize refused for its zero point (both pre-flights say so)."""
-    return p.op in ("quantize", "dequantize") and (
-        "non-zero zero point" in p.reason or "is not 0" in p.reason)
+    return p.op in ("quantize", "dequantize") and "non-zero zero point" in p.reason
 
 
 #: pseudo-ops of the problems with the graph's inputs and their shape ranges
