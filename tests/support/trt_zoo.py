@@ -50,8 +50,9 @@ from tests.support.onnx_zoo import (  # noqa: F401 - cases: re-exported, the cas
 PRECISIONS = ("fp32", "fp16", "int8")
 CALIBRATION_SAMPLES = 8
 
-#: Fixed shapes for cases whose inputs have open dims (the pre-flight refuses dynamic dims
-#: until optimization profiles are written): the source's own sizes, batch 1.
+#: Fixed shapes for cases whose inputs have open dims: the source's own sizes, batch 1 (the
+#: table is about fixed-shape networks; tests/targets/tensorrt/test_dynamic.py covers
+#: optimization profiles).
 INPUT_SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
     "examples/tiny_cnn.onnx": {"input": (1, 3, 32, 32)},
     "hello_world_float": {"dense_input": (1, 1)},
