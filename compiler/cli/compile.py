@@ -104,7 +104,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                     help="the percentile for --method percentile (default: 99.99)")
     g8.add_argument("--keep-float", metavar="NAME", action="append", default=[],
                     help="keep this layer (source layer name or IR value name) in float; "
-                         "repeatable (mixed precision)")
+                         "repeatable (mixed precision); with --float16 for TensorRT (no "
+                         "--int8): keep it in fp32")
     g8.add_argument("--int8-io", action="store_true",
                     help="make the model's quantized inputs and outputs int8 tensors "
                          "(default: float, with QUANTIZE/DEQUANTIZE inside)")
@@ -144,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
     """
     from targets import get_target, resolve_target
 
-    from ..compile import compile_pipeline, int8_refusal, saved_statistics, takes_fp16_samples
+    from ..compile import (compile_pipeline, int8_refusal, saved_statistics, takes_fp16_keep,
+                           takes_fp16_samples)
     from ..compile import compile as compile_model
 
     if args.int8 and args.target:  # the int8 refusal says more than an extension mismatch
@@ -165,9 +167,10 @@ def run(args: argparse.Namespace) -> int:
         spec = _with_shape_ranges(target, spec, args.shape_range)
     if args.json and args.show_ir:
         raise UsageError("--json and --show-ir both print on stdout; pick one")
+    fp16_options = target.options(spec, **({"float16": True} if args.float16 else {}))
     int8_opts = _int8_options(args, fp16_samples=bool(args.calibration) and not args.int8
-                              and takes_fp16_samples(target.options(
-                                  spec, **({"float16": True} if args.float16 else {}))))
+                              and takes_fp16_samples(fp16_options),
+                              fp16_keep=not args.int8 and takes_fp16_keep(fp16_options))
     if args.eval:
         if target.executor != "litert":
             raise UsageError("--eval runs .tflite models in LiteRT; use --target tflite")
@@ -361,11 +364,13 @@ def _accuracy_lines(acc: Any, report_dir: str | None) -> list[str]:
     return lines
 
 
-def _int8_options(args: argparse.Namespace, fp16_samples: bool = False) -> dict[str, Any]:
+def _int8_options(args: argparse.Namespace, fp16_samples: bool = False,
+                  fp16_keep: bool = False) -> dict[str, Any]:
     """compile() keyword arguments of the int8 flags; refuses combinations that cannot work.
 
     ``fp16_samples``: the target's fp16 build reads sample inputs, so without --int8
-    --calibration (and --preprocess) give them."""
+    --calibration (and --preprocess) give them. ``fp16_keep``: the target's fp16 build keeps
+    layers in fp32 by name, so without --int8 --keep-float names them."""
     given = [f for f, v in (("--calibration", args.calibration), ("--keep-float",
                                                                  args.keep_float),
                             ("--int8-io", args.int8_io), ("--preprocess", args.preprocess),
@@ -376,11 +381,16 @@ def _int8_options(args: argparse.Namespace, fp16_samples: bool = False) -> dict[
     if not args.int8:
         if fp16_samples and args.calibration:
             given = [f for f in given if f not in ("--calibration", "--preprocess")]
+        if fp16_keep:
+            given = [f for f in given if f != "--keep-float"]
         if given:
             raise UsageError(f"{', '.join(given)} only apply with --int8")
+        fp16: dict[str, Any] = {}
         if fp16_samples and args.calibration:
-            return {"calibration": _calibration_data(args), "preprocess": args.preprocess}
-        return {}
+            fp16 = {"calibration": _calibration_data(args), "preprocess": args.preprocess}
+        if fp16_keep and args.keep_float:
+            fp16["keep_float"] = list(args.keep_float)
+        return fp16
     if args.float16:
         raise UsageError("--int8 and --float16 exclude each other; pick one")
     if not args.calibration:

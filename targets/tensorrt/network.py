@@ -8,7 +8,8 @@ source layer name. Run :func:`targets.tensorrt.preflight.check` first: this modu
 every node has a converter.
 
 With ``options.float16`` the network is fp16, strongly typed: nodes run on half tensors with
-half weights, except those :func:`targets.tensorrt.precision.plan_fp16` keeps in fp32. The
+half weights, except those :func:`targets.tensorrt.precision.plan_fp16` keeps in fp32 (the
+layers ``options.keep_fp32`` names among them). The
 network's inputs and outputs stay FLOAT (what ``trtexec`` and callers feeding float32 arrays
 expect); explicit ``add_cast`` layers convert where the type changes, one per tensor and type.
 """
@@ -64,7 +65,8 @@ def build_network(graph: Graph, trt: TrtModule, options: TensorRTOptions | None 
     network = create_network(trt, builder)
     network.name = graph.name
     ctx = ConversionContext(trt, network)
-    plan = plan_fp16(graph, samples) if options is not None and options.float16 else None
+    plan = (plan_fp16(graph, samples, keep=options.keep_fp32)
+            if options is not None and options.float16 else None)
     ctx.fp16 = plan
     casts: dict[tuple[str, bool], tensorrt.ITensor] = {}
     for v in graph.inputs:

@@ -28,17 +28,25 @@ inputs are what the caller passes (``infercc compile --float16 --calibration DAT
 peak over every sample counts), else a seeded standard normal draw, which under-estimates
 activations of models fed 0..255 pixels; the log says which was used (a warning for the
 draw). Pass real samples for such models.
+
+The user can keep layers in fp32 by name (``keep``: the ``keep_fp32`` option, ``infercc
+compile --float16 --keep-float NAME``) where the checks above do not catch the harm fp16
+does (a quantity whose error grows over several half layers, none of which amplifies it
+alone: a log-spectrogram). A name matches a node as the quantize pass's ``keep_float``
+does: any entry of its source layers or its first output's value name
+(:func:`matches_keep`). A name that matches no layer is a :class:`KeepFp32Error`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from compiler.errors import InferccError
 from compiler.interpreter import Interpreter
 from compiler.ir.graph import CONST, Graph, Node
 from compiler.ir.types import DType
@@ -54,6 +62,34 @@ HALF_EPS = 2.0 ** -11
 # half-stored inputs, and FP16_AMPLIFY times further than those inputs, stays fp32.
 FP16_ERROR_BOUND = 1e-2
 FP16_AMPLIFY = 8.0
+
+
+class KeepFp32Error(InferccError):
+    """A layer name given to keep in fp32 matches no layer of the graph."""
+
+
+def matches_keep(node: Node, keep: Collection[str]) -> set[str]:
+    """The names of ``keep`` that name ``node``: one of its source layers or its first
+    output's value name (how ``keep_float`` names layers for the quantize pass)."""
+    names = set(node.source)
+    if node.outputs:
+        names.add(node.outputs[0].name)
+    return names & set(keep)
+
+
+def check_keep(graph: Graph, keep: Collection[str]) -> None:
+    """Raise :class:`KeepFp32Error` naming every entry of ``keep`` no layer of ``graph``
+    matches (:func:`matches_keep`); run before anything is built or written."""
+    unknown = set(keep)
+    for node in graph.nodes:
+        if node.op != CONST:
+            unknown -= matches_keep(node, unknown)
+    if unknown:
+        raise KeepFp32Error(
+            f"--keep-float / keep_fp32: no layer of graph '{graph.name}' has source layer or "
+            f"output named {', '.join(repr(n) for n in sorted(unknown))}; list the names with "
+            "`infercc opt MODEL --show-ir` (the '// ...' source comments or the %value names "
+            "of the optimized graph, which is what is compiled). Nothing was written.")
 
 
 @dataclass
@@ -87,13 +123,17 @@ def sample_feeds(graph: Graph, seed: int = 0,
 def plan_fp16(graph: Graph,
               feeds: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
               limit: float = FP16_SAFE_MAX,
-              error_bound: float | None = FP16_ERROR_BOUND) -> Fp16Plan:
+              error_bound: float | None = FP16_ERROR_BOUND,
+              keep: Collection[str] = ()) -> Fp16Plan:
     """The nodes of ``graph`` to keep in fp32 when the rest runs in fp16 (see the module doc).
 
     ``feeds``: sample inputs by graph input name, one feed dict or several (a value's peak
     is its largest over all of them); default :func:`sample_feeds`. ``error_bound``: the
-    error check on the first sample (None: the range check alone).
+    error check on the first sample (None: the range check alone). ``keep``: layer names
+    the user keeps in fp32 (:func:`matches_keep`; an unknown one is a
+    :class:`KeepFp32Error`); the automatic checks run with those layers already fp32.
     """
+    check_keep(graph, keep)
     if feeds is None:
         samples = [sample_feeds(graph)]
         log.warning("fp16: no sample inputs given; the layers kept in fp32 are decided on a "
@@ -110,7 +150,7 @@ def plan_fp16(graph: Graph,
         arr = np.asarray(a)
         if arr.dtype.kind != "f" or arr.size == 0:
             return
-        if keep:
+        if record_first:
             first[name] = arr
         finite = arr[np.isfinite(arr)]
         value = float(np.abs(finite).max()) if finite.size else 0.0
@@ -122,13 +162,18 @@ def plan_fp16(graph: Graph,
 
     interpreter = Interpreter(graph)
     for k, sample in enumerate(samples):
-        keep = k == 0 and error_bound is not None
+        record_first = k == 0 and error_bound is not None
         for v in graph.inputs:
             note(v.name, sample[v.name])
         interpreter.run(sample, observer=observe)
     why: dict[str, str] = {}
     for node in graph.nodes:
         if node.op == CONST:
+            continue
+        named = matches_keep(node, keep)
+        if named:
+            why[node.outputs[0].name] = (f"kept in fp32 by the user (--keep-float "
+                                         f"{', '.join(sorted(named))})")
             continue
         # Constants count too: a weight or mask beyond the range would be inf as half weights.
         big = [(v.name, peak[v.name]) for v in [*node.inputs, *node.outputs]

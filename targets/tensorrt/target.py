@@ -54,7 +54,10 @@ class TensorRTOptions(TargetOptions):
     auxiliary streams (default: TensorRT's heuristic; 0 runs every layer on one stream).
     ``shape_ranges``: the optimization profile, one ``NAME:MIN,OPT,MAX`` per dynamic input
     (``x:1x3x224x224,4x3x224x224,8x3x224x224``; ``NAME:MIN,MAX`` takes opt = max; see
-    :mod:`.profile`); the ``--shape-range`` flag fills it.
+    :mod:`.profile`); the ``--shape-range`` flag fills it. ``keep_fp32``: with ``float16``,
+    layers kept in fp32 by name (source layer or IR value name, as ``keep_float`` names
+    them for int8; ``tensorrt{float16=true,keep_fp32=["a","b"]}``); ``--keep-float NAME``
+    with ``--float16`` fills it.
 
     2:4 sparse weights need no option: SPARSE_WEIGHTS is set when a layer qualifies
     (:mod:`.sparsity`). ``samples`` (set by :func:`compiler.compile` from ``calibration``
@@ -67,6 +70,7 @@ class TensorRTOptions(TargetOptions):
     float16: bool = False
     max_aux_streams: int | None = None
     shape_ranges: tuple[str, ...] = ()
+    keep_fp32: tuple[str, ...] = ()
     # Not an option of the grammar (init=False): the sample inputs (feed dicts) the fp16
     # plan is decided on, set by compiler.compile from its data; None draws seeded inputs.
     samples: list[dict[str, Any]] | None = field(default=None, init=False, repr=False,
@@ -132,6 +136,7 @@ class TensorRTTarget(Target):
              output: str | os.PathLike[str] | None = None) -> EmitResult:
         opts = options if options is not None else self.Options()
         assert isinstance(opts, TensorRTOptions), opts
+        _check_keep_fp32(graph, opts)
         if output is not None and Path(output).suffix.lower() == ".onnx":
             return _emit_profile(graph, opts, output)
         preflight.check(graph, f"graph '{graph.name}'", opts.ranges())
@@ -149,6 +154,18 @@ class TensorRTTarget(Target):
         return EmitResult(data=data, tensor_map=tensors, target=self.name,
                           output=Path(output) if output is not None else None,
                           layer_notes=notes)
+
+
+def _check_keep_fp32(graph: Any, opts: TensorRTOptions) -> None:
+    """Refuse ``keep_fp32`` without ``float16`` and names no layer matches, on every
+    machine, before TensorRT is imported."""
+    from .precision import KeepFp32Error, check_keep
+
+    if opts.keep_fp32 and not opts.float16:
+        raise KeepFp32Error(f"keep_fp32={list(opts.keep_fp32)}: layers are kept in fp32 only "
+                            "in an fp16 network; add float16=true (--float16). Nothing was "
+                            "written.")
+    check_keep(graph, opts.keep_fp32)
 
 
 def build_engine(graph: Any, trt: TrtModule, opts: TensorRTOptions,
