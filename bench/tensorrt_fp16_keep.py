@@ -7,8 +7,8 @@ filter convolutions, magnitudes) and the log of it, normalized by its minimum an
 which follow the spectrogram's noise floor; half rounding anywhere in that front end raises
 the floor. The automatic error check (``targets/tensorrt/precision.py``) flags the log but
 cannot fix it by keeping its producers. This compiles nmp for TensorRT with ``float16`` and
-``keep_float`` naming the layers whose source layer lies under each prefix below (the
-compiled graph's value names), through the stand-in (``tests/support/trt_zoo.py``
+``keep_float`` patterns (``--keep-float 'model_1/cq_t2010v2_1/*'``) naming the layers whose
+source layer lies under each prefix below, through the stand-in (``tests/support/trt_zoo.py``
 ``run_case``, as the zoo runs fp16), and prints the error against the float reference
 (max |fp16 - float| over the largest reference output) on seeded uniform inputs.
 
@@ -28,17 +28,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.quiet import quiet_fds  # noqa: E402
 
 CASE = "basic_pitch_nmp.onnx"
-#: what is kept fp32, by source-layer prefix ("" keeps every layer)
+#: what is kept fp32: --keep-float names and patterns ("*" keeps every layer)
 SETS = {
     "nothing": (),
-    "CQT front end": ("model_1/cq_t2010v2_1/",),
-    "CQT front end + normalized log": ("model_1/cq_t2010v2_1/", "model_1/normalized_log_1/"),
-    "every layer": ("",),
+    "CQT front end": ("model_1/cq_t2010v2_1/*",),
+    "CQT front end + normalized log": ("model_1/cq_t2010v2_1/*", "model_1/normalized_log_1/*"),
+    "every layer": ("*",),
 }
 
 
 def main() -> int:
-    from tests.support.trt_zoo import cases, layer_names, run_case
+    from tests.support.trt_zoo import cases, run_case
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
@@ -48,8 +48,7 @@ def main() -> int:
     case = next(c for c in cases() if c.id == CASE)
     print(f"| kept in fp32 | layers kept | {' | '.join(f'seed {s}' for s in args.seeds)} |")
     print(f"|---|---|{'---|' * len(args.seeds)}")
-    for label, prefixes in SETS.items():
-        names = layer_names(case, prefixes) if prefixes else []
+    for label, names in SETS.items():
         errs = []
         for seed in args.seeds:
             with quiet_fds():
@@ -59,7 +58,7 @@ def main() -> int:
                 return 1
             errs.append(f"{row.err_ref:.2g}")
             kept = row.fp32_kept
-        print(f"| {label} | {kept} | {' | '.join(errs)} |", flush=True)
+        print(f"| {label} (`{' '.join(names) or '-'}`) | {kept} | {' | '.join(errs)} |", flush=True)
     return 0
 
 

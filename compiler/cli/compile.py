@@ -103,9 +103,9 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     g8.add_argument("--percentile", type=float, default=99.99, metavar="P",
                     help="the percentile for --method percentile (default: 99.99)")
     g8.add_argument("--keep-float", metavar="NAME", action="append", default=[],
-                    help="keep this layer (source layer name or IR value name) in float; "
-                         "repeatable (mixed precision); with --float16 for TensorRT (no "
-                         "--int8): keep it in fp32")
+                    help="keep this layer (source layer name or IR value name; *, ? and [...] "
+                         "make a pattern) in float; repeatable (mixed precision); with "
+                         "--float16 for TensorRT (no --int8): keep it in fp32")
     g8.add_argument("--int8-io", action="store_true",
                     help="make the model's quantized inputs and outputs int8 tensors "
                          "(default: float, with QUANTIZE/DEQUANTIZE inside)")

@@ -56,7 +56,8 @@ Contract (docs/notes: the INT8 contract; summarized here):
 * The spec's ``fixed_output`` pins outputs (TFLite: sigmoid and softmax ``(1/256, -128)``,
   tanh ``(1/128, 0)``, as its int8 kernels require).
 * ``keep_float`` names stay float: a name matches a node's source layer (any entry of
-  ``node.source``) or its first output's value name. Unknown names are an error.
+  ``node.source``) or its first output's value name, a name with ``*``/``?``/``[...]`` as a
+  pattern (:mod:`compiler.layer_names`). A name or pattern matching nothing is an error.
 * Inserted nodes carry ``source`` = their producer's (the consumer's for weights).
 * Ops the spec does not quantize (not in its ``ops``, a fused activation its kernels do not
   apply, a ``const_inputs`` operand that is not constant), ops in subgraphs and ops with
@@ -80,6 +81,7 @@ from compiler.errors import InferccError, join_names
 from compiler.ir.graph import CONST, Graph, Node, Value, is_sparse
 from compiler.ir.rewrite import reorder
 from compiler.ir.types import DType, QuantParams, TensorType
+from compiler.layer_names import matching
 from compiler.ops.registry import schema_or_raise
 from compiler.quantization.spec import QuantSpec, QuantSpecError, spec_for
 
@@ -299,10 +301,7 @@ class _Planner:
         self.read: set[int] = set()             # activations a quantized op reads
 
     def kept(self, node: Node) -> bool:
-        names = set(node.source)
-        if node.outputs:
-            names.add(node.outputs[0].name)
-        hit = names & self.keep
+        hit = matching(node, self.keep)
         self.matched |= hit
         return bool(hit)
 

@@ -33,8 +33,8 @@ The user can keep layers in fp32 by name (``keep``: the ``keep_fp32`` option, ``
 compile --float16 --keep-float NAME``) where the checks above do not catch the harm fp16
 does (a quantity whose error grows over several half layers, none of which amplifies it
 alone: a log-spectrogram). A name matches a node as the quantize pass's ``keep_float``
-does: any entry of its source layers or its first output's value name
-(:func:`matches_keep`). A name that matches no layer is a :class:`KeepFp32Error`.
+does: any entry of its source layers or its first output's value name, or a wildcard
+pattern over them (:func:`compiler.layer_names.matching`). A name that matches no layer is a :class:`KeepFp32Error`.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from compiler.errors import InferccError
 from compiler.interpreter import Interpreter
 from compiler.ir.graph import CONST, Graph, Node
 from compiler.ir.types import DType
+from compiler.layer_names import matching
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +69,13 @@ class KeepFp32Error(InferccError):
     """A layer name given to keep in fp32 matches no layer of the graph."""
 
 
-def matches_keep(node: Node, keep: Collection[str]) -> set[str]:
-    """The names of ``keep`` that name ``node``: one of its source layers or its first
-    output's value name (how ``keep_float`` names layers for the quantize pass)."""
-    names = set(node.source)
-    if node.outputs:
-        names.add(node.outputs[0].name)
-    return names & set(keep)
-
-
 def check_keep(graph: Graph, keep: Collection[str]) -> None:
     """Raise :class:`KeepFp32Error` naming every entry of ``keep`` no layer of ``graph``
-    matches (:func:`matches_keep`); run before anything is built or written."""
+    matches (:func:`compiler.layer_names.matching`); run before anything is built or written."""
     unknown = set(keep)
     for node in graph.nodes:
         if node.op != CONST:
-            unknown -= matches_keep(node, unknown)
+            unknown -= matching(node, unknown)
     if unknown:
         raise KeepFp32Error(
             f"--keep-float / keep_fp32: no layer of graph '{graph.name}' has source layer or "
@@ -130,7 +122,7 @@ def plan_fp16(graph: Graph,
     ``feeds``: sample inputs by graph input name, one feed dict or several (a value's peak
     is its largest over all of them); default :func:`sample_feeds`. ``error_bound``: the
     error check on the first sample (None: the range check alone). ``keep``: layer names
-    the user keeps in fp32 (:func:`matches_keep`; an unknown one is a
+    the user keeps in fp32 (:func:`compiler.layer_names.matching`; an unknown one is a
     :class:`KeepFp32Error`); the automatic checks run with those layers already fp32.
     """
     check_keep(graph, keep)
@@ -170,7 +162,7 @@ def plan_fp16(graph: Graph,
     for node in graph.nodes:
         if node.op == CONST:
             continue
-        named = matches_keep(node, keep)
+        named = matching(node, keep)
         if named:
             why[node.outputs[0].name] = (f"kept in fp32 by the user (--keep-float "
                                          f"{', '.join(sorted(named))})")

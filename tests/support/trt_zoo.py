@@ -207,26 +207,6 @@ def _worst(got: Sequence[np.ndarray], want: Sequence[np.ndarray], floor: float) 
     return max(errs) if errs else 0.0
 
 
-def layer_names(case: Case, prefixes: Sequence[str]) -> list[str]:
-    """The value names of the layers of ``case``'s graph as the tensorrt target compiles it
-    (its default pipeline) whose source layer starts with one of ``prefixes`` ("" matches
-    every layer): ``keep_float`` names for :func:`run_case`."""
-    import compiler
-    from compiler.compile import compile_pipeline
-    from compiler.pass_manager import PassManager
-    from targets import get_target
-
-    with tempfile.TemporaryDirectory(prefix="trt_zoo_") as work:
-        model, opts, _ = case.model(Path(work))
-        shapes = INPUT_SHAPES.get(case.id)
-        if shapes:
-            opts = {**opts, "input_shapes": {**opts.get("input_shapes", {}), **shapes}}
-        graph = compiler.load(model, **opts)
-    PassManager(compile_pipeline(get_target("tensorrt"))).run(graph)
-    return [n.outputs[0].name for n in graph.nodes if n.op != "const"
-            and any(s.startswith(tuple(prefixes)) for s in (n.source or [n.outputs[0].name]))]
-
-
 def run_case(case: Case, precision: str, tmp: Path | None = None,
              keep_float: Sequence[str] = (), seed: int = 0) -> Row:
     """Load, compile through the stand-in, execute and compare one case at one precision.

@@ -350,6 +350,14 @@ def test_keep_float_and_errors(float_graph, stats):
     assert kept.input(0).producer.op == "dequantize"  # reads the dq value of its input
     with pytest.raises(QuantizeError, match="no_such_layer"):
         quantize_graph(float_graph.copy(), stats, keep_float=["no_such_layer"])
+    # a pattern keeps every layer it matches, as exact names do
+    g3 = float_graph.copy()
+    convs = {n.source[0] for n in g3.nodes if n.op == "conv" and n.source}
+    s3 = quantize_graph(g3, stats, keep_float=["conv*"])
+    assert convs and convs <= set(s3.kept), (convs, s3.kept)
+    assert not [n for n in g3.nodes if n.op == "conv" and n.input(1).producer.op != "const"]
+    with pytest.raises(QuantizeError, match="no_such"):
+        quantize_graph(float_graph.copy(), stats, keep_float=["no_such*"])
     partial = CalibrationStats(stats.graph_name, stats.num_samples, stats.bins,
                                {k: v for k, v in stats.tensors.items() if k != "logits"})
     g2 = float_graph.copy()
