@@ -172,14 +172,19 @@ def build_engine(graph: Any, trt: TrtModule, opts: TensorRTOptions,
                  ) -> tuple[bytes, dict[str, DeployedTensor], list[tuple[str, str, str]]]:
     """The serialized engine of ``graph``, its tensor map (IR value -> engine tensor) and
     its layer notes (``("fp32", layer, why)`` for each layer an fp16 network keeps in fp32,
-    ``("sparse", layer, why)`` for each layer with 2:4 sparse weights). Dynamic inputs get
-    one optimization profile from ``opts.shape_ranges`` (run :func:`preflight.check` with
-    them first)."""
+    ``("sparse", layer, why)`` for each layer with 2:4 sparse weights; after the build,
+    ``("sparse tactic", layer, ...)`` for each layer TensorRT picked a sparse implementation
+    for and ``("int8", engine layer, format)`` for each engine layer running int8 kernels,
+    from :mod:`.build_log`). Dynamic inputs get one optimization profile from
+    ``opts.shape_ranges`` (run :func:`preflight.check` with them first)."""
+    from .build_log import (
+        engine_information, int8_layers, recording_logger, sparse_layers,
+    )
     from .network import build_network
     from .precision import sample_feeds
     from .sparsity import qualifying
 
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger, build_log = recording_logger(trt)
     builder = trt.Builder(logger)
     ranges = profile_ranges(graph, opts.ranges())
     samples = opts.samples
@@ -191,6 +196,9 @@ def build_engine(graph: Any, trt: TrtModule, opts: TensorRTOptions,
     sparse = qualifying(graph)
     notes += [("sparse", s.layer, s.why) for s in sparse]
     config = builder.create_builder_config()
+    # layer formats and tactics in the engine, for the int8 report below (and for users'
+    # own engine inspection); layer parameters only, no weights
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
     if opts.workspace_mib is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, opts.workspace_mib << 20)
     if sparse:
@@ -203,13 +211,26 @@ def build_engine(graph: Any, trt: TrtModule, opts: TensorRTOptions,
                                "Nothing was written.")
     blob = builder.build_serialized_network(network, config)
     if blob is None:
-        raise EngineBuildError(f"{graph.name}: TensorRT could not build the engine; its log "
-                               "above says which layer it refused. Nothing was written.")
+        said = " ".join(build_log.errors()[-3:])
+        raise EngineBuildError(f"{graph.name}: TensorRT could not build the engine"
+                               f"{': ' + said if said else '; its log above says why'}. "
+                               "Nothing was written.")
+    data = bytes(memoryview(blob))
+    _, picked = sparse_layers(build_log)
+    notes += [("sparse tactic", layer, "TensorRT picked a 2:4 sparse implementation")
+              for layer in picked]
+    info = engine_information(trt, data, logger)
+    if info is None:
+        log.warning("%s: the engine could not be read back to list its int8 layers",
+                    graph.name)
+    else:
+        notes += [("int8", layer, f"runs int8 kernels ({fmt})")
+                  for layer, fmt in int8_layers(info)]
     types = {v.name: v.type for v in graph.values()}
     tensors = {name: DeployedTensor(name=t.name, perm=tuple(range(len(t.shape))),
                                     dtype=types[name].dtype.numpy.name if name in types else "")
                for name, t in ctx.tensors.items()}
-    return bytes(memoryview(blob)), tensors, notes
+    return data, tensors, notes
 
 
 def _build_elsewhere(output: str | os.PathLike[str], shapes: str = "") -> str:

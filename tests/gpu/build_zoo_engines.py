@@ -6,18 +6,19 @@ precision it:
 
 1. compiles the model with ``--target tensorrt`` to the TensorRT-profile ONNX
    (``infercc compile MODEL --target tensorrt [--int8 ...] -o NAME.onnx``);
-2. builds an engine from infercc's own network (``targets.tensorrt.network.build_network``)
-   with a verbose logger and detailed profiling verbosity, and, through TensorRT's ONNX
-   parser, one from the profile ONNX (``trtexec --onnx=NAME.onnx --stronglyTyped`` too when
+2. builds an engine with infercc's own engine build (``targets.tensorrt.target.build_engine``,
+   detailed profiling verbosity), and, through TensorRT's ONNX parser, one from the profile
+   ONNX (``trtexec --onnx=NAME.onnx --stronglyTyped`` too when
    ``trtexec`` is on PATH);
 3. runs each engine with infercc's ``tensorrt`` executor (TensorRT's Python runtime, device
    buffers through torch.cuda) on one seeded input and compares it with onnxruntime on the
    profile ONNX;
-4. greps the builder's verbose log and the engine inspector for layers that chose int8 or
-   sparse tactics.
+4. lists the engine layers running int8 kernels (engine inspector) and those TensorRT
+   picked a sparse implementation for (build log), as ``targets.tensorrt.build_log`` reads
+   them, and counts the int8/sparse lines of trtexec's verbose log.
 
 It prints one table row per model, precision and engine path (max |error| over the largest
-reference magnitude), and writes the logs under ``--out``. Exit status: 0 when every engine
+reference magnitude), and writes the engines and those layer lists under ``--out``. Exit status: 0 when every engine
 built and matched within ``--tolerance``, 1 otherwise, 2 when TensorRT or a GPU is missing.
 
     PYTHONPATH=$PWD python3 tests/gpu/build_zoo_engines.py --out /tmp/zoo-engines
@@ -64,6 +65,7 @@ ZOO = (
     ZooModel("hand", "tflite/mediapipe/hand_landmark_lite.tflite"),
 )
 
+#: trtexec's verbose lines about int8 or sparse choices (its log is text only)
 TACTIC_LINE = re.compile(r"(?i)(int8|sparse|sparsity)")
 
 
@@ -71,8 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Build TensorRT engines for the infercc model zoo (infercc's network and "
                     "the TensorRT-profile ONNX through TensorRT's parser), run them with "
-                    "TensorRT's Python runtime against onnxruntime, and grep the verbose "
-                    "build log for int8 and sparse tactic choices. Needs `import tensorrt` "
+                    "TensorRT's Python runtime against onnxruntime, and list the layers "
+                    "running int8 kernels or sparse tactics. Needs `import tensorrt` "
                     "and a CUDA GPU.")
     p.add_argument("--models", type=Path, default=MODELS,
                    help=f"folder of the shared models (default {MODELS})")
@@ -87,27 +89,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "fp32 (default 1e-2: TensorRT may pick TF32 tactics); int8 is "
                         "reported, not judged")
     p.add_argument("--out", type=Path, default=Path("zoo-engines"),
-                   help="where the profile ONNX, engines and verbose logs go")
+                   help="where the profile ONNX, engines and int8/sparse layer lists go")
     p.add_argument("--verbose-log", action="store_true",
-                   help="also print every int8/sparse line of the verbose build logs")
+                   help="also print each layer running int8 kernels or a sparse tactic")
     p.add_argument("--workspace-mib", type=int, default=None,
                    help="builder workspace limit in MiB (default TensorRT's)")
     return p.parse_args(argv)
-
-
-class _Logger:
-    """A TensorRT ILogger that keeps every line (verbose) for grepping."""
-
-    def __init__(self, trt: Any):
-        class Keep(trt.ILogger):  # type: ignore[misc,name-defined]
-            def __init__(self) -> None:
-                trt.ILogger.__init__(self)
-                self.lines: list[str] = []
-
-            def log(self, severity: Any, msg: str) -> None:
-                self.lines.append(f"[{severity.name}] {msg}")
-
-        self.impl = Keep()
 
 
 def _inputs(graph: Any, seed: int = 0) -> list[Any]:
@@ -130,38 +117,32 @@ def _run_engine(blob: bytes, feeds: list[Any]) -> list[Any]:
     return [out[n] for n in ex.output_names]
 
 
-def _config(trt: Any, builder: Any, args: argparse.Namespace) -> Any:
-    config = builder.create_builder_config()
-    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
-    if args.workspace_mib is not None:
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, args.workspace_mib << 20)
-    return config
+def _kernel_notes(trt: Any, blob: bytes, log: Any, record: Any) -> list[str]:
+    """The engine layers running int8 kernels (engine inspector) and those TensorRT picked a
+    sparse implementation for (build log), as infercc's engine build reports them."""
+    from targets.tensorrt.build_log import engine_information, int8_layers, sparse_layers
 
-
-def _tactic_layers(trt: Any, blob: bytes) -> list[str]:
-    """Engine-inspector lines of layers that run int8 or sparse kernels."""
-    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-    engine = runtime.deserialize_cuda_engine(blob)
-    info = engine.create_engine_inspector().get_engine_information(
-        trt.LayerInformationFormat.ONELINE)
-    return [line for line in info.splitlines() if TACTIC_LINE.search(line)]
+    info = engine_information(trt, blob, log)
+    int8 = [f"int8 {name}: {fmt}" for name, fmt in int8_layers(info)] if info else []
+    return int8 + [f"sparse tactic {name}" for name in sparse_layers(record)[1]]
 
 
 def build_from_network(trt: Any, graph: Any, args: argparse.Namespace) -> tuple[bytes, list[str]]:
-    from targets.tensorrt.network import build_network
-    from targets.tensorrt.target import TensorRTOptions
+    """infercc's own engine build (``targets.tensorrt.target.build_engine``), with its
+    int8 and sparse-tactic notes as the lines to print."""
+    from targets.tensorrt.target import TensorRTOptions, build_engine
 
-    log = _Logger(trt).impl
-    builder = trt.Builder(log)
-    network, _ = build_network(graph, trt, TensorRTOptions(), builder=builder)
-    blob = builder.build_serialized_network(network, _config(trt, builder, args))
-    if blob is None:
-        raise RuntimeError("build failed:\n" + "\n".join(log.lines[-20:]))
-    return bytes(memoryview(blob)), log.lines
+    blob, _, notes = build_engine(graph, trt, TensorRTOptions(workspace_mib=args.workspace_mib))
+    return blob, [f"{kind} {layer}: {why}" for kind, layer, why in notes
+                  if kind in ("int8", "sparse tactic")]
 
 
 def build_from_onnx(trt: Any, onnx_path: Path, args: argparse.Namespace) -> tuple[bytes, list[str]]:
-    log = _Logger(trt).impl
+    """An engine through TensorRT's own ONNX parser from the profile ONNX, and the same
+    int8 / sparse-tactic lines as :func:`build_from_network` gives."""
+    from targets.tensorrt.build_log import recording_logger
+
+    log, record = recording_logger(trt)
     builder = trt.Builder(log)
     flag = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flag)
@@ -169,10 +150,15 @@ def build_from_onnx(trt: Any, onnx_path: Path, args: argparse.Namespace) -> tupl
     if not parser.parse_from_file(str(onnx_path)):
         errs = [str(parser.get_error(i)) for i in range(parser.num_errors)]
         raise RuntimeError("ONNX parser: " + "; ".join(errs))
-    blob = builder.build_serialized_network(network, _config(trt, builder, args))
+    config = builder.create_builder_config()
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    if args.workspace_mib is not None:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, args.workspace_mib << 20)
+    blob = builder.build_serialized_network(network, config)
     if blob is None:
-        raise RuntimeError("build failed:\n" + "\n".join(log.lines[-20:]))
-    return bytes(memoryview(blob)), log.lines
+        raise RuntimeError("build failed: " + " ".join(record.errors()[-5:]))
+    data = bytes(memoryview(blob))
+    return data, _kernel_notes(trt, data, log, record)
 
 
 def run_trtexec(onnx_path: Path, engine: Path) -> tuple[bool, list[str]]:
@@ -259,18 +245,17 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{m.name:<12} {prec:<5} {label:<12} {'-':>10} {'-':>18}  {e}")
                     failed += 1
                     continue
-                log_path = stem.with_suffix(f".{label.replace(' ', '_')}.log")
-                log_path.write_text("\n".join(lines))
+                notes_path = stem.with_suffix(f".{label.replace(' ', '_')}.kernels.txt")
+                notes_path.write_text("\n".join(lines))
                 stem.with_suffix(f".{label.replace(' ', '_')}.engine").write_bytes(blob)
-                tactic = _tactic_layers(trt, blob)
+                tactic = lines
                 err = _max_rel_error(got, want)
                 ok = prec != "fp32" or err <= args.tolerance
                 failed += not ok
                 print(f"{m.name:<12} {prec:<5} {label:<12} {err:>10.2e} {len(tactic):>18}  "
                       f"{'ok' if ok else 'TOO FAR'} ({time.perf_counter() - t0:.1f}s)")
                 if args.verbose_log:
-                    for line in tactic + [x for x in lines if TACTIC_LINE.search(x)
-                                          and "Tactic" in x]:
+                    for line in tactic:
                         print(f"    {line}")
             ok, lines = run_trtexec(onnx_path, stem.with_suffix(".trtexec.engine"))
             if lines:

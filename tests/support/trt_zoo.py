@@ -87,10 +87,12 @@ class Row:
 
 
 class _Recorded:
-    """What the stand-in builder was asked to build: the network and the builder config."""
+    """What the stand-in builder was asked to build: the network, the builder config and
+    the builder's logger."""
 
     network: Any = None
     config: Any = None
+    logger: Any = None  # the logger the builder was created with
 
 
 def _standin_module(recorded: _Recorded) -> Any:
@@ -104,6 +106,7 @@ def _standin_module(recorded: _Recorded) -> Any:
         def build_serialized_network(self, network: Any, config: Any) -> bytes:
             config._check(network)  # what the stand-in checks before it refuses to build
             recorded.network, recorded.config = network, config
+            recorded.logger = self.logger
             return b""
 
     module = types.ModuleType("tensorrt_standin_recording")

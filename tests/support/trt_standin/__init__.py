@@ -31,13 +31,15 @@ from ._network import (
     IPoolingLayer, IQuantizeLayer,
     IReduceLayer, IResizeLayer, ISelectLayer, IShapeLayer, IShuffleLayer, ISliceLayer,
     ISoftMaxLayer, ISqueezeLayer, ITensor, ITopKLayer, IUnaryLayer, IUnsqueezeLayer, Logger,
+    Runtime,
 )
 from ._types import (
     ActivationType, BuilderFlag, DataType, Dims, Dims2, Dims3, Dims4, DimsHW,
-    ElementWiseOperation, GatherMode, MemoryPoolType, InterpolationMode, LayerType,
+    ElementWiseOperation, GatherMode, MemoryPoolType, InterpolationMode, LayerInformationFormat,
+    LayerType,
     MatrixOperation, NetworkDefinitionCreationFlag,
-    PaddingMode, Permutation, PoolingType, ReduceOperation, ResizeCoordinateTransformation,
-    ResizeRoundMode, ResizeSelector, SampleMode, StandinError, TopKOperation, UnaryOperation,
+    PaddingMode, Permutation, PoolingType, ProfilingVerbosity, ReduceOperation,
+    ResizeCoordinateTransformation, ResizeRoundMode, ResizeSelector, SampleMode, StandinError, TopKOperation, UnaryOperation,
     Weights, nptype, volume,
 )
 
@@ -66,9 +68,9 @@ __all__ = [
     "IPaddingLayer", "IParametricReLULayer", "IPoolingLayer", "IQuantizeLayer", "IReduceLayer",
     "IResizeLayer", "ISelectLayer", "IShapeLayer", "IShuffleLayer", "ISliceLayer",
     "ISoftMaxLayer", "ISqueezeLayer", "ITensor", "ITopKLayer", "IUnaryLayer", "IUnsqueezeLayer",
-    "InterpolationMode", "LayerType",
+    "InterpolationMode", "LayerInformationFormat", "LayerType",
     "Logger", "MatrixOperation", "NetworkDefinitionCreationFlag", "PaddingMode", "Permutation",
-    "PoolingType", "ReduceOperation", "ResizeCoordinateTransformation", "ResizeRoundMode",
+    "PoolingType", "ProfilingVerbosity", "Runtime", "ReduceOperation", "ResizeCoordinateTransformation", "ResizeRoundMode",
     "ResizeSelector", "SampleMode", "StandinError", "TopKOperation", "UnaryOperation", "Weights",
     "attributes", "execute", "nptype", "summary", "volume",
 ]

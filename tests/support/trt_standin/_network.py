@@ -16,6 +16,7 @@ refuses them in strongly-typed networks.
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -27,8 +28,8 @@ from ._types import (
     PYTHON_API, ActivationType, BuilderFlag, DataType, Dims, ElementWiseOperation, GatherMode,
     InterpolationMode, LayerType, MatrixOperation, NetworkDefinitionCreationFlag, PaddingMode,
     Permutation,
-    PoolingType, ReduceOperation, ResizeCoordinateTransformation, ResizeRoundMode, ResizeSelector,
-    SampleMode, StandinError, TopKOperation, UnaryOperation, Weights, as_dims, as_weights,
+    PoolingType, ProfilingVerbosity, ReduceOperation, ResizeCoordinateTransformation,
+    ResizeRoundMode, ResizeSelector, SampleMode, StandinError, TopKOperation, UnaryOperation, Weights, as_dims, as_weights,
     datatype_of, nptype,
 )
 
@@ -39,8 +40,14 @@ STRONGLY_TYPED_RULE = "strongly typed networks take types from their inputs"
 
 
 class ILogger:
-    class Severity:
-        INTERNAL_ERROR, ERROR, WARNING, INFO, VERBOSE = range(5)
+    class Severity(enum.IntEnum):
+        """Named and ordered as the binding's (``INTERNAL_ERROR`` 0 ... ``VERBOSE`` 4)."""
+
+        INTERNAL_ERROR = 0
+        ERROR = 1
+        WARNING = 2
+        INFO = 3
+        VERBOSE = 4
 
 
 class Logger(ILogger):
@@ -58,6 +65,21 @@ class Logger(ILogger):
     def log(self, severity: int, msg: str) -> None:
         if severity <= self.min_severity:
             log.info("trt[%s] %s", severity, msg)
+
+
+class Runtime:
+    """``tensorrt.Runtime(logger)``: the stand-in builds no engine, so nothing it is given is
+    one; ``deserialize_cuda_engine`` answers as TensorRT does for such data: it logs an error
+    and returns None (Runtime page of the Python API)."""
+
+    def __init__(self, logger: ILogger) -> None:
+        self.logger = logger
+
+    def deserialize_cuda_engine(self, serialized_engine: Any) -> None:
+        log_to = getattr(self.logger, "log", None)
+        if log_to is not None:
+            log_to(ILogger.Severity.ERROR, "the stand-in has no engines to deserialize")
+        return None
 
 
 class Builder:
@@ -165,6 +187,7 @@ class IBuilderConfig:
     def __init__(self) -> None:
         self.flags = 0
         self.max_aux_streams = -1
+        self.profiling_verbosity = ProfilingVerbosity.LAYER_NAMES_ONLY
         self.builder_optimization_level = 3
         self._pools: dict[Any, int] = {}
         self._profiles: list[IOptimizationProfile] = []

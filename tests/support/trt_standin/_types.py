@@ -83,6 +83,8 @@ BuilderFlag = _members(
 MemoryPoolType = _members(
     "MemoryPoolType",
     "WORKSPACE DLA_MANAGED_SRAM DLA_LOCAL_DRAM DLA_GLOBAL_DRAM TACTIC_DRAM TACTIC_SHARED_MEMORY")
+ProfilingVerbosity = _members("ProfilingVerbosity", "LAYER_NAMES_ONLY NONE DETAILED")
+LayerInformationFormat = _members("LayerInformationFormat", "ONELINE JSON")
 LayerType = _members(
     "LayerType",
     "CONVOLUTION ACTIVATION POOLING LRN SCALE SOFTMAX DECONVOLUTION CONCATENATION ELEMENTWISE "
