@@ -6,26 +6,12 @@ docs/tensorrt.md quotes): ``compiler.compile(..., target="tensorrt")`` with the 
 answered by the stand-in, the network executed in numpy on one seeded input. Errors are
 max |stand-in - reference| / max(max |reference|, the case's floor).
 
-Bounds, from ``python3 bench/tensorrt_zoo.py`` (measured figures in docs/tensorrt.md, "The zoo
-through the stand-in"), set above the largest measured value:
-
-* fp32 vs the reference interpreter: 1e-5 (measured <= 3.7e-6), 2e-4 for basic-pitch
-  (5.8e-5: its 1-D convolutions sum long windows in another order); vs the source framework
-  1e-5 (<= 4.3e-6), 2e-4 for basic-pitch (3.3e-5) and PP-OCRv4 det (1.0e-4 over a floor of
-  1e-3: a sigmoid map near 0 on noise).
-* fp16 vs the float reference: 5e-3 (<= 3.9e-3), 2e-2 for basic-pitch (1.0e-2).
-* int8 vs the fake-quant reference (the interpreter on the quantized graph), layer by layer
-  (each node's kernel on the stand-in's own input values): 1e-5 (measured <= 1.4e-6). At the
-  outputs, end to end: 1e-5 where no rounding tips (measured 0 to 1.1e-7); wider where a
-  float32 sum in another order lands an activation on the other side of a rounding boundary
-  of the next quantize (one int8 step) and that step propagates through the layers after it
-  (:data:`INT8_WIDER`; the layer-by-layer figure shows the converters are not the cause).
-  int8 vs float: output SQNR in dB, bound per model about 6 dB under the measured value
-  (:data:`MIN_SQNR`), on one input outside the 8 calibration samples.
-
-Models refused by infercc or by the pre-flight are listed in :data:`REFUSED` with the reason;
-such a model is an xfail that checks its reason, and one that builds now fails, so the dict
-stays true.
+Bounds: the constants below, each set above the largest value measured with
+``python3 bench/tensorrt_zoo.py``; the measured figures and what they mean are in
+docs/tensorrt.md, "The zoo through the stand-in" (one home). int8 is compared with the
+fake-quant reference (the interpreter on the quantized graph) at the outputs and layer by
+layer (each node's kernel on the stand-in's own input values), and as output SQNR against
+the float model on one input outside the 8 calibration samples.
 """
 
 from __future__ import annotations
