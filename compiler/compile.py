@@ -38,7 +38,7 @@ Contract of :func:`compile`:
   ``int8`` is those sample inputs, read as calibration data is (up to
   :data:`FP16_MAX_SAMPLES`; saved statistics are refused); without it the target draws
   seeded random inputs and logs that it did. ``keep_float`` without ``int8`` names layers
-  such a target keeps in fp32 (its ``keep_fp32`` option; see :func:`takes_fp16_keep`).
+  such a target keeps in fp32 (its ``keep_fp32`` option; see :func:`takes_fp16`).
 * Accuracy (int8 only, needs calibration *data*): ``report=True`` compares every quantized
   activation with float on (up to 32 of) the calibration samples
   (:func:`compiler.quantization.report.layer_report`); ``keep_sensitive=N`` keeps the N most
@@ -199,7 +199,7 @@ def compile(  # noqa: A001 - the public name is compiler.compile
 ) -> CompileResult:
     """Load ``model``, run the pipeline over it and emit it for ``target`` (see the module
     doc)."""
-    from targets import TargetOptionError, resolve_target
+    from targets import resolve_target
 
     from .layout import check_layout
 
@@ -208,22 +208,20 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     given = {k: v for k, v in (("float16", float16), ("io_dtype", io_dtype))
              if v != {"float16": False, "io_dtype": "float"}[k]}
     samples = None
-    if not int8 and calibration is not None and takes_fp16_samples(tgt.options(spec, **given)):
+    if not int8 and calibration is not None \
+            and takes_fp16(tgt.options(spec, **given), "samples"):
         samples, calibration = calibration, None  # the sample inputs of an fp16 build
         if saved_statistics(samples) is not None:
             raise Int8OptionError("float16 builds read sample inputs; pass calibration data, "
                                   "not saved statistics")
     keep_fp32: tuple[str, ...] = ()
-    if not int8 and keep_float and takes_fp16_keep(tgt.options(spec, **given)):
+    if not int8 and keep_float and takes_fp16(tgt.options(spec, **given), "keep_fp32"):
         keep_fp32, keep_float = tuple(keep_float), ()  # layers the fp16 build keeps fp32
     _check_int8_options(tgt, int8, calibration, method, keep_float, given)
     options = tgt.options(spec, **given)
     kept = tuple(getattr(options, "keep_fp32", ())) + keep_fp32
     if keep_fp32:
         options = tgt.options(options, keep_fp32=kept)
-    if kept and not getattr(options, "float16", False):
-        raise TargetOptionError(f"keep_fp32={list(kept)}: layers are kept in fp32 only in an "
-                                "fp16 network; add float16=true (--float16)")
     if int8 and getattr(options, "float16", False):
         raise Int8OptionError("int8 and float16 exclude each other; pick one")
     wants_accuracy = report or keep_sensitive is not None or sqnr_budget is not None
@@ -276,7 +274,7 @@ def compile(  # noqa: A001 - the public name is compiler.compile
             graph, summary = accuracy.graph, accuracy.summary
         timings["accuracy"] = time.perf_counter() - t0
 
-    if takes_fp16_samples(options):
+    if takes_fp16(options, "samples"):
         options.samples = _fp16_samples(graph, samples, preprocess)  # type: ignore[attr-defined]
     t0 = time.perf_counter()
     emitted = tgt.emit(graph, options, output)
@@ -341,22 +339,15 @@ class _FloatGraphKeeper:
         pass
 
 
-def takes_fp16_samples(options: Any) -> bool:
-    """Whether a target with these options (float16 on) decides its fp16 layers on sample
-    inputs: its options have a ``samples`` field, which :func:`compile` fills with its data."""
+def takes_fp16(options: Any, field: str) -> bool:
+    """Whether a target with these options (float16 on) has the option ``field``: ``samples``
+    (it decides its fp16 layers on sample inputs, which :func:`compile` fills with its data)
+    or ``keep_fp32`` (it keeps layers in fp32 by name, which ``keep_float`` fills without
+    ``int8``)."""
     import dataclasses
 
     return bool(getattr(options, "float16", False)) and dataclasses.is_dataclass(options) \
-        and any(f.name == "samples" for f in dataclasses.fields(options))
-
-
-def takes_fp16_keep(options: Any) -> bool:
-    """Whether a target with these options (float16 on) keeps layers in fp32 by name: its
-    options have a ``keep_fp32`` field, which ``keep_float`` fills without ``int8``."""
-    import dataclasses
-
-    return bool(getattr(options, "float16", False)) and dataclasses.is_dataclass(options) \
-        and any(f.name == "keep_fp32" for f in dataclasses.fields(options))
+        and any(f.name == field for f in dataclasses.fields(options))
 
 
 #: sample inputs an fp16 build reads at most (each is one reference-interpreter run)

@@ -145,8 +145,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from targets import get_target, resolve_target
 
-    from ..compile import (compile_pipeline, int8_refusal, saved_statistics, takes_fp16_keep,
-                           takes_fp16_samples)
+    from ..compile import compile_pipeline, int8_refusal, saved_statistics, takes_fp16
     from ..compile import compile as compile_model
 
     if args.int8 and args.target:  # the int8 refusal says more than an extension mismatch
@@ -164,13 +163,14 @@ def run(args: argparse.Namespace) -> int:
                              f"'{target.name}' does not write ONNX (use -o OUT.onnx)")
         spec = str(target.options(spec, opset=args.opset))
     if args.shape_range:
-        spec = _with_shape_ranges(target, spec, args.shape_range)
+        spec = _with_shape_ranges(target, spec, args.shape_range, args.float16)
     if args.json and args.show_ir:
         raise UsageError("--json and --show-ir both print on stdout; pick one")
     fp16_options = target.options(spec, **({"float16": True} if args.float16 else {}))
     int8_opts = _int8_options(args, fp16_samples=bool(args.calibration) and not args.int8
-                              and takes_fp16_samples(fp16_options),
-                              fp16_keep=not args.int8 and takes_fp16_keep(fp16_options))
+                              and takes_fp16(fp16_options, "samples"),
+                              fp16_keep=not args.int8
+                              and takes_fp16(fp16_options, "keep_fp32"))
     if args.eval:
         if target.executor != "litert":
             raise UsageError("--eval runs .tflite models in LiteRT; use --target tflite")
@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     if target.name == "tensorrt" and args.output.lower().endswith(".onnx"):
         from targets.tensorrt.onnx_profile import trtexec_command
 
-        ranges = target.options(spec).ranges()  # type: ignore[attr-defined]
+        ranges = result.target_options.ranges()
         out.append(f"  build the engine where TensorRT is installed: "
                    f"{trtexec_command(result.graph, args.output, ranges)}")
     # Per-layer choices of the target (TensorRT: fp32 layers of fp16, 2:4 sparse weights).
@@ -230,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
     if target.executor == "tensorrt" and not args.no_run and result.output is not None \
             and result.output.suffix.lower() in (".engine", ".plan"):
         t0 = time.perf_counter()
-        out += _engine_run_report(args.output)
+        out += _engine_run_report(args.output, result.target_options.ranges())
         timings["run"] = time.perf_counter() - t0
     if args.eval:
         t0 = time.perf_counter()
@@ -256,8 +256,10 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _with_shape_ranges(target: Any, spec: str | None, given: list[str]) -> str:
-    """The target spec with ``--shape-range`` flags added to its ``shape_ranges``."""
+def _with_shape_ranges(target: Any, spec: str | None, given: list[str],
+                       float16: bool = False) -> str:
+    """The target spec with ``--shape-range`` flags added to its ``shape_ranges`` (and
+    ``float16`` when ``--float16`` is given, which the spec's own options may need)."""
     if target.name != "tensorrt":
         raise UsageError(f"--shape-range gives the optimization profile of a TensorRT engine "
                          f"(or of its TensorRT-profile ONNX); target '{target.name}' keeps "
@@ -265,7 +267,7 @@ def _with_shape_ranges(target: Any, spec: str | None, given: list[str]) -> str:
                          "TensorRT add --target tensorrt")
     from targets.tensorrt.profile import parse_shape_ranges
 
-    base = target.options(spec)
+    base = target.options(spec, **({"float16": True} if float16 else {}))
     try:
         parse_shape_ranges(list(base.shape_ranges) + given)
     except ValueError as e:
@@ -482,19 +484,28 @@ def _refuse_if_the_graph_fails(graph: Any, path: str, why: Exception, seed: int)
         ) from None
 
 
-def _engine_run_report(path: str, seed: int = 0) -> list[str]:
+def _engine_run_report(path: str, ranges: dict[str, Any] | None = None,
+                       seed: int = 0) -> list[str]:
     """Run the written engine once in TensorRT on seeded random inputs where the tensorrt
-    executor can run (TensorRT, torch and a CUDA GPU); elsewhere one line saying why not."""
+    executor can run (TensorRT, torch and a CUDA GPU); elsewhere one line saying why not.
+    Each input with a shape range (``ranges``, the engine's optimization profile) is fed at
+    its opt shape. The engine is written by then: an engine that refuses the run is a
+    ``(not run: ...)`` line, not an error."""
     from targets.tensorrt.runtime import unavailable_reason
 
+    from ..runtime import ExecutorError
     from .running import make_feeds, prepare, timed_runs
 
     why = unavailable_reason()
     if why is not None:
         return [f"  (not run: {why})"]
-    model = prepare(path, executor="tensorrt")
-    feeds, _, _ = make_feeds(model.inputs, None, {}, seed)
-    result, ms = timed_runs(model.open(), feeds, 1, 1)
+    given = {name: list(r.opt) for name, r in (ranges or {}).items()}
+    try:
+        model = prepare(path, executor="tensorrt")
+        feeds, _, _ = make_feeds(model.inputs, None, given, seed)
+        result, ms = timed_runs(model.open(), feeds, 1, 1)
+    except (ExecutorError, UsageError) as e:
+        return [f"  (not run: {' '.join(str(e).split())})"]
     lines = [f"  TensorRT run (seeded random inputs): {ms[0]:.2f} ms"]
     return lines + [f"  output {name}: {list(y.shape)} {y.dtype}"
                     for name, y in result.outputs.items()]

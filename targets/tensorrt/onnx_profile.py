@@ -178,13 +178,17 @@ def export_profile(graph: Graph, path: str | os.PathLike[str] | None = None, *,
 
 
 def trtexec_command(graph: Graph, path: str | os.PathLike[str],
-                    ranges: Mapping[str, ShapeRange] | None = None) -> str:
-    """The ``trtexec`` command that builds an engine from the profile at ``path``, with the
-    shape ranges of ``graph``'s dynamic inputs as ``--minShapes/--optShapes/--maxShapes``."""
-    engine = os.path.splitext(os.fspath(path))[0] + ".engine"
+                    ranges: Mapping[str, ShapeRange] | None = None,
+                    engine: str | os.PathLike[str] | None = None) -> str:
+    """The ``trtexec`` command that builds the engine ``engine`` (default: ``path`` with the
+    suffix ``.engine``) from the profile at ``path``, with the shape ranges of ``graph``'s
+    dynamic inputs as ``--minShapes/--optShapes/--maxShapes``: the one spelling of that
+    command (the CLI prints it, and a missing TensorRT's error gives it)."""
+    if engine is None:
+        engine = os.path.splitext(os.fspath(path))[0] + ".engine"
     shapes = trtexec_shapes(profile_ranges(graph, dict(ranges or {})))
     return (f"trtexec --onnx={os.fspath(path)} --stronglyTyped"
-            f"{' ' + shapes if shapes else ''} --saveEngine={engine}")
+            f"{' ' + shapes if shapes else ''} --saveEngine={os.fspath(engine)}")
 
 
 def _fold_int32_biases(model: Any) -> None:

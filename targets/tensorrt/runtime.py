@@ -19,7 +19,8 @@ Contract (see :mod:`compiler.runtime.base`):
   profile. Outputs come back as numpy arrays of the engine's type (BF16 as float32, which
   numpy lacks).
 * An engine keeps only its I/O tensors: ``capture`` may name outputs only.
-* ``device``: the CUDA device index (default 0). ``threads`` is accepted (the option all
+* ``device``: the CUDA device index (default 0); one this machine lacks is an
+  :class:`ExecutorError` naming the option. ``threads`` is accepted (the option all
   executors take) and ignored: TensorRT schedules on the GPU.
 * Where the runtime cannot run (``tensorrt`` does not import or is type stubs only, torch is
   not installed, or torch sees no CUDA device), opening it raises :class:`ExecutorError`
@@ -39,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from compiler.runtime.base import ExecutorError, RunResult, check_feeds
+
+from .api import real_tensorrt
 
 if TYPE_CHECKING:
     import tensorrt
@@ -101,17 +104,6 @@ def io_tensors(engine: tensorrt.ICudaEngine, trt: TrtModule) -> list[IOTensor]:
     return out
 
 
-def _import_tensorrt() -> tuple[TrtModule | None, str]:
-    """``(tensorrt module, "")``, or ``(None, why it cannot be used)``."""
-    try:
-        import tensorrt
-    except ImportError as e:
-        return None, f"`import tensorrt` fails ({e})"
-    if not hasattr(tensorrt, "Runtime"):
-        return None, "the installed 'tensorrt' package has no Runtime (type stubs only?)"
-    return tensorrt, ""
-
-
 def _import_torch() -> tuple[Any, str]:
     """``(torch module, "")``, or ``(None, why it cannot be used)``; typed Any so a type
     check of this module does not analyse torch."""
@@ -126,7 +118,7 @@ def _import_torch() -> tuple[Any, str]:
 
 def unavailable_reason() -> str | None:
     """Why the ``tensorrt`` executor cannot run on this machine, or None when it can."""
-    trt, why = _import_tensorrt()
+    trt, why = real_tensorrt()
     if trt is None:
         return why
     torch, why = _import_torch()
@@ -166,12 +158,17 @@ class TensorRTExecutor:
             raise ExecutorError(f"the tensorrt executor runs a serialized engine (.engine/.plan "
                                 f"path or bytes), not {type(model).__name__}; compile with "
                                 f"--target tensorrt -o model.engine first")
-        trt, why = _import_tensorrt()
+        trt, why = real_tensorrt()
         torch, why_torch = _import_torch() if trt is not None else (None, "")
         if trt is None or torch is None:
             raise _unavailable(self.label, why or why_torch)
         data = source.read_bytes() if isinstance(source, Path) else source
         self.trt, self.torch = trt, torch
+        count = int(torch.cuda.device_count())
+        if not 0 <= int(device) < count:
+            raise ExecutorError(f"{self.label}: device={device}: this machine has {count} CUDA "
+                                f"device(s), numbered 0 to {count - 1}; pass one of them",
+                                f"no CUDA device {device}")
         self.device = torch.device("cuda", int(device))
         torch.cuda.set_device(self.device)
         self._logger = trt.Logger(trt.Logger.WARNING)
@@ -184,7 +181,14 @@ class TensorRTExecutor:
                                 "was built with); rebuild it on this machine",
                                 "TensorRT cannot deserialize the engine")
         self.engine = engine
-        self.context = engine.create_execution_context()
+        context = engine.create_execution_context()
+        if context is None:  # TensorRT returns None when it cannot create one, and logs why
+            raise ExecutorError(f"{self.label}: TensorRT could not create an execution context "
+                                "for this engine (its log above says why; often the GPU has "
+                                "too little free memory for the engine's activations); free "
+                                "GPU memory or run on another device (device=N)",
+                                "TensorRT cannot create an execution context")
+        self.context = context
         self.io = io_tensors(engine, trt)
         odd = [f"{t.name} ({t.dtype})" for t in self.io if numpy_dtype(t.dtype) is None]
         if odd:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,10 +27,10 @@ from compiler.errors import InferccError
 from compiler.fileio import atomic_write
 from compiler.ir.graph import CONST, Node
 
-from ..base import DeployedTensor, EmitResult, Target, TargetOptions
+from ..base import DeployedTensor, EmitResult, Target, TargetOptionError, TargetOptions
 from . import preflight
-from .api import TrtModule
-from .profile import ShapeRange, add_profile, parse_shape_ranges, profile_ranges, trtexec_shapes
+from .api import TrtModule, real_tensorrt
+from .profile import ShapeRange, add_profile, parse_shape_ranges, profile_ranges
 
 if TYPE_CHECKING:
     from compiler.quantization.spec import QuantSpec
@@ -87,20 +88,12 @@ class TensorRTOptions(TargetOptions):
 
 
 def import_tensorrt() -> TrtModule:
-    """The real ``tensorrt`` module, or :class:`TensorRTNotInstalledError`.
-
-    ``tensorrt-stubs`` alone makes ``import tensorrt`` succeed as an empty package; that is
-    treated as not installed.
-    """
-    try:
-        import tensorrt
-    except ImportError as e:
-        raise TensorRTNotInstalledError(_NOT_INSTALLED.format(why=f"import tensorrt failed: "
-                                                                  f"{e}")) from None
-    if not hasattr(tensorrt, "Builder"):
-        raise TensorRTNotInstalledError(_NOT_INSTALLED.format(
-            why="the installed 'tensorrt' package has no Builder (type stubs only?)"))
-    return tensorrt
+    """The real ``tensorrt`` module (:func:`.api.real_tensorrt`), or
+    :class:`TensorRTNotInstalledError` saying why not."""
+    trt, why = real_tensorrt()
+    if trt is None:
+        raise TensorRTNotInstalledError(_NOT_INSTALLED.format(why=why))
+    return trt
 
 
 _NOT_INSTALLED = (
@@ -120,6 +113,21 @@ class TensorRTTarget(Target):
     executor: ClassVar[str | None] = "tensorrt"
     supports_int8: ClassVar[bool] = True
 
+    def options(self, spec: str | Mapping[str, Any] | TargetOptions | None = None,
+                **given: Any) -> TargetOptions:
+        """As :meth:`Target.options`; also refuses ``keep_fp32`` without ``float16`` (layers
+        are kept in fp32 only in an fp16 network), the one check of that rule: ``compile``
+        builds its options here before the model loads, and :meth:`emit` checks the options
+        it is handed here too. Not in ``__post_init__``: a spec may name ``keep_fp32`` while
+        ``float16`` comes in ``given`` (``--float16``)."""
+        opts = super().options(spec, **given)
+        keep = getattr(opts, "keep_fp32", ())
+        if keep and not getattr(opts, "float16", False):
+            raise TargetOptionError(f"target '{self.name}': keep_fp32={list(keep)}: layers are "
+                                    "kept in fp32 only in an fp16 network; add float16=true "
+                                    "(--float16). Nothing was written.")
+        return opts
+
     @property
     def quant_spec(self) -> QuantSpec:
         from .quant_spec import QUANT_SPEC
@@ -134,7 +142,7 @@ class TensorRTTarget(Target):
 
     def emit(self, graph: Any, options: TargetOptions | None = None,
              output: str | os.PathLike[str] | None = None) -> EmitResult:
-        opts = options if options is not None else self.Options()
+        opts = self.options(options)
         assert isinstance(opts, TensorRTOptions), opts
         _check_keep_fp32(graph, opts)
         if output is not None and Path(output).suffix.lower() == ".onnx":
@@ -145,8 +153,8 @@ class TensorRTTarget(Target):
         except TensorRTNotInstalledError as e:
             if output is None:
                 raise
-            shapes = trtexec_shapes(profile_ranges(graph, opts.ranges()))
-            raise TensorRTNotInstalledError(f"{e} {_build_elsewhere(output, shapes)}") from None
+            raise TensorRTNotInstalledError(
+                f"{e} {_build_elsewhere(graph, output, opts)}") from None
         data, tensors, notes = build_engine(graph, trt, opts)
         if output is not None:
             Path(output).parent.mkdir(parents=True, exist_ok=True)
@@ -157,14 +165,10 @@ class TensorRTTarget(Target):
 
 
 def _check_keep_fp32(graph: Any, opts: TensorRTOptions) -> None:
-    """Refuse ``keep_fp32`` without ``float16`` and names no layer matches, on every
-    machine, before TensorRT is imported."""
-    from .precision import KeepFp32Error, check_keep
+    """Refuse ``keep_fp32`` names no layer matches, on every machine, before TensorRT is
+    imported (``keep_fp32`` without ``float16`` is refused by :meth:`TensorRTTarget.options`)."""
+    from .precision import check_keep
 
-    if opts.keep_fp32 and not opts.float16:
-        raise KeepFp32Error(f"keep_fp32={list(opts.keep_fp32)}: layers are kept in fp32 only "
-                            "in an fp16 network; add float16=true (--float16). Nothing was "
-                            "written.")
     check_keep(graph, opts.keep_fp32)
 
 
@@ -233,12 +237,14 @@ def build_engine(graph: Any, trt: TrtModule, opts: TensorRTOptions,
     return data, tensors, notes
 
 
-def _build_elsewhere(output: str | os.PathLike[str], shapes: str = "") -> str:
+def _build_elsewhere(graph: Any, output: str | os.PathLike[str],
+                     opts: TensorRTOptions) -> str:
+    from .onnx_profile import trtexec_command
+
     onnx = Path(output).with_suffix(".onnx")
     return (f"To build it elsewhere, run the same `infercc compile` command with -o {onnx} "
             f"(the TensorRT-profile ONNX, written on any machine), then where TensorRT is "
-            f"installed: trtexec --onnx={onnx} --stronglyTyped"
-            f"{' ' + shapes if shapes else ''} --saveEngine={output}")
+            f"installed: {trtexec_command(graph, onnx, opts.ranges(), engine=output)}")
 
 
 def _emit_profile(graph: Any, opts: TensorRTOptions,

@@ -27,31 +27,32 @@ def through_standin(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, 
 
 
 class ProfiledNetwork:
-    """``graph`` built once with dynamic dims and the optimization profile of ``ranges``
-    (``NAME:MIN,OPT,MAX`` texts), as the engine path builds it; :meth:`run` executes it in
-    the stand-in, which refuses feeds outside the profile."""
+    """``graph`` built with dynamic dims through the engine path itself: the tensorrt
+    target's ``emit`` and ``build_engine`` (pre-flight, the fp16 plan's samples at the
+    profile's opt shape, the optimization profile from ``ranges``, ``NAME:MIN,OPT,MAX``
+    texts), with the stand-in builder recording the network and its config instead of
+    building an engine (:func:`tests.support.trt_zoo.standin_engine_build`). :meth:`run`
+    executes the network in the stand-in under that profile, refusing feeds outside it.
+    ``layer_notes`` are the build's notes (``("fp32", layer, why)`` for each layer fp16
+    keeps in fp32, ...)."""
 
     def __init__(self, graph: Graph, ranges: list[str], float16: bool = False) -> None:
-        from targets.tensorrt.precision import sample_feeds
-        from targets.tensorrt.profile import add_profile, parse_shape_ranges, profile_ranges
-        from targets.tensorrt.target import TensorRTOptions
+        from targets import get_target
+        from tests.support.trt_zoo import standin_engine_build
 
-        parsed = parse_shape_ranges(ranges)
-        check(graph, graph.name, parsed)
-        builder = trt.Builder(trt.Logger())
+        target = get_target("tensorrt")
+        opts = target.options({"float16": float16, "shape_ranges": tuple(ranges)})
+        with standin_engine_build() as built:
+            result = target.emit(graph, opts)
         self.graph = graph
-        profile = profile_ranges(graph, parsed)
-        samples = sample_feeds(graph, shapes={r.name: r.opt for r in profile})
-        self.network, self.ctx = build_network(  # type: ignore[arg-type]
-            graph, trt, TensorRTOptions(float16=float16), builder=builder,  # type: ignore[arg-type]
-            samples=samples)
-        self.config = builder.create_builder_config()
-        assert add_profile(trt, builder, self.config, profile) == 0  # type: ignore[arg-type]
-        self.profile = self.config._profiles[0]
+        self.network = built.network
+        self.tensors = result.tensor_map
+        self.layer_notes = result.layer_notes
+        (self.profile,) = built.config._profiles  # build_engine adds exactly one
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = trt.execute(self.network, dict(feeds), profile=self.profile)
-        return {v.name: out[self.ctx.tensors[v.name].name] for v in self.graph.outputs}
+        return {v.name: out[self.tensors[v.name].name] for v in self.graph.outputs}
 
 
 def reference(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -1,13 +1,14 @@
 """The ``tensorrt`` executor: registration, the errors where it cannot run, and its pure logic.
 
 No engine is run here: this machine has neither TensorRT nor a GPU, and a fake engine would
-test nothing but itself. What is checked: the registry and the CLI name the executor; where
-``import tensorrt`` fails (forced by a ``tensorrt`` module that raises ImportError, so the
-result is the same on every machine), is type stubs only, or torch sees no CUDA device,
-opening it is one ExecutorError (exit 2 from the CLI) saying what is missing and what to run
-instead; the TensorRT type -> numpy dtype table names real ``DataType`` members (read from
-the ``tensorrt-stubs`` file, the independent record of the API); and the I/O tensors are
-listed in the engine's own order.
+test nothing but itself (the fakes below only let infercc's own checks run: a device index
+the machine lacks, an engine without an execution context). What is checked: the registry
+and the CLI name the executor; where ``import tensorrt`` fails (forced by a ``tensorrt``
+module that raises ImportError, so the result is the same on every machine), is type stubs
+only, or torch sees no CUDA device, opening it is one ExecutorError (exit 2 from the CLI)
+saying what is missing and what to run instead; the TensorRT type -> numpy dtype table names
+real ``DataType`` members (read from the ``tensorrt-stubs`` file, the independent record of
+the API); and the I/O tensors are listed in the engine's own order.
 """
 
 from __future__ import annotations
@@ -78,20 +79,81 @@ def test_without_tensorrt_opening_says_what_is_missing_and_what_to_run(monkeypat
 
 
 def test_type_stubs_alone_are_not_tensorrt(monkeypatch, engine_file):
+    from targets.tensorrt.target import TensorRTNotInstalledError, import_tensorrt
+
     monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))
-    with pytest.raises(ExecutorError, match=r"has no Runtime \(type stubs only\?\)"):
+    why = "the installed 'tensorrt' package has no Builder or Runtime (type stubs only?)"
+    with pytest.raises(ExecutorError) as e:
         open_executor("tensorrt", engine_file)
+    assert e.value.reason == f"the tensorrt executor cannot run here: {why}"
+    # the engine build decides the same way, in the same words
+    with pytest.raises(TensorRTNotInstalledError) as built:
+        import_tensorrt()
+    assert f"cannot build a TensorRT engine here: {why}." in str(built.value)
 
 
 def test_without_a_cuda_device_opening_says_so(monkeypatch, engine_file):
     torch = pytest.importorskip("torch")
     fake = types.ModuleType("tensorrt")
-    fake.Runtime = object  # enough to pass the stubs check; nothing of it is called
+    fake.Builder = fake.Runtime = object  # enough to pass the stubs check; nothing is called
     monkeypatch.setitem(sys.modules, "tensorrt", fake)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert runtime.unavailable_reason().startswith("torch sees no CUDA device")
     with pytest.raises(ExecutorError, match="cannot run here: torch sees no CUDA device"):
         open_executor("tensorrt", engine_file)
+
+
+class _NoContextEngine:
+    """An engine whose ``create_execution_context`` returns None, as TensorRT's does when it
+    cannot create one (IExecutionContext creation failing, e.g. for want of GPU memory)."""
+
+    def create_execution_context(self):
+        return None
+
+
+def _fake_gpu(monkeypatch, devices: int, engine=None):
+    """A ``tensorrt`` module whose Runtime hands back ``engine`` and a torch that reports
+    ``devices`` CUDA devices: only infercc's own checks around them run."""
+    torch = pytest.importorskip("torch")
+    fake = types.ModuleType("tensorrt")
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, severity):
+            pass
+
+    class Runtime:
+        def __init__(self, logger):
+            pass
+
+        def deserialize_cuda_engine(self, data):
+            return engine
+
+    fake.Builder, fake.Logger, fake.Runtime = object, Logger, Runtime
+    monkeypatch.setitem(sys.modules, "tensorrt", fake)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: devices)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
+
+
+def test_a_device_this_machine_lacks_is_an_error_naming_the_option(monkeypatch, engine_file):
+    _fake_gpu(monkeypatch, devices=2)
+    for device in (2, -1):
+        with pytest.raises(ExecutorError) as e:
+            open_executor("tensorrt", engine_file, device=device)
+        assert str(e.value) == (f"{engine_file}: device={device}: this machine has 2 CUDA "
+                                "device(s), numbered 0 to 1; pass one of them")
+
+
+def test_an_engine_without_an_execution_context_is_an_executor_error(monkeypatch,
+                                                                     engine_file):
+    _fake_gpu(monkeypatch, devices=1, engine=_NoContextEngine())
+    with pytest.raises(ExecutorError) as e:
+        open_executor("tensorrt", engine_file)
+    assert str(e.value).startswith(f"{engine_file}: TensorRT could not create an execution "
+                                   "context for this engine")
+    assert e.value.reason == "TensorRT cannot create an execution context"
 
 
 def test_a_missing_file_and_a_graph_are_refused_before_anything_else(tmp_path):

@@ -276,6 +276,18 @@ def test_cli_engine_without_tensorrt_says_how_to_get_the_onnx_and_writes_nothing
     assert (out_dir / "res.onnx").is_file() and "target tensorrt" in r.stdout
 
 
+def test_the_trtexec_command_saves_the_engine_asked_for(tmp_path):
+    """One spelling of the command: the CLI's (engine named after the ONNX) and a missing
+    TensorRT's (the engine the user asked for, .plan included)."""
+    from targets.tensorrt.onnx_profile import trtexec_command
+
+    graph = compiler.load(str(_write_residual_onnx(tmp_path / "res.onnx")))
+    assert trtexec_command(graph, "out/res.onnx") == (
+        "trtexec --onnx=out/res.onnx --stronglyTyped --saveEngine=out/res.engine")
+    assert trtexec_command(graph, Path("out/res.onnx"), engine=Path("out/res.plan")) == (
+        "trtexec --onnx=out/res.onnx --stronglyTyped --saveEngine=out/res.plan")
+
+
 def test_gpu_script_answers_help_and_refuses_to_run_without_tensorrt(tmp_path):
     hide = tmp_path / "no_tensorrt"
     hide.mkdir()

@@ -406,6 +406,28 @@ def test_an_unknown_name_to_keep_is_an_error_naming_it():
         compiler.compile("does-not-exist.onnx", 'tensorrt{keep_fp32=["relu"]}')
 
 
+def test_keep_fp32_without_float16_is_one_option_error_wherever_options_are_made():
+    from compiler.cli.compile import _with_shape_ranges
+    from targets import TargetOptionError
+
+    t = get_target("tensorrt")
+    said = ("target 'tensorrt': keep_fp32=['relu']: layers are kept in fp32 only in an fp16 "
+            "network; add float16=true (--float16). Nothing was written.")
+    with pytest.raises(TargetOptionError) as e:
+        t.options('tensorrt{keep_fp32=["relu"]}')
+    assert str(e.value) == said
+    with pytest.raises(TargetOptionError) as e:  # options made in Python, handed to emit
+        t.emit(_cancelling(relu_between=True), TensorRTOptions(keep_fp32=("relu",)))
+    assert str(e.value) == said
+    with pytest.raises(TargetOptionError) as e:  # compile: before the model loads
+        compiler.compile("does-not-exist.onnx", 'tensorrt{keep_fp32=["relu"]}')
+    assert str(e.value) == said
+    # float16 given beside the spec (compile's keyword, the CLI's --float16) is enough
+    assert t.options('tensorrt{keep_fp32=["relu"]}', float16=True).keep_fp32 == ("relu",)
+    spec = _with_shape_ranges(t, 'tensorrt{keep_fp32=["relu"]}', ["x:1x64,2x64"], True)
+    assert t.options(spec).shape_ranges == ("x:1x64,2x64",)
+
+
 def test_keep_fp32_option_parses_and_compile_fills_it(standin_engine):
     t = get_target("tensorrt")
     opts = t.options('tensorrt{float16=true,keep_fp32=["a","b"]}')
