@@ -201,17 +201,29 @@ def convert_slice(ctx: ConversionContext, node: Node) -> None:
 
 def _slice_at_run_time(ctx: ConversionContext, node: Node, x: tensorrt.ITensor, rank: int,
                        spec: list[tuple[int, Any, Any, Any]]) -> None:
-    """A slice whose bounds depend on a dynamic dim (positive steps; the check refuses the
-    others): with D = shape(x), per axis lo = clamp(a*D + b, 0, D) for the start and hi the
-    same for the end (a = 1 for a negative index, an end past INT32_MAX is D), and
+    """A slice whose bounds depend on a dynamic dim (positive steps there; the check refuses
+    the others): with D = shape(x), per dynamic axis lo = clamp(a*D + b, 0, D) for the start
+    and hi the same for the end (a = 1 for a negative index, an end past INT32_MAX is D), and
     size = max(ceil((hi - lo) / step), 0): Python's ``slice.indices`` in shape arithmetic,
-    given to the slice layer as its start and size inputs."""
+    given to the slice layer as its start and size inputs. Static axes (any step, negative
+    ones too) take their start and size from ``slice.indices`` at build time: the run-time
+    values are multiplied by 0 there and the constants added."""
     E = ctx.trt.ElementWiseOperation
+    in_shape = _dims(node)
+    assert in_shape is not None
     a_lo, b_lo = np.zeros(rank, np.int64), np.zeros(rank, np.int64)
     a_hi, b_hi = np.ones(rank, np.int64), np.zeros(rank, np.int64)
-    step = np.ones(rank, np.int64)
+    step, arith_step = np.ones(rank, np.int64), np.ones(rank, np.int64)
+    dynamic = np.array([0 if isinstance(d, int) else 1 for d in in_shape], np.int64)
+    fixed_start = np.zeros(rank, np.int64)
+    fixed_size = np.array([d if isinstance(d, int) else 0 for d in in_shape], np.int64)
     for a, b, e, s in spec:
         b, e, step[a] = int(b), int(e), int(s)
+        if isinstance(in_shape[a], int):
+            lo, hi, st = slice(b, e, int(s)).indices(in_shape[a])
+            fixed_start[a], fixed_size[a] = lo, len(range(lo, hi, st))
+            continue
+        arith_step[a] = step[a]
         a_lo[a], b_lo[a] = (1, b) if b < 0 else (0, b)
         a_hi[a], b_hi[a] = (1, e) if e < 0 else ((1, 0) if e >= _TO_THE_END else (0, e))
     out = node.outputs[0].name
@@ -235,9 +247,16 @@ def _slice_at_run_time(ctx: ConversionContext, node: Node, x: tensorrt.ITensor, 
                const(offset, f"{suffix}_offset"), E.SUM, f"{suffix}_offset")
         return op(op(t, zero, E.MAX, f"{suffix}_low"), dims, E.MIN, suffix)
 
+    def on_static_axes(t: tensorrt.ITensor, fixed: np.ndarray,
+                       suffix: str) -> tensorrt.ITensor:
+        kept = op(t, const(dynamic, f"{suffix}_dynamic"), E.PROD, f"{suffix}_dynamic")
+        return op(kept, const(fixed, f"{suffix}_static"), E.SUM, f"{suffix}_static")
+
     lo, hi = bound(a_lo, b_lo, "start"), bound(a_hi, b_hi, "end")
-    span = op(op(hi, lo, E.SUB, "span"), const(step - 1, "round_up"), E.SUM, "span_up")
-    size = op(op(span, const(step, "step"), E.FLOOR_DIV, "count"), zero, E.MAX, "size")
+    span = op(op(hi, lo, E.SUB, "span"), const(arith_step - 1, "round_up"), E.SUM, "span_up")
+    size = op(op(span, const(arith_step, "step"), E.FLOOR_DIV, "count"), zero, E.MAX, "size")
+    lo = on_static_axes(lo, fixed_start, "start_of")
+    size = on_static_axes(size, fixed_size, "size_of")
     layer = ctx.network.add_slice(x, ctx.dims([0] * rank), ctx.dims([0] * rank),
                                   ctx.dims(step.tolist()))
     layer.set_input(1, lo)

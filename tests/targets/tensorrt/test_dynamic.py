@@ -304,7 +304,10 @@ BIG = 2**31 - 1
     ([-3], [BIG], [2], [1]),         # x[:, :, -3:]
     ([2, 1], [6, BIG], [2, 3], [2, 3]),  # a fixed end past small sizes, steps 2 and 3
     ([-4, 0], [-1, 2], [2, 0], [1, 1]),  # the batch axis sliced too
-], ids=["from_1", "to_minus_1", "last_3", "steps", "batch_too"])
+    ([1, -1], [BIG, -BIG], [2, 1], [1, -1]),  # x[:, ::-1, 1:]: a static axis reversed
+    ([1, 2], [BIG, 0], [2, 1], [1, -2]),  # x[:, 2:0:-2, 1:]
+], ids=["from_1", "to_minus_1", "last_3", "steps", "batch_too", "static_reversed",
+        "static_step_minus_2"])
 def test_a_slice_of_a_dynamic_dim_computes_its_bounds_at_run_time(starts, ends, axes, steps):
     g = _one_node("slice", ("N", 3, "H", "W"), [np.array(starts), np.array(ends),
                                                 np.array(axes), np.array(steps)])
