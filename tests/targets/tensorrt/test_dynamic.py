@@ -342,6 +342,17 @@ def test_broadcasting_a_tensor_with_two_dynamic_dims_uses_a_shape_tensor():
         np.testing.assert_array_equal(net.run(feeds)[name], reference(g, feeds)[name])
 
 
+def test_broadcasting_a_tensor_with_a_zero_dynamic_dim_keeps_it_zero():
+    """[1] ++ shape(y) with a run-time 0 in it: the 0 is a length, not a copied input dim."""
+    g = Graph("bcast")
+    x = g.add_input("x", TensorType("f32", ("B", "H", "W")))
+    y = g.add_input("y", TensorType("f32", ("H", "W")))
+    g.outputs = list(g.add_node("add", [y, x], {}, source=["add"]).outputs)
+    net = ProfiledNetwork(g, ["x:1x0x1,2x3x4,3x5x5", "y:0x1,3x4,5x5"])
+    feeds = {"x": _feed((2, 0, 3)), "y": _feed((0, 3), 1)}
+    assert net.run(feeds)[g.outputs[0].name].shape == (2, 0, 3)
+
+
 def test_reshape_to_a_shape_computed_at_run_time():
     g = Graph("reshape")
     x = g.add_input("x", TensorType("f32", ("N", "H", 6)))
