@@ -25,7 +25,8 @@ applies the gates on ``[1, batch, H]`` tensors, so no step needs a reshape.
 Refused, with the reason the pre-flight prints: weights, biases or peepholes computed at run
 time; a sequence length that is dynamic or above :data:`MAX_STEPS`; ``sequence_lens`` not a
 constant equal to the sequence length for every batch entry (ragged batches would need a
-select per step); a dynamic batch or input size.
+select per step); a dynamic batch or input size (naming the dim, as other dynamic-dim
+refusals do).
 """
 
 from __future__ import annotations
@@ -74,9 +75,15 @@ def _activations(node: Node) -> list[str]:
 
 def _check(node: Node) -> str | None:
     x = node.input(0)
-    shape = static_shape(x.type.shape) if x is not None else None
-    if x is None or shape is None or len(shape) != 3:
-        return "input X without a static 3-D shape (fix it with --input-shape)"
+    if x is None or x.type.shape is None or len(x.type.shape) != 3:
+        return "input X without a 3-D shape"
+    for i, d in enumerate(x.type.shape):
+        if not isinstance(d, int):
+            return (f"dynamic dim {i} ('{d}') of %{x.name} reaches a recurrent op, which is "
+                    "unrolled over static shapes: TensorRT needs its size at build time "
+                    "here; fix it with --input-shape")
+    shape = static_shape(x.type.shape)
+    assert shape is not None
     if x.type.dtype not in (DType.F32, DType.F16):
         return f"element type {x.type.dtype} (float32 and float16 are converted)"
     layout = int(node.attrs.get("layout") or 0)

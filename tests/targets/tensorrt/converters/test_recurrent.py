@@ -28,6 +28,7 @@ from targets import get_target
 from targets.tensorrt.converters.recurrent import MAX_STEPS
 from targets.tensorrt.network import build_network
 from targets.tensorrt.preflight import problems
+from targets.tensorrt.profile import parse_shape_ranges
 from targets.tensorrt.target import TensorRTOptions
 from tests.support import trt_standin as trt
 from tests.support.trt_check import reference, through_standin
@@ -258,6 +259,20 @@ def test_weights_computed_at_run_time_are_refused():
                            attrs={"hidden_size": HID}).outputs
     (problem,) = problems(g)
     assert "computed at run time" in problem.reason
+
+
+def test_a_dynamic_batch_is_refused_naming_the_dim():
+    g = Graph("dynamic_batch")
+    x = g.add_input("x", TensorType("f32", (SEQ, "N", IN)))
+    w = g.add_const(np.zeros((1, HID, IN), np.float32), "w")
+    r = g.add_const(np.zeros((1, HID, HID), np.float32), "r")
+    g.outputs = g.add_node("rnn", [x, w, r], source=["rnn1"], num_outputs=2,
+                           attrs={"hidden_size": HID}).outputs
+    (problem,) = problems(g, parse_shape_ranges([f"x:{SEQ}x1x{IN},{SEQ}x2x{IN}"]))
+    assert problem.op == "rnn"
+    assert ("dynamic dim 1 ('N') of %x reaches a recurrent op, which is unrolled over static "
+            "shapes: TensorRT needs its size at build time here; fix it with --input-shape"
+            ) in problem.reason
 
 
 # -- torch ------------------------------------------------------------------------------------
