@@ -9,8 +9,9 @@ run time, as input 1 of the shuffle), and then ``zero_is_placeholder`` is the in
 ``allowzero`` (0 copies the input dim unless allowzero). A reshape of a dynamic dim to a
 static shape (a batch baked into the model) is refused, naming the dim.
 
-Slices, pads and splits of an input with dynamic dims slice only their own axes
-(``ISliceLayer.axes``), so the other axes may be dynamic; a slice of a dynamic dim computes
+Slices, pads and splits of an input with dynamic dims slice every axis, with the dynamic
+axes they take whole sized by a shape tensor (``ISliceLayer.axes`` would do it too, but
+TensorRT 10.0-10.2 lack it), so the other axes may be dynamic; a slice of a dynamic dim computes
 its start and size at run time (shape arithmetic, positive steps); a pad of a dynamic dim
 takes its size as a shape tensor, ``shape(x) + pads``; a dynamic dim on a split axis or
 sliced with a negative step is refused, named. Pads are slices with negative starts and a sample mode (FILL with the
@@ -157,17 +158,15 @@ def _check_slice(node: Node) -> str | None:
 
 
 def _sliced(ctx: ConversionContext, node: Node, x: tensorrt.ITensor, start: list[int],
-            size: list[int], stride: list[int], axes: list[int]) -> Any:
-    """A slice layer of ``x``: every axis when the input is static (the layer's classic
-    form), else only ``axes`` (``ISliceLayer.axes``), so the other axes may be dynamic."""
-    dims = _dims(node)
-    assert dims is not None
-    if static_shape(dims) is not None:
-        return ctx.network.add_slice(x, ctx.dims(start), ctx.dims(size), ctx.dims(stride))
-    layer = ctx.network.add_slice(x, ctx.dims([start[a] for a in axes]),
-                                  ctx.dims([size[a] for a in axes]),
-                                  ctx.dims([stride[a] for a in axes]))
-    layer.axes = ctx.dims(axes)
+            size: list[int], stride: list[int], suffix: str = "size") -> Any:
+    """A slice layer of ``x`` over every axis; ``size`` is -1 on the dynamic axes it takes
+    whole. With such axes the size is a shape tensor (``shape(x) * mask + sizes``) rather
+    than ``ISliceLayer.axes``, which TensorRT's API has only from 10.3 on."""
+    layer = ctx.network.add_slice(x, ctx.dims(start), ctx.dims([max(n, 0) for n in size]),
+                                  ctx.dims(stride))
+    if any(n < 0 for n in size):
+        layer.set_input(2, ctx.shape_tensor(x, [n if n >= 0 else None for n in size], node,
+                                            suffix))
     return layer
 
 
@@ -194,7 +193,7 @@ def convert_slice(ctx: ConversionContext, node: Node) -> None:
         if a in sliced:
             lo, hi, st = slice(int(b), int(e), int(s)).indices(int(in_shape[a]))
             start[a], stride[a], size[a] = lo, st, len(range(lo, hi, st))
-    layer = _sliced(ctx, node, x, start, size, stride, sliced)
+    layer = _sliced(ctx, node, x, start, size, stride)
     ctx.name(layer, node)
     ctx.set_output(node, layer.get_output(0))
 
@@ -315,7 +314,7 @@ def convert_pad(ctx: ConversionContext, node: Node) -> None:
     else:
         layer = _sliced(ctx, node, x, [-b for b in begin],
                         [d + b + e if d >= 0 else d for d, b, e in zip(in_shape, begin, end)],
-                        [1] * rank, padded)
+                        [1] * rank)
     mode = str(node.attrs.get("mode") or "constant")
     layer.mode = getattr(ctx.trt.SampleMode, _PAD_MODES[mode])
     fill = ctx.const_array(node, 2)
@@ -347,7 +346,7 @@ def convert_split(ctx: ConversionContext, node: Node) -> None:
         out_shape = [d if isinstance(d, int) else -1 for d in v.type.shape]
         start = [0] * len(in_shape)
         start[axis] = offset
-        layer = _sliced(ctx, node, x, start, out_shape, [1] * len(in_shape), [axis])
+        layer = _sliced(ctx, node, x, start, out_shape, [1] * len(in_shape), f"{i}/size")
         ctx.name(layer, node, f"{i}")
         ctx.set_output(node, layer.get_output(0), i)
         offset += out_shape[axis]
