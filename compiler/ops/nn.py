@@ -1092,7 +1092,45 @@ def resize(inputs, attrs):
 # -- recurrent networks ----------------------------------------------------------------------
 
 
+#: ONNX RNN/GRU/LSTM: op -> (gate count, default activations of one direction).
+RNN_SPEC: dict[str, tuple[int, tuple[str, ...]]] = {
+    "rnn": (1, ("Tanh",)),
+    "gru": (3, ("Sigmoid", "Tanh")),
+    "lstm": (4, ("Sigmoid", "Tanh", "Tanh")),
+}
+
+#: Activations of ONNX RNN/GRU/LSTM (lower case) -> (default alpha, default beta), None where
+#: the function takes no such parameter (the defaults of the ONNX operators of those names).
+RNN_ACTIVATIONS: dict[str, tuple[float | None, float | None]] = {
+    "sigmoid": (None, None), "tanh": (None, None), "relu": (None, None),
+    "leakyrelu": (0.01, None), "thresholdedrelu": (1.0, None), "scaledtanh": (1.0, 1.0),
+    "hardsigmoid": (0.2, 0.5), "elu": (1.0, None), "softsign": (None, None),
+    "softplus": (None, None), "affine": (1.0, 0.0)}
+
+
+def rnn_activation_params(acts: list[str], alphas: list[float] | None,
+                          betas: list[float] | None) -> list[tuple[float | None, float | None]]:
+    """(alpha, beta) of each activation of ``acts`` (both directions' lists in a row).
+
+    ``activation_alpha``/``activation_beta`` are consumed in turn by the activations that
+    take that parameter (ONNX: "consumed in the order of activation functions"; onnxruntime
+    reads them so): [Sigmoid, LeakyRelu, Tanh] with alpha [0.5] gives LeakyRelu 0.5. Past
+    the end of a list an activation takes its default (:data:`RNN_ACTIVATIONS`). Unknown
+    names get (None, None); :func:`_act_fn` refuses them."""
+    a_left, b_left = list(alphas or ()), list(betas or ())
+    out: list[tuple[float | None, float | None]] = []
+    for name in acts:
+        alpha, beta = RNN_ACTIVATIONS.get(name.lower(), (None, None))
+        if alpha is not None and a_left:
+            alpha = float(a_left.pop(0))
+        if beta is not None and b_left:
+            beta = float(b_left.pop(0))
+        out.append((alpha, beta))
+    return out
+
+
 def _act_fn(name: str, alpha: float | None, beta: float | None):
+    """Activation ``name`` with its parameters from :func:`rnn_activation_params`."""
     n = name.lower()
     if n == "sigmoid":
         return sigmoid
@@ -1101,34 +1139,22 @@ def _act_fn(name: str, alpha: float | None, beta: float | None):
     if n == "relu":
         return lambda v: np.maximum(v, 0)
     if n == "affine":
-        return lambda v: (1.0 if alpha is None else alpha) * v + (0.0 if beta is None else beta)
+        return lambda v: alpha * v + beta
     if n == "leakyrelu":
-        a = 0.01 if alpha is None else alpha
-        return lambda v: np.where(v >= 0, v, a * v)
+        return lambda v: np.where(v >= 0, v, alpha * v)
     if n == "thresholdedrelu":
-        a = 1.0 if alpha is None else alpha
-        return lambda v: np.where(v > a, v, 0)
+        return lambda v: np.where(v > alpha, v, 0)
     if n == "scaledtanh":
-        a, b = (1.0 if alpha is None else alpha), (1.0 if beta is None else beta)
-        return lambda v: a * np.tanh(b * v)
+        return lambda v: alpha * np.tanh(beta * v)
     if n == "hardsigmoid":
-        a, b = (0.2 if alpha is None else alpha), (0.5 if beta is None else beta)
-        return lambda v: np.clip(a * v + b, 0, 1)
+        return lambda v: np.clip(alpha * v + beta, 0, 1)
     if n == "elu":
-        a = 1.0 if alpha is None else alpha
-        return lambda v: np.where(v >= 0, v, a * (np.exp(np.minimum(v, 0)) - 1))
+        return lambda v: np.where(v >= 0, v, alpha * (np.exp(np.minimum(v, 0)) - 1))
     if n == "softsign":
         return lambda v: v / (1 + np.abs(v))
     if n == "softplus":
         return lambda v: np.logaddexp(0, v)
     raise SchemaError(f"RNN activation {name!r} is not supported")
-
-
-_RNN_SPEC = {  # op -> (gates, default activations per direction)
-    "rnn": (1, ["Tanh"]),
-    "gru": (3, ["Sigmoid", "Tanh"]),
-    "lstm": (4, ["Sigmoid", "Tanh", "Tanh"]),
-}
 
 
 def _infer_rnn(ctx: InferContext) -> list[TensorType]:
@@ -1141,7 +1167,7 @@ def _infer_rnn(ctx: InferContext) -> list[TensorType]:
                           "reverse or bidirectional")
     h: Dim = ctx.attr("hidden_size")
     if h is None:
-        gates = _RNN_SPEC[ctx.op][0]
+        gates = RNN_SPEC[ctx.op][0]
         h = ws[1] // gates if ws is not None and isinstance(ws[1], int) else UNKNOWN_DIM
     if xs is None:
         seq, batch = UNKNOWN_DIM, UNKNOWN_DIM
@@ -1171,7 +1197,7 @@ def _run_rnn(op: str, inputs: list, attrs: dict[str, Any]) -> list[np.ndarray]:
     get = lambda i: inputs[i] if len(inputs) > i else None  # noqa: E731
     b, seq_lens, h0 = get(3), get(4), get(5)
     c0, p = (get(6), get(7)) if op == "lstm" else (None, None)
-    gates, defaults = _RNN_SPEC[op]
+    gates, defaults = RNN_SPEC[op]
     odt = x.dtype
     dt = np.result_type(x.dtype, np.float32)
     x = x.astype(dt)
@@ -1184,14 +1210,12 @@ def _run_rnn(op: str, inputs: list, attrs: dict[str, Any]) -> list[np.ndarray]:
     ndir = w.shape[0]
     hs = r.shape[-1]
     direction = attrs["direction"]
-    acts = attrs["activations"] or defaults * ndir
+    acts = list(attrs["activations"] or list(defaults) * ndir)
     na = len(defaults)
     if len(acts) != na * ndir:
         raise SchemaError(f"{op}: expected {na * ndir} activations, got {len(acts)}")
-    alphas = list(attrs["activation_alpha"] or [])
-    betas = list(attrs["activation_beta"] or [])
-    fns = [_act_fn(a, alphas[i] if i < len(alphas) else None, betas[i] if i < len(betas) else None)
-           for i, a in enumerate(acts)]
+    params = rnn_activation_params(acts, attrs["activation_alpha"], attrs["activation_beta"])
+    fns = [_act_fn(a, *ab) for a, ab in zip(acts, params)]
     clip = attrs["clip"]
     lens = (np.full(batch, seq, dtype=np.int64) if seq_lens is None
             else np.asarray(seq_lens, dtype=np.int64))
@@ -1213,14 +1237,15 @@ def _run_rnn(op: str, inputs: list, attrs: dict[str, Any]) -> list[np.ndarray]:
             live = (t < lens)[:, None]
             gx = xw[t]
             if op == "lstm":
-                g = gx + h @ rd.T + rb
-                if clip is not None:
-                    g = np.clip(g, -clip, clip)
-                gi, go, gf, gc = np.split(g, 4, axis=1)
-                i_t = f[0](gi + pd[:hs] * c)
-                f_t = 1 - i_t if attrs["input_forget"] else f[0](gf + pd[2 * hs:] * c)
-                c_new = f_t * c + i_t * f[1](gc)
-                o_t = f[0](go + pd[hs:2 * hs] * c_new)
+                # clip bounds the input of each activation, peephole term included (ONNX
+                # LSTM; onnxruntime clips after adding it)
+                cl = ((lambda v: v) if clip is None
+                      else (lambda v: np.clip(v, -clip, clip)))  # noqa: E731
+                gi, go, gf, gc = np.split(gx + h @ rd.T + rb, 4, axis=1)
+                i_t = f[0](cl(gi + pd[:hs] * c))
+                f_t = 1 - i_t if attrs["input_forget"] else f[0](cl(gf + pd[2 * hs:] * c))
+                c_new = f_t * c + i_t * f[1](cl(gc))
+                o_t = f[0](cl(go + pd[hs:2 * hs] * c_new))
                 h_new = o_t * f[2](c_new)
                 c = np.where(live, c_new, c)
             elif op == "gru":

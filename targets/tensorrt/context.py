@@ -187,6 +187,8 @@ class ConversionContext:
             self.name(cat, node, f"{suffix}/dims")
             layer = self.network.add_shuffle(t)
             layer.set_input(1, cat.get_output(0))
+            # a run-time 0 in shape(t) is a length, not "copy the input dim at this index"
+            layer.zero_is_placeholder = False
             self.name(layer, node, suffix)
             return layer.get_output(0)
         return self.reshape(t, [1] * (rank - r) + shape, node, suffix)

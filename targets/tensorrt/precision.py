@@ -29,6 +29,9 @@ peak over every sample counts), else a seeded standard normal draw, which under-
 activations of models fed 0..255 pixels; the log says which was used (a warning for the
 draw). Pass real samples for such models.
 
+Layers TensorRT runs in float32 only (a converter registered with ``float32_only``, such
+as LRN) are kept in fp32 with that reason.
+
 The user can keep layers in fp32 by name (``keep``: the ``keep_fp32`` option, ``infercc
 compile --float16 --keep-float NAME``) where the checks above do not catch the harm fp16
 does (a quantity whose error grows over several half layers, none of which amplifies it
@@ -51,6 +54,8 @@ from compiler.interpreter import Interpreter
 from compiler.ir.graph import CONST, Graph, Node
 from compiler.ir.types import DType
 from compiler.layer_names import matching
+
+from .registry import select
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +171,10 @@ def plan_fp16(graph: Graph,
         if named:
             why[node.outputs[0].name] = (f"kept in fp32 by the user (--keep-float "
                                          f"{', '.join(sorted(named))})")
+            continue
+        conv, _ = select(node)
+        if conv is not None and conv.float32_only is not None:
+            why[node.outputs[0].name] = conv.float32_only
             continue
         # Constants count too: a weight or mask beyond the range would be inf as half weights.
         big = [(v.name, peak[v.name]) for v in [*node.inputs, *node.outputs]

@@ -32,12 +32,15 @@ FAMILIES = ("activation", "cast", "conv", "elementwise", "matmul", "normalizatio
 @dataclass(frozen=True)
 class Converter:
     """One way to convert ``op``: ``convert(ctx, node)`` sets the node's output tensors;
-    ``supports(node)`` is None when it can, else why not (one phrase)."""
+    ``supports(node)`` is None when it can, else why not (one phrase). ``float32_only``:
+    set when the layer it builds takes float32 only (the reason, citing TensorRT's page);
+    an fp16 network keeps such nodes in fp32."""
 
     op: str
     convert: Convert
     priority: int = 0
     supports: Check | None = None
+    float32_only: str | None = None
 
     def reason(self, node: Node) -> str | None:
         return None if self.supports is None else self.supports(node)
@@ -47,13 +50,14 @@ _REGISTRY: dict[str, list[Converter]] = {}
 _loaded = False
 
 
-def converter(op: str, *, priority: int = 0,
-              supports: Check | None = None) -> Callable[[Convert], Convert]:
-    """Register the decorated function as a converter of IR op ``op``."""
+def converter(op: str, *, priority: int = 0, supports: Check | None = None,
+              float32_only: str | None = None) -> Callable[[Convert], Convert]:
+    """Register the decorated function as a converter of IR op ``op`` (fields as in
+    :class:`Converter`)."""
 
     def register(fn: Convert) -> Convert:
         entries = _REGISTRY.setdefault(op, [])
-        entries.append(Converter(op, fn, priority, supports))
+        entries.append(Converter(op, fn, priority, supports, float32_only))
         entries.sort(key=lambda c: -c.priority)  # stable: equal priorities keep their order
         return fn
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from compiler.ir.graph import Node
+from compiler.ir.types import DType
 
 from ..context import ConversionContext
 from ..registry import converter
@@ -110,10 +111,15 @@ def _check_lrn(node: Node) -> str | None:
         return f"lrn window {size} (TensorRT's ILRNLayer takes an odd window of 1 to 15)"
     if rank_of(node) != 4:
         return "lrn of a tensor not of rank 4 (ILRNLayer normalizes dimension rank-3 = 1)"
+    x = node.input(0)
+    if x is not None and x.type.dtype != DType.F32:
+        return f"lrn of {x.type.dtype} (TensorRT's LRN takes float32 only)"
     return None
 
 
-@converter("lrn", supports=_check_lrn)
+@converter("lrn", supports=_check_lrn, float32_only=(
+    "TensorRT's LRN takes float32 only (Data Types, "
+    "https://docs.nvidia.com/deeplearning/tensorrt/latest/_static/operators/LRN.html)"))
 def convert_lrn(ctx: ConversionContext, node: Node) -> None:
     """ILRNLayer across channels: the IR's ``size`` channels centred on each (odd window, as
     checked), ``alpha`` divided by the window by both, ``bias`` as TensorRT's ``k``."""

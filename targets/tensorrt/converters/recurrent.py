@@ -14,18 +14,21 @@ reason (an ``ILoopLayer`` converter can sit beside this one in the registry late
 Semantics are the IR's (ONNX LSTM/GRU/RNN, :mod:`compiler.ops.nn`): gate orders i, o, f, c
 (LSTM) and z, r, h (GRU); ``W``/``R``/``B`` per direction; forward, reverse and
 bidirectional; ``layout`` 0 (``[seq, batch, in]``) and 1 (``[batch, seq, in]``); initial
-states optional (zeros); ``clip`` on the gate pre-activations; LSTM peepholes ``P`` (order
-i, o, f) and ``input_forget``; GRU ``linear_before_reset``; every activation the IR knows
-(``activation_alpha``/``activation_beta`` indexed by the activation's position, as the IR
-does). The input projection of all steps is one matrix multiply
-``[seq, batch, in] x [1, in, gates*H]`` with both biases folded in (GRU keeps ``Rb_h`` apart,
-since the reset gate multiplies it); each step then slices its row, adds ``h @ R^T`` and
-applies the gates on ``[1, batch, H]`` tensors, so no step needs a reshape.
+states optional (zeros); ``clip`` on the input of each gate activation (after an LSTM
+peephole term is added); LSTM peepholes ``P`` (order i, o, f) and ``input_forget``; GRU
+``linear_before_reset``; every activation the IR knows (``activation_alpha``/
+``activation_beta`` consumed in turn by the activations that take them,
+:func:`compiler.ops.nn.rnn_activation_params`). The input projection of all steps is one
+matrix multiply ``[seq, batch, in] x [1, in, gates*H]`` with both biases folded in (GRU
+keeps ``Rb_h`` apart, since the reset gate multiplies it); each step then slices its row,
+adds ``h @ R^T`` and applies the gates on ``[1, batch, H]`` tensors, so no step needs a
+reshape.
 
 Refused, with the reason the pre-flight prints: weights, biases or peepholes computed at run
 time; a sequence length that is dynamic or above :data:`MAX_STEPS`; ``sequence_lens`` not a
 constant equal to the sequence length for every batch entry (ragged batches would need a
-select per step); a dynamic batch or input size.
+select per step); a dynamic batch or input size (naming the dim, as other dynamic-dim
+refusals do).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import numpy as np
 
 from compiler.ir.graph import Node
 from compiler.ir.types import DType
+from compiler.ops.nn import RNN_SPEC, rnn_activation_params
 
 from ..context import ConversionContext
 from ..registry import converter
@@ -49,19 +53,15 @@ if TYPE_CHECKING:
 #: transformers); longer sequences want ILoopLayer.
 MAX_STEPS = 256
 
-# op -> (gate count, default activations of one direction), as in compiler.ops.nn.
-_SPEC = {"rnn": (1, ("Tanh",)), "gru": (3, ("Sigmoid", "Tanh")),
-         "lstm": (4, ("Sigmoid", "Tanh", "Tanh"))}
-
-# ONNX activation name (lower case) -> (ActivationType member, default alpha, default beta);
-# None: the IR's function takes no such parameter and TensorRT's is fixed at the value in
-# _FIXED. "affine" has no activation type and is built from elementwise layers.
-_ACTIVATIONS: dict[str, tuple[str, float | None, float | None]] = {
-    "sigmoid": ("SIGMOID", None, None), "tanh": ("TANH", None, None), "relu": ("RELU", None, None),
-    "leakyrelu": ("LEAKY_RELU", 0.01, None), "thresholdedrelu": ("THRESHOLDED_RELU", 1.0, None),
-    "scaledtanh": ("SCALED_TANH", 1.0, 1.0), "hardsigmoid": ("HARD_SIGMOID", 0.2, 0.5),
-    "elu": ("ELU", 1.0, None), "softsign": ("SOFTSIGN", None, None),
-    "softplus": ("SOFTPLUS", None, None), "affine": ("", 1.0, 0.0)}
+# ONNX activation name (lower case) -> ActivationType member ("": affine, which has none and
+# is built from elementwise layers). Alphas, betas and their defaults are the IR's
+# (compiler.ops.nn.rnn_activation_params); where the IR's function takes no parameter,
+# TensorRT's is fixed at the value in _FIXED.
+_ACTIVATIONS: dict[str, str] = {
+    "sigmoid": "SIGMOID", "tanh": "TANH", "relu": "RELU", "leakyrelu": "LEAKY_RELU",
+    "thresholdedrelu": "THRESHOLDED_RELU", "scaledtanh": "SCALED_TANH",
+    "hardsigmoid": "HARD_SIGMOID", "elu": "ELU", "softsign": "SOFTSIGN",
+    "softplus": "SOFTPLUS", "affine": ""}
 # softplus is log(1 + e^x); TensorRT's SOFTPLUS is alpha * log(e^(beta * x) + 1).
 _FIXED = {"softplus": (1.0, 1.0)}
 
@@ -69,14 +69,20 @@ _FIXED = {"softplus": (1.0, 1.0)}
 def _activations(node: Node) -> list[str]:
     ndir = 2 if node.attrs.get("direction") == "bidirectional" else 1
     acts = node.attrs.get("activations")
-    return [str(a) for a in acts] if acts else list(_SPEC[node.op][1]) * ndir
+    return [str(a) for a in acts] if acts else list(RNN_SPEC[node.op][1]) * ndir
 
 
 def _check(node: Node) -> str | None:
     x = node.input(0)
-    shape = static_shape(x.type.shape) if x is not None else None
-    if x is None or shape is None or len(shape) != 3:
-        return "input X without a static 3-D shape (fix it with --input-shape)"
+    if x is None or x.type.shape is None or len(x.type.shape) != 3:
+        return "input X without a 3-D shape"
+    for i, d in enumerate(x.type.shape):
+        if not isinstance(d, int):
+            return (f"dynamic dim {i} ('{d}') of %{x.name} reaches a recurrent op, which is "
+                    "unrolled over static shapes: TensorRT needs its size at build time "
+                    "here; fix it with --input-shape")
+    shape = static_shape(x.type.shape)
+    assert shape is not None
     if x.type.dtype not in (DType.F32, DType.F16):
         return f"element type {x.type.dtype} (float32 and float16 are converted)"
     layout = int(node.attrs.get("layout") or 0)
@@ -99,7 +105,7 @@ def _check(node: Node) -> str | None:
     unknown = [a for a in acts if a.lower() not in _ACTIVATIONS]
     if unknown:
         return f"activation {unknown[0]!r}"
-    if len(acts) != len(_SPEC[node.op][1]) * (2 if direction == "bidirectional" else 1):
+    if len(acts) != len(RNN_SPEC[node.op][1]) * (2 if direction == "bidirectional" else 1):
         return f"{len(acts)} activations for direction {direction!r}"
     lens = node.input(4)
     if lens is not None:
@@ -120,9 +126,9 @@ class _Step:
     def __init__(self, ctx: ConversionContext, node: Node):
         self.ctx, self.node = ctx, node
         self.E = ctx.trt.ElementWiseOperation
-        self.alphas = [float(a) for a in node.attrs.get("activation_alpha") or ()]
-        self.betas = [float(b) for b in node.attrs.get("activation_beta") or ()]
         self.acts = _activations(node)
+        self.params = rnn_activation_params(self.acts, node.attrs.get("activation_alpha"),
+                                            node.attrs.get("activation_beta"))
         self.out = node.outputs[0].name if node.outputs else node.label
         self.consts: dict[str, tensorrt.ITensor] = {}
         self.states: dict[str, tensorrt.ITensor] = {}
@@ -170,10 +176,8 @@ class _Step:
     def act(self, t: tensorrt.ITensor, index: int, tag: str) -> tensorrt.ITensor:
         """Activation number ``index`` of the node's list applied to ``t``."""
         name = self.acts[index].lower()
-        kind, alpha0, beta0 = _ACTIVATIONS[name]
-        alpha = self.alphas[index] if alpha0 is not None and index < len(self.alphas) else alpha0
-        beta = self.betas[index] if beta0 is not None and index < len(self.betas) else beta0
-        alpha, beta = _FIXED.get(name, (alpha, beta))
+        kind = _ACTIVATIONS[name]
+        alpha, beta = _FIXED.get(name, self.params[index])
         if not kind:  # affine: alpha * x + beta
             a = self.const(np.full((1, 1, 1), alpha), f"alpha{index}")
             b = self.const(np.full((1, 1, 1), beta), f"beta{index}")
@@ -212,7 +216,7 @@ def _weights(ctx: ConversionContext, node: Node, i: int) -> np.ndarray:
 
 def _convert(ctx: ConversionContext, node: Node) -> None:
     op = node.op
-    gates, defaults = _SPEC[op]
+    gates, defaults = RNN_SPEC[op]
     s = _Step(ctx, node)
     layout = int(node.attrs.get("layout") or 0)
     direction = str(node.attrs.get("direction") or "forward")
@@ -311,8 +315,7 @@ def _lstm_step(s: _Step, node: Node, xt: tensorrt.ITensor, h: tensorrt.ITensor,
                f: list[int], tag: str) -> tuple[tensorrt.ITensor, tensorrt.ITensor]:
     """One LSTM step (ONNX LSTM, gates i, o, f, c; peepholes i, o, f)."""
     E = s.E
-    g = s.clip(s.ew(xt, s.matmul(h, s.const(rt, f"{d}/R"), tag + "hR"), E.SUM, tag + "gates"),
-               tag + "gates")
+    g = s.ew(xt, s.matmul(h, s.const(rt, f"{d}/R"), tag + "hR"), E.SUM, tag + "gates")
     pd = None if p is None else np.asarray(p, np.float32)[d]
 
     def gate(k: int, name: str, cell: tensorrt.ITensor) -> tensorrt.ITensor:
@@ -321,7 +324,7 @@ def _lstm_step(s: _Step, node: Node, xt: tensorrt.ITensor, h: tensorrt.ITensor,
             peep = s.const(pd[k * hidden:(k + 1) * hidden][None, None], f"{d}/P{name}")
             pre = s.ew(pre, s.ew(cell, peep, E.PROD, tag + name + "_peep"), E.SUM,
                        tag + name + "+peep")
-        return s.act(pre, f[0], tag + name)
+        return s.act(s.clip(pre, tag + name), f[0], tag + name)  # clip after the peephole
 
     i_t = gate(0, "i", c)
     if node.attrs.get("input_forget"):
@@ -329,7 +332,8 @@ def _lstm_step(s: _Step, node: Node, xt: tensorrt.ITensor, h: tensorrt.ITensor,
         f_t = s.ew(one, i_t, E.SUB, tag + "f")
     else:
         f_t = gate(2, "f", c)
-    cand = s.act(s.slice(g, 2, 3 * hidden, hidden, tag + "c_pre"), f[1], tag + "c~")
+    cand = s.act(s.clip(s.slice(g, 2, 3 * hidden, hidden, tag + "c_pre"), tag + "c~"), f[1],
+                 tag + "c~")
     c_new = s.ew(s.ew(f_t, c, E.PROD, tag + "f*c"), s.ew(i_t, cand, E.PROD, tag + "i*c~"),
                  E.SUM, tag + "c")
     o_t = gate(1, "o", c_new)
@@ -337,5 +341,5 @@ def _lstm_step(s: _Step, node: Node, xt: tensorrt.ITensor, h: tensorrt.ITensor,
     return h_new, c_new
 
 
-for _op in _SPEC:
+for _op in RNN_SPEC:
     converter(_op, supports=_check)(_convert)

@@ -9,8 +9,9 @@ run time, as input 1 of the shuffle), and then ``zero_is_placeholder`` is the in
 ``allowzero`` (0 copies the input dim unless allowzero). A reshape of a dynamic dim to a
 static shape (a batch baked into the model) is refused, naming the dim.
 
-Slices, pads and splits of an input with dynamic dims slice only their own axes
-(``ISliceLayer.axes``), so the other axes may be dynamic; a slice of a dynamic dim computes
+Slices, pads and splits of an input with dynamic dims slice every axis, with the dynamic
+axes they take whole sized by a shape tensor (``ISliceLayer.axes`` would do it too, but
+TensorRT 10.0-10.2 lack it), so the other axes may be dynamic; a slice of a dynamic dim computes
 its start and size at run time (shape arithmetic, positive steps); a pad of a dynamic dim
 takes its size as a shape tensor, ``shape(x) + pads``; a dynamic dim on a split axis or
 sliced with a negative step is refused, named. Pads are slices with negative starts and a sample mode (FILL with the
@@ -157,17 +158,15 @@ def _check_slice(node: Node) -> str | None:
 
 
 def _sliced(ctx: ConversionContext, node: Node, x: tensorrt.ITensor, start: list[int],
-            size: list[int], stride: list[int], axes: list[int]) -> Any:
-    """A slice layer of ``x``: every axis when the input is static (the layer's classic
-    form), else only ``axes`` (``ISliceLayer.axes``), so the other axes may be dynamic."""
-    dims = _dims(node)
-    assert dims is not None
-    if static_shape(dims) is not None:
-        return ctx.network.add_slice(x, ctx.dims(start), ctx.dims(size), ctx.dims(stride))
-    layer = ctx.network.add_slice(x, ctx.dims([start[a] for a in axes]),
-                                  ctx.dims([size[a] for a in axes]),
-                                  ctx.dims([stride[a] for a in axes]))
-    layer.axes = ctx.dims(axes)
+            size: list[int], stride: list[int], suffix: str = "size") -> Any:
+    """A slice layer of ``x`` over every axis; ``size`` is -1 on the dynamic axes it takes
+    whole. With such axes the size is a shape tensor (``shape(x) * mask + sizes``) rather
+    than ``ISliceLayer.axes``, which TensorRT's API has only from 10.3 on."""
+    layer = ctx.network.add_slice(x, ctx.dims(start), ctx.dims([max(n, 0) for n in size]),
+                                  ctx.dims(stride))
+    if any(n < 0 for n in size):
+        layer.set_input(2, ctx.shape_tensor(x, [n if n >= 0 else None for n in size], node,
+                                            suffix))
     return layer
 
 
@@ -194,24 +193,36 @@ def convert_slice(ctx: ConversionContext, node: Node) -> None:
         if a in sliced:
             lo, hi, st = slice(int(b), int(e), int(s)).indices(int(in_shape[a]))
             start[a], stride[a], size[a] = lo, st, len(range(lo, hi, st))
-    layer = _sliced(ctx, node, x, start, size, stride, sliced)
+    layer = _sliced(ctx, node, x, start, size, stride)
     ctx.name(layer, node)
     ctx.set_output(node, layer.get_output(0))
 
 
 def _slice_at_run_time(ctx: ConversionContext, node: Node, x: tensorrt.ITensor, rank: int,
                        spec: list[tuple[int, Any, Any, Any]]) -> None:
-    """A slice whose bounds depend on a dynamic dim (positive steps; the check refuses the
-    others): with D = shape(x), per axis lo = clamp(a*D + b, 0, D) for the start and hi the
-    same for the end (a = 1 for a negative index, an end past INT32_MAX is D), and
+    """A slice whose bounds depend on a dynamic dim (positive steps there; the check refuses
+    the others): with D = shape(x), per dynamic axis lo = clamp(a*D + b, 0, D) for the start
+    and hi the same for the end (a = 1 for a negative index, an end past INT32_MAX is D), and
     size = max(ceil((hi - lo) / step), 0): Python's ``slice.indices`` in shape arithmetic,
-    given to the slice layer as its start and size inputs."""
+    given to the slice layer as its start and size inputs. Static axes (any step, negative
+    ones too) take their start and size from ``slice.indices`` at build time: the run-time
+    values are multiplied by 0 there and the constants added."""
     E = ctx.trt.ElementWiseOperation
+    in_shape = _dims(node)
+    assert in_shape is not None
     a_lo, b_lo = np.zeros(rank, np.int64), np.zeros(rank, np.int64)
     a_hi, b_hi = np.ones(rank, np.int64), np.zeros(rank, np.int64)
-    step = np.ones(rank, np.int64)
+    step, arith_step = np.ones(rank, np.int64), np.ones(rank, np.int64)
+    dynamic = np.array([0 if isinstance(d, int) else 1 for d in in_shape], np.int64)
+    fixed_start = np.zeros(rank, np.int64)
+    fixed_size = np.array([d if isinstance(d, int) else 0 for d in in_shape], np.int64)
     for a, b, e, s in spec:
         b, e, step[a] = int(b), int(e), int(s)
+        if isinstance(in_shape[a], int):
+            lo, hi, st = slice(b, e, int(s)).indices(in_shape[a])
+            fixed_start[a], fixed_size[a] = lo, len(range(lo, hi, st))
+            continue
+        arith_step[a] = step[a]
         a_lo[a], b_lo[a] = (1, b) if b < 0 else (0, b)
         a_hi[a], b_hi[a] = (1, e) if e < 0 else ((1, 0) if e >= _TO_THE_END else (0, e))
     out = node.outputs[0].name
@@ -235,9 +246,16 @@ def _slice_at_run_time(ctx: ConversionContext, node: Node, x: tensorrt.ITensor, 
                const(offset, f"{suffix}_offset"), E.SUM, f"{suffix}_offset")
         return op(op(t, zero, E.MAX, f"{suffix}_low"), dims, E.MIN, suffix)
 
+    def on_static_axes(t: tensorrt.ITensor, fixed: np.ndarray,
+                       suffix: str) -> tensorrt.ITensor:
+        kept = op(t, const(dynamic, f"{suffix}_dynamic"), E.PROD, f"{suffix}_dynamic")
+        return op(kept, const(fixed, f"{suffix}_static"), E.SUM, f"{suffix}_static")
+
     lo, hi = bound(a_lo, b_lo, "start"), bound(a_hi, b_hi, "end")
-    span = op(op(hi, lo, E.SUB, "span"), const(step - 1, "round_up"), E.SUM, "span_up")
-    size = op(op(span, const(step, "step"), E.FLOOR_DIV, "count"), zero, E.MAX, "size")
+    span = op(op(hi, lo, E.SUB, "span"), const(arith_step - 1, "round_up"), E.SUM, "span_up")
+    size = op(op(span, const(arith_step, "step"), E.FLOOR_DIV, "count"), zero, E.MAX, "size")
+    lo = on_static_axes(lo, fixed_start, "start_of")
+    size = on_static_axes(size, fixed_size, "size_of")
     layer = ctx.network.add_slice(x, ctx.dims([0] * rank), ctx.dims([0] * rank),
                                   ctx.dims(step.tolist()))
     layer.set_input(1, lo)
@@ -296,7 +314,7 @@ def convert_pad(ctx: ConversionContext, node: Node) -> None:
     else:
         layer = _sliced(ctx, node, x, [-b for b in begin],
                         [d + b + e if d >= 0 else d for d, b, e in zip(in_shape, begin, end)],
-                        [1] * rank, padded)
+                        [1] * rank)
     mode = str(node.attrs.get("mode") or "constant")
     layer.mode = getattr(ctx.trt.SampleMode, _PAD_MODES[mode])
     fill = ctx.const_array(node, 2)
@@ -328,7 +346,7 @@ def convert_split(ctx: ConversionContext, node: Node) -> None:
         out_shape = [d if isinstance(d, int) else -1 for d in v.type.shape]
         start = [0] * len(in_shape)
         start[axis] = offset
-        layer = _sliced(ctx, node, x, start, out_shape, [1] * len(in_shape), [axis])
+        layer = _sliced(ctx, node, x, start, out_shape, [1] * len(in_shape), f"{i}/size")
         ctx.name(layer, node, f"{i}")
         ctx.set_output(node, layer.get_output(0), i)
         offset += out_shape[axis]

@@ -327,6 +327,22 @@ def _rnn_cases() -> list[Case]:
     w, r = f32(1, 4 * h, inp), f32(1, 4 * h, h)
     cs.append(Case("LSTM", [x, w, r], dict(hidden_size=h, clip=0.7), n_out=3, id="lstm_clip"))
     cs.append(Case("LSTM", [x, w, r], dict(hidden_size=h, input_forget=1), n_out=3, id="lstm_input_forget"))
+    # clip bounds each activation's input, the peephole term included (as onnxruntime does)
+    cs.append(Case("LSTM", [x, w, r, None, None, f32(1, batch, h), f32(1, batch, h), f32(1, 3 * h)],
+                   dict(hidden_size=h, clip=0.3), n_out=3, id="lstm_clip_peepholes"))
+    # activation_alpha/beta are consumed in turn by the activations that take them
+    cs.append(Case("LSTM", [x, w * 0.5, r * 0.5], dict(
+        hidden_size=h, activations=["Sigmoid", "LeakyRelu", "Tanh"], activation_alpha=[0.5]),
+        n_out=3, id="lstm_one_alpha_for_the_second_activation"))
+    wb, rb = f32(2, 4 * h, inp) * 0.5, f32(2, 4 * h, h) * 0.5
+    cs.append(Case("LSTM", [x, wb, rb], dict(
+        hidden_size=h, direction="bidirectional",
+        activations=["HardSigmoid", "Softsign", "ScaledTanh", "Sigmoid", "Elu", "Tanh"],
+        activation_alpha=[0.3, 1.5, 0.8], activation_beta=[0.4, 0.7]), n_out=3,
+        id="lstm_bidirectional_alphas_in_turn"))
+    cs.append(Case("GRU", [x, f32(1, 3 * h, inp) * 0.5, f32(1, 3 * h, h) * 0.5], dict(
+        hidden_size=h, activations=["Sigmoid", "LeakyRelu"], activation_alpha=[0.5]), n_out=2,
+        id="gru_one_alpha_for_the_second_activation"))
     cs.append(Case("RNN", [x, f32(1, h, inp), f32(1, h, h)],
                    dict(hidden_size=h, activations=["Relu"]), n_out=2, id="rnn_relu"))
     cs.append(Case("LSTM", [x, w * 0.5, r * 0.5], dict(hidden_size=h), n_out=1, id="lstm_only_Y"))

@@ -1017,14 +1017,18 @@ def lrn(layer: Any, xs: Arrays, const: list[bool]) -> Arrays:
     """LRN across channels (dimension rank-3): x / (k + alpha/window * sum x_j^2) ** beta.
 
     Page: ``LRN``. The page's formula writes the sum over j in [c - w, c + w] without
-    dividing alpha by the window; the stand-in follows cuDNN's LRN, which TensorRT's ONNX and
-    Caffe importers rely on when they pass ONNX/Caffe alpha through unchanged: a window of
-    ``window`` channels centred on c (window // 2 each side) and alpha / window. Window in
-    {1, 3, ..., 15}; FLOAT or HALF, computed in float32.
+    dividing alpha by the window; the stand-in follows cuDNN's cross-channel LRN
+    (cudnnSetLRNDescriptor / cudnnLRNCrossChannelForward in the cuDNN API reference:
+    lrnN channels centred on c, lrnN // 2 each side, and lrnAlpha / lrnN), which TensorRT's
+    ONNX parser relies on: onnx-tensorrt's ``DEFINE_BUILTIN_OP_IMPORTER(LRN)``
+    (builtin_op_importers.cpp / onnxOpImporters.cpp) passes ONNX ``size``, ``alpha``,
+    ``beta`` and ``bias`` to ``addLRN`` unchanged, and ONNX LRN divides alpha by size. Window
+    in {1, 3, ..., 15}; FLOAT only (the page's Data Types: "T1: float32"; HALF is refused).
     """
     page = op_page("LRN")
     x = xs[0]
-    _floats_only(layer, datatype_of(x), page)
+    if datatype_of(x) != DataType.FLOAT:
+        raise fail(layer, f"input type {datatype_of(x).name}", "LRN takes FLOAT only", page)
     w = int(layer.window_size)
     if w not in range(1, 16, 2) or x.ndim < 3:
         raise fail(layer, f"window {w} on a rank-{x.ndim} input",

@@ -513,6 +513,14 @@ def test_lrn_matches_torch():
     np.testing.assert_allclose(run(net, layer, {"x": x}), ref, atol=1e-6, rtol=1e-5)
 
 
+def test_lrn_of_half_is_refused_as_its_page_lists_float32_only():
+    x = randn(1, 7, 3, 3).astype(np.float16)
+    net = new_net()
+    with pytest.raises(trt.StandinError, match="LRN takes FLOAT only.*LRN.html"):
+        layer = net.add_lrn(net.add_input("x", trt.float16, x.shape), 5, 1e-2, 0.75, 2.0)
+        run(net, layer, {"x": x})
+
+
 def test_squeeze_unsqueeze_by_hand():
     x = randn(2, 1, 3)
     net = new_net()

@@ -86,6 +86,10 @@ def _params():
     return out
 
 
+# Models with LRN layers, which an fp16 network keeps in fp32: their count.
+LRN_LAYERS = {"bvlc_alexnet": 2, "bvlc_caffenet": 2, "bvlc_googlenet": 2}
+
+
 @pytest.mark.parametrize("case, precision", _params())
 def test_zoo_model_through_the_standin(case, precision, tmp_path):
     row = run_case(case, precision, tmp_path)
@@ -103,7 +107,9 @@ def test_zoo_model_through_the_standin(case, precision, tmp_path):
             assert row.err_source <= SOURCE_WIDER.get(case.id, SOURCE_TOL), row
     elif precision == "fp16":
         assert row.err_ref <= FP16_WIDER.get(case.id, FP16_TOL), row
-        assert row.fp32_kept == 0, row  # no model reaches the fp16-safe limit on its samples
+        # no model reaches the fp16-safe limit on its samples; LRN layers (float32 only
+        # in TensorRT) are the only ones kept
+        assert row.fp32_kept == LRN_LAYERS.get(case.id, 0), row
     else:
         assert row.err_layer is not None and row.err_layer <= LAYER_TOL, row
         assert row.err_ref <= INT8_WIDER.get(case.id, INT8_TOL), row

@@ -100,3 +100,14 @@ def test_lrn_with_an_even_window_is_refused():
 
     (p,) = problems(_lrn_graph(4))
     assert p.op == "lrn" and "odd window" in p.reason
+
+
+def test_lrn_of_a_half_tensor_is_refused():
+    """TensorRT's LRN page lists float32 alone; a float16 model's LRN cannot be built."""
+    from targets.tensorrt.preflight import problems
+
+    g = Graph("lrn_half")
+    x = g.add_input("x", TensorType("f16", (1, 7, 4, 5)))
+    g.outputs = [g.add_node("lrn", [x], {"size": 5}, source=["norm1"]).output]
+    (p,) = problems(g)
+    assert p.op == "lrn" and "float32 only" in p.reason

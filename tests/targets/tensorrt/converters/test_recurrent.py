@@ -28,6 +28,7 @@ from targets import get_target
 from targets.tensorrt.converters.recurrent import MAX_STEPS
 from targets.tensorrt.network import build_network
 from targets.tensorrt.preflight import problems
+from targets.tensorrt.profile import parse_shape_ranges
 from targets.tensorrt.target import TensorRTOptions
 from tests.support import trt_standin as trt
 from tests.support.trt_check import reference, through_standin
@@ -130,6 +131,7 @@ CASES = {
 }
 EXTRA = {
     "lstm": {"peepholes": {"peepholes": True, "states": True, "direction": "bidirectional"},
+             "clip_peepholes": {"peepholes": True, "states": True, "clip": 0.3},
              "input_forget": {"input_forget": 1, "states": True}},
     "gru": {"linear_before_reset": {"linear_before_reset": 1, "states": True,
                                     "direction": "bidirectional"}},
@@ -174,12 +176,16 @@ def test_layers_carry_the_source_name_once_each(op, tmp_path):
 
 
 @pytest.mark.parametrize("op,acts,alpha,beta", [
-    ("lstm", ["HardSigmoid", "Softsign", "ScaledTanh"], [0.3, 0.0, 1.5], [0.4, 0.0, 0.7]),
-    ("gru", ["LeakyRelu", "Elu", "Softplus", "Affine"], [0.1, 0.9, 0.0, 0.5],
-     [0.0, 0.0, 0.0, 0.1]),
-    ("rnn", ["ThresholdedRelu", "Tanh"], [0.2, 0.0], None),
+    ("lstm", ["HardSigmoid", "Softsign", "ScaledTanh"], [0.3, 1.5], [0.4, 0.7]),
+    ("lstm", ["Sigmoid", "LeakyRelu", "Tanh"], [0.5], None),
+    ("gru", ["LeakyRelu", "Elu", "Softplus", "Affine"], [0.1, 0.9, 0.5], [0.1]),
+    ("gru", ["Sigmoid", "LeakyRelu"], [0.5], None),
+    ("rnn", ["ThresholdedRelu", "Tanh"], [0.2], None),
 ])
-def test_other_activations_match_the_reference(op, acts, alpha, beta, tmp_path):
+def test_other_activations_match_the_reference_and_onnxruntime(op, acts, alpha, beta,
+                                                               tmp_path):
+    """activation_alpha/beta go in turn to the activations that take them, as onnxruntime
+    reads them."""
     per_direction = {"lstm": 3, "gru": 2, "rnn": 1}[op]
     direction = "bidirectional" if len(acts) == 2 * per_direction else "forward"
     attrs = {"activations": acts, "activation_alpha": alpha}
@@ -187,9 +193,11 @@ def test_other_activations_match_the_reference(op, acts, alpha, beta, tmp_path):
         attrs["activation_beta"] = beta
     path, feeds = _model(op, tmp_path, direction=direction, states=True, **attrs)
     g = _prepared(path)
-    err = _err(through_standin(g, feeds), reference(g, feeds))
-    print(f"{op} {acts}: vs reference {err:.2e}")
+    got = through_standin(g, feeds)
+    err, err_ort = _err(got, reference(g, feeds)), _err(got, _onnxruntime(path, feeds))
+    print(f"{op} {acts}: vs reference {err:.2e}, vs onnxruntime {err_ort:.2e}")
     assert err <= ATOL
+    assert err_ort <= ATOL
 
 
 def _fp16(g: Graph, feeds: dict[str, np.ndarray]) -> tuple[object, dict[str, np.ndarray]]:
@@ -258,6 +266,20 @@ def test_weights_computed_at_run_time_are_refused():
                            attrs={"hidden_size": HID}).outputs
     (problem,) = problems(g)
     assert "computed at run time" in problem.reason
+
+
+def test_a_dynamic_batch_is_refused_naming_the_dim():
+    g = Graph("dynamic_batch")
+    x = g.add_input("x", TensorType("f32", (SEQ, "N", IN)))
+    w = g.add_const(np.zeros((1, HID, IN), np.float32), "w")
+    r = g.add_const(np.zeros((1, HID, HID), np.float32), "r")
+    g.outputs = g.add_node("rnn", [x, w, r], source=["rnn1"], num_outputs=2,
+                           attrs={"hidden_size": HID}).outputs
+    (problem,) = problems(g, parse_shape_ranges([f"x:{SEQ}x1x{IN},{SEQ}x2x{IN}"]))
+    assert problem.op == "rnn"
+    assert ("dynamic dim 1 ('N') of %x reaches a recurrent op, which is unrolled over static "
+            "shapes: TensorRT needs its size at build time here; fix it with --input-shape"
+            ) in problem.reason
 
 
 # -- torch ------------------------------------------------------------------------------------
