@@ -28,7 +28,7 @@ from compiler.ir.graph import Node
 
 from ..context import ConversionContext
 from ..registry import converter
-from ._util import const_input_reason, first, rank_of, shape_with_one_unknown, static_shape
+from ._util import const_input_reason, rank_of, shape_with_one_unknown, static_shape
 
 if TYPE_CHECKING:
     import tensorrt
