@@ -56,8 +56,9 @@ class TensorRTOptions(TargetOptions):
     ``shape_ranges``: the optimization profile, one ``NAME:MIN,OPT,MAX`` per dynamic input
     (``x:1x3x224x224,4x3x224x224,8x3x224x224``; ``NAME:MIN,MAX`` takes opt = max; see
     :mod:`.profile`); the ``--shape-range`` flag fills it. ``keep_fp32``: with ``float16``,
-    layers kept in fp32 by name (source layer or IR value name, as ``keep_float`` names
-    them for int8; ``tensorrt{float16=true,keep_fp32=["a","b"]}``); ``--keep-float NAME``
+    layers kept in fp32 by name or wildcard pattern (source layer or IR value name, as
+    ``keep_float`` names them for int8: :mod:`compiler.layer_names`;
+    ``tensorrt{float16=true,keep_fp32=["a","b/*"]}``); ``--keep-float NAME``
     with ``--float16`` fills it.
 
     2:4 sparse weights need no option: SPARSE_WEIGHTS is set when a layer qualifies
