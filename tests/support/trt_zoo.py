@@ -262,7 +262,10 @@ def run_case(case: Case, precision: str, tmp: Path | None = None,
             row.note = "source: " + case.source_format.split(" ")[0]
         elif precision == "fp16":
             notes = result.emitted.layer_notes or []
-            row.fp32_kept = sum(1 for kind, *_ in notes if kind == "fp32")
+            kept = [layer for kind, layer, _ in notes if kind == "fp32"]
+            row.fp32_kept = len(kept)
+            if kept:
+                row.note = "kept fp32: " + ", ".join(kept[:4]) + (" ..." if len(kept) > 4 else "")
         elif precision == "int8":
             row.err_layer, where = layerwise(graph, network, names, feeds, case.floor)
             flt = run_graph(source, feeds)
