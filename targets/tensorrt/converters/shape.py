@@ -218,9 +218,10 @@ def _slice_at_run_time(ctx: ConversionContext, node: Node, x: tensorrt.ITensor, 
     fixed_size = np.array([d if isinstance(d, int) else 0 for d in in_shape], np.int64)
     for a, b, e, s in spec:
         b, e, step[a] = int(b), int(e), int(s)
-        if isinstance(in_shape[a], int):
-            lo, hi, st = slice(b, e, int(s)).indices(in_shape[a])
-            fixed_start[a], fixed_size[a] = lo, len(range(lo, hi, st))
+        d = in_shape[a]
+        if isinstance(d, int):
+            first, stop, st = slice(b, e, int(s)).indices(d)
+            fixed_start[a], fixed_size[a] = first, len(range(first, stop, st))
             continue
         arith_step[a] = step[a]
         a_lo[a], b_lo[a] = (1, b) if b < 0 else (0, b)
