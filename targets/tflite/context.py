@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from compiler.ir.graph import Graph, Node, Value
+from compiler.ir.graph import Graph, Node, Value, is_sparse
 from compiler.ir.types import DType
 
+from . import sparse_tensors
 from .errors import Unsupported
 from .layout import (TO_NHWC, broadcast_to_order, dims, ident, only_unit_axes_move,
                      permute)
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
 TENSOR_TYPES = {DType.F32: np.dtype(np.float32), DType.I32: np.dtype(np.int32),
                 DType.I64: np.dtype(np.int64), DType.BOOL: np.dtype(bool)}
 _CONST_TYPES = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(bool))
+#: default zero fraction (of values, or of 1x4 blocks for ``fc_blocks``) from which a weight
+#: is stored sparse: at 50% a CSR weight with uint8/uint16 indices is already smaller
+SPARSE_THRESHOLD = 0.5
 
 # Fused activations infercc writes. TFLite's enum also has TANH, but the float kernels clamp
 # through CalculateActivationRange, which knows only the RELU family: measured with LiteRT,
@@ -68,9 +72,12 @@ class EmitContext:
     """Tensors, physical orders and constants of one graph being written as TFLite."""
 
     def __init__(self, graph: Graph, float16: bool = False,
-                 quant: Int8Policy | None = None):
+                 quant: Int8Policy | None = None, sparse_weights: str = "none",
+                 sparse_threshold: float = SPARSE_THRESHOLD):
         self.g = graph
         self.float16 = float16
+        self.sparse_weights = sparse_weights
+        self.sparse_threshold = sparse_threshold
         self.quant = quant
         self.w: TfliteWriter = quant.bind(self) if quant is not None \
             else TfliteWriter(graph.name)
@@ -157,14 +164,42 @@ class EmitContext:
         return self.float_const(name, broadcast_to_order(np.asarray(a, np.float32), perm))
 
     def weight_const(self, v: Value | None, name: str, array: np.ndarray,
-                     perm: Sequence[int]) -> int:
+                     perm: Sequence[int], consumer: str = "") -> int:
         """The tensor of weight ``v`` written as ``array`` (= v's value transposed by
-        ``perm``, TFLite's layout); int8 when the int8 policy quantizes it."""
+        ``perm``, TFLite's layout) for the op ``consumer``; int8 when the int8 policy
+        quantizes it, else sparse when the ``sparse_weights`` rule
+        (:func:`targets.tflite.sparse_tensors.choose`) picks it."""
         if self.quant is not None:
             idx = self.quant.weight_const(v, name, perm)
             if idx is not None:
                 return idx
+        choice = sparse_tensors.choose(
+            self.sparse_weights, self.sparse_threshold, consumer, array,
+            ir_sparse=v is not None and is_sparse(v.const_value))
+        if choice is not None:
+            return self.sparse_const(name, array, choice)
         return self.float_const(name, array)
+
+    def sparse_const(self, name: str, array: np.ndarray,
+                     choice: sparse_tensors.Choice) -> int:
+        """Float weight ``array`` stored sparse (float16 values when ``float16``); behind
+        ``DENSIFY`` (then ``DEQUANTIZE`` for float16) when ``choice.densify``."""
+        a = np.asarray(array, dtype=np.float32)
+        half = self.float16 and choice.densify
+        values, sparsity = sparse_tensors.encode(a.astype(np.float16) if half else a,
+                                                 block=choice.block)
+        stored = self.w.add_sparse_const(name + ("_sparse_f16" if half else "_sparse"),
+                                         a.shape, values, sparsity)
+        if not choice.densify:
+            return stored
+        dense = self.w.add_tensor(name + ("_f16" if half else ""), values.dtype, a.shape)
+        self.w.add_operator("DENSIFY", [stored], [dense])
+        if not half:
+            return dense
+        full = self.w.add_tensor(name, np.float32, a.shape)
+        self.w.add_operator("DEQUANTIZE", [dense], [full],
+                            version=op_version("DEQUANTIZE", input_dtype=np.float16))
+        return full
 
     def get(self, v: Value | None) -> int:
         """The tensor of an IR value in its physical order (constants: logical order); an

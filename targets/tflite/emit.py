@@ -16,6 +16,9 @@ Contract of :func:`emit` / :func:`emit_tflite`:
   :mod:`targets.tflite.peepholes`.
 * ``float16=True`` stores every float constant as float16 behind a ``DEQUANTIZE`` op to
   float32, as TFLite's float16 post-training quantization does.
+* ``sparse_weights`` (``"none"`` | ``"densify"`` | ``"fc_blocks"``) stores pruned float
+  conv / fully-connected weights as TFLite sparse tensors
+  (:mod:`targets.tflite.sparse_tensors`).
 * A graph in QDQ form (``quantize``/``dequantize`` nodes) is written with integer kernels
   under the int8 policy of :mod:`targets.tflite.quantized`; ``io_dtype="int8"`` then makes
   its quantized inputs and outputs int8 tensors (``"float"``: QUANTIZE/DEQUANTIZE at the
@@ -41,7 +44,7 @@ from compiler.ir.graph import CONST, Graph, Node, Value
 
 from ..base import DeployedTensor
 from . import registry
-from .context import TENSOR_TYPES, EmitContext, np_dtype
+from .context import SPARSE_THRESHOLD, TENSOR_TYPES, EmitContext, np_dtype
 from .errors import TfliteEmitError, TfliteWriteError, Unsupported
 from .layout import dims, ident, oversized_dim
 from .writer import _TFL_TYPES, TfliteWriter
@@ -77,19 +80,26 @@ def write_model(path: str | os.PathLike, data: bytes) -> None:
     log.info("wrote %s (%d bytes)", path, len(data))
 
 
-def emit(graph: Graph, *, float16: bool = False, io_dtype: str = "float") -> Emitted:
-    """Lower ``graph`` to TFLite (see the module doc); returns the bytes and tensor map."""
+def emit(graph: Graph, *, float16: bool = False, io_dtype: str = "float",
+         sparse_weights: str = "none",
+         sparse_threshold: float = SPARSE_THRESHOLD) -> Emitted:
+    """Lower ``graph`` to TFLite (see the module doc); returns the bytes and tensor map.
+
+    ``sparse_weights`` / ``sparse_threshold``: which float weights are stored as sparse
+    tensors (:func:`targets.tflite.sparse_tensors.choose`; ``"none"`` writes the same
+    bytes as before the option existed)."""
     from .quantized import int8_policy, is_qdq
 
     if io_dtype not in ("float", "int8"):
         raise TfliteEmitError(graph.name, [("model", "-", f"io_dtype {io_dtype!r} is neither "
                                             "'float' nor 'int8'")])
+    sparse = {"sparse_weights": sparse_weights, "sparse_threshold": sparse_threshold}
     if is_qdq(graph):
         policy = int8_policy(graph, float16=float16, io_dtype=io_dtype)
-        ctx = EmitContext(policy.g, False, quant=policy)
+        ctx = EmitContext(policy.g, False, quant=policy, **sparse)
         ctx.problems.extend(policy.problems)
     else:
-        ctx = EmitContext(graph, float16)
+        ctx = EmitContext(graph, float16, **sparse)
     return _run(ctx)
 
 

@@ -17,8 +17,10 @@ from typing import Any, ClassVar, Literal
 from compiler.ir.graph import CONST, Node
 
 from ..base import EmitResult, Target, TargetOptions
+from .context import SPARSE_THRESHOLD
 from .errors import TfliteEmitError
 from .layout import NHWC_OPS, oversized_dim
+from .sparse_tensors import MODES
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +28,28 @@ log = logging.getLogger(__name__)
 class TFLiteOptions(TargetOptions):
     """``float16``: store float weights as float16 (dequantized at load); ``io_dtype``:
     ``"int8"`` makes a quantized model's inputs and outputs int8 tensors (``"float"``:
-    QUANTIZE/DEQUANTIZE inside the model)."""
+    QUANTIZE/DEQUANTIZE inside the model); ``sparse_weights``: ``"none"``, ``"densify"``
+    (pruned float conv/fully-connected weights stored sparse behind DENSIFY: a smaller
+    file) or ``"fc_blocks"`` (float fully-connected weights stored 1x4 block-sparse for
+    LiteRT's sparse kernel), from ``sparse_threshold`` zeros (see
+    :mod:`targets.tflite.sparse_tensors`)."""
 
     name: ClassVar[str] = "tflite"
 
     float16: bool = False
     io_dtype: Literal["float", "int8"] = "float"
+    sparse_weights: Literal["none", "densify", "fc_blocks"] = "none"
+    sparse_threshold: float = SPARSE_THRESHOLD
 
     def __post_init__(self) -> None:
         if self.io_dtype not in ("float", "int8"):
             raise ValueError(f"io_dtype {self.io_dtype!r}: use 'float' or 'int8'")
+        if self.sparse_weights not in MODES:
+            raise ValueError(f"sparse_weights {self.sparse_weights!r}: use one of "
+                             f"{', '.join(MODES)}")
+        if not 0.0 <= self.sparse_threshold <= 1.0:
+            raise ValueError(f"sparse_threshold {self.sparse_threshold}: use a zero "
+                             "fraction between 0 and 1")
 
 
 class TFLiteTarget(Target):
@@ -91,7 +105,9 @@ class TFLiteTarget(Target):
         why = dynamic_input_problem(graph)
         if why:  # one error for the cause, not one per convolution it reaches
             raise TfliteEmitError(graph.name, [("model", "-", why)])
-        emitted = emit(graph, float16=opts.float16, io_dtype=opts.io_dtype)
+        emitted = emit(graph, float16=opts.float16, io_dtype=opts.io_dtype,
+                       sparse_weights=opts.sparse_weights,
+                       sparse_threshold=opts.sparse_threshold)
         if output is not None:
             Path(output).parent.mkdir(parents=True, exist_ok=True)
             write_model(output, emitted.data)

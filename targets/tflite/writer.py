@@ -61,14 +61,21 @@ def builtin_code(name: str) -> int:
 
 
 def op_version(name: str, *, input_dtype: np.dtype | None = None, dilated: bool = False,
-               with_bias: bool = False, half_pixel: bool = False) -> int:
+               with_bias: bool = False, half_pixel: bool = False,
+               sparse_weight: bool = False) -> int:
     """The operator version the builtin float kernels need for the features used.
 
     Rule (from TFLite's ``op_version.cc``; everything else infercc emits is version 1):
     ``DEQUANTIZE`` of a float16 input is version 3; ``DEPTHWISE_CONV_2D`` with a dilation
     factor other than 1 is version 2; ``TRANSPOSE_CONV`` with a bias input is version 3;
-    ``RESIZE_BILINEAR`` / ``RESIZE_NEAREST_NEIGHBOR`` with half_pixel_centers are version 3.
+    ``RESIZE_BILINEAR`` / ``RESIZE_NEAREST_NEIGHBOR`` with half_pixel_centers are version 3;
+    ``FULLY_CONNECTED`` with a sparse weight (no DENSIFY) is version 8 -- which also keeps
+    LiteRT's XNNPACK delegate off it: measured with ai-edge-litert, XNNPACK takes a
+    version-1 sparse FULLY_CONNECTED and reads the stored values as the dense weight (NaN
+    or garbage out).
     """
+    if name == "FULLY_CONNECTED" and sparse_weight:
+        return 8
     if name == "DEQUANTIZE" and input_dtype is not None and np.dtype(input_dtype) == np.float16:
         return 3
     if name == "DEPTHWISE_CONV_2D" and dilated:
@@ -163,6 +170,21 @@ class TfliteWriter:
             t.buffer = self.add_buffer(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
         else:
             t.buffer = 0
+        self.subgraph.tensors.append(t)
+        return len(self.subgraph.tensors) - 1
+
+    def add_sparse_const(self, name: str, shape: Sequence[int], values: np.ndarray,
+                         sparsity: Any) -> int:
+        """A sparse constant of dense ``shape``: its buffer holds only ``values`` (in the
+        walk ``sparsity``, a ``SparsityParametersT``, describes)."""
+        v = np.ascontiguousarray(values)
+        t = self._s.TensorT()
+        t.name = self.unique_name(name)
+        t.type = tflite_type(v.dtype)
+        t.shape = [int(d) for d in shape]
+        t.hasRank = True
+        t.sparsity = sparsity
+        t.buffer = self.add_buffer(v.astype(v.dtype.newbyteorder("<"), copy=False).tobytes())
         self.subgraph.tensors.append(t)
         return len(self.subgraph.tensors) - 1
 

@@ -133,7 +133,7 @@ def lower_conv(ctx: EmitContext, node: Node, attrs: dict) -> None:
     fused, out, post = ctx.act(node.outputs[0], attrs.get("activation", ""), TO_NHWC)
     base = wv.name
     w_idx = ctx.weight_const(wv, base + ("_ohwi" if group == 1 else "_1hwc"),
-                             w.transpose(wperm), wperm)
+                             w.transpose(wperm), wperm, consumer=opname)
     b_idx = ctx.float_const((b.name if b is not None else base + "_bias"),
                             bias.reshape(-1))
     common = {"padding": 0 if mode == "SAME" else 1, "strideH": strides[0],

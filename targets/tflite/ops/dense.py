@@ -13,6 +13,7 @@ from compiler.ir.graph import Node, Value
 from ..context import EmitContext
 from ..errors import Unsupported
 from ..registry import lowering
+from ..writer import op_version
 
 
 def fully_connected(ctx: EmitContext, node: Node, x: Value, w_nk: np.ndarray, wname: str,
@@ -35,10 +36,13 @@ def fully_connected(ctx: EmitContext, node: Node, x: Value, w_nk: np.ndarray, wn
     src = ctx.logical(x)
     fused, out, post = ctx.act(node.outputs[0], act)
     wv, wperm = wsrc if wsrc is not None else (None, (0, 1))
-    w_idx = ctx.weight_const(wv, wname, w_nk, wperm)
+    w_idx = ctx.weight_const(wv, wname, w_nk, wperm, consumer="FULLY_CONNECTED")
     opts = ctx.w.options("FullyConnected", fusedActivationFunction=fused,
                          keepNumDims=x.type.rank > 2)
-    ctx.w.add_operator("FULLY_CONNECTED", [src, w_idx, b_idx], [out], opts)
+    ctx.w.add_operator("FULLY_CONNECTED", [src, w_idx, b_idx], [out], opts,
+                       version=op_version("FULLY_CONNECTED",
+                                          sparse_weight=ctx.w.tensor(w_idx).sparsity
+                                          is not None))
     post()
 
 
