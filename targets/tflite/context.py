@@ -44,9 +44,6 @@ if TYPE_CHECKING:
 TENSOR_TYPES = {DType.F32: np.dtype(np.float32), DType.I32: np.dtype(np.int32),
                 DType.I64: np.dtype(np.int64), DType.BOOL: np.dtype(bool)}
 _CONST_TYPES = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(bool))
-#: default zero fraction (of values, or of 1x4 blocks for ``fc_blocks``) from which a weight
-#: is stored sparse: at 50% a CSR weight with uint8/uint16 indices is already smaller
-SPARSE_THRESHOLD = 0.5
 
 # Fused activations infercc writes. TFLite's enum also has TANH, but the float kernels clamp
 # through CalculateActivationRange, which knows only the RELU family: measured with LiteRT,
@@ -73,7 +70,7 @@ class EmitContext:
 
     def __init__(self, graph: Graph, float16: bool = False,
                  quant: Int8Policy | None = None, sparse_weights: str = "none",
-                 sparse_threshold: float = SPARSE_THRESHOLD):
+                 sparse_threshold: float | None = None):
         self.g = graph
         self.float16 = float16
         self.sparse_weights = sparse_weights

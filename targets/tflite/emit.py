@@ -44,7 +44,7 @@ from compiler.ir.graph import CONST, Graph, Node, Value
 
 from ..base import DeployedTensor
 from . import registry
-from .context import SPARSE_THRESHOLD, TENSOR_TYPES, EmitContext, np_dtype
+from .context import TENSOR_TYPES, EmitContext, np_dtype
 from .errors import TfliteEmitError, TfliteWriteError, Unsupported
 from .layout import dims, ident, oversized_dim
 from .writer import _TFL_TYPES, TfliteWriter
@@ -82,12 +82,12 @@ def write_model(path: str | os.PathLike, data: bytes) -> None:
 
 def emit(graph: Graph, *, float16: bool = False, io_dtype: str = "float",
          sparse_weights: str = "none",
-         sparse_threshold: float = SPARSE_THRESHOLD) -> Emitted:
+         sparse_threshold: float | None = None) -> Emitted:
     """Lower ``graph`` to TFLite (see the module doc); returns the bytes and tensor map.
 
     ``sparse_weights`` / ``sparse_threshold``: which float weights are stored as sparse
-    tensors (:func:`targets.tflite.sparse_tensors.choose`; ``"none"`` writes the same
-    bytes as before the option existed)."""
+    tensors (:func:`targets.tflite.sparse_tensors.choose`; a None threshold is the mode's
+    default; ``"none"`` writes the same bytes as before the option existed)."""
     from .quantized import int8_policy, is_qdq
 
     if io_dtype not in ("float", "int8"):

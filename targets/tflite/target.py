@@ -17,7 +17,6 @@ from typing import Any, ClassVar, Literal
 from compiler.ir.graph import CONST, Node
 
 from ..base import EmitResult, Target, TargetOptions
-from .context import SPARSE_THRESHOLD
 from .errors import TfliteEmitError
 from .layout import NHWC_OPS, oversized_dim
 from .sparse_tensors import MODES
@@ -31,7 +30,8 @@ class TFLiteOptions(TargetOptions):
     QUANTIZE/DEQUANTIZE inside the model); ``sparse_weights``: ``"none"``, ``"densify"``
     (pruned float conv/fully-connected weights stored sparse behind DENSIFY: a smaller
     file) or ``"fc_blocks"`` (float fully-connected weights stored 1x4 block-sparse for
-    LiteRT's sparse kernel), from ``sparse_threshold`` zeros (see
+    LiteRT's sparse kernel), from ``sparse_threshold`` zeros (default per mode: 0.5 and the
+    measured break-even 0.8; see
     :mod:`targets.tflite.sparse_tensors`)."""
 
     name: ClassVar[str] = "tflite"
@@ -39,7 +39,7 @@ class TFLiteOptions(TargetOptions):
     float16: bool = False
     io_dtype: Literal["float", "int8"] = "float"
     sparse_weights: Literal["none", "densify", "fc_blocks"] = "none"
-    sparse_threshold: float = SPARSE_THRESHOLD
+    sparse_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.io_dtype not in ("float", "int8"):
@@ -47,7 +47,7 @@ class TFLiteOptions(TargetOptions):
         if self.sparse_weights not in MODES:
             raise ValueError(f"sparse_weights {self.sparse_weights!r}: use one of "
                              f"{', '.join(MODES)}")
-        if not 0.0 <= self.sparse_threshold <= 1.0:
+        if self.sparse_threshold is not None and not 0.0 <= self.sparse_threshold <= 1.0:
             raise ValueError(f"sparse_threshold {self.sparse_threshold}: use a zero "
                              "fraction between 0 and 1")
 

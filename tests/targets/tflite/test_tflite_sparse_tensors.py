@@ -190,6 +190,16 @@ def test_default_mode_writes_no_sparse_tensor(net, tmp_path):
     assert emit(g, sparse_weights="none").data == data
 
 
+def test_fc_blocks_default_keeps_weights_below_break_even_dense(tmp_path):
+    # 50% zero blocks: the sparse kernel ran at 0.44x the dense speed (module doc of
+    # targets.tflite.sparse_tensors), so the default threshold (0.8) keeps them dense
+    path, _ = _dense_net(tmp_path / "fc.onnx", lambda w: _blocks(w, 0.5))
+    g = _graph(path)
+    assert not _sparse_tensors(emit(g, sparse_weights="fc_blocks").data)
+    assert len(_sparse_tensors(emit(g, sparse_weights="fc_blocks",
+                                    sparse_threshold=0.5).data)) == 2
+
+
 def test_threshold_keeps_denser_weights_dense(tmp_path):
     path, _ = _dense_net(tmp_path / "fc.onnx", lambda w: _magnitude(w, 0.5))
     g = _graph(path)
