@@ -21,12 +21,12 @@ Contract:
 * :func:`choose` is the rule of the ``sparse_weights`` emit option (:data:`MODES`):
   ``"none"`` stores nothing sparse; ``"densify"`` stores a float conv / depthwise /
   fully-connected weight sparse behind a ``DENSIFY`` op when it is a scipy.sparse constant
-  in the IR or at least ``threshold`` (default 0.5) of its values are zero (a smaller file, no faster:
-  LiteRT densifies at load and runs the dense kernel); ``"fc_blocks"`` stores a float
-  fully-connected weight 1x4 block-sparse without ``DENSIFY`` when at least ``threshold``
-  (default 0.8, the measured break-even) of its 1x4 blocks are zero (LiteRT's sparse fully-connected kernel runs on it). int8 weights
-  never reach this rule (LiteRT 2.3 fails at ``allocate_tensors`` on int8 fully-connected
-  weights behind DENSIFY).
+  in the IR or at least ``threshold`` (default 0.5) of its values are zero (a smaller file,
+  no faster: LiteRT densifies at load and runs the dense kernel); ``"fc_blocks"`` stores a
+  float fully-connected weight 1x4 block-sparse without ``DENSIFY`` when at least
+  ``threshold`` (default 0.8, the measured break-even) of its 1x4 blocks are zero (LiteRT's
+  sparse fully-connected kernel runs on it). int8 weights never reach this rule (LiteRT 2.3
+  fails at ``allocate_tensors`` on int8 fully-connected weights behind DENSIFY).
 """
 
 from __future__ import annotations
@@ -154,4 +154,5 @@ def choose(mode: str, threshold: float | None, consumer: str, array: np.ndarray,
     raise ValueError(f"sparse_weights {mode!r}: use one of {', '.join(MODES)}")
 
 
-__all__ = ["DEFAULT_THRESHOLDS", "MODES", "Choice", "SparseMode", "block_zero_fraction", "choose", "encode"]
+__all__ = ["DEFAULT_THRESHOLDS", "MODES", "Choice", "SparseMode", "block_zero_fraction",
+           "choose", "encode"]

@@ -225,3 +225,37 @@ def test_options_refuse_unknown_mode():
         TFLiteOptions(sparse_weights="csr")
     with pytest.raises(ValueError, match="sparse_threshold"):
         TFLiteOptions(sparse_threshold=1.5)
+
+
+def test_densify_mode_stores_ir_sparse_constants_below_threshold(tmp_path):
+    import scipy.sparse
+
+    path, weights = _dense_net(tmp_path / "fc.onnx", lambda w: _magnitude(w, 0.3))
+    g = _graph(path)
+    dense = emit(g).data
+    gemm = next(n for n in g.nodes if n.op == "gemm")
+    const = gemm.inputs[1].producer
+    const.attrs["value"] = scipy.sparse.csc_matrix(np.asarray(const.attrs["value"]))
+    sparse = emit(g, sparse_weights="densify").data  # 30% zeros < the 0.5 default
+    assert len(_sparse_tensors(sparse)) == 1  # the scipy.sparse weight only
+    xs = _inputs(dense, seed=5)
+    for a, b in zip(run_litert_list(dense, xs), run_litert_list(sparse, xs)):
+        np.testing.assert_array_equal(a, b)
+    back = _read_back(sparse, tmp_path)
+    assert any(b.shape == weights["w1"].shape and np.array_equal(b, weights["w1"])
+               for b in back)
+
+
+def test_densify_mode_with_float16_matches_float16_emission(tmp_path):
+    path, _ = _conv_net(tmp_path / "conv.onnx", lambda w: _magnitude(w, 0.9))
+    g = _graph(path)
+    dense = emit(g, float16=True).data
+    sparse = emit(g, float16=True, sparse_weights="densify").data
+    ts = _sparse_tensors(sparse)
+    assert len(ts) == 2 and all(t.type == 1 for t in ts)  # float16 values, as MediaPipe's
+    names = op_names(unpack(sparse))
+    assert names.count("DENSIFY") == 2
+    xs = _inputs(dense, seed=7)
+    for a, b in zip(run_litert_list(dense, xs), run_litert_list(sparse, xs)):
+        np.testing.assert_array_equal(a, b)
+    assert len(sparse) <= 0.5 * len(dense)  # measured 0.25x of the float16 file
