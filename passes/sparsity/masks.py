@@ -86,7 +86,8 @@ def block_scores(scores: np.ndarray, block: tuple[int, int], out_axis: int,
     bo, br = block
     o, r = a.shape[-2:]
     a = a.reshape(*a.shape[:-2], o // bo, bo, r // br, br)
-    return np.sqrt((a.astype(np.float64) ** 2).sum(axis=(-3, -1)))
+    out: np.ndarray = np.sqrt((a.astype(np.float64) ** 2).sum(axis=(-3, -1)))
+    return out
 
 
 def expand_blocks(keep_blocks: np.ndarray, block: tuple[int, int], shape: tuple[int, ...],

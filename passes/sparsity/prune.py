@@ -74,6 +74,7 @@ SCOPES = ("layer", "global")
 class _Layer:
     node: Node
     axes: WeightAxes
+    wname: str
     w: np.ndarray
     scores: np.ndarray
     row: PruneRow
@@ -172,7 +173,7 @@ def prune_graph(graph: Graph, *, sparsity: float = 0.5, pattern: str = "unstruct
             row.skipped = why
             log.info("prune: %s skipped: %s", label, why)
             continue
-        layers.append(_Layer(node, ax, w, METHODS[method](w), row))
+        layers.append(_Layer(node, ax, wv.name, w, METHODS[method](w), row))
     if scope == "global" and layers:
         keeps = _global_keeps(layers, pat, sparsity)
     else:
@@ -185,8 +186,7 @@ def prune_graph(graph: Graph, *, sparsity: float = 0.5, pattern: str = "unstruct
         if la.row.macs is not None:
             added = int((new == 0).sum()) - zeros_before
             la.row.macs_removed = la.row.macs * added // new.size
-        wv = la.node.input(la.axes.index)
-        c = graph.add_const(new, f"{wv.name}.pruned", source=la.node.source, before=la.node)
+        c = graph.add_const(new, f"{la.wname}.pruned", source=la.node.source, before=la.node)
         la.node.set_input(la.axes.index, c)  # a new constant: the old one may be shared
         changes.append((la.node, new.astype(np.float64) - la.w))
     if bias_correction and changes and before is not None:

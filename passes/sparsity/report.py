@@ -146,14 +146,14 @@ def prune_report(float_graph: Graph, pruned_graph: Graph, samples: Any,
     refs: list[dict[str, np.ndarray]] = []
     nf = _capture(float_graph, samples, max_samples, names, lambda vals, _: refs.append(vals))
 
+    ref_iter = iter(refs)
+
     def fold(vals: dict[str, np.ndarray], _: Any) -> None:
-        ref = refs[fold.k]  # type: ignore[attr-defined]
-        fold.k += 1  # type: ignore[attr-defined]
+        ref = next(ref_iter)
         for n, st in {**stats, **out_stats}.items():
             if n in ref and n in vals:
                 st.update(ref[n], vals[n])
 
-    fold.k = 0  # type: ignore[attr-defined]
     n = _capture(pruned_graph, samples, max_samples, names, fold)
     if n == 0 or nf != n:
         raise ReportError("prune_report: the samples yielded nothing to compare on")
@@ -167,18 +167,19 @@ def prune_report(float_graph: Graph, pruned_graph: Graph, samples: Any,
 def _diff_table(float_graph: Graph, pruned_graph: Graph) -> PruneTable:
     from compiler.sparsity_axes import weight_axes
 
-    fw = {}
-    for node in float_graph.nodes:
+    def weight(node: Node) -> Any:
         ax = weight_axes(node)
-        if ax is not None and node.outputs and node.input(ax.index).is_const:
-            fw[node.outputs[0].name] = np.asarray(node.input(ax.index).const_value)
+        v = node.input(ax.index) if ax is not None and node.outputs else None
+        return None if v is None else v.const_value
+
+    fw = {n.outputs[0].name: np.asarray(w) for n in float_graph.nodes
+          if (w := weight(n)) is not None}
     t = PruneTable()
     for node in pruned_graph.nodes:
-        ax = weight_axes(node)
-        if ax is None or not node.outputs or node.outputs[0].name not in fw:
+        w = weight(node)
+        if w is None or node.outputs[0].name not in fw:
             continue
-        w = node.input(ax.index).const_value
-        if w is None or np.array_equal(np.asarray(w), fw[node.outputs[0].name]):
+        if np.array_equal(np.asarray(w), fw[node.outputs[0].name]):
             continue
         w = np.asarray(w)
         t.rows.append(PruneRow(node.label, node.outputs[0].name, node.op, w.shape, "?",
@@ -190,7 +191,7 @@ def input_channel_means(graph: Graph, nodes: list[Node], samples: Any,
                         max_samples: int | None = 32) -> dict[str, np.ndarray]:
     """Mean of each channel (axis 1) of each node's data input over ``samples``, keyed by the
     node's first output name."""
-    want = {n.input(0).name: n.outputs[0].name for n in nodes}
+    want = {x.name: n.outputs[0].name for n in nodes if (x := n.input(0)) is not None}
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, int] = {}
 
@@ -225,6 +226,8 @@ def correct_biases(graph: Graph, changes: list[tuple[Node, np.ndarray]],
         if shift is None:
             continue
         bi = schema_or_raise(node.op).bias
+        if bi is None:
+            continue
         b = node.input(bi)
         old = (np.zeros(shift.size, np.float32) if b is None
                else np.asarray(b.const_value, np.float32) if b.is_const else None)
