@@ -187,7 +187,10 @@ def prune_graph(graph: Graph, *, sparsity: float = 0.5, pattern: str = "unstruct
             added = int((new == 0).sum()) - zeros_before
             la.row.macs_removed = la.row.macs * added // new.size
         c = graph.add_const(new, f"{la.wname}.pruned", source=la.node.source, before=la.node)
+        old = la.node.input(la.axes.index)
         la.node.set_input(la.axes.index, c)  # a new constant: the old one may be shared
+        if old is not None and old.producer is not None and not old.has_uses:
+            graph.erase_node(old.producer)
         changes.append((la.node, new.astype(np.float64) - la.w))
     if bias_correction and changes and before is not None:
         means = input_channel_means(before, [n for n, _ in changes], samples, max_samples)

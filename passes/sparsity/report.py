@@ -237,6 +237,8 @@ def correct_biases(graph: Graph, changes: list[tuple[Node, np.ndarray]],
                               source=node.source, before=node)
         if bi < len(node.inputs):
             node.set_input(bi, new)  # a new constant: the old one may be shared
+            if b is not None and b.producer is not None and not b.has_uses:
+                graph.erase_node(b.producer)
         else:
             node.inputs = [*node.inputs, *[None] * (bi - len(node.inputs)), new]
         done.append(node)

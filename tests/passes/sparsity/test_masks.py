@@ -163,3 +163,17 @@ def test_parse_pattern():
     assert parse_pattern("2:4").n == 2 and parse_pattern("2:4").m == 4
     assert parse_pattern("1X4").block == (1, 4) and parse_pattern("4x1").block == (4, 1)
     assert parse_pattern("2x2") is None and parse_pattern("0:4") is None
+
+
+def test_2_4_conv_transpose_along_input_channels():
+    # W is [C_in=4, C_out=2, 1, 1]: the reduction is axis 0, one output channel at a time
+    g = Graph("ct")
+    x = g.add_input("x", TensorType("f32", (1, 4, 3, 3)))
+    g.outputs = [g.add_node("conv_transpose",
+                            [x, g.add_const(np.float32(ROWS.T.reshape(4, 2, 1, 1)), "w")],
+                            {"group": 1}, source=["up"]).output]
+    prune_graph(g, pattern="2:4", min_size=0)
+    expect = np.float32([[0, -0.5, 0.3, 0], [0.9, 0, 0, 0.7]]).T
+    np.testing.assert_array_equal(_weight(g).reshape(4, 2), expect)
+    # the replaced constant is gone, the new one feeds the node
+    assert [n.op for n in g.nodes] == ["const", "conv_transpose"]
