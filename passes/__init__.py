@@ -18,6 +18,7 @@ BUILTIN_PASSES: dict[str, str] = {
     "sink-transposes": "passes.layout.sink_transposes:SinkTransposes",
     "calibrate": "passes.quantization.calibrate_pass:Calibrate",
     "quantize": "passes.quantization.quantize:Quantize",
+    "prune": "passes.sparsity.prune:Prune",
 }
 
 # What `infercc opt` runs when no -p is given.

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from compiler.ir.graph import Graph, Node
+from compiler.sparsity_axes import weight_axes
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,10 @@ def _dense(w: Any) -> np.ndarray:
 
 def _weight_axes(node: Node) -> tuple[int, int, int] | None:
     """(weight input index, reduction axis, output axis) of a candidate node, else None."""
-    if node.op == "conv":
-        return 1, 1, 0
-    if node.op == "matmul":
-        return 1, 0, 1
-    if node.op == "gemm":
-        return (1, 1, 0) if node.attrs.get("transB") else (1, 0, 1)
-    return None
+    if node.op not in ("conv", "matmul", "gemm"):
+        return None
+    axes = weight_axes(node)
+    return None if axes is None else (axes.index, axes.reduction, axes.output)
 
 
 def verdict(node: Node) -> SparseVerdict | None:
