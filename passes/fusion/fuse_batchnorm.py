@@ -239,6 +239,8 @@ def _set_const_input(g: Graph, node: Node, i: int, array: np.ndarray, extra_sour
     src = merge_sources(old.producer.source if old is not None else node.source, extra_source)
     name = old.name + "_fused" if old is not None else (hint or "bias")  # add_const uniquifies
     v = g.add_const(array, name, source=src, before=node)
+    if old is not None and "param" in old.producer.annotations:  # same layout: the folded
+        v.producer.annotations["param"] = old.producer.annotations["param"]  # weight's source
     node.set_input(i, v)
     erase_if_dead(old.producer if old is not None else None)
 

@@ -23,6 +23,8 @@
 * ``bias_correction``: after pruning, shift each conv's/gemm's bias by the mean change of
   its output (:func:`.report.correct_biases`), measured on the pipeline's calibration data
   (``ctx.options["calibration"]``).
+* ``export_masks=FILE.pt``: write the keep masks of the pruned weights, keyed by the source
+  PyTorch parameter names, for fine-tuning (:mod:`.masks_export`).
 
 Pruned weights stay dense constants holding zeros. Grouped convolutions: unstructured and
 blocks along the per-group reduction are fine; N:M needs the per-group reduction length to be
@@ -50,6 +52,7 @@ from compiler.pass_manager.base import Pass, PassContext, PassResult
 from compiler.sparsity_axes import WeightAxes, weight_axes
 
 from . import masks
+from .masks_export import export_masks, save_torch_masks
 from .report import PruneRow, PruneTable, correct_biases, input_channel_means, prune_report
 
 log = logging.getLogger(__name__)
@@ -188,6 +191,8 @@ def prune_graph(graph: Graph, *, sparsity: float = 0.5, pattern: str = "unstruct
             la.row.macs_removed = la.row.macs * added // new.size
         c = graph.add_const(new, f"{la.wname}.pruned", source=la.node.source, before=la.node)
         old = la.node.input(la.axes.index)
+        if old is not None and old.producer is not None and "param" in old.producer.annotations:
+            c.producer.annotations["param"] = old.producer.annotations["param"]  # masks_export
         la.node.set_input(la.axes.index, c)  # a new constant: the old one may be shared
         if old is not None and old.producer is not None and not old.has_uses:
             graph.erase_node(old.producer)
@@ -236,7 +241,7 @@ class Prune(Pass):
     name: ClassVar[str] = "prune"
     summary: ClassVar[str] = ("Zero conv/gemm/matmul weights by magnitude (sparsity=, "
                               "pattern=unstructured|N:M|1x4|4x1, scope=layer|global, "
-                              "exclude=, min_size=, bias_correction=)")
+                              "exclude=, min_size=, bias_correction=, export_masks=FILE.pt)")
     produces: ClassVar[tuple[str, ...]] = ("pruning",)
 
     sparsity: float = 0.5
@@ -246,6 +251,7 @@ class Prune(Pass):
     min_size: int = 1024
     method: str = "magnitude"
     bias_correction: bool = False
+    export_masks: str = ""
 
     def __post_init__(self) -> None:
         names: list[str] = []
@@ -260,4 +266,8 @@ class Prune(Pass):
                             method=self.method, samples=ctx.options.get("calibration"),
                             bias_correction=self.bias_correction)
         ctx.artifacts["pruning"] = table
+        if self.export_masks:
+            found = export_masks(graph, table)
+            save_torch_masks(found, self.export_masks)
+            log.info("prune: %d masks written to %s", len(found), self.export_masks)
         return PassResult(modified=bool(table.pruned), stats=table.counts())

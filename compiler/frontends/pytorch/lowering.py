@@ -188,7 +188,12 @@ class _Lowering:
             )
         arr = _to_numpy(t, f"{self.label}: '{target}'")
         src = target.rsplit(".", 1)[0] if "." in target else target
-        return self.graph.add_const(arr, _vname(target), source=(src,))
+        v = self.graph.add_const(arr, _vname(target), source=(src,))
+        if spec.kind.name == "PARAMETER":
+            # provenance for writing results back to the module (pruning masks): the
+            # state_dict key; passes that replace the constant with the same layout carry it
+            v.producer.annotations["param"] = target
+        return v
 
     def _outputs(self, n: Any) -> None:
         import torch.fx
