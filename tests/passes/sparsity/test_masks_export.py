@@ -62,7 +62,7 @@ def test_masks_name_torch_parameters_and_reproduce_the_pruned_graph(tmp_path):
     got = ex.logits(g, xs)
     err = float(np.abs(got - want).max() / np.abs(want).max())
     print(f"masked torch vs pruned graph: {err:.3g}")
-    assert err < 1e-4, err
+    assert err < 1e-5, err  # measured 7.8e-08 (float32 rounding of the folded weights)
 
 
 def test_fine_tuned_model_keeps_its_zeros_and_beats_one_shot(tmp_path):
