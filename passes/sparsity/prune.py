@@ -191,8 +191,10 @@ def prune_graph(graph: Graph, *, sparsity: float = 0.5, pattern: str = "unstruct
             la.row.macs_removed = la.row.macs * added // new.size
         c = graph.add_const(new, f"{la.wname}.pruned", source=la.node.source, before=la.node)
         old = la.node.input(la.axes.index)
-        if old is not None and old.producer is not None and "param" in old.producer.annotations:
-            c.producer.annotations["param"] = old.producer.annotations["param"]  # masks_export
+        src_param = old.producer.annotations.get("param") \
+            if old is not None and old.producer is not None else None
+        if src_param and c.producer is not None:
+            c.producer.annotations["param"] = src_param  # provenance for masks_export
         la.node.set_input(la.axes.index, c)  # a new constant: the old one may be shared
         if old is not None and old.producer is not None and not old.has_uses:
             graph.erase_node(old.producer)

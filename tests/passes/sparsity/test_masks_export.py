@@ -11,6 +11,9 @@ own run: 60 SGD steps, one-shot 9.40 dB, fine-tuned 15.15 dB logit SQNR vs dense
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 import importlib.util
 from pathlib import Path
 
@@ -102,3 +105,33 @@ def test_save_refuses_a_missing_directory(tmp_path):
     pytest.importorskip("torch")
     with pytest.raises(MaskExportError, match="does not exist"):
         save_torch_masks({"a.weight": np.ones((2, 2), np.uint8)}, tmp_path / "no" / "m.pt")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "compiler.cli", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=300)
+
+
+def test_cli_exports_masks_of_a_pt2_and_refuses_a_keras_model(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Conv2d(8, 32, 3, padding=1), torch.nn.BatchNorm2d(32),
+                            torch.nn.ReLU(), torch.nn.Flatten(),
+                            torch.nn.Linear(32 * 8 * 8, 10)).eval()
+    torch.export.save(torch.export.export(m, (torch.zeros(1, 8, 8, 8),)), tmp_path / "m.pt2")
+    pipe = ("fold-constants,resolve-shapes,fuse-batchnorm,"
+            "prune{{sparsity=0.5,min_size=0,export_masks={}}},dce")
+    out = tmp_path / "masks.pt"
+    r = _cli("opt", str(tmp_path / "m.pt2"), "-p", pipe.format(out), "-o", str(tmp_path / "o.ir"))
+    assert r.returncode == 0, r.stderr
+    masks = torch.load(out)
+    assert {k: tuple(v.shape) for k, v in masks.items()} == {"0.weight": (32, 8, 3, 3),
+                                                           "4.weight": (10, 2048)}
+
+    bad = tmp_path / "keras_masks.pt"
+    r = _cli("opt", str(ROOT / "examples" / "models" / "digits_cnn.keras"), "--input-shape",
+             "digits:1x8x8x1", "-p", pipe.format(bad), "-o", str(tmp_path / "k.ir"))
+    assert r.returncode == 2, r.stderr
+    assert "no source parameter" in r.stderr and "Traceback" not in r.stderr
+    assert not bad.exists()
