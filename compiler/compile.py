@@ -39,6 +39,14 @@ Contract of :func:`compile`:
   :data:`FP16_MAX_SAMPLES`; saved statistics are refused); without it the target draws
   seeded random inputs and logs that it did. ``keep_float`` without ``int8`` names layers
   such a target keeps in fp32 (its ``keep_fp32`` option; see :func:`takes_fp16`).
+* ``prune`` (a string of the ``prune`` pass' options, ``"sparsity=0.5,pattern=2:4"``, the
+  grammar of ``prune{...}`` in a pipeline string, or a mapping of them) adds that pass to
+  the pipeline: before its first ``calibrate``/``quantize`` (pruned weights are the ones
+  calibrated and quantized), else at its end (after the clean-ups and fusions: batch norms
+  are folded into the weights that get pruned). See :func:`prune_pass`. ``calibration``
+  *data* (also without ``int8``) is the pass' sample data: for ``bias_correction=true``
+  and the table's SQNR figures. ``CompileResult.pruning`` holds the
+  :class:`~passes.sparsity.report.PruneTable`; ``timings`` gains ``prune``.
 * Accuracy (int8 only, needs calibration *data*): ``report=True`` compares every quantized
   activation with float on (up to 32 of) the calibration samples
   (:func:`compiler.quantization.report.layer_report`); ``keep_sensitive=N`` keeps the N most
@@ -81,7 +89,7 @@ from .errors import InferccError
 log = logging.getLogger(__name__)
 
 __all__ = ["AccuracyResult", "CompileResult", "Int8OptionError", "TargetMismatchError",
-           "UnknownTargetError", "compile", "compile_pipeline", "int8_refusal",
+           "UnknownTargetError", "compile", "compile_pipeline", "int8_refusal", "prune_pass",
            "saved_statistics"]
 
 
@@ -96,7 +104,7 @@ def __getattr__(name: str) -> Any:
 
 
 # passes whose time CompileResult.timings reports under their own name
-_OWN_TIMINGS = ("calibrate", "quantize")
+_OWN_TIMINGS = ("prune", "calibrate", "quantize")
 
 
 @dataclass
@@ -106,7 +114,8 @@ class CompileResult:
     ``graph`` is the optimised IR graph, ``data`` the emitted bytes (TFLite flatbuffer or a
     serialised ONNX model), ``output`` the written path (or ``None``), ``size`` the byte count,
     ``records`` the pass manager's per-pass records, ``timings`` seconds spent per phase
-    (``load``, ``optimize``, ``emit``; ``calibrate``/``quantize``/``accuracy`` with int8),
+    (``load``, ``optimize``, ``emit``; ``calibrate``/``quantize``/``accuracy`` with int8,
+    ``prune`` with ``prune``), ``pruning`` the prune pass' table (None without ``prune``),
     ``emitted`` the target's :class:`~targets.EmitResult` (its ``tensor_map`` says where each
     IR value lives in the emitted model) and ``target_options`` the target's typed options.
     """
@@ -122,6 +131,7 @@ class CompileResult:
     calibration: Any = field(default=None, repr=False)
     quantization: Any = field(default=None, repr=False)
     accuracy: "AccuracyResult | None" = field(default=None, repr=False)
+    pruning: Any = field(default=None, repr=False)
     emitted: Any = field(default=None, repr=False)
     target_options: Any = None
 
@@ -192,6 +202,7 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     report: bool = False,
     keep_sensitive: int | None = None,
     sqnr_budget: float | None = None,
+    prune: str | Mapping[str, Any] | None = None,
     instruments: Iterable[Any] = (),
     reproducer: str | os.PathLike | None = None,
     verify: bool = True,
@@ -207,6 +218,7 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     tgt, spec = resolve_target(target, output)
     given = {k: v for k, v in (("float16", float16), ("io_dtype", io_dtype))
              if v != {"float16": False, "io_dtype": "float"}[k]}
+    pruner = prune_pass(prune) if prune is not None else None
     samples = None
     if not int8 and calibration is not None \
             and takes_fp16(tgt.options(spec, **given), "samples"):
@@ -217,6 +229,23 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     keep_fp32: tuple[str, ...] = ()
     if not int8 and keep_float and takes_fp16(tgt.options(spec, **given), "keep_fp32"):
         keep_fp32, keep_float = tuple(keep_float), ()  # layers the fp16 build keeps fp32
+    prune_data = None  # the prune pass' sample data
+    if pruner is not None and not int8:
+        prune_data = samples if samples is not None else calibration
+        calibration = None if samples is None else calibration
+    elif pruner is not None:
+        prune_data = calibration
+    if prune_data is not None and saved_statistics(prune_data) is not None:
+        prune_data = None  # statistics: nothing the prune pass can run
+        if not int8:
+            raise Int8OptionError("prune reads sample inputs; pass calibration data, not "
+                                  "saved statistics")
+    if pruner is not None and pruner.bias_correction and prune_data is None:
+        from passes.sparsity.prune import PruneError
+
+        raise PruneError("prune: bias_correction=true needs sample data: give calibration "
+                         "data (`infercc compile --calibration DATA` or "
+                         "compile(..., calibration=DATA)); saved statistics hold none")
     _check_int8_options(tgt, int8, calibration, method, keep_float, given)
     options = tgt.options(spec, **given)
     kept = tuple(getattr(options, "keep_fp32", ())) + keep_fp32
@@ -235,7 +264,8 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     from .pass_manager import PassContext, PassManager
 
     parsed = compile_pipeline(tgt, pipeline, int8=int8, calibrate=saved_stats is None,
-                              method=method, percentile=percentile, keep_float=keep_float)
+                              method=method, percentile=percentile, keep_float=keep_float,
+                              prune=pruner)
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -244,12 +274,18 @@ def compile(  # noqa: A001 - the public name is compiler.compile
 
     ctx = PassContext(target=tgt.name, options={"target_options": options})
     keeper = _FloatGraphKeeper() if wants_accuracy else None
-    if keeper is not None:  # calibration and the report both read the data
-        from .quantization.calibration import replayable
+    from .quantization.calibration import replayable
 
+    if keeper is not None or (pruner is not None and int8):
+        # calibration and the report (or the prune pass) each read the data
         calibration = replayable(calibration)
+    if prune_data is not None and not int8:  # the prune pass reads it, then maybe fp16
+        prune_data = replayable(prune_data)
+        samples = prune_data if samples is not None else None
+        ctx.options["calibration"] = prune_data
     if int8:
-        ctx.options.update(calibration=calibration, preprocess=preprocess, progress=progress)
+        ctx.options.update(calibration=calibration if saved_stats is None else saved_stats,
+                           preprocess=preprocess, progress=progress)
         if saved_stats is not None:
             _check_stats_fit(graph, saved_stats)
             ctx.artifacts["calibration"] = saved_stats
@@ -264,6 +300,7 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     timings["optimize"] = spent - sum(timings.get(k, 0.0) for k in _OWN_TIMINGS)
 
     stats = ctx.artifacts.get("calibration") if int8 else None
+    pruning = ctx.artifacts.get("pruning") if pruner is not None else None
     summary = ctx.artifacts.get("quantization") if int8 else None
     accuracy = None
     if keeper is not None and keeper.graph is not None:
@@ -287,18 +324,22 @@ def compile(  # noqa: A001 - the public name is compiler.compile
                          output=Path(output) if output is not None else None, size=size,
                          data=emitted.data, records=list(passes_run.records), timings=timings,
                          pipeline=str(parsed), calibration=stats, quantization=summary,
-                         accuracy=accuracy, emitted=emitted, target_options=options)
+                         accuracy=accuracy, emitted=emitted, target_options=options,
+                         pruning=pruning)
 
 
 def compile_pipeline(target: Any, pipeline: str | None = None, *, int8: bool = False,
                      calibrate: bool = True, method: str = "minmax",
-                     percentile: float = 99.99, keep_float: Sequence[str] = ()) -> Any:
+                     percentile: float = 99.99, keep_float: Sequence[str] = (),
+                     prune: Any = None) -> Any:
     """The :class:`~compiler.pass_manager.Pipeline` :func:`compile` runs for ``target`` (a
     :class:`~targets.Target`): ``pipeline`` (default: the target's default pipeline, which
     the name ``default`` in ``pipeline`` also stands for), and
     with ``int8`` then ``calibrate`` (unless ``calibrate=False``: saved statistics are
     given) and ``quantize`` with the given options, unless ``pipeline`` has its own
-    ``quantize`` (whose requirements the pass manager checks)."""
+    ``quantize`` (whose requirements the pass manager checks). ``prune`` (a ``prune`` pass,
+    options as :func:`prune_pass` takes them) goes before the first ``calibrate`` or
+    ``quantize``, else at the end; a pipeline with its own ``prune`` refuses it."""
     from .pass_manager import Pipeline, default_registry, parse_pipeline
 
     default = target.default_pipeline(int8)  # also what 'default' in ``pipeline`` means
@@ -310,7 +351,49 @@ def compile_pipeline(target: Any, pipeline: str | None = None, *, int8: bool = F
             passes.append(reg.get("calibrate")())
         passes.append(reg.get("quantize")(method=method, percentile=percentile,
                                           keep_float=list(keep_float), scheme=target.name))
+    if prune is not None:
+        from passes.sparsity.prune import PruneError
+
+        if any(p.name == "prune" for p in passes):
+            raise PruneError("the pipeline has its own prune pass; drop it or the prune "
+                             "options (--prune / prune=)")
+        pruner = prune if getattr(prune, "name", None) == "prune" else prune_pass(prune)
+        at = next((i for i, p in enumerate(passes) if p.name in ("calibrate", "quantize")),
+                  len(passes))
+        passes.insert(at, pruner)
     return Pipeline(passes)
+
+
+def prune_pass(options: str | Mapping[str, Any]) -> Any:
+    """The ``prune`` pass configured by ``options``: a string in the grammar of the options
+    of ``prune{...}`` in a pipeline string (``"sparsity=0.5,pattern=2:4,exclude=[a;b*]"``;
+    ``""``: the defaults) or a mapping of option name to value (``{"sparsity": 0.5}``). Both
+    are read by the pipeline parser, so the names, types and checks are the pass' own.
+    Raises :class:`~passes.sparsity.prune.PruneError` for bad options."""
+    from passes.sparsity.prune import PruneError
+
+    from .errors import PipelineError
+    from .pass_manager import parse_pipeline
+    from .pass_manager.pipeline import format_value
+
+    if isinstance(options, Mapping):
+        text = ",".join(f"{k}={format_value(v)}" for k, v in options.items())
+    elif isinstance(options, str):
+        text = options.strip()
+        if text.startswith("prune{") and text.endswith("}"):
+            text = text[len("prune{"):-1]
+    else:
+        raise PruneError(f"prune={options!r}: give the prune pass' options as a string "
+                         "('sparsity=0.5,pattern=2:4') or a mapping")
+    try:
+        passes = list(parse_pipeline(f"prune{{{text}}}" if text else "prune"))
+    except PipelineError as e:
+        raise PruneError(f"bad prune options {text!r} (the options of prune{{...}}: see "
+                         f"`infercc passes` and docs/sparsity.md): {e}") from None
+    if len(passes) != 1:
+        raise PruneError(f"bad prune options {text!r}: give only the options of the prune "
+                         "pass, e.g. 'sparsity=0.5,pattern=2:4'")
+    return passes[0]
 
 
 class _FloatGraphKeeper:

@@ -79,6 +79,12 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                         "per input name, samples along axis 0, optional integer 'labels') "
                         "and print accuracy, agreement, SQNR, size and latency; with --int8 "
                         "or --float16 next to the float32 model of the same source")
+    p.add_argument("--prune", metavar="OPTIONS",
+                   help="prune weights before emitting (and before calibrating with --int8): "
+                        "the options of the prune pass, as in a pipeline's prune{...}, e.g. "
+                        "'sparsity=0.5,pattern=2:4,bias_correction=true' ('' for the "
+                        "defaults; docs/sparsity.md); --calibration DATA (also without "
+                        "--int8) gives the samples for bias correction and the SQNR figures")
     g8 = p.add_argument_group("int8 quantization (TFLite, TensorRT)")
     g8.add_argument("--int8", action="store_true",
                     help="calibrate, quantize (int8 activations, per-channel int8 weights) "
@@ -145,7 +151,13 @@ def run(args: argparse.Namespace) -> int:
     """
     from targets import get_target, resolve_target
 
-    from ..compile import compile_pipeline, int8_refusal, saved_statistics, takes_fp16
+    from ..compile import (
+        compile_pipeline,
+        int8_refusal,
+        prune_pass,
+        saved_statistics,
+        takes_fp16,
+    )
     from ..compile import compile as compile_model
 
     if args.int8 and args.target:  # the int8 refusal says more than an extension mismatch
@@ -167,8 +179,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json and args.show_ir:
         raise UsageError("--json and --show-ir both print on stdout; pick one")
     fp16_options = target.options(spec, **({"float16": True} if args.float16 else {}))
+    pruner = prune_pass(args.prune) if args.prune is not None else None
     int8_opts = _int8_options(args, fp16_samples=bool(args.calibration) and not args.int8
-                              and takes_fp16(fp16_options, "samples"),
+                              and (takes_fp16(fp16_options, "samples") or pruner is not None),
                               fp16_keep=not args.int8
                               and takes_fp16(fp16_options, "keep_fp32"))
     if args.eval:
@@ -181,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
     pipeline = compile_pipeline(
         target, args.pipeline, int8=args.int8,
         calibrate=not args.int8 or saved_statistics(args.calibration) is None,
-        method=args.method, percentile=args.percentile, keep_float=args.keep_float)
+        method=args.method, percentile=args.percentile, keep_float=args.keep_float,
+        prune=pruner)
     options: dict[str, Any] = {}
     if args.weights:
         options["weights"] = args.weights
@@ -193,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
                            float16=args.float16, output=args.output, input_shapes=shapes,
                            instruments=instruments(args, pipeline, timing=False),
                            reproducer=reproducer_path(args), verify=not args.no_verify,
-                           **int8_opts, **options)
+                           prune=args.prune, **int8_opts, **options)
     if args.save_calibration:
         result.calibration.save(args.save_calibration)
     if args.show_ir:
@@ -210,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
                    f"{n_int8} node(s) run in int8, {n_float} in float"
                    + (f"; statistics saved to {args.save_calibration}"
                       if args.save_calibration else ""))
+    if result.pruning is not None:
+        out.append(_pruning_line(result.pruning))
     if target.name == "tensorrt" and args.output.lower().endswith(".onnx"):
         from targets.tensorrt.onnx_profile import trtexec_command
 
@@ -247,6 +263,8 @@ def run(args: argparse.Namespace) -> int:
                    "passes": len(result.records), "pipeline": result.pipeline,
                    "inputs": interface["inputs"], "outputs": interface["outputs"],
                    "timings_s": timings, "report": out[1:]}
+        if result.pruning is not None:
+            summary["pruning"] = _pruning_json(result.pruning)
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return EXIT_OK
     out[1:1] = [f"  {kind[:-1]} {t['name']}: {t['dtype']}"
@@ -299,7 +317,7 @@ def interface_tensors(result: Any) -> dict[str, list[dict[str, Any]]]:
 
 
 # the phases --timing lists, in the order they run
-PHASES = ("load", "optimize", "calibrate", "quantize", "accuracy", "emit", "run", "eval")
+PHASES = ("load", "optimize", "prune", "calibrate", "quantize", "accuracy", "emit", "run", "eval")
 
 
 def _phases_line(timings: dict[str, float]) -> str:
@@ -318,6 +336,36 @@ def _int8_counts(result: Any) -> tuple[int, int]:
     left_float = set(summ.float_nodes)
     moved = sum(1 for _, layer, _ in result.emitted.float_nodes if layer not in left_float)
     return summ.num_quantized - moved, summ.num_float + moved
+
+
+def _pruning_line(table: Any) -> str:
+    """One line of the prune pass' table: layers pruned, overall sparsity, MACs removed (and
+    the model output's SQNR when sample data was given)."""
+    c = table.counts()
+    macs = sum(r.macs for r in table.rows if r.macs is not None)
+    share = f" of {macs:,} ({c['macs_removed'] / macs:.1%})" if macs else ""
+    removed = (f"{c['macs_removed']:,} MACs removed{share}" if macs else
+               "MACs not counted (open dims: fix them with --input-shape)")
+    line = (f"  pruned {c['pruned']} of {len(table.rows)} layer(s): sparsity "
+            f"{c['sparsity']:.3f} over their weights, {removed}")
+    if table.num_samples:
+        line += (f"; output SQNR {table.output_sqnr_db:.1f} dB vs unpruned on "
+                 f"{table.num_samples} samples")
+    return line
+
+
+def _pruning_json(table: Any) -> dict[str, Any]:
+    """The prune table as JSON (NaN figures as null)."""
+    import dataclasses
+    import math
+
+    def num(x: Any) -> Any:
+        return None if isinstance(x, float) and math.isnan(x) else x
+
+    layers = [{k: (list(v) if k == "shape" else num(v))
+               for k, v in dataclasses.asdict(r).items()} for r in table.rows]
+    return {**table.counts(), "output_sqnr_db": num(table.output_sqnr_db),
+            "samples": table.num_samples, "layers": layers}
 
 
 def _eval_table(args: argparse.Namespace, result: Any, shapes: Any,
@@ -370,8 +418,8 @@ def _int8_options(args: argparse.Namespace, fp16_samples: bool = False,
                   fp16_keep: bool = False) -> dict[str, Any]:
     """compile() keyword arguments of the int8 flags; refuses combinations that cannot work.
 
-    ``fp16_samples``: the target's fp16 build reads sample inputs, so without --int8
-    --calibration (and --preprocess) give them. ``fp16_keep``: the target's fp16 build keeps
+    ``fp16_samples``: the float build reads sample inputs (the target's fp16 build, or the
+    prune pass of --prune), so without --int8 --calibration (and --preprocess) give them. ``fp16_keep``: the target's fp16 build keeps
     layers in fp32 by name, so without --int8 --keep-float names them."""
     given = [f for f, v in (("--calibration", args.calibration), ("--keep-float",
                                                                  args.keep_float),

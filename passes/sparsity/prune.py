@@ -263,9 +263,14 @@ class Prune(Pass):
         _check(self.sparsity, self.pattern, self.scope, self.method, self.min_size)
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        from compiler.quantization.statistics import CalibrationStats
+
+        samples = ctx.options.get("calibration")
+        if isinstance(samples, CalibrationStats):  # saved statistics: no samples to run
+            samples = None
         table = prune_graph(graph, sparsity=self.sparsity, pattern=self.pattern,
                             scope=self.scope, exclude=self.exclude, min_size=self.min_size,
-                            method=self.method, samples=ctx.options.get("calibration"),
+                            method=self.method, samples=samples,
                             bias_correction=self.bias_correction)
         ctx.artifacts["pruning"] = table
         if self.export_masks:

@@ -58,3 +58,13 @@ def test_compare_json_keys_are_documented(capsys):
     rep = json.loads(capsys.readouterr().out)
     keys = set(rep) | set(rep["a"]) | set(rep["outputs"][0]) | set(rep["layers"][0])
     assert [k for k in sorted(keys) if k not in para] == []
+
+
+def test_compile_json_keys_are_documented(capsys, tmp_path):
+    para = _paragraph("`compile --json` prints")
+    assert main(["compile", str(TINY), "--input-shape", "input:1x3x32x32", "--json",
+                 "--prune", "min_size=0", "-o", str(tmp_path / "t.onnx")]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    keys = (set(rep) | set(rep["inputs"][0]) | set(rep["pruning"])
+            | set(rep["pruning"]["layers"][0]))
+    assert [k for k in sorted(keys) if not re.search(rf"[`{{\s]{k}[`,}}]", para)] == []
