@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -137,12 +137,20 @@ def prune_graph(graph: Graph, *, sparsity: float = 0.5, pattern: str = "unstruct
                 scope: str = "layer", exclude: list[str] | tuple[str, ...] = (),
                 min_size: int = 1024, method: str = "magnitude",
                 samples: Any = None, bias_correction: bool = False,
-                max_samples: int | None = 32) -> PruneTable:
+                max_samples: int | None = 32,
+                sparsities: Mapping[str, float] | None = None) -> PruneTable:
     """Prune ``graph``'s constant conv/conv_transpose/gemm/matmul weights in place (options
     as the module docstring says) and return the table. With ``samples`` the table carries
-    SQNR figures and ``bias_correction`` can run. Raises :class:`PruneError` for a bad
-    option."""
+    SQNR figures and ``bias_correction`` can run. ``sparsities`` maps a layer's label or
+    output value name to its own sparsity (``scope=layer`` only; other layers take
+    ``sparsity``; 0 leaves a layer alone): how a schedule sets per-layer targets. Raises
+    :class:`PruneError` for a bad option."""
     pat = _check(sparsity, pattern, scope, method, min_size)
+    sparsities = dict(sparsities or {})
+    for key, s in sparsities.items():
+        _check(s, pattern, scope, method, min_size)
+    if sparsities and scope != "layer":
+        raise PruneError("prune: per-layer sparsities need scope=layer")
     if bias_correction and samples is None:
         raise PruneError("prune: bias_correction=true needs sample data: run the pipeline "
                          "with calibration data (`infercc compile --calibration DATA` or "
@@ -180,7 +188,9 @@ def prune_graph(graph: Graph, *, sparsity: float = 0.5, pattern: str = "unstruct
     if scope == "global" and layers:
         keeps = _global_keeps(layers, pat, sparsity)
     else:
-        keeps = [_keep(la, pat, sparsity) for la in layers]
+        keeps = [np.ones(la.w.shape, bool) if _layer_sparsity(la, sparsity, sparsities) == 0
+                 else _keep(la, pat, _layer_sparsity(la, sparsity, sparsities))
+                 for la in layers]
     changes = []
     for la, keep in zip(layers, keeps):
         new = np.where(keep, la.w, 0).astype(la.w.dtype)
@@ -207,6 +217,13 @@ def prune_graph(graph: Graph, *, sparsity: float = 0.5, pattern: str = "unstruct
         prune_report(before, graph, samples, table, max_samples=max_samples)
     log.info("prune @%s: %s", graph.name, table.counts())
     return table
+
+
+def _layer_sparsity(layer: _Layer, default: float, sparsities: Mapping[str, float]) -> float:
+    for key in (layer.row.layer, layer.row.value):
+        if key in sparsities:
+            return float(sparsities[key])
+    return default
 
 
 def _macs(node: Node) -> int | None:
