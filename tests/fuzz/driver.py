@@ -143,15 +143,8 @@ def run_forked(entry: Callable[[list[str]], int], argv: list[str], folder: Path,
             resource.setrlimit(resource.RLIMIT_CPU, (timeout, timeout + 5))
             signal.signal(signal.SIGALRM, signal.SIG_DFL)
             signal.alarm(timeout)
-            rc = entry(argv)
-        except SystemExit as e:
-            rc = e.code if isinstance(e.code, int) else ESCAPED
-        except BaseException:  # noqa: BLE001 - reported as a traceback on stderr
-            import traceback
-
-            traceback.print_exc()
-            rc = ESCAPED
-        finally:
+            rc = _call(entry, argv)
+        finally:  # a failure of the set-up above leaves rc at ESCAPED
             try:
                 sys.stdout.flush()
                 sys.stderr.flush()
@@ -181,6 +174,21 @@ def run_forked(entry: Callable[[list[str]], int], argv: list[str], folder: Path,
         sig = os.WTERMSIG(status)
         return Run(None, sig, sig in _TIMEOUT_SIGNALS, stderr, new, seconds)
     return Run(os.WEXITSTATUS(status), None, False, stderr, new, seconds)
+
+
+def _call(entry: Callable[[list[str]], int], argv: list[str]) -> int:
+    """``entry(argv)``'s exit code; SystemExit gives its code, any other exception is printed
+    as a traceback on stderr (the outcome the classifier calls "traceback") and gives
+    :data:`ESCAPED`."""
+    try:
+        return entry(argv)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else ESCAPED
+    except BaseException:  # noqa: BLE001 - reported as a traceback on stderr
+        import traceback
+
+        traceback.print_exc()
+        return ESCAPED
 
 
 def run_inline(entry: Callable[[list[str]], int], argv: list[str], folder: Path, *,
@@ -218,15 +226,7 @@ def run_inline(entry: Callable[[list[str]], int], argv: list[str], folder: Path,
         resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         signal.alarm(timeout)
-        try:
-            rc = entry(argv)
-        except SystemExit as e:
-            rc = e.code if isinstance(e.code, int) else ESCAPED
-        except BaseException:  # noqa: BLE001 - reported as a traceback on stderr
-            import traceback
-
-            traceback.print_exc()
-            rc = ESCAPED
+        rc = _call(entry, argv)
     finally:
         signal.alarm(0)
         resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
