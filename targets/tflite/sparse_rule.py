@@ -22,7 +22,8 @@ adds what that storage changes, from measurements on this x86 machine (docs/tfli
 
 Options the rule reads (the ``options`` mapping): ``sparse_weights`` (a mode of
 :data:`~targets.tflite.sparse_tensors.MODES`; absent: the mode that buys most for this
-weight, ``fc_blocks`` before ``densify``) and ``sparse_threshold`` (None: the mode's default).
+weight, ``fc_blocks`` before ``densify``; ``"none"``: dense, the evidence saying what that
+mode would buy) and ``sparse_threshold`` (None: the mode's default).
 """
 
 from __future__ import annotations
@@ -105,6 +106,15 @@ def rule(node: Node, weight: np.ndarray, options: Mapping[str, Any]) -> SparsePa
         return dense(f"{node.op} weight {list(w.shape)}: the TFLite target stores it dense "
                      "(sparse storage covers CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED)")
     consumer, tw = lowered
+    if options.get("sparse_weights") == "none":
+        best = rule(node, weight, {})
+        if best.storage is None:
+            return best
+        f = dict(best.factors or {})
+        mode = "fc_blocks" if best.storage == "tflite-1x4" else "densify"
+        return dense(f"stored dense in this file (sparse_weights=none); with "
+                     f"tflite{{sparse_weights={mode}}}: "
+                     + ", ".join(f"{e} {f[e]:g}x" for e in best.effects) + f" ({_SOURCE})")
     tw = np.ascontiguousarray(tw, dtype=np.float32) if w.dtype.kind == "f" else tw
     mode = options.get("sparse_weights")
     threshold = options.get("sparse_threshold") if mode else None  # a mode's own figure
@@ -145,9 +155,6 @@ def rule(node: Node, weight: np.ndarray, options: Mapping[str, Any]) -> SparsePa
 def _why_dense(mode: str | None, threshold: float | None, consumer: str, tw: np.ndarray,
                zeros: float) -> str:
     """Why no mode stores ``tw`` sparse."""
-    if mode == "none":
-        return ("sparse_weights=none: stored dense (tflite{sparse_weights=densify} stores "
-                "pruned weights smaller, fc_blocks runs 1x4-sparse FULLY_CONNECTED faster)")
     parts = []
     if mode in (None, "densify"):
         t = DEFAULT_THRESHOLDS["densify"] if threshold is None else threshold

@@ -71,6 +71,7 @@ class NodeCheck:
     cluster: int | None = None
     zeros: int = 0
     params: int = 0
+    blocked: str = ""  # why it cannot join an NCHW cluster through its inputs
 
 
 @dataclass
@@ -109,7 +110,7 @@ class XnnpackReport:
             return ("XNNPACK would not run sparse: no spatial MEAN or DEPTH_TO_SPACE ends an "
                     "NCHW cluster")
         return "XNNPACK would not run sparse: " + "; ".join(
-            f"{n.label} ({n.op}): {n.why}" for n in exits[:2])
+            f"{n.label} ({n.op}) {n.blocked or n.why}" for n in exits[:2])
 
 
 class _View:
@@ -353,6 +354,8 @@ def check(source: Any) -> XnnpackReport:
             p = producer.get(i)
             if p is None:  # a graph input, or the output of a folded/unknown op
                 checks[k].flags |= INCOMPATIBLE
+                checks[k].blocked = checks[k].blocked or (
+                    f"reads {view.decode(view.tensor(i).name)}, a graph input")
                 continue
             pf = checks[p].flags
             if pf & (NHWC2NCHW | NCHW) and not pf & INCOMPATIBLE:
@@ -362,6 +365,10 @@ def check(source: Any) -> XnnpackReport:
                     changed = True
             else:
                 checks[k].flags |= INCOMPATIBLE
+                checks[k].blocked = checks[k].blocked or (
+                    f"reads {checks[p].label} ({checks[p].op}: {checks[p].why})"
+                    if not pf & INCOMPATIBLE else f"reads {checks[p].label} ({checks[p].op}"
+                    f", itself cut off: {checks[p].blocked or 'outside any cluster'})")
         return changed
 
     update = False
@@ -380,8 +387,8 @@ def check(source: Any) -> XnnpackReport:
         for k in live:
             if checks[k].flags & INCOMPATIBLE:
                 checks[leader[k]].flags |= INCOMPATIBLE
-                reasons.setdefault(leader[k], f"{checks[k].label} ({checks[k].op}) reads a "
-                                              "value from a graph input or a non-NCHW op")
+                reasons.setdefault(leader[k], f"{checks[k].label} ({checks[k].op}) "
+                                              f"{checks[k].blocked}")
 
         def member(k: int) -> bool:
             return (not checks[leader[k]].flags & INCOMPATIBLE
