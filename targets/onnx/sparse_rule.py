@@ -6,7 +6,7 @@ target is imported. The ONNX target writes every constant as a dense initializer
 neither latency, size nor load time of the written file. A ``sparse_initializer`` would only
 shrink the file: onnxruntime densifies it when the session loads and runs its dense
 Conv/MatMul/Gemm kernels (it has no sparse kernels for them). Measured with onnxruntime
-1.32 (``tests/targets/onnx/test_sparse_rule.py`` repeats it): a 1x1 Conv 128 -> 256 with 90%
+1.32 (``tests/targets/onnx/test_onnx_sparse_rule.py`` repeats it): a 1x1 Conv 128 -> 256 with 90%
 zeros stored as ``sparse_initializer`` gives bit-identical outputs to the dense model at the
 same latency (0.88 vs 0.79 ms, within noise), in a file 0.29x the size.
 """
