@@ -289,7 +289,8 @@ def _node_flags(view: _View, k: int) -> tuple[int, str, int, int]:
             return 0, f"{kind} on operands that are not 4-D", 0, 0
         for i in ins:
             if i in view.static and sum(d != 1 for d in view.shape(i)) > 1:
-                return 0, f"{kind} with a constant operand {view.shape(i)} (scalar or vector only)", 0, 0
+                return 0, (f"{kind} with a constant operand {view.shape(i)} (scalar or "
+                           "vector only)"), 0, 0
         return NCHW, kind, 0, 0
     if kind in _UNARY:
         if len(view.shape(int(op.inputs[0]))) != 4:
