@@ -124,14 +124,14 @@ class _View:
         names = builtin_names()
         self.ops = [op_type(model, op, names) for op in self.sg.operators]
         self.decode = decode
-        self.static: dict[int, np.ndarray | None] = {}
+        self.static: set[int] = set()  # tensors the delegate holds as constant data
         self.producer: dict[int, int] = {}
         self.consumers: dict[int, list[int]] = {}
         for t_idx, t in enumerate(self.sg.tensors):
             buf = model.buffers[t.buffer] if t.buffer is not None and t.buffer < len(
                 model.buffers) else None
             if buf is not None and buf.data is not None and len(buf.data):
-                self.static[t_idx] = None  # decoded on demand
+                self.static.add(t_idx)
         self.folded: set[int] = set()
         self.folded_outputs: set[int] = set()
         for k, op in enumerate(self.sg.operators):
@@ -140,7 +140,7 @@ class _View:
             if self.ops[k] in ("DENSIFY", "DEQUANTIZE") and ins and ins[0] in self.static:
                 self.folded.add(k)
                 for o in outs:
-                    self.static[o] = None
+                    self.static.add(o)
                     self.folded_outputs.add(o)
                 continue
             for o in outs:
