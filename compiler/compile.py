@@ -344,12 +344,19 @@ def _sparsity_payoff(graph: Any, tgt: Any, options: Any, emitted: Any) -> Any:
     for name in BUILTIN_TARGETS:  # importing a target registers its sparse rule
         get_target(name)
     given = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
-    report = payoff_report(graph, options={tgt.name: given})
-    report.compiled = tgt.name
-    if tgt.name == "tflite" and report.rows:
+    note = None
+    if tgt.name == "tflite":
         from targets.tflite.xnnpack_sparse import check
 
-        report.notes.append(f"{tgt.name}: {check(emitted.data).summary()}")
+        xnn = check(emitted.data)
+        ops, where = xnn.sparse_ops(), emitted.tensor_map
+        given["xnnpack_sparse"] = {n.label for n in graph.nodes for v in n.outputs
+                                   if v.name in where and where[v.name].name in ops}
+        note = f"{tgt.name}: {xnn.summary()}"
+    report = payoff_report(graph, options={tgt.name: given})
+    report.compiled = tgt.name
+    if note is not None and report.rows:
+        report.notes.append(note)
     return report
 
 

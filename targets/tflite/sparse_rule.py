@@ -23,7 +23,10 @@ adds what that storage changes, from measurements on this x86 machine (docs/tfli
 Options the rule reads (the ``options`` mapping): ``sparse_weights`` (a mode of
 :data:`~targets.tflite.sparse_tensors.MODES`; absent: the mode that buys most for this
 weight, ``fc_blocks`` before ``densify``; ``"none"``: dense, the evidence saying what that
-mode would buy) and ``sparse_threshold`` (None: the mode's default).
+mode would buy), ``sparse_threshold`` (None: the mode's default) and ``xnnpack_sparse``
+(layer labels that XNNPACK on ARM would run with its sparse kernels, from
+:meth:`targets.tflite.xnnpack_sparse.XnnpackReport.sparse_ops` on the written file: their
+answer gains an unverified latency effect).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from compiler.ir.graph import Node, is_sparse
 from compiler.sparse_payoff import SparsePayoff, register_rule
 from compiler.sparsity_axes import weight_axes
 
-from . import sparse_tensors
+from . import sparse_tensors, xnnpack_sparse
 from .sparse_tensors import DEFAULT_THRESHOLDS, FC_BLOCK
 
 #: (zero-block fraction, latency ratio, load ratio) of a 1000x1280 FULLY_CONNECTED stored
@@ -91,6 +94,20 @@ def _interpolate(x: float, column: int) -> float:
 
 def rule(node: Node, weight: np.ndarray, options: Mapping[str, Any]) -> SparsePayoff:
     """The TFLite answer for ``node``'s dense ``weight`` (IR layout; see the module doc)."""
+    answer = _storage_rule(node, weight, options)
+    if node.label not in options.get("xnnpack_sparse", ()):
+        return answer
+    f = dict(answer.factors or {})
+    effects = ("latency",) + tuple(e for e in answer.effects if e != "latency")
+    return SparsePayoff(
+        "tflite", answer.layer, answer.storage, effects, f or None,
+        f"XNNPACK on ARM would run this layer with its sparse NCHW kernel (the graph meets "
+        f"its conditions, {xnnpack_sparse.SOURCE}; unverified: on x86 with AVX it never "
+        f"does). Storage: {answer.evidence}", verified=False)
+
+
+def _storage_rule(node: Node, weight: np.ndarray, options: Mapping[str, Any]) -> SparsePayoff:
+    """What the file's storage of the weight changes (the module doc's first three points)."""
     w = np.asarray(weight)
     label = node.label
 
@@ -107,7 +124,7 @@ def rule(node: Node, weight: np.ndarray, options: Mapping[str, Any]) -> SparsePa
                      "(sparse storage covers CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED)")
     consumer, tw = lowered
     if options.get("sparse_weights") == "none":
-        best = rule(node, weight, {})
+        best = _storage_rule(node, weight, {})
         if best.storage is None:
             return best
         f = dict(best.factors or {})

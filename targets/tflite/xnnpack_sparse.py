@@ -96,6 +96,13 @@ class XnnpackReport:
     def sparse(self) -> bool:
         return any(c.sparse for c in self.clusters)
 
+    def sparse_ops(self) -> set[str]:
+        """Labels (first output tensor names) of the ops XNNPACK would run with sparse
+        kernels: the 1x1 convolutions and fully-connected ops of the clusters that qualify
+        (the other ops of a cluster run dense NCHW kernels)."""
+        return {n.label for n in self.nodes if n.params and n.cluster is not None
+                and self.clusters[n.cluster].sparse}
+
     def summary(self) -> str:
         """One line: sparse or not, and the first reasons."""
         if self.sparse:
@@ -210,7 +217,7 @@ def _conv_padding(view: _View, k: int) -> tuple[list[int], bool, str]:
 
 
 #: ops whose inputs past the first are parameters to XNNPACK, not values
-_PARAM_INPUTS = ("PAD", "PADV2", "MEAN", "RESIZE_BILINEAR", "RESHAPE")
+_PARAM_INPUTS = ("PAD", "PADV2", "MEAN", "RESIZE_BILINEAR", "RESHAPE", "TRANSPOSE")
 
 
 def _all_float(view: _View, k: int) -> bool:
