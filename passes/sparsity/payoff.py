@@ -121,9 +121,14 @@ def _cell(a: SparsePayoff | None) -> str:
 
 
 def weight_of(node: Node) -> np.ndarray | None:
-    """``node``'s constant weight, dense, or None."""
+    """``node``'s constant weight, dense, or None; for a quantized graph, the integer
+    constant a ``dequantize`` turns into the weight (its zeros are the weight's: symmetric
+    weight quantization has zero point 0)."""
     axes = weight_axes(node)
     v = node.input(axes.index) if axes is not None else None
+    if v is not None and v.const_value is None and v.producer is not None \
+            and v.producer.op == "dequantize":
+        v = v.producer.input(0)
     if v is None or v.const_value is None:
         return None
     w = v.const_value

@@ -32,6 +32,11 @@ def rule(node: Node, weight: np.ndarray, options: Mapping[str, Any]) -> SparsePa
     """The TensorRT answer for ``node`` (its weight is read from the node, as the target
     reads it; ``weight`` and ``options`` are not needed)."""
     v = verdict(node)
+    if v is None and np.asarray(weight).dtype.kind in "iu":
+        return SparsePayoff("tensorrt", node.label, None,
+                            evidence=f"{np.asarray(weight).dtype} weight behind a dequantize: "
+                                     "the 2:4 check (targets/tensorrt/sparsity.py) takes "
+                                     "constant float weights, so no sparse tactic is asked for")
     if v is None:
         return SparsePayoff("tensorrt", node.label, None,
                             evidence=f"{node.op}: no constant conv/matmul/gemm weight; "

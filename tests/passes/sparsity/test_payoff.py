@@ -83,3 +83,17 @@ def test_no_zeros_no_rows(rules):
                             source=["fc"]).output]
     rep = payoff_report(g)
     assert not rep.rows and rep.digest() == "sparsity pays: no layer holds zeros"
+
+
+def test_a_quantized_weight_is_read_before_its_dequantize(rules):
+    g = Graph("g")
+    x = g.add_input("x", TensorType("f32", (1, 4)))
+    q = np.array([[0, 0, 0, 5], [0, 0, 7, 0], [1, 0, 0, 0], [0, 0, 0, 0]], np.int8)
+    w = g.add_node("dequantize", [g.add_const(q, "wq"),
+                                  g.add_const(np.full(4, 0.5, np.float32), "s"),
+                                  g.add_const(np.zeros(4, np.int8), "zp")],
+                   {"axis": 1}, source=["fc"]).output
+    g.outputs = [g.add_node("matmul", [x, w], source=["fc"]).output]
+    rep = payoff_report(g)
+    (row,) = rep.rows
+    assert row.zeros == 13 / 16 and rules[0][1] == (4, 4)

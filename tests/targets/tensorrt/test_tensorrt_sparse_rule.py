@@ -82,3 +82,12 @@ def test_profile_onnx_trtexec_command_enables_sparsity(tmp_path, capsys):
     assert "tensorrt (this file): latency on 1 (unverified)" in out
     assert main(args + ["-o", str(tmp_path / "b.onnx")]) == 0
     assert "--sparsity" not in capsys.readouterr().out
+
+
+def test_a_quantized_weight_is_not_flagged():
+    g = Graph("c")
+    x = g.add_input("x", TensorType("f32", (1, 16, 4, 4)))
+    w = g.add_input("w", TensorType("f32", (16, 16, 3, 3)))  # as a dequantize's output
+    node = g.add_node("conv", [x, w], {"group": 1}, source=["conv1"])
+    a = rule_for("tensorrt")(node, _two_of_four(16, 16).astype(np.int8), {})
+    assert a.storage is None and "int8 weight behind a dequantize" in a.evidence
