@@ -197,6 +197,8 @@ def _conv_padding(view: _View, k: int) -> tuple[list[int], bool, str]:
     input is an all-spatial zero PAD XNNPACK fuses into it (``padding=VALID``, the PAD's
     output read only by the conv), else zeros (``same``: the TensorFlow SAME flag is set)."""
     op = view.sg.operators[k]
+    if op.builtinOptions is None:  # schema defaults: padding SAME
+        return [0, 0, 0, 0], True, ""
     same = int(op.builtinOptions.padding) == _SAME
     x = int(op.inputs[0])
     p = view.producer.get(x)
@@ -236,6 +238,8 @@ def _node_flags(view: _View, k: int) -> tuple[int, str, int, int]:
     op = view.sg.operators[k]
     if not _all_float(view, k):
         return 0, "not float (sparse inference takes float tensors only)", 0, 0
+    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D") and op.builtinOptions is None:
+        return 0, f"{kind} without options", 0, 0
     if kind == "CONV_2D":
         o = op.builtinOptions
         w = view.shape(int(op.inputs[1]))  # OHWI
