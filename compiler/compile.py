@@ -116,6 +116,8 @@ class CompileResult:
     ``records`` the pass manager's per-pass records, ``timings`` seconds spent per phase
     (``load``, ``optimize``, ``emit``; ``calibrate``/``quantize``/``accuracy`` with int8,
     ``prune`` with ``prune``), ``pruning`` the prune pass' table (None without ``prune``),
+    ``sparsity`` what the pruned weights buy per layer and target (a
+    :class:`~passes.sparsity.payoff.PayoffReport`; None without ``prune``),
     ``emitted`` the target's :class:`~targets.EmitResult` (its ``tensor_map`` says where each
     IR value lives in the emitted model) and ``target_options`` the target's typed options.
     """
@@ -132,6 +134,7 @@ class CompileResult:
     quantization: Any = field(default=None, repr=False)
     accuracy: "AccuracyResult | None" = field(default=None, repr=False)
     pruning: Any = field(default=None, repr=False)
+    sparsity: Any = field(default=None, repr=False)
     emitted: Any = field(default=None, repr=False)
     target_options: Any = None
 
@@ -318,6 +321,7 @@ def compile(  # noqa: A001 - the public name is compiler.compile
     _record_layouts(emitted, graph)
     timings["emit"] = time.perf_counter() - t0
     size = emitted.size
+    sparsity = _sparsity_payoff(graph, tgt, options, emitted) if pruner is not None else None
     log.info("compiled to %s: %d bytes (load %.2fs, optimize %.2fs, emit %.2fs)", tgt.name,
              size, timings["load"], timings["optimize"], timings["emit"])
     return CompileResult(graph=graph, target=tgt.name,
@@ -325,7 +329,35 @@ def compile(  # noqa: A001 - the public name is compiler.compile
                          data=emitted.data, records=list(passes_run.records), timings=timings,
                          pipeline=str(parsed), calibration=stats, quantization=summary,
                          accuracy=accuracy, emitted=emitted, target_options=options,
-                         pruning=pruning)
+                         pruning=pruning, sparsity=sparsity)
+
+
+def _sparsity_payoff(graph: Any, tgt: Any, options: Any, emitted: Any) -> Any:
+    """What the pruned weights of ``graph`` buy on every builtin target (the
+    :class:`~passes.sparsity.payoff.PayoffReport`; the compiled target's rule gets its
+    options); for a .tflite, also whether XNNPACK would run it sparse on ARM."""
+    import dataclasses
+
+    from passes.sparsity.payoff import payoff_report
+    from targets import BUILTIN_TARGETS, get_target
+
+    for name in BUILTIN_TARGETS:  # importing a target registers its sparse rule
+        get_target(name)
+    given = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+    note = None
+    if tgt.name == "tflite":
+        from targets.tflite.xnnpack_sparse import check
+
+        xnn = check(emitted.data)
+        ops, where = xnn.sparse_ops(), emitted.tensor_map
+        given["xnnpack_sparse"] = {n.label for n in graph.nodes for v in n.outputs
+                                   if v.name in where and where[v.name].name in ops}
+        note = f"{tgt.name}: {xnn.summary()}"
+    report = payoff_report(graph, options={tgt.name: given})
+    report.compiled = tgt.name
+    if note is not None and report.rows:
+        report.notes.append(note)
+    return report
 
 
 def compile_pipeline(target: Any, pipeline: str | None = None, *, int8: bool = False,

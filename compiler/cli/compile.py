@@ -118,7 +118,9 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     g8.add_argument("--report", metavar="DIR",
                     help="compare float and int8 activations layer by layer on the "
                          "calibration data; write DIR/layers.md, layers.csv, layers.svg (and "
-                         "sensitivity.md with mixed precision) and print the worst layers")
+                         "sensitivity.md with mixed precision) and print the worst layers; "
+                         "with --prune (also without --int8) write DIR/sparsity.md and "
+                         "sparsity.json: what sparsity buys per layer and target")
     g8.add_argument("--keep-sensitive", type=int, metavar="N",
                     help="mixed precision: keep the N most sensitive layers in float")
     g8.add_argument("--sqnr-budget", type=float, metavar="DB",
@@ -226,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
                       if args.save_calibration else ""))
     if result.pruning is not None:
         out.append(_pruning_line(result.pruning))
+    if result.sparsity is not None:
+        out += _sparsity_lines(result.sparsity, args.report)
     if target.name == "tensorrt" and args.output.lower().endswith(".onnx"):
         from targets.tensorrt.onnx_profile import trtexec_command
 
@@ -265,6 +269,8 @@ def run(args: argparse.Namespace) -> int:
                    "timings_s": timings, "report": out[1:]}
         if result.pruning is not None:
             summary["pruning"] = _pruning_json(result.pruning)
+        if result.sparsity is not None:
+            summary["sparsity"] = result.sparsity.json()
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return EXIT_OK
     out[1:1] = [f"  {kind[:-1]} {t['name']}: {t['dtype']}"
@@ -354,6 +360,22 @@ def _pruning_line(table: Any) -> str:
     return line
 
 
+def _sparsity_lines(report: Any, report_dir: str | None) -> list[str]:
+    """The payoff digest (and whole-model notes); with ``report_dir`` the report files."""
+    lines = [f"  {report.digest()}"] + [f"  {note}" for note in report.notes]
+    if report_dir:
+        import json
+
+        from ..fileio import atomic_write
+
+        d = Path(report_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write(d / "sparsity.md", report.markdown().encode())
+        atomic_write(d / "sparsity.json", (json.dumps(report.json(), indent=2) + "\n").encode())
+        lines.append(f"  sparsity report: {d}/sparsity.md, sparsity.json")
+    return lines
+
+
 def _pruning_json(table: Any) -> dict[str, Any]:
     """The prune table as JSON (NaN figures as null)."""
     import dataclasses
@@ -428,7 +450,12 @@ def _int8_options(args: argparse.Namespace, fp16_samples: bool = False,
                             ("--report", args.report),
                             ("--keep-sensitive", args.keep_sensitive is not None),
                             ("--sqnr-budget", args.sqnr_budget is not None)) if v]
+    if getattr(args, "prune", None) is not None and args.report:  # also without --int8
+        if os.path.exists(args.report) and not os.path.isdir(args.report):
+            raise UsageError(f"--report {args.report}: a file is in the way; name a directory")
     if not args.int8:
+        if getattr(args, "prune", None) is not None:  # --report: the sparsity report
+            given = [f for f in given if f != "--report"]
         if fp16_samples and args.calibration:
             given = [f for f in given if f not in ("--calibration", "--preprocess")]
         if fp16_keep:

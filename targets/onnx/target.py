@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from compiler.ir.graph import CONST, Node
 
 from ..base import DeployedTensor, EmitResult, Target, TargetOptions
+from . import sparse_rule  # noqa: F401 - registers the "onnx" sparse rule
 
 
 @dataclass

@@ -182,13 +182,18 @@ def trtexec_command(graph: Graph, path: str | os.PathLike[str],
                     engine: str | os.PathLike[str] | None = None) -> str:
     """The ``trtexec`` command that builds the engine ``engine`` (default: ``path`` with the
     suffix ``.engine``) from the profile at ``path``, with the shape ranges of ``graph``'s
-    dynamic inputs as ``--minShapes/--optShapes/--maxShapes``: the one spelling of that
+    dynamic inputs as ``--minShapes/--optShapes/--maxShapes`` (and ``--sparsity=enable`` when
+    a layer's weights qualify for 2:4 tactics, :mod:`.sparsity`): the one spelling of that
     command (the CLI prints it, and a missing TensorRT's error gives it)."""
     if engine is None:
         engine = os.path.splitext(os.fspath(path))[0] + ".engine"
+    from .sparsity import verdicts
+
     shapes = trtexec_shapes(profile_ranges(graph, dict(ranges or {})))
+    # the engine infercc builds sets SPARSE_WEIGHTS when a layer has 2:4 weights; so does this
+    sparse = " --sparsity=enable" if any(v.ok for v in verdicts(graph)) else ""
     return (f"trtexec --onnx={os.fspath(path)} --stronglyTyped"
-            f"{' ' + shapes if shapes else ''} --saveEngine={os.fspath(engine)}")
+            f"{' ' + shapes if shapes else ''}{sparse} --saveEngine={os.fspath(engine)}")
 
 
 def _fold_int32_biases(model: Any) -> None:

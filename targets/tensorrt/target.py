@@ -31,6 +31,7 @@ from ..base import DeployedTensor, EmitResult, Target, TargetOptionError, Target
 from . import preflight
 from .api import TrtModule, real_tensorrt
 from .profile import ShapeRange, add_profile, parse_shape_ranges, profile_ranges
+from . import sparse_rule  # noqa: F401 - registers the "tensorrt" sparse rule
 
 if TYPE_CHECKING:
     from compiler.quantization.spec import QuantSpec

@@ -20,6 +20,7 @@ from ..base import EmitResult, Target, TargetOptions
 from .errors import TfliteEmitError
 from .layout import NHWC_OPS, oversized_dim
 from .sparse_tensors import MODES
+from . import sparse_rule  # noqa: F401 - registers the "tflite" sparse rule
 
 log = logging.getLogger(__name__)
 
