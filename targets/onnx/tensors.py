@@ -50,9 +50,10 @@ def elem_type(dtype: DType) -> int:
 def dense(value: Any) -> np.ndarray:
     """``value`` as a dense numpy array.
 
-    scipy.sparse constants are densified: ONNX's ``sparse_initializer`` exists, but
-    onnxruntime accepts it only in a few kernels, so the exported model trades the sparsity
-    (file size) for a model every runtime loads.
+    scipy.sparse constants are densified: ONNX's ``sparse_initializer`` would only shrink
+    the file. onnxruntime densifies it when the session loads and runs its dense Conv/MatMul
+    kernels (targets/onnx/sparse_rule.py cites the measurement), and other ONNX consumers
+    (TensorRT's parser, converters) do not all read it, so a dense file loads everywhere.
     """
     if is_sparse(value):
         return np.asarray(value.toarray())
